@@ -1,0 +1,44 @@
+# genai-meter: every set-up step lives here, so a fresh machine needs only `make <target>`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+APT_PACKAGES := prometheus prometheus-alertmanager
+
+.PHONY: install system-deps test test-fast bench demo generate clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Debian packages for the real components (Prometheus, promtool, Alertmanager, amtool).
+system-deps:
+	@missing=""; \
+	command -v promtool >/dev/null || missing="$$missing prometheus"; \
+	command -v prometheus-alertmanager >/dev/null || missing="$$missing prometheus-alertmanager"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(APT_PACKAGES); \
+	fi
+
+test: install system-deps
+	$(PY) -m pytest -q -p no:cacheprovider
+
+test-fast: install
+	$(PY) -m pytest -q -p no:cacheprovider -m "not slow"
+
+bench: install
+	$(PY) -m benchmarks
+
+demo: install system-deps
+	$(VENV)/bin/genai-meter demo
+
+generate: install
+	$(VENV)/bin/genai-meter generate --out deploy
+
+clean:
+	rm -rf $(VENV) build *.egg-info

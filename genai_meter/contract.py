@@ -1,0 +1,146 @@
+"""The metric contract: names, label sets, token and cost classes, histogram buckets.
+
+Exporters, dashboards, rules and reports all read this module (and none reads another's code), so a
+renamed prefix or an added dimension stays consistent everywhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+from genai_meter.config import Config
+
+# The five disjoint token classes; cost is a plain sum over them (docs/accuracy.md).
+TOKEN_TYPES: tuple[str, ...] = ("input", "cache_read", "cache_write", "output", "reasoning")
+# Cost classes: the token classes plus per-request fees.
+COST_TYPES: tuple[str, ...] = TOKEN_TYPES + ("request",)
+INPUT_SIDE: tuple[str, ...] = ("input", "cache_read", "cache_write")
+OUTPUT_SIDE: tuple[str, ...] = ("output", "reasoning")
+
+STATUS_OK = "ok"
+STATUS_ERROR = "error"
+OVERFLOW = "__overflow__"  # the label value that folded label sets share
+UNKNOWN = "unknown"  # a base label whose attribute was absent
+
+# GenAI semconv duration buckets, extended to a few minutes for reasoning models.
+DURATION_BUCKETS: tuple[float, ...] = (
+    0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92,
+    163.84, 327.68,
+)
+# GenAI semconv time-to-first-token buckets.
+TTFT_BUCKETS: tuple[float, ...] = (
+    0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
+)
+
+# Reasons a span is skipped (genai_meter_spans_skipped_total{reason}).
+SKIP_NOT_LLM = "not_llm"
+SKIP_AGGREGATE = "aggregate"  # an agent/workflow/wrapper span repeating its children's usage
+SKIP_NON_INFERENCE = "non_inference"  # tool, retrieval and other GenAI spans without a model call
+# Reasons an LLM call is unmetered (llm_unmetered_requests_total{reason}).
+UNMETERED_NO_USAGE = "no_usage"
+UNMETERED_CACHE_UNKNOWN = "cache_unknown"
+
+
+@dataclass(frozen=True)
+class MetricNames:
+    """Prometheus names of the usage metrics, derived from the configured prefix."""
+
+    prefix: str
+
+    @property
+    def requests(self) -> str:
+        return f"{self.prefix}_requests_total"
+
+    @property
+    def tokens(self) -> str:
+        return f"{self.prefix}_tokens_total"
+
+    @property
+    def cost(self) -> str:
+        return f"{self.prefix}_cost_usd_total"
+
+    @property
+    def budget_spend(self) -> str:
+        return f"{self.prefix}_budget_spend_usd_total"
+
+    @property
+    def budget_tokens(self) -> str:
+        return f"{self.prefix}_budget_tokens_total"
+
+    @property
+    def budget_limit(self) -> str:
+        """Gauge of each budget's limit (unit label: usd or tokens), so rules need no literals."""
+        return f"{self.prefix}_budget_limit"
+
+    @property
+    def duration(self) -> str:
+        return f"{self.prefix}_request_duration_seconds"
+
+    @property
+    def ttft(self) -> str:
+        return f"{self.prefix}_time_to_first_token_seconds"
+
+    @property
+    def unpriced(self) -> str:
+        return f"{self.prefix}_unpriced_requests_total"
+
+    @property
+    def unmetered(self) -> str:
+        return f"{self.prefix}_unmetered_requests_total"
+
+    @property
+    def price(self) -> str:
+        return f"{self.prefix}_price_usd_per_million_tokens"
+
+
+# Self-observability metrics (fixed names, independent of the prefix).
+SELF_SPANS_RECEIVED = "genai_meter_spans_received_total"
+SELF_SPANS_COUNTED = "genai_meter_spans_counted_total"
+SELF_SPANS_SKIPPED = "genai_meter_spans_skipped_total"  # {reason}
+SELF_SPANS_DUPLICATE = "genai_meter_spans_duplicate_total"
+SELF_SPANS_REJECTED = "genai_meter_spans_rejected_total"  # {reason}
+SELF_SPANS_SAMPLED = "genai_meter_spans_sampled_total"
+SELF_LABEL_OVERFLOW = "genai_meter_label_overflow_total"  # {dimension}
+SELF_SERIES_OVERFLOW = "genai_meter_series_overflow_total"  # {metric}
+SELF_SPANS_FORWARDED = "genai_meter_spans_forwarded_total"
+SELF_SPANS_FORWARD_DROPPED = "genai_meter_spans_forward_dropped_total"  # {reason}
+SELF_PROCESSING_ERRORS = "genai_meter_processing_errors_total"
+SELF_BUILD_INFO = "genai_meter_build_info"  # {version}
+SELF_PRICING_INFO = "genai_meter_pricing_info"  # {catalog_version, overrides_version}
+
+
+@dataclass(frozen=True)
+class Contract:
+    """Names and label sets for one config. Build it with `Contract.from_config`."""
+
+    names: MetricNames
+    dimensions: tuple[str, ...]  # active dimension labels, sorted
+
+    @classmethod
+    def from_config(cls, config: Config) -> Contract:
+        return cls(MetricNames(config.metric_prefix), tuple(config.active_dimensions))
+
+    @cached_property
+    def call_labels(self) -> tuple[str, ...]:
+        """Labels every usage series carries, before the class label."""
+        return ("service_name", "environment", "provider", "model", "operation") + self.dimensions
+
+    @cached_property
+    def request_labels(self) -> tuple[str, ...]:
+        return self.call_labels + ("status",)
+
+    @cached_property
+    def token_labels(self) -> tuple[str, ...]:
+        return self.call_labels + ("token_type",)
+
+    @cached_property
+    def cost_labels(self) -> tuple[str, ...]:
+        return self.call_labels + ("cost_type",)
+
+    duration_labels: tuple[str, ...] = ("service_name", "environment", "provider", "model", "operation", "status")
+    ttft_labels: tuple[str, ...] = ("service_name", "environment", "provider", "model", "operation")
+    unpriced_labels: tuple[str, ...] = ("service_name", "provider", "model")
+    unmetered_labels: tuple[str, ...] = ("service_name", "provider", "model", "reason")
+    budget_labels: tuple[str, ...] = ("budget", "period")
+    price_labels: tuple[str, ...] = ("provider", "model", "token_type")

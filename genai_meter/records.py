@@ -1,0 +1,98 @@
+"""Plain records passed between the stages: span -> LLMCall -> Cost -> metrics.
+
+`SpanRecord` is the neutral view of one finished span, built either from an SDK `ReadableSpan`
+(in-process) or from an OTLP protobuf span (the receiver), so conventions never see either type.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Mapping, Union
+
+AttrValue = Union[str, bool, int, float, tuple, list]
+
+ZERO = Decimal(0)
+
+
+@dataclass(slots=True)
+class SpanRecord:
+    """One finished span. Attribute mappings are read-only views; values are OTel attribute values."""
+
+    name: str
+    attributes: Mapping[str, AttrValue]
+    resource: Mapping[str, AttrValue]
+    start_ns: int  # Unix epoch nanoseconds
+    end_ns: int
+    is_error: bool = False  # span status code is ERROR
+    scope_name: str = ""  # instrumentation scope (library) name
+    trace_id: bytes = b""  # 16 bytes, empty when unknown
+    span_id: bytes = b""  # 8 bytes
+    trace_state: str = ""  # W3C tracestate header value
+    events: tuple[tuple[str, int], ...] = ()  # (event name, time ns), for time to first token
+
+
+@dataclass(slots=True)
+class TokenCounts:
+    """Token counts in the five disjoint classes (docs/accuracy.md). All non-negative."""
+
+    input: int = 0  # uncached input, billed at the input price
+    cache_read: int = 0
+    cache_write: int = 0
+    output: int = 0  # output that is not reasoning
+    reasoning: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {"input": self.input, "cache_read": self.cache_read, "cache_write": self.cache_write,
+                "output": self.output, "reasoning": self.reasoning}
+
+    @property
+    def input_total(self) -> int:
+        """Input as users read it: uncached + cache reads + cache writes."""
+        return self.input + self.cache_read + self.cache_write
+
+    @property
+    def output_total(self) -> int:
+        """Output as users read it: output + reasoning."""
+        return self.output + self.reasoning
+
+    @property
+    def total(self) -> int:
+        return self.input_total + self.output_total
+
+
+@dataclass(slots=True)
+class LLMCall:
+    """The canonical record of one inference call, whatever instrumentation reported it."""
+
+    service: str
+    environment: str
+    provider: str  # normalized (openai, anthropic, aws.bedrock, ...)
+    model: str  # the billed model: response model, else request model
+    operation: str  # chat, text_completion, embeddings, generate_content, ...
+    status: str  # "ok" or "error"
+    error_type: str  # "" when none
+    duration_s: float
+    ttft_s: float | None  # time to first token, when reported
+    tokens: TokenCounts
+    end_ns: int  # when the call happened: prices and budget periods follow it
+    dimensions: dict[str, str] = field(default_factory=dict)  # raw attribution values by dimension name
+    source: str = ""  # instrumentation family: semconv, openllmetry, openinference, vercel, ...
+    unmetered: str = ""  # "", "no_usage" or "cache_unknown"
+    cache_write_1h: bool = False  # cache writes were for 1 hour (priced at the 1h rate)
+    sample_weight: float = 1.0  # 1/p for probability-sampled spans when weighting is on
+
+
+@dataclass(slots=True)
+class Cost:
+    """The exact cost of one call, in USD, split by cost class."""
+
+    by_type: dict[str, Decimal]  # keys: the five token classes and "request"
+    price_source: str  # "genai-prices" or "overrides"
+    price_version: str  # catalog version, or the override entry's date
+    price_entry: str  # human-readable id of the price entry used (provider/model[@from])
+    unit_prices: dict[str, Decimal] = field(default_factory=dict)  # USD per million tokens by token class
+
+    @property
+    def total(self) -> Decimal:
+        return sum(self.by_type.values(), ZERO)
