@@ -155,6 +155,7 @@ class ServerConfig(_Model):
     metrics_listen: str = "127.0.0.1:9464"
     forward_endpoint: str | None = None  # OTLP/HTTP traces URL that received spans go on to
     forward_strip_content: bool = True  # drop prompt/completion attributes before forwarding
+    forward_headers: dict[str, str] = {}  # extra HTTP headers for the forward endpoint; "${VAR}" reads the environment
     auth_tokens: list[str] = []  # accepted bearer tokens; empty = no auth
     auth_tokens_file: Path | None = None  # one token per line
     tls_cert_file: Path | None = None

@@ -28,6 +28,7 @@ class SpanRecord:
     scope_name: str = ""  # instrumentation scope (library) name
     trace_id: bytes = b""  # 16 bytes, empty when unknown
     span_id: bytes = b""  # 8 bytes
+    parent_span_id: bytes = b""  # 8 bytes, empty for a root span
     trace_state: str = ""  # W3C tracestate header value
     events: tuple[tuple[str, int], ...] = ()  # (event name, time ns), for time to first token
 

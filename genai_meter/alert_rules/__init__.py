@@ -1,1 +1,28 @@
-"""alert_rules"""
+"""Prometheus recording and alerting rules, the Alertmanager example and the Prometheus config,
+all built from the one config (pure functions: config in, data out)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from genai_meter.alert_rules.alerting import build_alert_groups
+from genai_meter.alert_rules.alertmanager import build_alertmanager
+from genai_meter.alert_rules.naming import RuleNames
+from genai_meter.alert_rules.prometheus_config import RETENTION, build_prometheus_config, server_flags
+from genai_meter.alert_rules.recording import build_recording_groups
+from genai_meter.config import Config
+
+RECORDING_FILE = "genai-meter-recording.yaml"
+ALERTS_FILE = "genai-meter-alerts.yaml"
+
+
+def build_rules(config: Config) -> dict[str, dict[str, Any]]:
+    """Rule files by file name, each a Prometheus rule-file mapping (`{"groups": [...]}`)."""
+    return {
+        RECORDING_FILE: {"groups": build_recording_groups(config)},
+        ALERTS_FILE: {"groups": build_alert_groups(config)},
+    }
+
+
+__all__ = ["ALERTS_FILE", "RECORDING_FILE", "RETENTION", "RuleNames", "build_alertmanager",
+           "build_prometheus_config", "build_rules", "server_flags"]

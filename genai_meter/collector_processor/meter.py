@@ -2,6 +2,11 @@
 
 span (SpanRecord) -> conventions: LLMCall or a skip reason -> pricing: Cost or unpriced -> recorders.
 
+One call, two LLM spans: when two instrumentations wrap the same call (a LangChain span around the
+openai span, or two openai instrumentations active at once), both spans carry the call's usage. The
+inner span ends first; the Meter remembers its parent, and when that parent ends as an LLM span too
+it is skipped as `nested_llm` instead of counting the call twice.
+
 `Meter.process` is the one path every span takes; it never raises (a failure is counted in
 `genai_meter_processing_errors_total` and logged once per kind) and takes no locks of its own
 (recorders are thread-safe).
@@ -35,6 +40,32 @@ class Recorder(Protocol):
         """Add to a genai_meter_* self-metric (names in genai_meter.contract)."""
 
 
+class NestedCalls:
+    """A bounded memory of the parents of recently counted LLM spans, keyed by trace + span id.
+
+    Thread-safe for the pipeline's use: single dict operations only (atomic under the GIL).
+    """
+
+    def __init__(self, max_entries: int = 100_000) -> None:
+        self.max_entries = max_entries
+        self._parents: dict[bytes, None] = {}
+
+    def note_parent_of(self, span: SpanRecord) -> None:
+        """Remember that `span`, a counted LLM span, has a parent that must not count again."""
+        if span.trace_id and span.parent_span_id:
+            parents = self._parents
+            parents[span.trace_id + span.parent_span_id] = None
+            if len(parents) > self.max_entries:
+                try:
+                    del parents[next(iter(parents))]  # the oldest entry
+                except (KeyError, RuntimeError, StopIteration):  # another thread got there first
+                    pass
+
+    def is_parent_of_counted(self, span: SpanRecord) -> bool:
+        """True (once) if a child LLM span of `span` was already counted."""
+        return bool(span.trace_id) and self._parents.pop(span.trace_id + span.span_id, 0) is None
+
+
 class Meter:
     """Turns finished spans into metric updates on every recorder."""
 
@@ -44,12 +75,22 @@ class Meter:
         self.recorders = tuple(recorders)
         self.conventions = conventions or Conventions(config)
         self.prices = prices or PriceBook.from_config(config)
+        self.nested = NestedCalls()
+        for recorder in self.recorders:  # every figure traces back to the prices that made it
+            set_info = getattr(recorder, "set_pricing_info", None)
+            if set_info is not None:
+                set_info(self.prices.catalog_version, self.prices.overrides_version)
         self._logged_errors: set[str] = set()
 
-    def process(self, span: SpanRecord) -> LLMCall | None:
-        """Meter one span; returns the LLMCall counted, or None. Never raises."""
+    def process(self, span: SpanRecord) -> tuple[LLMCall, Cost | None] | None:
+        """Meter one span; returns the call counted and its cost (None: unpriced), or None. Never raises."""
         try:
             outcome = self.conventions.classify(span)
+            if not isinstance(outcome, str):
+                nested = self.nested.is_parent_of_counted(span)
+                self.nested.note_parent_of(span)
+                if nested:
+                    outcome = contract.SKIP_NESTED
             if isinstance(outcome, str):
                 for recorder in self.recorders:
                     recorder.record_skip(outcome)
@@ -57,14 +98,10 @@ class Meter:
             cost = self.prices.cost(outcome)
             for recorder in self.recorders:
                 recorder.record_call(outcome, cost)
-            return outcome
+            return outcome, cost
         except Exception as exc:  # never into the app, never lose the other spans
             self._count_error(exc)
             return None
-
-    def price(self, call: LLMCall) -> Cost | None:
-        """The cost of a call already counted (for cost attributes on forwarded spans)."""
-        return self.prices.cost(call)
 
     def _count_error(self, exc: Exception) -> None:
         kind = type(exc).__name__

@@ -1,0 +1,443 @@
+"""`serve --workers N`: N receiving processes, one /metrics, totals exact (docs/scaling.md).
+
+Python runs one thread of bytecode at a time, so one process uses one core. With N > 1 workers:
+
+* each worker process runs the OTLP/HTTP and OTLP/gRPC listeners on the *same* ports
+  (SO_REUSEPORT: the kernel spreads connections over the workers), and decodes, meters and prices
+  its requests into its own `UsageMetrics`, synchronously, before answering, as a single process;
+* dedup stays exact across workers: the parent holds the one `SeenSpans` set, and each worker asks
+  it once per request with the batch of candidate keys (a pipe round trip, ~50 µs);
+* the parent serves /metrics: per scrape it collects every worker's `families()` snapshot and sums
+  them series by series (counters and histograms add, gauges take the maximum), so Prometheus sees
+  one target with exactly the series a single process would export;
+* a worker that dies is restarted; its figures as of the last scrape stay in the sum (so counters
+  never go backwards), so a crash loses at most what that worker counted since the last scrape.
+
+Per-worker label caps apply per worker: a label value folded into `__overflow__` by one worker may
+be kept by another (totals stay exact). Connections, not requests, are balanced: a client with one
+keep-alive connection (one OTel SDK exporter, one gRPC channel) lands on one worker.
+
+Protocol: each worker has two pipes to the parent. `dedup`: the worker sends the concatenated
+24-byte keys, the parent answers one byte per key (1 = new). `control`: messages
+`(request id, op, arg)` from the parent (`render`, `drain`, `exit`) answered with `(request id,
+result)`; id 0 carries the worker's unsolicited `("ready", addresses)` or `("error", text)`.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import signal
+import socket
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
+from multiprocessing.connection import Connection
+from typing import Any
+
+from genai_meter.collector_processor.dedup import SeenSpans
+from genai_meter.collector_processor.httpd import HttpServer, format_address, parse_listen
+from genai_meter.config import Config
+
+log = logging.getLogger("genai_meter")
+
+WORKER_START_TIMEOUT_S = 60.0
+RENDER_TIMEOUT_S = 10.0  # a worker that does not answer a scrape within this is left out of it
+RESTART_BACKOFF_S = 1.0
+
+
+# ---------------------------------------------------------------------------------------------
+# Worker side
+
+
+class RemoteDedup:
+    """The worker's view of the parent's `SeenSpans` (thread-safe; one round trip per batch)."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+        self._lock = threading.Lock()
+
+    def filter_new(self, keys: Sequence[bytes]) -> list[bool]:
+        if not keys:
+            return []
+        with self._lock:
+            self._conn.send_bytes(b"".join(keys))
+            answer = self._conn.recv_bytes()
+        return [b == 1 for b in answer]
+
+
+def worker_main(config: Config, slot: int, dedup_conn: Connection, control: Connection,
+                log_level: str = "INFO") -> None:
+    """Entry point of a worker process (multiprocessing, spawn)."""
+    from genai_meter.collector_processor.service import Receivers, setup_logging
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    setup_logging(log_level)
+    send_lock = threading.Lock()
+
+    def send(message: Any) -> None:
+        with send_lock:
+            control.send(message)
+
+    try:
+        receivers = Receivers(config, dedup=RemoteDedup(dedup_conn), reuse_port=True)
+        addresses = receivers.start()
+    except Exception as exc:
+        send((0, ("error", f"worker {slot}: {exc}")))
+        return
+    send((0, ("ready", addresses)))
+
+    def drain(request_id: int) -> None:
+        receivers.drain()
+        send((request_id, "drained"))
+
+    while True:
+        try:
+            request_id, op, arg = control.recv()
+        except (EOFError, OSError):  # the parent is gone: stop at once
+            os._exit(0)
+        if op == "render":
+            try:
+                send((request_id, receivers.metrics.families()))
+            except Exception as exc:  # pragma: no cover - reported to the parent
+                send((request_id, exc))
+        elif op == "drain":
+            threading.Thread(target=drain, args=(request_id,), daemon=True).start()
+        elif op == "exit":
+            receivers.stop()
+            send((request_id, "bye"))
+            return
+
+
+# ---------------------------------------------------------------------------------------------
+# Parent side
+
+
+class WorkerLink:
+    """The parent's handle on one worker process: its control RPC and dedup service threads."""
+
+    def __init__(self, ctx: Any, config: Config, slot: int, seen: SeenSpans) -> None:
+        self.slot = slot
+        parent_dedup, child_dedup = ctx.Pipe(duplex=True)
+        parent_control, child_control = ctx.Pipe(duplex=True)
+        level = logging.getLevelName(log.getEffectiveLevel())
+        self.process = ctx.Process(target=worker_main, args=(config, slot, child_dedup, child_control, level),
+                                   name=f"genai-meter-worker-{slot}", daemon=True)
+        self._dedup = parent_dedup
+        self._control = parent_control
+        self._children = (child_dedup, child_control)
+        self._seen = seen
+        self._send_lock = threading.Lock()
+        self._pending: dict[int, Future] = {}
+        self._next_id = 1
+        self.ready: Future = Future()
+        self.last_families: list[Any] | None = None  # from the last scrape, kept if the worker dies
+
+    def start(self) -> None:
+        self.process.start()
+        for conn in self._children:
+            conn.close()
+        threading.Thread(target=self._serve_dedup, name=f"genai-meter-dedup-{self.slot}", daemon=True).start()
+        threading.Thread(target=self._read_control, name=f"genai-meter-control-{self.slot}", daemon=True).start()
+
+    def _serve_dedup(self) -> None:
+        conn, seen = self._dedup, self._seen
+        while True:
+            try:
+                data = conn.recv_bytes()
+            except (EOFError, OSError):
+                return
+            keys = [data[i:i + 24] for i in range(0, len(data), 24)]
+            fresh = seen.filter_new(keys)
+            try:
+                conn.send_bytes(bytes(fresh))
+            except OSError:
+                return
+
+    def _read_control(self) -> None:
+        while True:
+            try:
+                request_id, result = self._control.recv()
+            except (EOFError, OSError):
+                break
+            if request_id == 0:
+                kind, value = result
+                if kind == "ready":
+                    self.ready.set_result(value)
+                elif not self.ready.done():
+                    self.ready.set_exception(RuntimeError(value))
+                continue
+            future = self._pending.pop(request_id, None)
+            if future is not None:
+                future.set_result(result)
+        if not self.ready.done():
+            self.ready.set_exception(RuntimeError(f"worker {self.slot} exited during start-up"))
+        for future in list(self._pending.values()):
+            if not future.done():
+                future.set_exception(EOFError("worker gone"))
+        self._pending.clear()
+
+    def call(self, op: str, arg: Any = None, timeout: float = RENDER_TIMEOUT_S) -> Any:
+        """Ask the worker; raises TimeoutError, EOFError (worker gone) or the worker's exception."""
+        future: Future = Future()
+        with self._send_lock:
+            request_id = self._next_id
+            self._next_id += 1
+            self._pending[request_id] = future
+            try:
+                self._control.send((request_id, op, arg))
+            except OSError as exc:
+                self._pending.pop(request_id, None)
+                raise EOFError("worker gone") from exc
+        try:
+            result = future.result(timeout)
+        except FutureTimeout:
+            self._pending.pop(request_id, None)
+            raise TimeoutError(f"worker {self.slot} did not answer {op!r} within {timeout:.0f} s") from None
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    def close(self) -> None:
+        for conn in (self._dedup, self._control):
+            try:
+                conn.close()
+            except OSError:
+                pass
+
+
+def merge_families(sources: Sequence[Sequence[Any]]) -> list[Any]:
+    """Sum `UsageMetrics.families()` snapshots series by series: counters and histograms add,
+    gauges take the maximum. Family order follows the first source that has each family."""
+    from genai_meter.exporters.store import FamilyData
+
+    order: list[str] = []
+    protos: dict[str, Any] = {}
+    values: dict[str, dict[tuple[str, ...], Any]] = {}
+    for families in sources:
+        for fam in families:
+            series = values.get(fam.name)
+            if series is None:
+                order.append(fam.name)
+                protos[fam.name] = fam
+                series = values[fam.name] = {}
+            kind = fam.kind
+            for key, value in zip(fam.keys, fam.values):
+                old = series.get(key)
+                if old is None:
+                    series[key] = (list(value[0]), value[1]) if kind == "histogram" else value
+                elif kind == "histogram":
+                    counts, total = old
+                    series[key] = ([a + b for a, b in zip(counts, value[0])], total + value[1])
+                elif kind == "gauge":
+                    series[key] = max(old, value)
+                else:
+                    series[key] = old + value
+    out = []
+    for name in order:
+        proto = protos[name]
+        series = values[name]
+        out.append(FamilyData(proto.kind, proto.name, proto.help, proto.unit, proto.labelnames,
+                              list(series), list(series.values()), exact=proto.exact, bounds=proto.bounds))
+    return out
+
+
+def render_families(families: Sequence[Any], openmetrics: bool) -> bytes:
+    """Exposition text of `FamilyData` snapshots (the same text `UsageMetrics.render` writes)."""
+    from genai_meter.exporters.exposition import FamilyText, render
+    from genai_meter.exporters.series import label_pairs
+
+    texts = []
+    for fam in families:
+        if fam.kind == "histogram":
+            heads = [label_pairs(fam.labelnames, key) for key in fam.keys]
+            les = tuple(repr(float(b)) for b in fam.bounds) + ("+Inf",)
+            texts.append(FamilyText("histogram", fam.name, fam.help, fam.unit, heads, fam.values, les=les))
+        else:
+            heads = []
+            for key in fam.keys:
+                pairs = label_pairs(fam.labelnames, key)
+                heads.append(f"{fam.name}{{{pairs}}} " if pairs else f"{fam.name} ")
+            texts.append(FamilyText(fam.kind, fam.name, fam.help, fam.unit, heads, fam.values, exact=fam.exact))
+    return render(texts, openmetrics)
+
+
+def reserve_port(host: str, port: int) -> socket.socket:
+    """A bound (not listening) SO_REUSEPORT socket holding `port` (an ephemeral one for 0) for the
+    workers to share; it never accepts connections."""
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    family, _, _, _, addr = infos[0]
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    try:
+        sock.bind(addr)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+class Supervisor:
+    """The parent of `serve --workers N`: ports, dedup, /metrics, lifecycle."""
+
+    def __init__(self, config: Config) -> None:
+        from genai_meter.collector_processor.service import ScrapeWatch, ShutdownSignals
+
+        self.config = config
+        self.n = config.server.workers
+        self.seen = SeenSpans(config.limits.dedup_window_seconds, config.limits.dedup_max_entries)
+        self.signals = ShutdownSignals()
+        self.watch = ScrapeWatch()
+        self._ctx = multiprocessing.get_context("spawn")
+        self._links: list[WorkerLink] = []
+        self._tombstones: list[list[Any]] = []  # last figures of workers that died
+        self._reserved: list[socket.socket] = []
+        self._state_lock = threading.Lock()
+        self._ready = False
+        self._stopping = False
+        self.metrics_server: HttpServer | None = None
+        self._worker_config = config
+
+    # -- /metrics ---------------------------------------------------------------------------
+
+    def ready(self) -> bool:
+        return self._ready and not self._stopping
+
+    def render(self, openmetrics: bool) -> bytes:
+        with self._state_lock:
+            links = list(self._links)
+            sources: list[Sequence[Any]] = list(self._tombstones)
+        for link in links:
+            try:
+                families = link.call("render")
+                link.last_families = families
+            except (TimeoutError, EOFError, OSError) as exc:
+                log.warning("genai-meter: worker %d left out of this scrape: %s", link.slot, exc)
+                families = link.last_families or []
+            sources.append(families)
+        return render_families(merge_families(sources), openmetrics)
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def _spawn(self, slot: int) -> WorkerLink:
+        link = WorkerLink(self._ctx, self._worker_config, slot, self.seen)
+        link.start()
+        return link
+
+    def start(self) -> None:
+        from genai_meter.collector_processor.metrics_http import start_metrics_server
+        from genai_meter.collector_processor.service import log_listening
+
+        server = self.config.server
+        update: dict[str, Any] = {}
+        for name in ("grpc_listen", "http_listen"):
+            host, port = parse_listen(getattr(server, name))
+            sock = reserve_port(host, port)
+            self._reserved.append(sock)
+            update[name] = format_address(host, sock.getsockname()[1])
+        self._worker_config = self.config.model_copy(
+            update={"server": server.model_copy(update={**update, "workers": 1})})
+        self.metrics_server = start_metrics_server(self, server.metrics_listen, ready=self.ready,
+                                                   on_scrape=self.watch.on_scrape)
+        host, _ = parse_listen(server.metrics_listen)
+        log_listening("metrics", format_address(host, self.metrics_server.address[1]))
+        self._links = [self._spawn(slot) for slot in range(self.n)]
+        addresses: dict[str, str] = {}
+        for link in self._links:
+            addresses = link.ready.result(WORKER_START_TIMEOUT_S)
+        for name in ("otlp-grpc", "otlp-http"):
+            log_listening(name, addresses[name])
+        log.info("genai-meter: %d workers (pids %s)", self.n, ", ".join(str(l.process.pid) for l in self._links))
+        self._ready = True
+        threading.Thread(target=self._watch_workers, name="genai-meter-supervisor", daemon=True).start()
+        log.info("genai-meter: ready")
+
+    def _watch_workers(self) -> None:
+        while not self._stopping:
+            time.sleep(0.2)
+            for i, link in enumerate(list(self._links)):
+                if self._stopping or link.process.is_alive():
+                    continue
+                log.error("genai-meter: worker %d (pid %s) exited with %s; restarting it",
+                          link.slot, link.process.pid, link.process.exitcode)
+                link.close()
+                time.sleep(RESTART_BACKOFF_S)
+                if self._stopping:
+                    return
+                replacement = self._spawn(link.slot)
+                with self._state_lock:
+                    if link.last_families:
+                        self._tombstones.append(link.last_families)
+                    self._links[i] = replacement
+                try:
+                    replacement.ready.result(WORKER_START_TIMEOUT_S)
+                except Exception as exc:
+                    log.error("genai-meter: worker %d did not restart: %s", link.slot, exc)
+
+    def run(self) -> int:
+        try:
+            self.start()
+        except Exception as exc:
+            log.error("genai-meter: cannot start: %s", exc)
+            self._stopping = True
+            self._terminate_workers()
+            if self.metrics_server is not None:
+                self.metrics_server.stop(1.0)
+            return 1
+        self.signals.install()
+        self.signals.stop.wait()
+        return self.shutdown()
+
+    def shutdown(self) -> int:
+        self._stopping = True
+        bound = self.config.server.request_timeout_seconds
+        results = []
+        for link in self._links:
+            future: Future = Future()
+            threading.Thread(target=lambda l=link, f=future: _call_into(f, l, "drain", bound * 2 + 5),
+                             daemon=True).start()
+            results.append(future)
+        for future in results:
+            try:
+                future.result(bound * 2 + 10)
+            except Exception as exc:
+                log.warning("genai-meter: a worker did not drain cleanly: %s", exc)
+        counted_until = time.monotonic()
+        wait_s = self.config.server.shutdown_scrape_wait_seconds
+        if wait_s > 0:
+            if self.watch.wait_after(counted_until, wait_s, self.signals.hurry):
+                log.info("genai-meter: final scrape answered")
+            else:
+                log.warning("genai-meter: no scrape within %.0f s of shutdown; exiting anyway", wait_s)
+        if self.metrics_server is not None:
+            self.metrics_server.stop(2.0)
+        self._terminate_workers()
+        for sock in self._reserved:
+            sock.close()
+        log.info("genai-meter: stopped")
+        return 0
+
+    def _terminate_workers(self) -> None:
+        for link in self._links:
+            try:
+                link.call("exit", timeout=10.0)
+            except Exception:
+                pass
+        for link in self._links:
+            link.process.join(5.0)
+            if link.process.is_alive():
+                link.process.kill()
+                link.process.join(2.0)
+            link.close()
+
+
+def _call_into(future: Future, link: WorkerLink, op: str, timeout: float) -> None:
+    try:
+        future.set_result(link.call(op, timeout=timeout))
+    except BaseException as exc:
+        future.set_exception(exc)

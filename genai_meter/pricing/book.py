@@ -1,0 +1,176 @@
+"""`PriceBook`: the price of one call, from the override file first and then the genai-prices catalog.
+
+Hot path (`cost`): one dict lookup of the resolved (provider, model) -> a few integer comparisons to
+pick the price period -> Decimal arithmetic in `Plan.cost`. Resolution (catalog match, override
+match, plan building) runs once per distinct (provider, model) and is cached; the cache is bounded
+and dropped when genai-prices' auto-update swaps its data. Thread-safe without locks: the cache holds
+immutable values and a racing miss only resolves twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from genai_meter.config import Config
+from genai_meter.pricing.catalog import Catalog, CatalogModel
+from genai_meter.pricing.overrides import ALWAYS, NO_OVERRIDES, OverrideEntry, load_overrides
+from genai_meter.pricing.rates import Plan, Rates
+from genai_meter.records import Cost, LLMCall, TokenCounts
+
+CACHE_MAX = 10_000  # distinct (provider, model) pairs kept resolved; past it the cache starts over
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_UNSEEN = object()
+
+
+@dataclass(frozen=True, slots=True)
+class _Candidate:
+    effective_ns: int
+    plan: Plan | None  # the entry's own prices
+    on_catalog: tuple[Plan, ...] | None  # a discount entry applied to each catalog period's plan
+
+
+@dataclass(frozen=True, slots=True)
+class _Resolved:
+    """Every price that can apply to one (provider, model), newest override first."""
+
+    candidates: tuple[_Candidate, ...]
+    catalog: CatalogModel | None
+
+    def plan_at(self, end_ns: int) -> Plan | None:
+        for candidate in self.candidates:
+            if end_ns >= candidate.effective_ns:
+                if candidate.plan is not None:
+                    return candidate.plan
+                assert candidate.on_catalog is not None and self.catalog is not None
+                return candidate.on_catalog[self.catalog.index_at(end_ns)]
+        if self.catalog is None:
+            return None
+        return self.catalog.plan_at(end_ns)
+
+
+@dataclass(frozen=True, slots=True)
+class Quote:
+    """The price entry that applies to a call, with every class rate (for display)."""
+
+    plan: Plan
+    rates: Rates  # the bracket for the call's input total
+
+
+def to_ns(at: datetime) -> int:
+    """A datetime as Unix epoch nanoseconds (naive = UTC)."""
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)
+    return (at - _EPOCH) // timedelta(microseconds=1) * 1000
+
+
+class PriceBook:
+    """Prices calls: override file entries first, then the genai-prices catalog; None when neither matches.
+
+    `cost` and `price` never return a silent $0 for an unknown model: no match is None (unpriced);
+    a matched model whose price is zero is priced $0.
+    """
+
+    def __init__(self, catalog: Catalog | None = None, overrides: Sequence[OverrideEntry] = (), *,
+                 overrides_version: str = NO_OVERRIDES, updater: Any = None) -> None:
+        self.catalog = catalog or Catalog()
+        self.overrides = tuple(overrides)
+        self.overrides_version = overrides_version  # sha256 prefix of the override file, or "none"
+        self._updater = updater  # genai-prices UpdatePrices when auto-update is on
+        self._follow = updater is not None
+        self._snapshot = self.catalog.snapshot
+        self._cache: dict[tuple[str, str], _Resolved | Plan | None] = {}
+
+    @classmethod
+    def from_config(cls, config: Config) -> PriceBook:
+        """The catalog plus `config.pricing.overrides` (relative to the config file); raises `ConfigError`.
+
+        Starts genai-prices' background auto-update only when `config.pricing.auto_update` is true.
+        """
+        entries: list[OverrideEntry] = []
+        version = NO_OVERRIDES
+        if config.pricing.overrides is not None:
+            entries, version = load_overrides(config.resolve_path(config.pricing.overrides), config.pricing.currency)
+        updater = None
+        if config.pricing.auto_update:
+            from genai_prices import UpdatePrices
+
+            updater = UpdatePrices()
+            updater.start()
+        return cls(Catalog(pinned=updater is None), entries, overrides_version=version, updater=updater)
+
+    def close(self) -> None:
+        """Stop genai-prices' auto-update if this book started it. Idempotent."""
+        if self._updater is not None:
+            self._updater.stop()
+            self._updater = None
+
+    @property
+    def catalog_version(self) -> str:
+        """The genai-prices package version (+ fetch time when auto-updated data is in use)."""
+        return self.catalog.version
+
+    # -- hot path ---------------------------------------------------------------------------------
+
+    def cost(self, call: LLMCall) -> Cost | None:
+        """The cost of `call` at its end time; None when no price matches (unpriced). Never raises
+        for a well-formed call (non-negative int token counts)."""
+        return self._cost(call.provider, call.model, call.tokens, call.end_ns, call.cache_write_1h)
+
+    def price(self, provider: str, model: str, tokens: TokenCounts, at: datetime, *,
+              cache_write_1h: bool = False) -> Cost | None:
+        """The cost of `tokens` (five disjoint classes) for `model` of `provider` at time `at` (naive = UTC)."""
+        return self._cost(provider, model, tokens, to_ns(at), cache_write_1h)
+
+    def _cost(self, provider: str, model: str, tokens: TokenCounts, end_ns: int, cache_write_1h: bool) -> Cost | None:
+        plan = self._plan(provider, model, end_ns)
+        if plan is None:
+            return None
+        return plan.cost(tokens, cache_write_1h)
+
+    def _plan(self, provider: str, model: str, end_ns: int) -> Plan | None:
+        if self._follow and self.catalog.snapshot is not self._snapshot:
+            self._snapshot = self.catalog.snapshot
+            self._cache = {}
+        key = (provider, model)
+        resolved = self._cache.get(key, _UNSEEN)
+        if resolved is _UNSEEN:
+            resolved = self._resolve(provider, model)
+            if len(self._cache) >= CACHE_MAX:
+                self._cache = {}
+            self._cache[key] = resolved
+        if resolved is None or type(resolved) is Plan:
+            return resolved  # type: ignore[return-value]
+        return resolved.plan_at(end_ns)  # type: ignore[union-attr]
+
+    # -- resolution (once per provider, model) ----------------------------------------------------
+
+    def _resolve(self, provider: str, model: str) -> _Resolved | Plan | None:
+        catalog = self.catalog.find(provider, model)
+        refs = (model.lower(),) if catalog is None else tuple(dict.fromkeys((model.lower(), catalog.model_id.lower())))
+        matching = [entry for entry in self.overrides if entry.matches(provider.lower(), refs)]
+        candidates: list[_Candidate] = []
+        # newest `from` first; at equal `from` the later entry in the file wins
+        for entry in sorted(matching, key=lambda e: (e.effective_ns, e.index), reverse=True):
+            if entry.plan is not None:
+                candidates.append(_Candidate(entry.effective_ns, entry.plan, None))
+            elif catalog is not None:  # a discount with no catalog price has nothing to discount
+                candidates.append(_Candidate(entry.effective_ns, None,
+                                             tuple(entry.on_catalog(period.plan) for period in catalog.periods)))
+        if not candidates:
+            if catalog is None:
+                return None
+            return catalog.fixed or _Resolved((), catalog)
+        if candidates[0].plan is not None and candidates[0].effective_ns == ALWAYS:
+            return candidates[0].plan  # an entry without `from` that always wins
+        return _Resolved(tuple(candidates), catalog)
+
+    def quote(self, provider: str, model: str, at: datetime, *, input_total: int = 0) -> Quote | None:
+        """The entry and all class rates that apply at `at` to a call with `input_total` input tokens."""
+        plan = self._plan(provider, model, to_ns(at))
+        if plan is None:
+            return None
+        return Quote(plan, plan.rates_for(input_total))
+

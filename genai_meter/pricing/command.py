@@ -1,0 +1,145 @@
+"""`genai-meter price PROVIDER MODEL ...`: one call's cost breakdown, as a table or as JSON.
+
+Exit codes: 0 priced, 3 no price matched (unpriced), 2 bad config or override file (from cli.main).
+Money in JSON is decimal strings (exact); rates are USD per million tokens.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from genai_meter.config import Config
+from genai_meter.contract import COST_TYPES, TOKEN_TYPES
+from genai_meter.pricing.book import PriceBook
+from genai_meter.records import TokenCounts
+
+EXIT_UNPRICED = 3
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of tokens, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"token counts cannot be negative, got {value}")
+    return value
+
+
+def _when(text: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an ISO date or datetime (2026-10-01T12:00:00Z), got {text!r}") \
+            from None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The `price` subcommand's arguments (`--config` is added by cli.py)."""
+    parser.add_argument("provider", metavar="PROVIDER", help="provider id as genai-meter reports it (openai, "
+                        "anthropic, aws.bedrock, azure.ai.openai, gcp.vertex_ai, ...)")
+    parser.add_argument("model", metavar="MODEL", help="model name as reported by the span (e.g. gpt-4o-2024-08-06)")
+    parser.add_argument("--input", type=_count, default=0, metavar="N", help="uncached input tokens")
+    parser.add_argument("--output", type=_count, default=0, metavar="N", help="output tokens, reasoning excluded")
+    parser.add_argument("--cache-read", type=_count, default=0, metavar="N", help="input tokens read from the cache")
+    parser.add_argument("--cache-write", type=_count, default=0, metavar="N", help="input tokens written to the cache")
+    parser.add_argument("--reasoning", type=_count, default=0, metavar="N", help="reasoning / thinking tokens")
+    parser.add_argument("--cache-write-1h", action="store_true", help="cache writes were for 1 hour (1h rate)")
+    parser.add_argument("--at", type=_when, default=None, metavar="ISO-DATETIME",
+                        help="when the call ended (default: now; naive times are UTC)")
+    parser.add_argument("--json", action="store_true", help="print JSON (money as decimal strings)")
+
+
+def _money(value: Decimal) -> str:
+    """A Decimal as plain exact text: no exponent, no trailing zeros."""
+    text = format(value.normalize(), "f")
+    return "0" if text in ("-0", "") else text
+
+
+def run(args: argparse.Namespace, config: Config) -> int:
+    """Print the breakdown; returns 0, or 3 when no price matches."""
+    book = PriceBook.from_config(config)
+    try:
+        return _run(args, config, book)
+    finally:
+        book.close()
+
+
+def _run(args: argparse.Namespace, config: Config, book: PriceBook) -> int:
+    at: datetime = args.at or datetime.now(UTC)
+    tokens = TokenCounts(input=args.input, cache_read=args.cache_read, cache_write=args.cache_write,
+                         output=args.output, reasoning=args.reasoning)
+    cost = book.price(args.provider, args.model, tokens, at, cache_write_1h=args.cache_write_1h)
+    quote = book.quote(args.provider, args.model, at, input_total=tokens.input_total)
+    report: dict[str, Any] = {
+        "provider": args.provider,
+        "model": args.model,
+        "at": at.isoformat().replace("+00:00", "Z"),
+        "tokens": tokens.as_dict(),
+        "cache_write_1h": args.cache_write_1h,
+        "catalog_version": book.catalog_version,
+        "overrides_version": book.overrides_version,
+    }
+    if cost is None or quote is None:
+        message = (f"no price for model {args.model!r} of provider {args.provider!r} at {report['at']}: "
+                   "not in the genai-prices catalog (for this provider) nor in the price overrides")
+        print(f"genai-meter: {message}", file=sys.stderr)
+        if args.json:
+            print(json.dumps({"priced": False, **report, "error": message}, indent=2, sort_keys=True))
+        return EXIT_UNPRICED
+    rates = quote.rates.as_dict()
+    unit = {key: rates[key] for key in TOKEN_TYPES}
+    if args.cache_write_1h:
+        unit["cache_write"] = rates["cache_write_1h"]
+    total = cost.total
+    report.update({
+        "priced": True,
+        "unit_prices_usd_per_mtok": {key: _money(value) for key, value in unit.items()},
+        "per_request_usd": _money(quote.rates.per_request),
+        "cost_usd": {key: _money(cost.by_type[key]) for key in COST_TYPES},
+        "total_usd": _money(total),
+        "price_source": cost.price_source,
+        "price_entry": cost.price_entry,
+        "price_version": cost.price_version,
+    })
+    if quote.plan.note:
+        report["price_note"] = quote.plan.note
+    currency = config.pricing.currency
+    if currency.code != "USD":
+        report["display_currency"] = {"code": currency.code, "per_usd": _money(currency.per_usd),
+                                      "total": _money(total * currency.per_usd)}
+    if args.json:
+        print(json.dumps(report, indent=2, sort_keys=True))
+    else:
+        print(_table(report))
+    return 0
+
+
+def _table(report: dict[str, Any]) -> str:
+    rows = [("class", "tokens", "USD/Mtok", "USD")]
+    for key in TOKEN_TYPES:
+        rows.append((key, str(report["tokens"][key]), report["unit_prices_usd_per_mtok"][key],
+                     report["cost_usd"][key]))
+    rows.append(("request", "1", f"{report['per_request_usd']}/req", report["cost_usd"]["request"]))
+    rows.append(("total", "", "", report["total_usd"]))
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    lines = [f"{report['provider']} {report['model']} at {report['at']}"
+             + ("  (cache writes at the 1h rate)" if report["cache_write_1h"] else "")]
+    for n, row in enumerate(rows):
+        if n == len(rows) - 1:
+            lines.append("  ".join("-" * w for w in widths))
+        lines.append(f"{row[0]:<{widths[0]}}  {row[1]:>{widths[1]}}  {row[2]:>{widths[2]}}  {row[3]:>{widths[3]}}")
+    if "display_currency" in report:
+        shown = report["display_currency"]
+        lines.append(f"= {shown['total']} {shown['code']} (at {shown['per_usd']} {shown['code']} per USD)")
+    lines.append(f"price: {report['price_entry']} (source {report['price_source']}, version {report['price_version']})")
+    if report.get("price_note"):
+        lines.append(f"note: {report['price_note']}")
+    lines.append(f"catalog genai-prices {report['catalog_version']}, overrides {report['overrides_version']}")
+    return "\n".join(lines)

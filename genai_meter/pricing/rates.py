@@ -1,0 +1,194 @@
+"""Resolved price tables and the cost arithmetic of the hot path.
+
+A `Plan` is everything needed to price a call once the price entry is chosen (catalog model and
+period, or override entry): the per-class rates of each prompt-length bracket, and where they came
+from. `Plan.cost` is pure Decimal arithmetic on plain ints: no lookups, no locks, no I/O.
+
+Rates are USD per million tokens (`per_request` is USD per request). Both the catalog and the
+override file are reduced to the same shape by `build_plan`, so their fallbacks are identical:
+
+- `cache_read` missing -> the input rate (what genai-prices does: the tokens stay in the input leaf);
+- `cache_write` (5-minute) missing -> `cache_write_5m` if given, else `cache_write`, else the input rate;
+- `cache_write_1h` missing -> the 5-minute cache-write rate chain above (without `cache_write_5m`);
+- `reasoning` missing -> the output rate;
+- `input` / `output` / `per_request` missing -> 0 (the model is matched, that class is free).
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from genai_meter.records import ZERO, Cost, TokenCounts
+
+# Raw price keys a plan is built from (a subset of genai-prices' price keys, renamed).
+RAW_KEYS: tuple[str, ...] = (
+    "input", "cache_read", "cache_write", "cache_write_5m", "cache_write_1h", "output", "reasoning",
+    "per_request",
+)
+# The rate columns of a resolved bracket, in display order.
+RATE_KEYS: tuple[str, ...] = ("input", "cache_read", "cache_write", "cache_write_1h", "output", "reasoning")
+
+_PER_TOKEN = -6  # scaleb exponent: USD per million tokens -> USD per token, exact
+
+# A raw price: a base value (None: use the class's fallback) and (start, value) steps that apply
+# when the call's total input tokens > start.
+Steps = tuple[Decimal | None, tuple[tuple[int, Decimal], ...]]
+
+
+@dataclass(frozen=True, slots=True)
+class Rates:
+    """The rates of one prompt-length bracket: USD per million tokens per class, USD per request."""
+
+    input: Decimal
+    cache_read: Decimal
+    cache_write: Decimal  # 5-minute cache writes
+    cache_write_1h: Decimal
+    output: Decimal
+    reasoning: Decimal
+    per_request: Decimal  # USD per request (not per token)
+    # USD per token, derived (exact: a power-of-ten shift), for the hot path
+    _t: tuple[Decimal, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_t", tuple(getattr(self, key).scaleb(_PER_TOKEN) for key in RATE_KEYS))
+
+    def as_dict(self) -> dict[str, Decimal]:
+        """The per-million-token rates by column (RATE_KEYS), without the request fee."""
+        return {key: getattr(self, key) for key in RATE_KEYS}
+
+    def scaled(self, factor: Decimal, divisor: Decimal = Decimal(1)) -> Rates:
+        """Every rate times `factor` divided by `divisor` (discounts, currency conversion)."""
+        values = [getattr(self, key) * factor / divisor for key in RATE_KEYS]
+        return Rates(*values, per_request=self.per_request * factor / divisor)
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """A chosen price entry: its rates by bracket and its provenance. Immutable, shared by threads."""
+
+    source: str  # "genai-prices" or "overrides"
+    version: str  # catalog version, or the override entry's date (else the override file's version)
+    entry: str  # human-readable id of the entry, e.g. "openai/gpt-4o@2026-10-01"
+    starts: tuple[int, ...]  # tier thresholds, ascending: bracket i applies when input total > starts[i-1]
+    brackets: tuple[Rates, ...]  # len(starts) + 1
+    note: str = ""  # provenance text from the override file (note / source)
+
+    def rates_for(self, input_total: int) -> Rates:
+        """The rates that apply to a call with `input_total` input tokens (incl. cache reads/writes)."""
+        return self.brackets[bisect_left(self.starts, input_total)]
+
+    def cost(self, tokens: TokenCounts, cache_write_1h: bool = False) -> Cost:
+        """The cost of one call. Pure arithmetic; never raises for non-negative int counts."""
+        if self.starts:
+            rates = self.brackets[bisect_left(self.starts, tokens.input + tokens.cache_read + tokens.cache_write)]
+        else:
+            rates = self.brackets[0]
+        t_input, t_read, t_write, t_write_1h, t_output, t_reasoning = rates._t
+        units: dict[str, Decimal] = {}
+        n = tokens.input
+        if n:
+            c_input = t_input * n
+            units["input"] = rates.input
+        else:
+            c_input = ZERO
+        n = tokens.cache_read
+        if n:
+            c_read = t_read * n
+            units["cache_read"] = rates.cache_read
+        else:
+            c_read = ZERO
+        n = tokens.cache_write
+        if n:
+            if cache_write_1h:
+                c_write = t_write_1h * n
+                units["cache_write"] = rates.cache_write_1h
+            else:
+                c_write = t_write * n
+                units["cache_write"] = rates.cache_write
+        else:
+            c_write = ZERO
+        n = tokens.output
+        if n:
+            c_output = t_output * n
+            units["output"] = rates.output
+        else:
+            c_output = ZERO
+        n = tokens.reasoning
+        if n:
+            c_reasoning = t_reasoning * n
+            units["reasoning"] = rates.reasoning
+        else:
+            c_reasoning = ZERO
+        by_type = {"input": c_input, "cache_read": c_read, "cache_write": c_write, "output": c_output,
+                   "reasoning": c_reasoning, "request": rates.per_request}
+        return Cost(by_type, self.source, self.version, self.entry, units)
+
+    def scaled(self, factor: Decimal, divisor: Decimal = Decimal(1), **changes: str) -> Plan:
+        """A copy with every rate times `factor` / `divisor`, and new provenance fields."""
+        return Plan(
+            source=changes.get("source", self.source),
+            version=changes.get("version", self.version),
+            entry=changes.get("entry", self.entry),
+            starts=self.starts,
+            brackets=tuple(rates.scaled(factor, divisor) for rates in self.brackets),
+            note=changes.get("note", self.note),
+        )
+
+
+def _value_at(steps: Steps, x: int) -> Decimal | None:
+    base, tiers = steps
+    value: Decimal | None = base
+    for start, price in tiers:  # ascending; the highest start below x wins (genai-prices' "cliff")
+        if x > start:
+            value = price
+    return value
+
+
+def _rates_from_raw(raw: Mapping[str, Decimal | None]) -> Rates:
+    input_rate = raw.get("input")
+    if input_rate is None:
+        input_rate = ZERO
+    cache_write = raw.get("cache_write")
+    write_5m = raw.get("cache_write_5m")
+    if write_5m is None:
+        write_5m = cache_write if cache_write is not None else input_rate
+    write_1h = raw.get("cache_write_1h")
+    if write_1h is None:
+        write_1h = cache_write if cache_write is not None else input_rate
+    cache_read = raw.get("cache_read")
+    output = raw.get("output")
+    if output is None:
+        output = ZERO
+    reasoning = raw.get("reasoning")
+    per_request = raw.get("per_request")
+    return Rates(
+        input=input_rate,
+        cache_read=cache_read if cache_read is not None else input_rate,
+        cache_write=write_5m,
+        cache_write_1h=write_1h,
+        output=output,
+        reasoning=reasoning if reasoning is not None else output,
+        per_request=per_request if per_request is not None else ZERO,
+    )
+
+
+def build_plan(prices: Mapping[str, Steps], *, source: str, version: str, entry: str, note: str = "") -> Plan:
+    """Resolve raw prices (keys from RAW_KEYS, each with optional tiers) into a `Plan`.
+
+    Tiers follow genai-prices: a tier starting at N applies to all tokens of a call whose total input
+    (uncached + cache reads + cache writes) is greater than N. The brackets are the union of every
+    key's thresholds; within a bracket each key's value is constant, and the fallbacks of the module
+    docstring apply per bracket (so a missing cache-read price follows a tiered input price).
+    """
+    unknown = set(prices) - set(RAW_KEYS)
+    if unknown:
+        raise ValueError(f"unknown price keys: {', '.join(sorted(unknown))}")
+    starts = tuple(sorted({start for _, tiers in prices.values() for start, _ in tiers}))
+    representatives = (0,) + tuple(start + 1 for start in starts)  # one input total inside each bracket
+    brackets = tuple(
+        _rates_from_raw({key: _value_at(steps, x) for key, steps in prices.items()}) for x in representatives
+    )
+    return Plan(source=source, version=version, entry=entry, starts=starts, brackets=brackets, note=note)

@@ -1,0 +1,1 @@
+"""Shared test support: a fake OpenAI server, span fixture recording and loading."""
