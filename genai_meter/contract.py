@@ -54,6 +54,11 @@ class MetricNames:
         return f"{self.prefix}_requests_total"
 
     @property
+    def request_errors(self) -> str:
+        """Failed requests by error type (no dimensions: error types times dimensions would explode)."""
+        return f"{self.prefix}_request_errors_total"
+
+    @property
     def tokens(self) -> str:
         return f"{self.prefix}_tokens_total"
 
@@ -140,6 +145,7 @@ class Contract:
         return self.call_labels + ("cost_type",)
 
     duration_labels: tuple[str, ...] = ("service_name", "environment", "provider", "model", "operation", "status")
+    error_labels: tuple[str, ...] = ("service_name", "environment", "provider", "model", "operation", "error_type")
     ttft_labels: tuple[str, ...] = ("service_name", "environment", "provider", "model", "operation")
     unpriced_labels: tuple[str, ...] = ("service_name", "provider", "model")
     unmetered_labels: tuple[str, ...] = ("service_name", "provider", "model", "reason")

@@ -67,6 +67,9 @@ def grafana_provisioning() -> dict[str, Any]:
             {"name": "Prometheus", "uid": "prometheus", "type": "prometheus", "access": "proxy",
              "url": "http://prometheus:9090", "isDefault": True, "editable": False,
              "jsonData": {"timeInterval": "15s", "httpMethod": "POST", "prometheusType": "Prometheus"}},
+            # The trace store of docker-compose.yml; cost attributes arrive on forwarded spans.
+            {"name": "Tempo", "uid": "tempo", "type": "tempo", "access": "proxy", "url": "http://tempo:3200",
+             "isDefault": False, "editable": False},
         ],
     }
     dashboards = {

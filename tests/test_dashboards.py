@@ -245,3 +245,9 @@ def test_docs_describe_every_panel():
         for panel in data_panels(board):
             title = re.sub(r"^(Budget \S+):.*$", r"\1", panel["title"])
             assert title in doc, f"docs/dashboards.md does not describe {board['title']} / {panel['title']}"
+
+
+def test_a_dimension_named_like_a_dashboard_variable_is_refused():
+    config = parse_config({"dimensions": {"datasource": {"attributes": ["ds.id"]}}})
+    with pytest.raises(ValueError, match="datasource"):
+        build_dashboards(config)

@@ -7,7 +7,8 @@ request is in the metrics (so a cost is on /metrics before the client has its an
    candidates become `SpanRecord`s; candidates with invalid ids are rejected (partial success);
 2. the candidates' (trace id, span id) keys go through the dedup set in one batch; duplicates are
    counted in genai_meter_spans_duplicate_total and go no further;
-3. every new candidate goes through `Meter.process` (conventions -> price -> recorders);
+3. the new candidates go through `Meter.process_many` (conventions -> price -> recorders, each
+   span as `Meter.process` would, the calls recorded in one batch);
 4. with forwarding on, the request is handed to the `Forwarder` with the counted calls and costs.
 
 `export` never raises for span content and never answers an error after counting: whatever the
@@ -88,15 +89,16 @@ class Ingestor:
         candidates = found.candidates
         if candidates:
             fresh = self.dedup.filter_new([r.trace_id + r.span_id for r in candidates])
-            forwarding = self.forwarder is not None
-            process = self.meter.process
+            new_records = []
             for record, new in zip(candidates, fresh):
                 if not new:
                     duplicates += 1
                     continue
                 if record.trace_state and adjusted_count(record.trace_state) is not None:
                     sampled += 1
-                metered = process(record)
+                new_records.append(record)
+            forwarding = self.forwarder is not None
+            for record, metered in zip(new_records, self.meter.process_many(new_records)):
                 if metered is not None:
                     counted += 1
                     if forwarding:

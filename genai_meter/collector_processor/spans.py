@@ -146,21 +146,28 @@ def attributes(raws: Iterable[bytes]) -> dict[str, Any]:
     (kvlist values, the one mutable kind, are not cached).
     """
     out: dict[str, Any] = {}
-    cache = _cache
+    get = _cache.get
     for raw in raws:
-        hit = cache.get(raw)
+        hit = get(raw)
         if hit is None:
-            hit = decode_key_value(raw)
+            hit = _decode_and_remember(raw)
             if hit is None:
                 continue
-            if len(raw) <= CACHE_MAX_RAW_BYTES and not isinstance(hit[1], dict):
-                if len(cache) >= CACHE_MAX_ENTRIES:
-                    cache.clear()
-                cache[raw] = hit
         key, value = hit
         if value is not None:
             out[key] = value
     return out
+
+
+def _decode_and_remember(raw: bytes) -> tuple[str, Any] | None:
+    """A cache miss: decode `raw`, and remember it when it is short and immutable."""
+    hit = decode_key_value(raw)
+    if hit is not None and len(raw) <= CACHE_MAX_RAW_BYTES and not isinstance(hit[1], dict):
+        cache = _cache
+        if len(cache) >= CACHE_MAX_ENTRIES:
+            cache.clear()
+        cache[raw] = hit
+    return hit
 
 
 def marker_needles(markers: Iterable[str]) -> tuple[bytes, ...]:
@@ -229,7 +236,7 @@ class SpanExtractor:
                 received += len(spans)
                 scope_name: str | None = None
                 for span in spans:
-                    raws = span.attributes
+                    raws = span.attributes[:]  # a list: each access to the field copies every element
                     joined = join(raws)
                     for needle in needles:
                         if needle in joined:
@@ -252,19 +259,20 @@ class SpanExtractor:
                     if scope_name is None:
                         scope_name = ss.scope.name
                     events = span.events
+                    # positional, in SpanRecord's field order (records.py): keywords cost twice as much
                     candidates.append(SpanRecord(
-                        name=span.name,
-                        attributes=attrs,
-                        resource=resource,
-                        start_ns=span.start_time_unix_nano,
-                        end_ns=span.end_time_unix_nano,
-                        is_error=span.status.code == 2,
-                        scope_name=scope_name,
-                        trace_id=trace_id,
-                        span_id=span_id,
-                        parent_span_id=span.parent_span_id,
-                        trace_state=span.trace_state,
-                        events=tuple((e.name, e.time_unix_nano) for e in events) if events else (),
+                        span.name,
+                        attrs,
+                        resource,
+                        span.start_time_unix_nano,
+                        span.end_time_unix_nano,
+                        span.status.code == 2,  # is_error
+                        scope_name,
+                        trace_id,
+                        span_id,
+                        span.parent_span_id,
+                        span.trace_state,
+                        tuple([(e.name, e.time_unix_nano) for e in events]) if events else (),
                     ))
         out.received = received
         out.not_candidate = plain

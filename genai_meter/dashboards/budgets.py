@@ -42,13 +42,14 @@ class _Queries:
         self.r, self.n = ctx.r, ctx.n
 
     def hourly_rate_quantile(self, q: float, sel: str) -> str:
-        """A quantile of the hourly use rate (share of the limit per second) over the last 7 days."""
+        """A quantile of the hourly use rate (share of the limit per second) over the last 7 days;
+        the current rate for a budget younger than its first full hour."""
         n, limit = self.n, self.n.budget_limit
         inner = (f"sum by (budget) (rate({n.budget_spend}{sel}[1h]))\n"
                  f'    / on (budget) max by (budget) ({limit}{{unit="usd"}})\n  or\n'
                  f"  sum by (budget) (rate({n.budget_tokens}{sel}[1h]))\n"
                  f'    / on (budget) max by (budget) ({limit}{{unit="tokens"}})')
-        return f"quantile_over_time({q}, (\n  {inner}\n)[7d:1h])"
+        return f"(\n  quantile_over_time({q}, (\n  {inner}\n)[7d:1h])\n  or {self.r.budget_ratio_rate}{sel}\n)"
 
     def projected(self, q: float, sel: str) -> str:
         """Share of the limit at period end if the rate were the q-quantile hourly rate."""

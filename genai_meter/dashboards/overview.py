@@ -119,7 +119,7 @@ def build_overview(ctx: Ctx) -> dict[str, Any]:
         targets=[target(f"sum(rate({c.SELF_SPANS_RECEIVED}[$__rate_interval]))", "A", "received"),
                  target(f"sum(rate({c.SELF_SPANS_COUNTED}[$__rate_interval]))", "B", "counted"),
                  target(f"sum by (reason) (rate({c.SELF_SPANS_SKIPPED}[$__rate_interval]))", "C",
-                        "skipped: {{reason}}")]), 12, 6)
+                        "skipped: {{reason}}")]), 8, 6)
     lay.add(stat("Unmetered calls",
                  f"sum(increase({n.unmetered}{ctx.service_provider_model()}[$__range]))", REQUESTS,
                  "Calls without token counts, or from sources that hide cached tokens (cost is an upper bound).",
@@ -128,6 +128,10 @@ def build_overview(ctx: Ctx) -> dict[str, Any]:
                  f"sum(increase({n.unpriced}{ctx.service_provider_model()}[$__range]))", REQUESTS,
                  "Calls of models with no known price: their cost is missing. See Cost analysis.",
                  steps(("green", None), ("red", 1))), 4, 6)
+    lay.add(stat("Sampled spans",
+                 f"sum(increase({c.SELF_SPANS_SAMPLED}[$__range]))", REQUESTS,
+                 "Spans of probability-sampled traces: calls of the unsampled ones never arrive, so figures "
+                 "undercount.", steps(("green", None), ("orange", 1))), 4, 6)
     lay.add(stat("Label overflow",
                  f"sum(increase({c.SELF_LABEL_OVERFLOW}[$__range]))", REQUESTS,
                  "Label values folded into __overflow__ because a dimension reached its cap.",

@@ -197,7 +197,9 @@ class TablePanel(Panel):
     maxDataPoints = attr.ib(default=100)
 
     def to_json_data(self) -> dict[str, Any]:
-        rename = {f"Value #{ref}": title for ref, (title, _unit) in sorted(self.columns.items())}
+        # Grafana names the value column of one table query "Value", of several "Value #<refId>".
+        single = len(self.targets) == 1
+        rename = {("Value" if single else f"Value #{ref}"): title for ref, (title, _unit) in sorted(self.columns.items())}
         overrides = [
             {"matcher": {"id": "byName", "options": title}, "properties": [{"id": "unit", "value": unit}]}
             for _ref, (title, unit) in sorted(self.columns.items())

@@ -15,14 +15,14 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from decimal import Decimal
 from typing import Any
 
 from genai_meter import __version__, contract
 from genai_meter.config import Config
 from genai_meter.contract import Contract
-from genai_meter.exporters.budgets import NS, BudgetTracker
+from genai_meter.exporters.budgets import NS, Budget, BudgetTracker
 from genai_meter.exporters.exposition import FamilyText, render
 from genai_meter.exporters.labels import LabelResolver
 from genai_meter.exporters.series import CounterTable, HistogramTable, SeriesTable, label_pairs
@@ -132,6 +132,10 @@ class UsageMetrics:
         # exported call labels -> cached series indexes (bounded like a family)
         self._slots: dict[tuple[str, ...], list[int | None]] = {}
         self._slots_max = cap
+        # raw (base values, dimension values) -> (labels, overflowed, slots entry); see _call_slots
+        self._combos: dict[tuple[Any, ...], tuple[tuple[str, ...], tuple[str, ...], list[int | None]]] = {}
+        self._dim_names = tuple(dim.name for dim in self._resolver.dimensions)
+        self._has_budgets = bool(self._budgets)
         self._last_prices: dict[tuple[str, str], dict[str, Decimal]] = {}  # skips unchanged price sets
         self._pricing_key: tuple[str, str] | None = None
         self.set_pricing_info(catalog_version, overrides_version)
@@ -173,97 +177,144 @@ class UsageMetrics:
 
     # -- the hot path -----------------------------------------------------------------------
 
+    def record_calls(self, calls: Sequence[tuple[LLMCall, Cost | None]]) -> list[tuple[int, Exception]]:
+        """Count many calls (the LLM calls of one OTLP request) under one lock acquisition.
+
+        Same counts as `record_call` for each; a call that fails is skipped and returned as
+        (index, exception), the others are counted.
+        """
+        failures: list[tuple[int, Exception]] = []
+        budgets = self._budgets if self._has_budgets else None
+        count = self._count
+        with self._lock:
+            for i, (call, cost) in enumerate(calls):
+                try:
+                    count(call, cost, budgets.matching(call) if budgets is not None else ())
+                except Exception as exc:  # never lose the other calls of the request
+                    failures.append((i, exc))
+        return failures
+
     def _record(self, call: LLMCall, cost: Cost | None
                 ) -> tuple[tuple[str, ...] | None, tuple[str, ...] | None]:
         """Count a call; returns the (folded) duration and ttft label tuples it landed in."""
-        weight = call.sample_weight
-        if not (weight > 0 and math.isfinite(weight)):  # a broken weight must not poison counters
-            weight = 1.0
-        unweighted = weight == 1.0
-        dweight = None if unweighted else Decimal(repr(weight))
-        budgets = self._budgets.matching(call) if self._budgets else ()
-        t = call.tokens
-        counts = (t.input, t.cache_read, t.cache_write, t.output, t.reasoning)
-        duration = call.duration_s
-        ttft = call.ttft_s
-        dur_ok = duration is not None and math.isfinite(duration)  # NaN/inf: not observed
-        ttft_ok = ttft is not None and math.isfinite(ttft)
-        resolver = self._resolver
+        budgets = self._budgets.matching(call) if self._has_budgets else ()  # pure: outside the lock
         with self._lock:
-            labels, overflowed = resolver.call_labels(call)
-            for dim in overflowed:
-                self._label_overflow.add((dim,), 1)
-            entry = self._slots.get(labels)
-            if entry is None:
-                entry = [None] * _SLOT_N
-                if len(self._slots) < self._slots_max:
-                    self._slots[labels] = entry
-            status = call.status
-            req_pos = _STATUS_POS.get(status)
-            if req_pos is None:
-                status = resolver.base(status)
-            slot = self._slot
+            return self._count(call, cost, budgets)
 
-            idx = entry[_SLOT_REQ + req_pos] if req_pos is not None else None
+    def _count(self, call: LLMCall, cost: Cost | None, budgets: Sequence[Budget]
+               ) -> tuple[tuple[str, ...] | None, tuple[str, ...] | None]:
+        """`_record` under the lock. Series indexes come from the call's cached slot entry, so a
+        repeated label set costs a few list operations per family (see `_call_slots`)."""
+        weight = call.sample_weight
+        unweighted = weight == 1.0
+        if not unweighted and not (weight > 0 and math.isfinite(weight)):  # a broken weight must not poison counters
+            weight, unweighted = 1.0, True
+        dweight = None if unweighted else Decimal(repr(weight))
+        labels, overflowed, entry = self._call_slots(call)
+        for dim in overflowed:
+            self._label_overflow.add((dim,), 1)
+        slot = self._slot
+        status = call.status
+        req_pos = _STATUS_POS.get(status)
+        if req_pos is None:
+            status = self._resolver.base(status)
+            idx = slot(entry, None, self.requests, labels + (status,))
+        else:
+            idx = entry[_SLOT_REQ + req_pos]
             if idx is None:
-                idx = slot(entry, _SLOT_REQ + req_pos if req_pos is not None else None, self.requests,
-                           labels + (status,))
-            if idx is not None:
-                self.requests.values[idx] += 1 if unweighted else weight
+                idx = slot(entry, _SLOT_REQ + req_pos, self.requests, labels + (status,))
+        if idx is not None:
+            self.requests.values[idx] += 1 if unweighted else weight
 
-            values = self.tokens.values
-            for pos, count in enumerate(counts):
-                if count > 0:  # counters never go down
-                    idx = entry[pos]
+        t = call.tokens
+        values = self.tokens.values
+        for pos, count in enumerate((t.input, t.cache_read, t.cache_write, t.output, t.reasoning)):
+            if count > 0:  # counters never go down
+                idx = entry[pos]
+                if idx is None:
+                    idx = slot(entry, pos, self.tokens, labels + (TOKEN_TYPES[pos],))
+                if idx is not None:
+                    values[idx] += count if unweighted else count * weight
+
+        service, provider, model = labels[0], labels[2], labels[3]
+        if cost is None:
+            self.unpriced.add((service, provider, model), 1 if unweighted else weight)
+        else:
+            values = self.cost.values
+            for cost_type, amount in cost.by_type.items():
+                if amount > 0:
+                    pos = _COST_POS.get(cost_type)
+                    idx = entry[pos] if pos is not None else None
                     if idx is None:
-                        idx = slot(entry, pos, self.tokens, labels + (TOKEN_TYPES[pos],))
+                        idx = slot(entry, pos, self.cost, labels + (self._resolver.base(cost_type),))
                     if idx is not None:
-                        values[idx] += count if unweighted else count * weight
+                        values[idx] += amount if dweight is None else amount * dweight
+            prices = cost.unit_prices
+            if prices and self._last_prices.get((provider, model)) is not prices:
+                self._set_prices(provider, model, cost)
+        if call.unmetered:
+            self.unmetered.add((service, provider, model, self._resolver.base(call.unmetered)),
+                               1 if unweighted else weight)
 
-            service, provider, model = labels[0], labels[2], labels[3]
-            if cost is None:
-                self.unpriced.add((service, provider, model), 1 if unweighted else weight)
+        dur_key = ttft_key = None
+        duration = call.duration_s
+        if duration is not None and math.isfinite(duration):  # NaN/inf: not observed
+            if req_pos is None:
+                idx = slot(entry, None, self.duration, labels[:5] + (status,))
             else:
-                values = self.cost.values
-                for cost_type, amount in cost.by_type.items():
-                    if amount > 0:
-                        pos = _COST_POS.get(cost_type)
-                        idx = entry[pos] if pos is not None else None
-                        if idx is None:
-                            idx = slot(entry, pos, self.cost, labels + (resolver.base(cost_type),))
-                        if idx is not None:
-                            values[idx] += amount if dweight is None else amount * dweight
-                if cost.unit_prices:
-                    self._set_prices(provider, model, cost)
-            if call.unmetered:
-                self.unmetered.add((service, provider, model, resolver.base(call.unmetered)),
-                                   1 if unweighted else weight)
-
-            dur_key = ttft_key = None
-            if dur_ok:
-                pos = _SLOT_DUR + req_pos if req_pos is not None else None
-                idx = entry[pos] if pos is not None else None
+                idx = entry[_SLOT_DUR + req_pos]
                 if idx is None:
-                    idx = slot(entry, pos, self.duration, labels[:5] + (status,))
-                if idx is not None:
-                    self.duration.observe_at(idx, duration if duration > 0 else 0.0)
-                    dur_key = self.duration.labelsets[idx]
-            if ttft_ok:
-                idx = entry[_SLOT_TTFT]
-                if idx is None:
-                    idx = slot(entry, _SLOT_TTFT, self.ttft, labels[:5])
-                if idx is not None:
-                    self.ttft.observe_at(idx, ttft if ttft > 0 else 0.0)
-                    ttft_key = self.ttft.labelsets[idx]
-            if budgets:
-                spend = max(cost.total, _ZERO) if cost is not None else _ZERO
-                if dweight is not None:
-                    spend *= dweight
-                used = max(t.total, 0)
-                self._budgets.add(budgets, call.end_ns, int(self._clock() * NS), spend,
-                                  used if unweighted else used * weight)
-            self._counted.values[self._counted_idx] += 1
+                    idx = slot(entry, _SLOT_DUR + req_pos, self.duration, labels[:5] + (status,))
+            if idx is not None:
+                self.duration.observe_at(idx, duration if duration > 0 else 0.0)
+                dur_key = self.duration.labelsets[idx]
+        ttft = call.ttft_s
+        if ttft is not None and math.isfinite(ttft):
+            idx = entry[_SLOT_TTFT]
+            if idx is None:
+                idx = slot(entry, _SLOT_TTFT, self.ttft, labels[:5])
+            if idx is not None:
+                self.ttft.observe_at(idx, ttft if ttft > 0 else 0.0)
+                ttft_key = self.ttft.labelsets[idx]
+        if budgets:
+            spend = max(cost.total, _ZERO) if cost is not None else _ZERO
+            if dweight is not None:
+                spend *= dweight
+            used = max(t.total, 0)
+            self._budgets.add(budgets, call.end_ns, int(self._clock() * NS), spend,
+                              used if unweighted else used * weight)
+        self._counted.values[self._counted_idx] += 1
         return dur_key, ttft_key
+
+    def _call_slots(self, call: LLMCall) -> tuple[tuple[str, ...], tuple[str, ...], list[int | None]]:
+        """(exported call labels, dimensions that overflowed, the label set's cached series indexes).
+
+        Speed: resolving labels (cut, cap, hash per dimension) runs once per distinct combination
+        of raw values; later calls with the same raw values take it from `_combos`. A resolution is
+        final (an admitted value stays admitted, caps never shrink), so the cache is exact. Only
+        short string values are cached, and only combinations that did not overflow (an overflow
+        must be counted on every call, and a flood of new values must not grow the cache).
+        """
+        key = (call.service, call.environment, call.provider, call.model, call.operation,
+               *map(call.dimensions.get, self._dim_names))
+        try:
+            hit = self._combos.get(key)
+        except TypeError:  # an unhashable raw value (not from Conventions): resolve every time
+            hit, key = None, None
+        if hit is not None:
+            return hit
+        labels, overflowed = self._resolver.call_labels(call)
+        entry = self._slots.get(labels)
+        if entry is None:
+            entry = [None] * _SLOT_N
+            if len(self._slots) < self._slots_max:
+                self._slots[labels] = entry
+        hit = (labels, tuple(overflowed), entry)
+        max_len = self._resolver.max_len
+        if (key is not None and not overflowed and len(self._combos) < self._slots_max
+                and all(v is None or (type(v) is str and len(v) <= max_len) for v in key)):
+            self._combos[key] = hit
+        return hit
 
     @staticmethod
     def _slot(entry: list[int | None], pos: int | None, table: SeriesTable,
@@ -278,6 +329,8 @@ class UsageMetrics:
         prices = cost.unit_prices
         last = self._last_prices.get((provider, model))
         if last is prices or last == prices:
+            if last is not None:
+                self._last_prices[(provider, model)] = prices  # the next call's check is `is`
             return
         if len(self._last_prices) < self._slots_max:
             self._last_prices[(provider, model)] = prices

@@ -51,9 +51,33 @@ class Rates:
     per_request: Decimal  # USD per request (not per token)
     # USD per token, derived (exact: a power-of-ten shift), for the hot path
     _t: tuple[Decimal, ...] = field(init=False, repr=False, compare=False)
+    # Cost.unit_prices dicts by which token classes a call used (at most 64), shared by every call
+    # that used the same classes: no dict built per call, and the store's "prices unchanged?"
+    # check becomes an identity test. Read-only by contract (Cost.unit_prices is never mutated).
+    _units: dict[int, dict[str, Decimal]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_t", tuple(getattr(self, key).scaleb(_PER_TOKEN) for key in RATE_KEYS))
+        object.__setattr__(self, "_units", {})
+
+    def unit_prices(self, used: int) -> dict[str, Decimal]:
+        """The per-million rates of the token classes flagged in `used` (bits: input, cache_read,
+        cache_write, output, reasoning, and 32 for 1-hour cache writes). Cached, shared."""
+        units = self._units.get(used)
+        if units is None:
+            units = {}
+            if used & 1:
+                units["input"] = self.input
+            if used & 2:
+                units["cache_read"] = self.cache_read
+            if used & 4:
+                units["cache_write"] = self.cache_write_1h if used & 32 else self.cache_write
+            if used & 8:
+                units["output"] = self.output
+            if used & 16:
+                units["reasoning"] = self.reasoning
+            self._units[used] = units
+        return units
 
     def as_dict(self) -> dict[str, Decimal]:
         """The per-million-token rates by column (RATE_KEYS), without the request fee."""
@@ -82,49 +106,35 @@ class Plan:
 
     def cost(self, tokens: TokenCounts, cache_write_1h: bool = False) -> Cost:
         """The cost of one call. Pure arithmetic; never raises for non-negative int counts."""
+        n_input, n_read, n_write = tokens.input, tokens.cache_read, tokens.cache_write
+        n_output, n_reasoning = tokens.output, tokens.reasoning
         if self.starts:
-            rates = self.brackets[bisect_left(self.starts, tokens.input + tokens.cache_read + tokens.cache_write)]
+            rates = self.brackets[bisect_left(self.starts, n_input + n_read + n_write)]
         else:
             rates = self.brackets[0]
         t_input, t_read, t_write, t_write_1h, t_output, t_reasoning = rates._t
-        units: dict[str, Decimal] = {}
-        n = tokens.input
-        if n:
-            c_input = t_input * n
-            units["input"] = rates.input
-        else:
-            c_input = ZERO
-        n = tokens.cache_read
-        if n:
-            c_read = t_read * n
-            units["cache_read"] = rates.cache_read
-        else:
-            c_read = ZERO
-        n = tokens.cache_write
-        if n:
+        used = 0
+        if n_input:
+            used = 1
+        if n_read:
+            used |= 2
+        if n_write:
+            used |= 36 if cache_write_1h else 4
             if cache_write_1h:
-                c_write = t_write_1h * n
-                units["cache_write"] = rates.cache_write_1h
-            else:
-                c_write = t_write * n
-                units["cache_write"] = rates.cache_write
-        else:
-            c_write = ZERO
-        n = tokens.output
-        if n:
-            c_output = t_output * n
-            units["output"] = rates.output
-        else:
-            c_output = ZERO
-        n = tokens.reasoning
-        if n:
-            c_reasoning = t_reasoning * n
-            units["reasoning"] = rates.reasoning
-        else:
-            c_reasoning = ZERO
-        by_type = {"input": c_input, "cache_read": c_read, "cache_write": c_write, "output": c_output,
-                   "reasoning": c_reasoning, "request": rates.per_request}
-        return Cost(by_type, self.source, self.version, self.entry, units)
+                t_write = t_write_1h
+        if n_output:
+            used |= 8
+        if n_reasoning:
+            used |= 16
+        by_type = {
+            "input": t_input * n_input if n_input else ZERO,
+            "cache_read": t_read * n_read if n_read else ZERO,
+            "cache_write": t_write * n_write if n_write else ZERO,
+            "output": t_output * n_output if n_output else ZERO,
+            "reasoning": t_reasoning * n_reasoning if n_reasoning else ZERO,
+            "request": rates.per_request,
+        }
+        return Cost(by_type, self.source, self.version, self.entry, rates.unit_prices(used))
 
     def scaled(self, factor: Decimal, divisor: Decimal = Decimal(1), **changes: str) -> Plan:
         """A copy with every rate times `factor` / `divisor`, and new provenance fields."""

@@ -91,7 +91,7 @@ def http_json(url: str, data: Mapping[str, str] | None = None, timeout: float = 
         body = urllib.parse.urlencode(data).encode()
     elif data is not None:
         url = f"{url}?{urllib.parse.urlencode(data)}"
-    request = urllib.request.Request(url, data=body, method=method if body is not None or method == "GET" else None)
+    request = urllib.request.Request(url, data=body, method="POST" if body is not None else "GET")
     with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - loopback only
         return json.load(response)
 

@@ -1,0 +1,384 @@
+"""The OTLP receiver end to end: a real `genai-meter serve` loaded over OTLP/HTTP and OTLP/gRPC.
+
+The load generator posts prebuilt bodies of 512 spans (benchmarks.otlp_bodies: a fresh stamp in
+every trace id per request, so dedup drops nothing) from several keep-alive connections for a
+bounded time per scenario. The server's throughput is the spans it answered 200/OK for, per
+second of wall time, and per CPU-second of the server process (utime + stime of all its threads
+from /proc/PID/stat, before and after): "per core", independent of how busy the client kept it.
+
+References measured in the same run, on the same bodies, in this process:
+* parse floor: `ExportTraceServiceRequest.FromString` alone (upb), spans/s;
+* naive receiver: parse with the generated classes, dict the attributes, update prometheus_client
+  Counters with labels (what a straightforward Python receiver does), spans/s.
+
+Visibility: one LLM span with a fresh customer is posted, and /metrics polled until its cost
+shows; measured idle and while the all-LLM HTTP load runs.
+
+Targets (docs/performance.md): OTLP/HTTP >= 100k spans/s per core, OTLP/gRPC >= 60k spans/s per
+core, cost visible <= 1000 ms after receipt. The server runs on 127.0.0.1 ephemeral ports and is
+stopped by PID at the end of each scenario.
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from benchmarks.harness import best_of, report
+from benchmarks.otlp_bodies import SPANS_PER_REQUEST, Stamper, template_body
+
+REPO = Path(__file__).resolve().parents[1]
+SCENARIO_S = float(os.environ.get("BENCH_SCENARIO_SECONDS", "5"))
+WARMUP_S = 1.0
+HTTP_CONNECTIONS = 4
+GRPC_CHANNELS = 4
+START_TIMEOUT_S = 30.0
+GRPC_METHOD = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+HTTP_TARGET_PER_CORE = 100_000
+GRPC_TARGET_PER_CORE = 60_000
+VISIBILITY_TARGET_MS = 1000.0
+_LISTENING = re.compile(r"genai-meter: (\S+) listening on (\S+)")
+_CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+# ---------------------------------------------------------------------------------------------
+# The server under test
+
+
+@dataclass
+class Server:
+    process: subprocess.Popen
+    addresses: dict[str, str] = field(default_factory=dict)
+    lines: list[str] = field(default_factory=list)
+
+    def cpu_seconds(self) -> float:
+        """utime + stime of the whole process (every thread), from /proc/PID/stat."""
+        with open(f"/proc/{self.process.pid}/stat", encoding="ascii") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / _CLK_TCK  # fields 14 and 15 of stat(5)
+
+    def stop(self, timeout: float = 20.0) -> None:
+        """SIGTERM by PID (the config turns the shutdown scrape wait off), SIGKILL after `timeout`."""
+        if self.process.poll() is None:
+            os.kill(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.kill(self.process.pid, signal.SIGKILL)
+                self.process.wait(5)
+
+
+def start_server(config_dir: Path) -> Server:
+    """`genai-meter serve` on ephemeral 127.0.0.1 ports; returns once it logged `ready`."""
+    config = config_dir / "bench.yaml"
+    config.write_text("server:\n  shutdown_scrape_wait_seconds: 0\n", encoding="utf-8")
+    args = [sys.executable, "-m", "genai_meter", "serve", "--config", str(config),
+            "--grpc-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env.pop("GENAI_METER_CONFIG", None)
+    process = subprocess.Popen(args, cwd=REPO, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    server = Server(process)
+    ready = threading.Event()
+
+    def read() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            server.lines.append(line)
+            match = _LISTENING.search(line)
+            if match:
+                server.addresses[match.group(1)] = match.group(2)
+            if "genai-meter: ready" in line:
+                ready.set()
+        ready.set()
+
+    threading.Thread(target=read, daemon=True).start()
+    if not ready.wait(START_TIMEOUT_S) or process.poll() is not None:
+        server.stop(5)
+        raise RuntimeError("genai-meter serve did not start:\n" + "".join(server.lines))
+    return server
+
+
+def _http_connection(address: str, timeout: float = 30.0) -> http.client.HTTPConnection:
+    host, port = address.rsplit(":", 1)
+    return http.client.HTTPConnection(host, int(port), timeout=timeout)
+
+
+def scrape(address: str) -> str:
+    conn = _http_connection(address, 10.0)
+    try:
+        conn.request("GET", "/metrics", headers={"Accept": "text/plain;version=0.0.4"})
+        response = conn.getresponse()
+        return response.read().decode()
+    finally:
+        conn.close()
+
+
+def sample(text: str, name: str) -> float:
+    """The sum of the samples called `name` in an exposition text."""
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith(name) and line[len(name)] in " {":
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+# ---------------------------------------------------------------------------------------------
+# Load generators: each worker loops until the deadline and counts the spans answered OK
+
+
+def _run_clients(worker: Callable[[float, list[int]], None], n: int, seconds: float) -> tuple[int, float]:
+    counts = [[0] for _ in range(n)]
+    deadline = time.monotonic() + seconds
+    threads = [threading.Thread(target=worker, args=(deadline, counts[i]), daemon=True) for i in range(n)]
+    start = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(seconds + 60)
+    return sum(c[0] for c in counts), time.monotonic() - start
+
+
+def http_load(address: str, stamper: Stamper, seconds: float) -> tuple[int, float]:
+    """Post stamped bodies over HTTP_CONNECTIONS keep-alive connections; (spans OK, wall seconds)."""
+    headers = {"Content-Type": "application/x-protobuf"}
+
+    def worker(deadline: float, count: list[int]) -> None:
+        conn = _http_connection(address)
+        try:
+            while time.monotonic() < deadline:
+                conn.request("POST", "/v1/traces", stamper.next_body(), headers)
+                response = conn.getresponse()
+                response.read()
+                if response.status != 200:
+                    raise RuntimeError(f"OTLP/HTTP answered {response.status}")
+                count[0] += SPANS_PER_REQUEST
+        finally:
+            conn.close()
+
+    return _run_clients(worker, HTTP_CONNECTIONS, seconds)
+
+
+def grpc_load(address: str, stamper: Stamper, seconds: float) -> tuple[int, float]:
+    """Call Export with raw stamped bodies over GRPC_CHANNELS channels; (spans OK, wall seconds)."""
+    import grpc
+
+    def worker(deadline: float, count: list[int]) -> None:
+        # a local subchannel pool: each channel gets a connection of its own
+        channel = grpc.insecure_channel(address, options=[("grpc.use_local_subchannel_pool", 1),
+                                                          ("grpc.max_send_message_length", 64 << 20)])
+        export = channel.unary_unary(GRPC_METHOD, request_serializer=None, response_deserializer=None)
+        try:
+            while time.monotonic() < deadline:
+                export(stamper.next_body(), timeout=30)
+                count[0] += SPANS_PER_REQUEST
+        finally:
+            channel.close()
+
+    return _run_clients(worker, GRPC_CHANNELS, seconds)
+
+
+@dataclass
+class Throughput:
+    spans: int
+    wall_s: float
+    cpu_s: float
+
+    @property
+    def per_s(self) -> float:
+        return self.spans / self.wall_s
+
+    @property
+    def per_core(self) -> float:
+        return self.spans / self.cpu_s if self.cpu_s > 0 else float("inf")
+
+
+def measure(server: Server, load: Callable[[str, Stamper, float], tuple[int, float]], address: str,
+            stamper: Stamper) -> Throughput:
+    load(address, stamper, WARMUP_S)  # caches, price lookups, series
+    cpu0 = server.cpu_seconds()
+    spans, wall = load(address, stamper, SCENARIO_S)
+    return Throughput(spans, wall, server.cpu_seconds() - cpu0)
+
+
+# ---------------------------------------------------------------------------------------------
+# Visibility
+
+
+def visibility_ms(server: Server, probes: int = 5) -> list[float]:
+    """Post one LLM span with a fresh customer, poll /metrics until its cost shows: ms per probe."""
+    from benchmarks.otlp_bodies import llm_span_body
+
+    out = []
+    for n in range(probes):
+        customer = f"visibility-{os.getpid()}-{n}-{time.monotonic_ns()}"
+        body = llm_span_body(customer)
+        needle = f'customer="{customer}"'
+        start = time.perf_counter()
+        conn = _http_connection(server.addresses["otlp-http"])
+        try:
+            conn.request("POST", "/v1/traces", body, {"Content-Type": "application/x-protobuf"})
+            response = conn.getresponse()
+            response.read()
+        finally:
+            conn.close()
+        while True:
+            text = scrape(server.addresses["metrics"])
+            if any(needle in line and line.startswith("llm_cost_usd_total") for line in text.splitlines()):
+                break
+            if time.perf_counter() - start > 10:
+                raise RuntimeError("a posted span's cost did not show on /metrics within 10 s")
+        out.append((time.perf_counter() - start) * 1000)
+        time.sleep(0.05)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Same-run references, in this process
+
+
+def parse_floor(bodies: list[bytes]) -> float:
+    """Spans/s of upb parsing the bodies into ExportTraceServiceRequest, nothing else."""
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+    parse = ExportTraceServiceRequest.FromString
+    seconds = best_of(lambda: [parse(b) for b in bodies], repeats=5)
+    return len(bodies) * SPANS_PER_REQUEST / seconds
+
+
+def naive_receiver() -> Callable[[bytes], None]:
+    """A straightforward Python receiver: generated classes, attribute dicts, prometheus_client."""
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+    from prometheus_client import CollectorRegistry, Counter
+
+    registry = CollectorRegistry()
+    labels = ["service_name", "provider", "model", "operation", "customer", "feature"]
+    spans = Counter("naive_spans", "spans", registry=registry)
+    requests = Counter("naive_llm_requests", "calls", labels, registry=registry)
+    tokens = Counter("naive_llm_tokens", "tokens", labels + ["token_type"], registry=registry)
+    cost = Counter("naive_llm_cost_usd", "cost", labels, registry=registry)
+    prices = {"gpt-4o": (2.5e-6, 1.25e-6, 10e-6), "gpt-4o-mini": (0.15e-6, 0.075e-6, 0.6e-6)}
+
+    def value(v):  # AnyValue -> Python
+        kind = v.WhichOneof("value")
+        if kind == "array_value":
+            return tuple(value(x) for x in v.array_value.values)
+        return getattr(v, kind) if kind else None
+
+    def handle(body: bytes) -> None:
+        request = ExportTraceServiceRequest.FromString(body)
+        for rs in request.resource_spans:
+            resource = {kv.key: value(kv.value) for kv in rs.resource.attributes}
+            service = resource.get("service.name", "unknown")
+            for ss in rs.scope_spans:
+                for span in ss.spans:
+                    spans.inc()
+                    attrs = {kv.key: value(kv.value) for kv in span.attributes}
+                    if "gen_ai.operation.name" not in attrs:
+                        continue
+                    model = attrs.get("gen_ai.request.model", "unknown")
+                    values = (service, attrs.get("gen_ai.provider.name", "unknown"), model,
+                              attrs["gen_ai.operation.name"], attrs.get("customer.id", ""),
+                              attrs.get("feature.id", ""))
+                    inp = attrs.get("gen_ai.usage.input_tokens", 0)
+                    out = attrs.get("gen_ai.usage.output_tokens", 0)
+                    cached = attrs.get("gen_ai.usage.cache_read.input_tokens", 0)
+                    requests.labels(*values).inc()
+                    tokens.labels(*values, "input").inc(inp - cached)
+                    tokens.labels(*values, "cache_read").inc(cached)
+                    tokens.labels(*values, "output").inc(out)
+                    p_in, p_cached, p_out = prices.get(model, (0.0, 0.0, 0.0))
+                    cost.labels(*values).inc((inp - cached) * p_in + cached * p_cached + out * p_out)
+
+    return handle
+
+
+def naive_floor(bodies: list[bytes]) -> float:
+    handle = naive_receiver()
+    for body in bodies[:2]:
+        handle(body)
+    seconds = best_of(lambda: [handle(b) for b in bodies], repeats=3)
+    return len(bodies) * SPANS_PER_REQUEST / seconds
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def _scenario(name: str, share: float, protocol: str, tmp: Path) -> tuple[Throughput, dict[str, float]]:
+    stamper = Stamper(template_body(share))
+    server = start_server(tmp)
+    try:
+        load = http_load if protocol == "http" else grpc_load
+        address = server.addresses["otlp-http" if protocol == "http" else "otlp-grpc"]
+        result = measure(server, load, address, stamper)
+        text = scrape(server.addresses["metrics"])
+        counters = {name: sample(text, name) for name in (
+            "genai_meter_spans_received_total", "genai_meter_spans_counted_total",
+            "genai_meter_spans_duplicate_total", "genai_meter_processing_errors_total")}
+    finally:
+        server.stop()
+    if counters["genai_meter_spans_duplicate_total"] or counters["genai_meter_processing_errors_total"]:
+        raise RuntimeError(f"{name}: duplicates or errors in the load: {counters}")
+    return result, counters
+
+
+def _visibility_under_load(tmp: Path) -> tuple[list[float], list[float]]:
+    """Visibility idle, then while OTLP/HTTP all-LLM load runs."""
+    server = start_server(tmp)
+    try:
+        idle = visibility_ms(server)
+        stamper = Stamper(template_body(1.0))
+        loader = threading.Thread(target=http_load, args=(server.addresses["otlp-http"], stamper, 4.0),
+                                  daemon=True)
+        loader.start()
+        time.sleep(0.5)
+        busy = visibility_ms(server)
+        loader.join(70)
+    finally:
+        server.stop()
+    return idle, busy
+
+
+def main() -> None:
+    rows: list[tuple[str, str, str]] = []
+    with tempfile.TemporaryDirectory(prefix="genai-meter-bench-") as tmp_name:
+        tmp = Path(tmp_name)
+        for label, share in (("all-LLM", 1.0), ("10% LLM", 0.1)):
+            bodies = Stamper(template_body(share)).bodies(20)
+            parse = parse_floor(bodies)
+            naive = naive_floor(bodies)
+            rows.append((f"{label}: parse floor (upb FromString)", f"{parse:,.0f} spans/s", "reference, in-process"))
+            rows.append((f"{label}: naive receiver (in-process)", f"{naive:,.0f} spans/s", "reference, in-process"))
+            for protocol, target in (("http", HTTP_TARGET_PER_CORE), ("grpc", GRPC_TARGET_PER_CORE)):
+                result, _ = _scenario(f"{label} {protocol}", share, protocol, tmp)
+                name = "OTLP/HTTP" if protocol == "http" else "OTLP/gRPC"
+                verdict = "meets" if result.per_core >= target else "MISSES"
+                rows.append((f"{label}: {name} serve, wall", f"{result.per_s:,.0f} spans/s",
+                             f"server busy {result.cpu_s / result.wall_s:.0%} of a core"))
+                rows.append((f"{label}: {name} serve, per core", f"{result.per_core:,.0f} spans/s",
+                             f"{result.per_core / naive:.2f}x naive, {result.per_core / parse:.2f}x parse floor; "
+                             f"target >= {target:,}: {verdict}"))
+        idle, busy = _visibility_under_load(tmp)
+    for label, values in (("idle", idle), ("under all-LLM HTTP load", busy)):
+        worst = max(values)
+        verdict = "meets" if worst <= VISIBILITY_TARGET_MS else "MISSES"
+        rows.append((f"cost visible on /metrics, {label}", f"{worst:.1f} ms max",
+                     f"median {statistics.median(values):.1f} ms of {len(values)}; "
+                     f"target <= {VISIBILITY_TARGET_MS:.0f} ms: {verdict}"))
+    report(f"OTLP receiver, {SPANS_PER_REQUEST} spans/request, {HTTP_CONNECTIONS} HTTP connections / "
+           f"{GRPC_CHANNELS} gRPC channels, {SCENARIO_S:g} s per scenario", rows)
+
+
+if __name__ == "__main__":
+    main()
