@@ -93,6 +93,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
 
         return Supervisor(config).run()
     service = Service(config)
+    service.signals.install()  # before "ready" is logged: a signal right after it must shut down cleanly
     try:
         service.start()
     except (OSError, RuntimeError) as exc:
@@ -280,7 +281,7 @@ class Service:
         log.info("genai-meter: ready")
 
     def run_until_signal(self) -> int:
-        self.signals.install()
+        """Wait for SIGTERM/SIGINT (handlers installed by the caller before `start`), then shut down."""
         self.signals.stop.wait()
         return self.shutdown()
 

@@ -380,6 +380,7 @@ class Supervisor:
                     log.error("genai-meter: worker %d did not restart: %s", link.slot, exc)
 
     def run(self) -> int:
+        self.signals.install()  # before "ready" is logged (workers are spawned and ignore both signals)
         try:
             self.start()
         except Exception as exc:
@@ -389,7 +390,6 @@ class Supervisor:
             if self.metrics_server is not None:
                 self.metrics_server.stop(1.0)
             return 1
-        self.signals.install()
         self.signals.stop.wait()
         return self.shutdown()
 

@@ -15,7 +15,6 @@ import shutil
 import subprocess
 import threading
 import time
-import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -24,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from tests.support.prometheus import free_port, http_json, stop_process, wait_until
+from tests.support.prometheus import http_json, launch_until_ready, stop_process, wait_until
 
 ALERTMANAGER = shutil.which("prometheus-alertmanager") or "/usr/bin/prometheus-alertmanager"
 AMTOOL = shutil.which("amtool") or "/usr/bin/amtool"
@@ -164,29 +163,10 @@ def start_alertmanager(config: Mapping[str, Any] | Path, *, workdir: Path,
     storage = workdir / "alertmanager-data"
     storage.mkdir(parents=True, exist_ok=True)
     log_file = workdir / f"alertmanager-{time.monotonic_ns()}.log"
-    last_error = ""
-    for _attempt in range(3):
-        port = free_port()
-        flags = [f"--config.file={config_file}", f"--storage.path={storage}",
-                 f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address=", "--log.level=info"]
-        with log_file.open("ab") as log:
-            process = subprocess.Popen([ALERTMANAGER, *flags], stdin=subprocess.DEVNULL, stdout=log,
-                                       stderr=subprocess.STDOUT, cwd=workdir, start_new_session=True)
-        am = Alertmanager(process, port, config_file, log_file, flags)
+    def flags_for_port(port: int) -> list[str]:
+        return [f"--config.file={config_file}", f"--storage.path={storage}",
+                f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address=", "--log.level=info"]
 
-        def ready(am: Alertmanager = am) -> bool:
-            if am.process.poll() is not None:
-                raise AssertionError(f"Alertmanager exited with {am.process.returncode}:\n{am.log()}")
-            with urllib.request.urlopen(f"{am.url}/-/ready", timeout=2) as response:  # noqa: S310
-                return response.status == 200
-
-        try:
-            if wait_until(ready, timeout, 0.1):
-                return am
-            last_error = f"not ready within {timeout}s"
-        except AssertionError as exc:
-            last_error = str(exc)
-        am.stop()
-        if "address already in use" not in last_error:
-            break
-    raise AssertionError(f"Alertmanager did not start: {last_error}\n{log_file.read_text(errors='replace')[-3000:]}")
+    process, port, flags = launch_until_ready("Alertmanager", ALERTMANAGER, flags_for_port, workdir=workdir,
+                                              log_file=log_file, timeout=timeout)
+    return Alertmanager(process, port, config_file, log_file, flags)

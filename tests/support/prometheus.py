@@ -83,6 +83,41 @@ def stop_process(process: subprocess.Popen, timeout: float = 10.0) -> int | None
     return process.returncode
 
 
+def launch_until_ready(name: str, binary: str, flags_for_port: Callable[[int], list[str]], *, workdir: Path,
+                       log_file: Path, timeout: float, error: type[AssertionError] = AssertionError,
+                       ) -> tuple[subprocess.Popen, int, list[str]]:
+    """Start `binary` with `flags_for_port(port)` on an ephemeral 127.0.0.1 port; wait for /-/ready.
+
+    Tries three ports (one can be taken between free_port() and bind). Returns (process, port,
+    flags); raises `error` with the log's tail when it does not come up within `timeout`.
+    """
+    last_error = ""
+    for _attempt in range(3):
+        port = free_port()
+        flags = flags_for_port(port)
+        with log_file.open("ab") as log:
+            process = subprocess.Popen([binary, *flags], stdin=subprocess.DEVNULL, stdout=log,
+                                       stderr=subprocess.STDOUT, cwd=workdir, start_new_session=True)
+
+        def ready() -> bool:
+            if process.poll() is not None:
+                raise error(f"{name} exited with {process.returncode}:\n"
+                            f"{log_file.read_text(errors='replace')[-3000:]}")
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/-/ready", timeout=2) as response:  # noqa: S310
+                return response.status == 200
+
+        try:
+            if wait_until(ready, timeout, 0.1):
+                return process, port, flags
+            last_error = f"not ready within {timeout}s"
+        except error as exc:
+            last_error = str(exc)
+        stop_process(process)
+        if "address already in use" not in last_error:
+            break
+    raise error(f"{name} did not start: {last_error}\n{log_file.read_text(errors='replace')[-3000:]}")
+
+
 def http_json(url: str, data: Mapping[str, str] | None = None, timeout: float = 30.0, method: str = "POST") -> Any:
     """Form-POST `data` to `url` (GET with a query string when `method` is GET or there is no
     data) and decode the JSON answer."""
@@ -201,35 +236,17 @@ def start_prometheus(config: Mapping[str, Any] | Path, *, workdir: Path, data_di
     data_dir = data_dir or workdir / "data"
     data_dir.mkdir(parents=True, exist_ok=True)
     log_file = workdir / f"prometheus-{time.monotonic_ns()}.log"
-    last_error = ""
-    for _attempt in range(3):  # the port can be taken between free_port() and bind
-        port = free_port()
+    def flags_for_port(port: int) -> list[str]:
         flags = [f"--config.file={config_file}", f"--storage.tsdb.path={data_dir}",
                  f"--web.listen-address=127.0.0.1:{port}", "--web.enable-lifecycle",
                  "--log.level=info", *extra_flags]
         if retention:
             flags.append(f"--storage.tsdb.retention.time={retention}")
-        with log_file.open("ab") as log:
-            process = subprocess.Popen([PROMETHEUS, *flags], stdin=subprocess.DEVNULL, stdout=log,
-                                       stderr=subprocess.STDOUT, cwd=workdir, start_new_session=True)
-        prom = Prometheus(process, port, data_dir, config_file, log_file, flags)
+        return flags
 
-        def ready(prom: Prometheus = prom) -> bool:
-            if prom.process.poll() is not None:
-                raise PrometheusError(f"Prometheus exited with {prom.process.returncode}:\n{prom.log()}")
-            with urllib.request.urlopen(f"{prom.url}/-/ready", timeout=2) as response:  # noqa: S310
-                return response.status == 200
-
-        try:
-            if wait_until(ready, timeout, 0.1):
-                return prom
-            last_error = f"not ready within {timeout}s"
-        except PrometheusError as exc:
-            last_error = str(exc)
-        prom.stop()
-        if "address already in use" not in last_error:
-            break
-    raise PrometheusError(f"Prometheus did not start: {last_error}\n{log_file.read_text(errors='replace')[-3000:]}")
+    process, port, flags = launch_until_ready("Prometheus", PROMETHEUS, flags_for_port, workdir=workdir,
+                                              log_file=log_file, timeout=timeout, error=PrometheusError)
+    return Prometheus(process, port, data_dir, config_file, log_file, flags)
 
 
 # -- backfill ---------------------------------------------------------------------------------
