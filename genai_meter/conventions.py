@@ -564,11 +564,17 @@ def _read_gen_ai_tokens(a: Mapping[str, Any], reading: _Reading) -> None:
     if _ALTERNATE_TOKEN_KEYS.isdisjoint(a):
         # Only the current semconv keys, if any (nearly every span): each class is its one key,
         # read directly (one C-level scan of the keys instead of ~15 lookups of absent keys).
-        reading.inp = _token(get(GEN_AI_USAGE_INPUT_TOKENS))
-        reading.out = _token(get(GEN_AI_USAGE_OUTPUT_TOKENS))
-        reading.cache_read = _token(get(GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS))
-        reading.cache_write = _token(get(GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS))
-        reading.reasoning = _token(get(GEN_AI_USAGE_REASONING_OUTPUT_TOKENS))
+        # (an absent key or a non-negative int is taken as it is; anything else goes through _int)
+        value = get(GEN_AI_USAGE_INPUT_TOKENS)
+        reading.inp = value if value is None or (type(value) is int and value >= 0) else _int(value)
+        value = get(GEN_AI_USAGE_OUTPUT_TOKENS)
+        reading.out = value if value is None or (type(value) is int and value >= 0) else _int(value)
+        value = get(GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS)
+        reading.cache_read = value if value is None or (type(value) is int and value >= 0) else _int(value)
+        value = get(GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS)
+        reading.cache_write = value if value is None or (type(value) is int and value >= 0) else _int(value)
+        value = get(GEN_AI_USAGE_REASONING_OUTPUT_TOKENS)
+        reading.reasoning = value if value is None or (type(value) is int and value >= 0) else _int(value)
         return  # reading.total stays None: both total keys are alternates
     reading.inp = _count(get, _INPUT_KEYS)
     reading.out = _count(get, _OUTPUT_KEYS)
@@ -865,13 +871,6 @@ def _int(value: object) -> int | None:
         text = value.strip()  # type: ignore[attr-defined]
         return int(text) if text.isdigit() else None
     return None
-
-
-def _token(value: object) -> int | None:
-    """`_int` with the common cases first (an int, or absent)."""
-    if type(value) is int:
-        return value if value >= 0 else None  # type: ignore[operator,return-value]
-    return None if value is None else _int(value)
 
 
 def _first_int(a: Mapping[str, Any], keys: tuple[str, ...]) -> int | None:

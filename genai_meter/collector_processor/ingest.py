@@ -7,8 +7,7 @@ request is in the metrics (so a cost is on /metrics before the client has its an
    candidates become `SpanRecord`s; candidates with invalid ids are rejected (partial success);
 2. the candidates' (trace id, span id) keys go through the dedup set in one batch; duplicates are
    counted in genai_meter_spans_duplicate_total and go no further;
-3. the new candidates go through `Meter.process_many` (conventions -> price -> recorders, each
-   span as `Meter.process` would, the calls recorded in one batch);
+3. every new candidate goes through `Meter.process` (conventions -> price -> recorders);
 4. with forwarding on, the request is handed to the `Forwarder` with the counted calls and costs.
 
 `export` never raises for span content and never answers an error after counting: whatever the
@@ -66,6 +65,10 @@ class Ingestor:
         self.dedup = dedup
         self.extractor = extractor or SpanExtractor()
         self.forwarder = forwarder
+        # One request is counted at a time. The work holds the GIL anyway, so this costs no
+        # throughput; without it, concurrent gRPC handler threads preempt each other inside the
+        # store's and dedup's locks and queue on them span after span (a lock convoy).
+        self._lock = threading.Lock()
 
     @property
     def needs_full(self) -> bool:
@@ -74,6 +77,18 @@ class Ingestor:
 
     def export(self, decoded: Decoded) -> Outcome:
         """Count every span of a decoded request once. Never raises for span content."""
+        with self._lock:
+            return self._export(decoded)
+
+    def decode_and_export(self, decode: Callable[[], Decoded]) -> Outcome:
+        """`export(decode())`, the decoding under the same lock: a thread then runs Python code
+        only while it holds the lock, and the others wait without asking for the GIL (handing it
+        back and forth between threads costs a third of the throughput). Raises what `decode`
+        raises (nothing is counted then)."""
+        with self._lock:
+            return self._export(decode())
+
+    def _export(self, decoded: Decoded) -> Outcome:
         skip_all = not self.extractor.maybe_has_candidates(decoded.data)
         found = self.extractor.extract(decoded.lean, skip_all=skip_all)
         record_self = self.metrics.record_self
@@ -89,16 +104,18 @@ class Ingestor:
         candidates = found.candidates
         if candidates:
             fresh = self.dedup.filter_new([r.trace_id + r.span_id for r in candidates])
-            new_records = []
+            forwarding = self.forwarder is not None
+            process = self.meter.process
+            # one span at a time, all the way into the metrics: its objects are freed before the
+            # next span's are made (holding a request's worth alive makes the garbage collector
+            # promote them, and run full collections of the whole heap several times as often)
             for record, new in zip(candidates, fresh):
                 if not new:
                     duplicates += 1
                     continue
                 if record.trace_state and adjusted_count(record.trace_state) is not None:
                     sampled += 1
-                new_records.append(record)
-            forwarding = self.forwarder is not None
-            for record, metered in zip(new_records, self.meter.process_many(new_records)):
+                metered = process(record)
                 if metered is not None:
                     counted += 1
                     if forwarding:

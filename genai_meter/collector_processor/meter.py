@@ -39,9 +39,6 @@ class Recorder(Protocol):
     def record_self(self, name: str, amount: float = 1, **labels: str) -> None:
         """Add to a genai_meter_* self-metric (names in genai_meter.contract)."""
 
-    # Optional: `record_calls(calls) -> [(index, exception)]` counts many calls at once (see
-    # UsageMetrics.record_calls); `Meter.process_many` uses it when present.
-
 
 class NestedCalls:
     """A bounded memory of the parents of recently counted LLM spans, keyed by trace + span id.
@@ -68,6 +65,22 @@ class NestedCalls:
         """True (once) if a child LLM span of `span` was already counted."""
         return bool(span.trace_id) and self._parents.pop(span.trace_id + span.span_id, 0) is None
 
+    def check_and_note(self, span: SpanRecord) -> bool:
+        """`is_parent_of_counted(span)`, then `note_parent_of(span)`: one call on the hot path."""
+        trace_id = span.trace_id
+        if not trace_id:
+            return False
+        parents = self._parents
+        nested = parents.pop(trace_id + span.span_id, 0) is None
+        if span.parent_span_id:
+            parents[trace_id + span.parent_span_id] = None
+            if len(parents) > self.max_entries:
+                try:
+                    del parents[next(iter(parents))]  # the oldest entry
+                except (KeyError, RuntimeError, StopIteration):  # another thread got there first
+                    pass
+        return nested
+
 
 class Meter:
     """Turns finished spans into metric updates on every recorder."""
@@ -87,72 +100,21 @@ class Meter:
 
     def process(self, span: SpanRecord) -> tuple[LLMCall, Cost | None] | None:
         """Meter one span; returns the call counted and its cost (None: unpriced), or None. Never raises."""
-        metered = self._classify_and_price(span)
-        if metered is None:
-            return None
-        try:
-            for recorder in self.recorders:
-                recorder.record_call(*metered)
-        except Exception as exc:  # never into the app, never lose the other spans
-            self._count_error(exc)
-            return None
-        return metered
-
-    def process_many(self, spans: Sequence[SpanRecord]) -> list[tuple[LLMCall, Cost | None] | None]:
-        """`process` for each of `spans` (the candidates of one OTLP request), in order, with the
-        same outcome per span; recorders that have `record_calls` count all the calls at once
-        (one lock acquisition per request instead of one per call). Never raises."""
-        results = [self._classify_and_price(span) for span in spans]
-        pending = [i for i, metered in enumerate(results) if metered is not None]
-        for recorder in self.recorders:
-            if not pending:
-                break
-            failed = self._record_all(recorder, results, pending)
-            if failed:
-                for i in failed:
-                    results[i] = None  # as `process`: a call a recorder failed on is not counted
-                pending = [i for i in pending if i not in failed]
-        return results
-
-    def _classify_and_price(self, span: SpanRecord) -> tuple[LLMCall, Cost | None] | None:
-        """Classify and price one span; a skip is recorded here. None: skipped or failed."""
         try:
             outcome = self.conventions.classify(span)
-            if not isinstance(outcome, str):
-                nested = self.nested.is_parent_of_counted(span)
-                self.nested.note_parent_of(span)
-                if nested:
-                    outcome = contract.SKIP_NESTED
+            if not isinstance(outcome, str) and self.nested.check_and_note(span):
+                outcome = contract.SKIP_NESTED
             if isinstance(outcome, str):
                 for recorder in self.recorders:
                     recorder.record_skip(outcome)
                 return None
-            return outcome, self.prices.cost(outcome)
+            cost = self.prices.cost(outcome)
+            for recorder in self.recorders:
+                recorder.record_call(outcome, cost)
+            return outcome, cost
         except Exception as exc:  # never into the app, never lose the other spans
             self._count_error(exc)
             return None
-
-    def _record_all(self, recorder: Recorder, results: list[tuple[LLMCall, Cost | None] | None],
-                    pending: list[int]) -> set[int]:
-        """Record the calls at `pending` on one recorder; returns the indexes it failed on."""
-        failed: set[int] = set()
-        record_calls = getattr(recorder, "record_calls", None)
-        if record_calls is None:
-            for i in pending:
-                try:
-                    recorder.record_call(*results[i])  # type: ignore[misc]
-                except Exception as exc:
-                    self._count_error(exc)
-                    failed.add(i)
-            return failed
-        try:
-            failures = record_calls([results[i] for i in pending])
-        except Exception as exc:  # pragma: no cover - record_calls catches per call
-            failures = [(n, exc) for n in range(len(pending))]
-        for n, exc in failures:
-            self._count_error(exc)
-            failed.add(pending[n])
-        return failed
 
     def _count_error(self, exc: Exception) -> None:
         kind = type(exc).__name__

@@ -100,11 +100,11 @@ class GrpcReceiver:
             reason = "shutting down" if self.gate.closed else "too many requests in flight"
             context.abort(grpc.StatusCode.UNAVAILABLE, reason)
         try:
-            try:
-                decoded = decode(raw, MEDIA_PROTOBUF, full=self.ingestor.needs_full)
+            full = self.ingestor.needs_full
+            try:  # decoding and counting under the ingestor's lock: one request at a time
+                outcome = self.ingestor.decode_and_export(lambda: decode(raw, MEDIA_PROTOBUF, full=full))
             except BadRequest as exc:
                 context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-            outcome = self.ingestor.export(decoded)
             return _response_bytes(outcome.rejected, outcome.message)
         finally:
             self.gate.leave()

@@ -19,7 +19,7 @@ from opentelemetry.util.types import Attributes
 
 from genai_meter.collector_processor.meter import Meter, Recorder
 from genai_meter.config import Config, load_config
-from genai_meter.conventions import is_candidate
+from genai_meter.conventions import MARKER_KEYS, is_candidate
 from genai_meter.exporters import UsageMetrics
 from genai_meter.records import SpanRecord
 
@@ -41,10 +41,72 @@ def _plain(attributes: object) -> Mapping[str, object]:
 
 def span_record(span: ReadableSpan) -> SpanRecord:
     """The neutral view of an SDK span (no copies of the attribute mappings)."""
+    if type(span) is ReadableSpan:  # what the SDK's Span.end() hands to processors
+        return _sdk_span_record(span, _plain(span._attributes))
+    return _public_span_record(span)
+
+
+def _sdk_span_record(span: ReadableSpan, attributes: Mapping[str, object]) -> SpanRecord:
+    """`span_record` for the SDK's own ReadableSpan, read from its fields.
+
+    Speed: its properties cost more than what they return (`events` copies the event list into a
+    tuple, `attributes` wraps the dict in a MappingProxyType, TraceState's truth test runs a
+    Python `__len__`), and they run for every LLM span. The SDK never changes an ended span's
+    fields (they are immutable after `end()`), so reading them directly is the same data.
+    """
+    context = span._context
+    parent = span._parent
+    scope = span._instrumentation_scope
+    status = span._status
+    events = span._events
+    if context is not None:
+        trace_id = context.trace_id.to_bytes(16, "big")
+        span_id = context.span_id.to_bytes(8, "big")
+        trace_state = context.trace_state
+        trace_state = trace_state.to_header() if getattr(trace_state, "_dict", trace_state) else ""
+    else:
+        trace_id = span_id = b""
+        trace_state = ""
+    # positional, in SpanRecord's field order (records.py): keywords cost twice as much
+    return SpanRecord(
+        span._name,
+        attributes,  # `_plain(span._attributes)`, which the caller has at hand
+        _resource_attributes(span._resource),
+        span._start_time or 0,
+        span._end_time or 0,
+        status is not None and status.status_code is StatusCode.ERROR,
+        scope.name if scope is not None else "",
+        trace_id,
+        span_id,
+        parent.span_id.to_bytes(8, "big") if parent is not None else b"",
+        trace_state,
+        # a BoundedList's truth test is a Python __len__; its deque's is not
+        tuple([(event.name, event.timestamp) for event in events]) if getattr(events, "_dq", events) else (),
+    )
+
+
+_last_resource: tuple[object, Mapping[str, object]] = (None, _EMPTY)
+
+
+def _resource_attributes(resource: object) -> Mapping[str, object]:
+    """The attribute dict of `resource`, remembered for the last resource seen (a provider's spans
+    share one; replaced as a whole, so thread-safe)."""
+    global _last_resource
+    last = _last_resource
+    if last[0] is resource and resource is not None:
+        return last[1]
+    plain = _plain(resource.attributes) if resource is not None else _EMPTY  # type: ignore[attr-defined]
+    _last_resource = (resource, plain)
+    return plain
+
+
+def _public_span_record(span: ReadableSpan) -> SpanRecord:
+    """`span_record` through the public ReadableSpan properties (any other implementation)."""
     context = span.context
     resource = span.resource
     scope = span.instrumentation_scope
     status = span.status
+    events = span.events
     return SpanRecord(
         name=span.name,
         attributes=_plain(getattr(span, "_attributes", None) or span.attributes),
@@ -57,7 +119,7 @@ def span_record(span: ReadableSpan) -> SpanRecord:
         span_id=context.span_id.to_bytes(8, "big") if context is not None else b"",
         parent_span_id=span.parent.span_id.to_bytes(8, "big") if span.parent is not None else b"",
         trace_state=context.trace_state.to_header() if context is not None and context.trace_state else "",
-        events=tuple((event.name, event.timestamp) for event in span.events) if span.events else (),
+        events=tuple((event.name, event.timestamp) for event in events) if events else (),
     )
 
 
@@ -84,10 +146,16 @@ class CostSpanProcessor(SpanProcessor):
     def on_end(self, span: ReadableSpan) -> None:
         """Meter `span` if it is a GenAI span. Never raises, never blocks on I/O."""
         try:
-            attributes = span.attributes
-            if not attributes or not is_candidate(attributes):
+            # most spans end here: one C-level scan of the keys of the dict under the SDK's
+            # BoundedAttributes (the `attributes` property would wrap it, and iterate it in Python)
+            if type(span) is ReadableSpan:
+                attributes = _plain(span._attributes)
+                if attributes and not MARKER_KEYS.isdisjoint(attributes):
+                    self.meter.process(_sdk_span_record(span, attributes))
                 return
-            self.meter.process(span_record(span))
+            attributes = span.attributes
+            if attributes and is_candidate(attributes):
+                self.meter.process(span_record(span))
         except Exception:  # pragma: no cover - Meter.process already counts its own failures
             log.debug("genai-meter: span skipped after an unexpected error", exc_info=True)
 

@@ -10,7 +10,8 @@ attribute as its raw `KeyValue` bytes, so:
 * a screened-in span's attributes are decoded by hand (`decode_key_value`: the common one-field
   string/int/double/bool encodings; anything else through the real `KeyValue` class), through a
   bounded cache of raw bytes -> (key, value), since most attribute values repeat (model names,
-  operation, provider, customer ids); only then `MARKER_KEYS` decides exactly;
+  operation, provider, customer ids; a value enters the cache when seen a second time, so unique
+  ones such as response ids do not churn it); only then `MARKER_KEYS` decides exactly;
 * resource attributes are decoded once per ResourceSpans, and only if it holds a candidate.
 
 A candidate with an invalid trace or span id is rejected (partial success); the others go on.
@@ -31,6 +32,7 @@ from genai_meter.records import SpanRecord
 REJECT_INVALID_ID = "invalid_id"
 CACHE_MAX_ENTRIES = 65_536  # decoded attributes remembered (cleared when full)
 CACHE_MAX_RAW_BYTES = 256  # longer attributes (prompts, payloads) are never cached
+SEEN_ONCE_MAX_ENTRIES = 65_536  # attributes seen once and not cached (yet), remembered by hash
 
 _ZERO_TRACE = bytes(16)
 _ZERO_SPAN = bytes(8)
@@ -137,6 +139,7 @@ def decode_key_value(raw: bytes) -> tuple[str, Any] | None:
 
 
 _cache: dict[bytes, tuple[str, Any] | None] = {}
+_seen_once: set[int] = set()  # hashes of raw attributes seen once (the cache's admission filter)
 
 
 def attributes(raws: Iterable[bytes]) -> dict[str, Any]:
@@ -160,13 +163,26 @@ def attributes(raws: Iterable[bytes]) -> dict[str, Any]:
 
 
 def _decode_and_remember(raw: bytes) -> tuple[str, Any] | None:
-    """A cache miss: decode `raw`, and remember it when it is short and immutable."""
+    """A cache miss: decode `raw`; remember it when it is short, immutable and seen before.
+
+    Admission on the second sight keeps values that never repeat (response ids, request ids) out
+    of the cache: they would fill it (forcing a clear of the useful entries) and, as long-lived
+    objects, make the garbage collector run full collections of the whole heap much more often.
+    The first sight is noted as the raw bytes' hash (an int: nothing for the collector to track).
+    """
     hit = decode_key_value(raw)
     if hit is not None and len(raw) <= CACHE_MAX_RAW_BYTES and not isinstance(hit[1], dict):
-        cache = _cache
-        if len(cache) >= CACHE_MAX_ENTRIES:
-            cache.clear()
-        cache[raw] = hit
+        seen = _seen_once
+        digest = hash(raw)  # computed already by the cache lookup, and kept by the bytes object
+        if digest in seen:
+            cache = _cache
+            if len(cache) >= CACHE_MAX_ENTRIES:
+                cache.clear()
+            cache[raw] = hit
+        else:
+            if len(seen) >= SEEN_ONCE_MAX_ENTRIES:
+                seen.clear()
+            seen.add(digest)
     return hit
 
 

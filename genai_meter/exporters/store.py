@@ -12,11 +12,11 @@ label set that is not in the contract (a programming error).
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from decimal import Decimal
+from math import isfinite
 from typing import Any
 
 from genai_meter import __version__, contract
@@ -50,6 +50,8 @@ SELF_INFO: dict[str, tuple[tuple[str, ...], str]] = {
                                  "Price catalog and override versions in use (value 1)."),
 }
 TOKEN_TYPES = contract.TOKEN_TYPES
+# `_count` reads the classes from TokenCounts by name, in this order (slots 0..4)
+assert TOKEN_TYPES == ("input", "cache_read", "cache_write", "output", "reasoning")
 _TOKEN_TYPE_SET = frozenset(TOKEN_TYPES)
 # Per exported call-label tuple, the hot path caches the series index of each (family, class):
 _SLOT_COST = len(TOKEN_TYPES)  # 0..4 tokens by TOKEN_TYPES, 5..10 cost by COST_TYPES
@@ -58,7 +60,8 @@ _STATUS_POS = {contract.STATUS_OK: 0, contract.STATUS_ERROR: 1}
 _SLOT_REQ = _SLOT_COST + len(contract.COST_TYPES)  # requests by status (ok, error)
 _SLOT_DUR = _SLOT_REQ + 2  # duration by status (ok, error)
 _SLOT_TTFT = _SLOT_DUR + 2
-_SLOT_N = _SLOT_TTFT + 1
+_SLOT_LABELS = _SLOT_TTFT + 1  # the entry's exported call-label tuple itself
+_SLOT_N = _SLOT_LABELS + 1
 _SELF_MAX_SERIES = 1000
 _ZERO = Decimal(0)  # self-metric label values come from code, but stay bounded anyway
 
@@ -129,11 +132,11 @@ class UsageMetrics:
         self._self[contract.SELF_BUILD_INFO].set((__version__,), 1)
         self._by_name: dict[str, SeriesTable] = {t.name: t for t in self._tables()}
         self._counted_idx = self._counted.slot(())
-        # exported call labels -> cached series indexes (bounded like a family)
-        self._slots: dict[tuple[str, ...], list[int | None]] = {}
+        # exported call labels -> cached series indexes, and the labels (bounded like a family)
+        self._slots: dict[tuple[str, ...], list[Any]] = {}
         self._slots_max = cap
-        # raw (base values, dimension values) -> (labels, overflowed, slots entry); see _call_slots
-        self._combos: dict[tuple[Any, ...], tuple[tuple[str, ...], tuple[str, ...], list[int | None]]] = {}
+        # raw (base values, dimension values) -> the same entries as _slots; see _call_slots
+        self._combos: dict[tuple[Any, ...], list[Any]] = {}
         self._dim_names = tuple(dim.name for dim in self._resolver.dimensions)
         self._has_budgets = bool(self._budgets)
         self._last_prices: dict[tuple[str, str], dict[str, Decimal]] = {}  # skips unchanged price sets
@@ -144,7 +147,9 @@ class UsageMetrics:
 
     def record_call(self, call: LLMCall, cost: Cost | None) -> None:
         """Count one inference call; `cost` None means unpriced (counted, but no cost)."""
-        self._record(call, cost)
+        budgets = self._budgets.matching(call) if self._has_budgets else ()  # pure: outside the lock
+        with self._lock:
+            self._count(call, cost, budgets)
 
     def record_skip(self, reason: str) -> None:
         """Count one span that was not an inference call."""
@@ -177,23 +182,6 @@ class UsageMetrics:
 
     # -- the hot path -----------------------------------------------------------------------
 
-    def record_calls(self, calls: Sequence[tuple[LLMCall, Cost | None]]) -> list[tuple[int, Exception]]:
-        """Count many calls (the LLM calls of one OTLP request) under one lock acquisition.
-
-        Same counts as `record_call` for each; a call that fails is skipped and returned as
-        (index, exception), the others are counted.
-        """
-        failures: list[tuple[int, Exception]] = []
-        budgets = self._budgets if self._has_budgets else None
-        count = self._count
-        with self._lock:
-            for i, (call, cost) in enumerate(calls):
-                try:
-                    count(call, cost, budgets.matching(call) if budgets is not None else ())
-                except Exception as exc:  # never lose the other calls of the request
-                    failures.append((i, exc))
-        return failures
-
     def _record(self, call: LLMCall, cost: Cost | None
                 ) -> tuple[tuple[str, ...] | None, tuple[str, ...] | None]:
         """Count a call; returns the (folded) duration and ttft label tuples it landed in."""
@@ -207,10 +195,11 @@ class UsageMetrics:
         repeated label set costs a few list operations per family (see `_call_slots`)."""
         weight = call.sample_weight
         unweighted = weight == 1.0
-        if not unweighted and not (weight > 0 and math.isfinite(weight)):  # a broken weight must not poison counters
+        if not unweighted and not (weight > 0 and isfinite(weight)):  # a broken weight must not poison counters
             weight, unweighted = 1.0, True
         dweight = None if unweighted else Decimal(repr(weight))
-        labels, overflowed, entry = self._call_slots(call)
+        entry, overflowed = self._call_slots(call)
+        labels: tuple[str, ...] = entry[_SLOT_LABELS]
         for dim in overflowed:
             self._label_overflow.add((dim,), 1)
         slot = self._slot
@@ -227,14 +216,45 @@ class UsageMetrics:
             self.requests.values[idx] += 1 if unweighted else weight
 
         t = call.tokens
-        values = self.tokens.values
-        for pos, count in enumerate((t.input, t.cache_read, t.cache_write, t.output, t.reasoning)):
-            if count > 0:  # counters never go down
-                idx = entry[pos]
-                if idx is None:
-                    idx = slot(entry, pos, self.tokens, labels + (TOKEN_TYPES[pos],))
-                if idx is not None:
-                    values[idx] += count if unweighted else count * weight
+        tokens = self.tokens
+        values = tokens.values
+        # The five classes unrolled (half the cost of a loop over them). A class counts only when
+        # positive: counters never go down, and a class never used makes no series.
+        count = t.input
+        if count > 0:
+            idx = entry[0]
+            if idx is None:
+                idx = slot(entry, 0, tokens, labels + (TOKEN_TYPES[0],))
+            if idx is not None:
+                values[idx] += count if unweighted else count * weight
+        count = t.cache_read
+        if count > 0:
+            idx = entry[1]
+            if idx is None:
+                idx = slot(entry, 1, tokens, labels + (TOKEN_TYPES[1],))
+            if idx is not None:
+                values[idx] += count if unweighted else count * weight
+        count = t.cache_write
+        if count > 0:
+            idx = entry[2]
+            if idx is None:
+                idx = slot(entry, 2, tokens, labels + (TOKEN_TYPES[2],))
+            if idx is not None:
+                values[idx] += count if unweighted else count * weight
+        count = t.output
+        if count > 0:
+            idx = entry[3]
+            if idx is None:
+                idx = slot(entry, 3, tokens, labels + (TOKEN_TYPES[3],))
+            if idx is not None:
+                values[idx] += count if unweighted else count * weight
+        count = t.reasoning
+        if count > 0:
+            idx = entry[4]
+            if idx is None:
+                idx = slot(entry, 4, tokens, labels + (TOKEN_TYPES[4],))
+            if idx is not None:
+                values[idx] += count if unweighted else count * weight
 
         service, provider, model = labels[0], labels[2], labels[3]
         if cost is None:
@@ -242,7 +262,7 @@ class UsageMetrics:
         else:
             values = self.cost.values
             for cost_type, amount in cost.by_type.items():
-                if amount > 0:
+                if amount and amount > 0:  # (zero classes, most of them, stop at the cheap test)
                     pos = _COST_POS.get(cost_type)
                     idx = entry[pos] if pos is not None else None
                     if idx is None:
@@ -258,7 +278,7 @@ class UsageMetrics:
 
         dur_key = ttft_key = None
         duration = call.duration_s
-        if duration is not None and math.isfinite(duration):  # NaN/inf: not observed
+        if duration is not None and isfinite(duration):  # NaN/inf: not observed
             if req_pos is None:
                 idx = slot(entry, None, self.duration, labels[:5] + (status,))
             else:
@@ -269,7 +289,7 @@ class UsageMetrics:
                 self.duration.observe_at(idx, duration if duration > 0 else 0.0)
                 dur_key = self.duration.labelsets[idx]
         ttft = call.ttft_s
-        if ttft is not None and math.isfinite(ttft):
+        if ttft is not None and isfinite(ttft):
             idx = entry[_SLOT_TTFT]
             if idx is None:
                 idx = slot(entry, _SLOT_TTFT, self.ttft, labels[:5])
@@ -286,38 +306,39 @@ class UsageMetrics:
         self._counted.values[self._counted_idx] += 1
         return dur_key, ttft_key
 
-    def _call_slots(self, call: LLMCall) -> tuple[tuple[str, ...], tuple[str, ...], list[int | None]]:
-        """(exported call labels, dimensions that overflowed, the label set's cached series indexes).
+    def _call_slots(self, call: LLMCall) -> tuple[list[Any], Sequence[str]]:
+        """(the cached series indexes of the call's exported label set, with the labels at
+        _SLOT_LABELS; the dimensions whose value overflowed).
 
         Speed: resolving labels (cut, cap, hash per dimension) runs once per distinct combination
-        of raw values; later calls with the same raw values take it from `_combos`. A resolution is
-        final (an admitted value stays admitted, caps never shrink), so the cache is exact. Only
-        short string values are cached, and only combinations that did not overflow (an overflow
-        must be counted on every call, and a flood of new values must not grow the cache).
+        of raw values; later calls with the same raw values take the entry from `_combos`. A
+        resolution is final (an admitted value stays admitted, caps never shrink), so the cache is
+        exact. Only short string values are cached, and only combinations that did not overflow
+        (an overflow must be counted on every call, and a flood of new values must not grow it).
         """
         key = (call.service, call.environment, call.provider, call.model, call.operation,
                *map(call.dimensions.get, self._dim_names))
         try:
-            hit = self._combos.get(key)
+            entry = self._combos.get(key)
         except TypeError:  # an unhashable raw value (not from Conventions): resolve every time
-            hit, key = None, None
-        if hit is not None:
-            return hit
+            entry, key = None, None
+        if entry is not None:
+            return entry, ()
         labels, overflowed = self._resolver.call_labels(call)
         entry = self._slots.get(labels)
         if entry is None:
             entry = [None] * _SLOT_N
+            entry[_SLOT_LABELS] = labels
             if len(self._slots) < self._slots_max:
                 self._slots[labels] = entry
-        hit = (labels, tuple(overflowed), entry)
         max_len = self._resolver.max_len
         if (key is not None and not overflowed and len(self._combos) < self._slots_max
                 and all(v is None or (type(v) is str and len(v) <= max_len) for v in key)):
-            self._combos[key] = hit
-        return hit
+            self._combos[key] = entry
+        return entry, overflowed
 
     @staticmethod
-    def _slot(entry: list[int | None], pos: int | None, table: SeriesTable,
+    def _slot(entry: list[Any], pos: int | None, table: SeriesTable,
               key: tuple[str, ...]) -> int | None:
         """Slow path: find or create the series; cache its index unless it was folded."""
         idx = table.slot(key)

@@ -117,6 +117,9 @@ class PriceBook:
     def cost(self, call: LLMCall) -> Cost | None:
         """The cost of `call` at its end time; None when no price matches (unpriced). Never raises
         for a well-formed call (non-negative int token counts)."""
+        resolved = self._cache.get((call.provider, call.model)) if not self._follow else None
+        if type(resolved) is Plan:  # the common case, one lookup: a model whose price never changed
+            return resolved.cost(call.tokens, call.cache_write_1h)
         return self._cost(call.provider, call.model, call.tokens, call.end_ns, call.cache_write_1h)
 
     def price(self, provider: str, model: str, tokens: TokenCounts, at: datetime, *,

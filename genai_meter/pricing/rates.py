@@ -134,7 +134,9 @@ class Plan:
             "reasoning": t_reasoning * n_reasoning if n_reasoning else ZERO,
             "request": rates.per_request,
         }
-        return Cost(by_type, self.source, self.version, self.entry, rates.unit_prices(used))
+        units = rates._units.get(used)  # (the cached dict, without a method call)
+        return Cost(by_type, self.source, self.version, self.entry,
+                    units if units is not None else rates.unit_prices(used))
 
     def scaled(self, factor: Decimal, divisor: Decimal = Decimal(1), **changes: str) -> Plan:
         """A copy with every rate times `factor` / `divisor`, and new provenance fields."""
