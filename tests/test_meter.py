@@ -88,3 +88,24 @@ def test_a_failing_recorder_is_counted_and_does_not_stop_the_others() -> None:
     assert metrics.get("genai_meter_processing_errors_total") == 1
     meter.process(load_fixture("pydantic_ai/chat_2"))
     assert metrics.get("genai_meter_processing_errors_total") == 2
+
+
+def test_failed_calls_count_by_error_type_without_dimensions() -> None:
+    metrics = UsageMetrics(Config())
+    meter = Meter(Config(), [metrics])
+    for _ in range(2):
+        meter.process(load_fixture("semconv/rate_limited"))
+    meter.process(load_fixture("pydantic_ai/chat_1"))  # a successful call is not an error
+    errors = metrics.family("llm_request_errors_total")
+    assert errors.labelnames == ("service_name", "environment", "provider", "model", "operation", "error_type")
+    assert [(labels["model"], labels["error_type"], value) for labels, value in errors.series()] == [
+        ("gpt-4o-mini", "429", 2)]
+    assert metrics.get("llm_requests_total", service_name="checkout-api", environment="prod", provider="openai",
+                       model="gpt-4o-mini", operation="chat", customer="", feature="", project="proj-42",
+                       status="error") == 2
+
+
+def test_otel_metrics_path_exports_the_error_counter_too() -> None:
+    from genai_meter.exporters.otel_metrics import instrument_specs
+
+    assert "llm_request_errors_total" in {spec.name for spec in instrument_specs(Config())}

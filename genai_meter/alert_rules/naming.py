@@ -26,12 +26,8 @@ SCRAPE_JOB = "genai-meter"  # job name of the processor in the generated Prometh
 
 def request_errors_metric(names: MetricNames) -> str:
     """Failed requests by error type: `<prefix>_request_errors_total{service_name, environment,
-    provider, model, operation, error_type}`.
-
-    Not in the contract yet (requests_total has no error_type label); the rules and dashboards
-    are built for it so that they work the moment the processor exports it.
-    """
-    return getattr(names, "request_errors", None) or f"{names.prefix}_request_errors_total"
+    provider, model, operation, error_type}` (no dimensions)."""
+    return names.request_errors
 
 
 def by(labels: tuple[str, ...] | list[str]) -> str:

@@ -102,13 +102,15 @@ class UsageMetrics:
                                    c.ttft_labels, max_series=cap, buckets=contract.TTFT_BUCKETS, unit="seconds")
         self.unpriced = counter(n.unpriced, "LLM calls with no known price (their cost is not counted).",
                                 c.unpriced_labels)
+        self.request_errors = counter(n.request_errors, "Failed LLM calls by error type (no dimensions).",
+                                      c.error_labels)
         self.unmetered = counter(n.unmetered, "LLM calls with missing or incomplete usage, by reason.",
                                  c.unmetered_labels, ("reason",))
         self.price = counter(n.price, "Price in US dollars per million tokens, by token class, for models seen.",
                              c.price_labels, exact=True, kind="gauge")
         self._usage_tables: tuple[SeriesTable, ...] = (
             self.requests, self.tokens, self.cost, self.duration, self.ttft, self.unpriced,
-            self.unmetered, self.price)
+            self.request_errors, self.unmetered, self.price)
 
         self._self: dict[str, CounterTable] = {
             name: CounterTable(name, help_text, labels, max_series=_SELF_MAX_SERIES)
@@ -272,6 +274,9 @@ class UsageMetrics:
             prices = cost.unit_prices
             if prices and self._last_prices.get((provider, model)) is not prices:
                 self._set_prices(provider, model, cost)
+        if call.status == contract.STATUS_ERROR:
+            error_type = self._resolver.base(call.error_type or contract.UNKNOWN)
+            self.request_errors.add(labels[:5] + (error_type,), 1 if unweighted else weight)
         if call.unmetered:
             self.unmetered.add((service, provider, model, self._resolver.base(call.unmetered)),
                                1 if unweighted else weight)
