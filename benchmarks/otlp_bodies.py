@@ -20,8 +20,9 @@ import time
 from typing import Any
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
+
+from tests.support.otlp import key_values  # one OTLP attribute encoder for tests and benchmarks
 
 SPANS_PER_REQUEST = 512
 TEMPLATE_STAMP = b"@STAMP@!"  # occurs nowhere else in a template body
@@ -29,22 +30,6 @@ _STAMP_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz01234567
 CUSTOMERS = tuple(f"customer-{i:03d}" for i in range(40))
 FEATURES = ("search", "chat", "summarize", "classify", "extract")
 MODELS = ("gpt-4o", "gpt-4o-mini")
-
-
-def _value(value: Any) -> AnyValue:
-    if isinstance(value, bool):
-        return AnyValue(bool_value=value)
-    if isinstance(value, int):
-        return AnyValue(int_value=value)
-    if isinstance(value, float):
-        return AnyValue(double_value=value)
-    if isinstance(value, (list, tuple)):
-        return AnyValue(array_value=ArrayValue(values=[_value(v) for v in value]))
-    return AnyValue(string_value=str(value))
-
-
-def _key_values(attrs: dict[str, Any]) -> list[KeyValue]:
-    return [KeyValue(key=k, value=_value(v)) for k, v in attrs.items()]
 
 
 def llm_attributes(rng: random.Random, response_id: str) -> dict[str, Any]:
@@ -99,9 +84,9 @@ def template_body(llm_share: float, *, spans: int = SPANS_PER_REQUEST, seed: int
         else:
             attrs, name, kind = http_attributes(rng), "GET /api/orders/{id}", Span.SPAN_KIND_SERVER
         out.append(Span(trace_id=trace_id, span_id=span_id, name=name, kind=kind, start_time_unix_nano=start,
-                        end_time_unix_nano=start + rng.randint(10**7, 2 * 10**9), attributes=_key_values(attrs)))
+                        end_time_unix_nano=start + rng.randint(10**7, 2 * 10**9), attributes=key_values(attrs)))
     rs = ResourceSpans()
-    rs.resource.attributes.extend(_key_values({
+    rs.resource.attributes.extend(key_values({
         "service.name": "checkout", "deployment.environment.name": "prod", "service.version": "1.4.2",
         "telemetry.sdk.name": "opentelemetry", "telemetry.sdk.language": "python"}))
     ss = ScopeSpans()
@@ -123,9 +108,9 @@ def llm_span_body(customer: str) -> bytes:
     span = Span(trace_id=rng.getrandbits(127).to_bytes(16, "big") or b"\x01" * 16,
                 span_id=(rng.getrandbits(63) | 1).to_bytes(8, "big"), name="chat gpt-4o",
                 kind=Span.SPAN_KIND_CLIENT, start_time_unix_nano=now - 10**9, end_time_unix_nano=now,
-                attributes=_key_values(attrs))
+                attributes=key_values(attrs))
     rs = ResourceSpans()
-    rs.resource.attributes.extend(_key_values({"service.name": "checkout", "deployment.environment.name": "prod"}))
+    rs.resource.attributes.extend(key_values({"service.name": "checkout", "deployment.environment.name": "prod"}))
     ss = ScopeSpans()
     ss.scope.name = "opentelemetry.instrumentation.openai_v2"
     ss.spans.append(span)
