@@ -23,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from tests.support.prometheus import http_json, launch_until_ready, stop_process, wait_until
+from tests.support.prometheus import LoopbackServer, http_json, launch_until_ready, wait_until
 
 ALERTMANAGER = shutil.which("prometheus-alertmanager") or "/usr/bin/prometheus-alertmanager"
 AMTOOL = shutil.which("amtool") or "/usr/bin/amtool"
@@ -113,7 +113,7 @@ class WebhookReceiver:
 
 
 @dataclass
-class Alertmanager:
+class Alertmanager(LoopbackServer):
     """A running Alertmanager (see `start_alertmanager`)."""
 
     process: subprocess.Popen
@@ -123,32 +123,13 @@ class Alertmanager:
     flags: list[str] = field(default_factory=list)
 
     @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
     def target(self) -> str:
         """host:port, for a Prometheus `alertmanagers` static config."""
         return f"127.0.0.1:{self.port}"
 
-    def log(self, tail: int = 40) -> str:
-        try:
-            return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-tail:])
-        except OSError:
-            return ""
-
     def alerts(self) -> list[dict[str, Any]]:
         """Alerts Alertmanager holds (API v2), with their status (active / suppressed)."""
         return http_json(f"{self.url}/api/v2/alerts")
-
-    def stop(self) -> int | None:
-        return stop_process(self.process)
-
-    def __enter__(self) -> Alertmanager:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 def start_alertmanager(config: Mapping[str, Any] | Path, *, workdir: Path,

@@ -135,16 +135,15 @@ class PrometheusError(AssertionError):
     """Prometheus refused a query or did not come up; the message carries its answer or log."""
 
 
-@dataclass
-class Prometheus:
-    """A running Prometheus server (see `start_prometheus`)."""
+class LoopbackServer:
+    """What the records of a started binary share: its URL, its log, and stopping it by PID.
+
+    Subclasses are dataclasses with `process`, `port` and `log_file` fields.
+    """
 
     process: subprocess.Popen
     port: int
-    data_dir: Path
-    config_file: Path
     log_file: Path
-    flags: list[str] = field(default_factory=list)
 
     @property
     def url(self) -> str:
@@ -156,6 +155,27 @@ class Prometheus:
             return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-tail:])
         except OSError:
             return ""
+
+    def stop(self) -> int | None:
+        return stop_process(self.process)
+
+    def __enter__(self):  # noqa: ANN204 - returns the subclass
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+@dataclass
+class Prometheus(LoopbackServer):
+    """A running Prometheus server (see `start_prometheus`)."""
+
+    process: subprocess.Popen
+    port: int
+    data_dir: Path
+    config_file: Path
+    log_file: Path
+    flags: list[str] = field(default_factory=list)
 
     def api(self, path: str, params: Mapping[str, str] | None = None, timeout: float = 30.0,
             method: str = "POST") -> Any:
@@ -207,15 +227,6 @@ class Prometheus:
         if not value:
             raise PrometheusError(f"condition not met within {timeout}s; Prometheus log:\n{self.log()}")
         return value
-
-    def stop(self) -> int | None:
-        return stop_process(self.process)
-
-    def __enter__(self) -> Prometheus:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 def start_prometheus(config: Mapping[str, Any] | Path, *, workdir: Path, data_dir: Path | None = None,
