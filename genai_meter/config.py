@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
+from genai_meter.periods import Period, parse_utc_offset
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 CONFIG_ENV = "GENAI_METER_CONFIG"
@@ -79,9 +80,6 @@ class PricingConfig(_Model):
     auto_update: bool = False  # let genai-prices fetch newer catalog data at run time
 
 
-Period = Literal["day", "week", "month"]
-
-
 class BudgetConfig(_Model):
     """A spend or token limit over a calendar period, scoped by label matchers."""
 
@@ -106,9 +104,7 @@ class BudgetConfig(_Model):
     @property
     def offset(self) -> timedelta:
         """The UTC offset as a timedelta."""
-        sign = -1 if self.utc_offset[0] == "-" else 1
-        hours, minutes = self.utc_offset[1:].split(":")
-        return sign * timedelta(hours=int(hours), minutes=int(minutes))
+        return parse_utc_offset(self.utc_offset)
 
     @property
     def unit(self) -> Literal["usd", "tokens"]:
@@ -167,6 +163,19 @@ class ServerConfig(_Model):
     workers: int = Field(default=1, ge=1)  # receiver processes
 
 
+class LedgerConfig(_Model):
+    """The ledger: one row per metered call, the source of exact reports (docs/ledger.md)."""
+
+    url: str | None = None  # sqlite:///PATH, clickhouse://..., or "none"; default: SQLite under data_dir
+    data_dir: Path | None = None  # default: $GENAI_METER_DATA_DIR, else $XDG_STATE_HOME/genai-meter
+    retention_days: int = Field(default=400, ge=1)  # raw calls kept this long (year over year needs > 365)
+    rollup_retention_days: int = Field(default=1100, ge=1)  # hourly and daily rollups kept this long
+    max_bytes: int | None = Field(default=None, ge=1024 * 1024)  # prune the oldest raw calls above this size
+    hash_user_ids: bool = True  # store a SHA-256 of end-user ids, never the id itself
+    commit_interval_ms: float = Field(default=5.0, ge=0, le=1000)  # group commit: wait this long for company
+    busy_timeout_seconds: float = Field(default=5.0, gt=0)  # past this a locked ledger answers 503
+
+
 class ResourceKeysConfig(_Model):
     """Resource attributes that fill the base labels."""
 
@@ -186,6 +195,7 @@ class Config(_Model):
     limits: LimitsConfig = LimitsConfig()
     sampling: SamplingConfig = SamplingConfig()
     server: ServerConfig = ServerConfig()
+    ledger: LedgerConfig = LedgerConfig()
     prometheus_url: str = "http://127.0.0.1:9090"  # where reports and forecasts query
     source_path: Path | None = Field(default=None, exclude=True)  # the file this came from
 

@@ -82,6 +82,13 @@ class LLMCall:
     unmetered: str = ""  # "", "no_usage" or "cache_unknown"
     cache_write_1h: bool = False  # cache writes were for 1 hour (priced at the 1h rate)
     sample_weight: float = 1.0  # 1/p for probability-sampled spans when weighting is on
+    invalid: str = ""  # why the token counts cannot be trusted ("" = valid); an invalid call is never priced
+    request_model: str = ""  # the model asked for (the billed `model` is the response model when known)
+    trace_id: bytes = b""  # 16 bytes; with span_id the call's identity in the ledger
+    span_id: bytes = b""  # 8 bytes
+    parent_span_id: bytes = b""  # 8 bytes, empty for a root span
+    conversation_id: str = ""  # conversation / session / thread id, when the span carries one
+    user_id: str = ""  # end-user id as reported (the ledger hashes it unless told otherwise)
 
 
 @dataclass(slots=True)

@@ -10,7 +10,7 @@ import pytest
 from genai_meter.config import Config
 from genai_meter.contract import OVERFLOW
 from genai_meter.exporters import UsageMetrics
-from genai_meter.exporters.budgets import period_of
+from genai_meter.periods import period_of
 from genai_meter.records import Cost, LLMCall, TokenCounts
 
 SPEND = "llm_budget_spend_usd_total"

@@ -26,50 +26,14 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
-from genai_meter.config import BudgetConfig, Period
+from genai_meter.config import BudgetConfig
 from genai_meter.contract import UNKNOWN
+from genai_meter.periods import NS, Period, PeriodBounds, period_of
 from genai_meter.records import LLMCall
 
-NS = 1_000_000_000
-_EPOCH = datetime(1970, 1, 1)
-_DAY = timedelta(days=1)
 BASE_MATCH_LABELS = ("service_name", "environment", "provider", "model", "operation")
-
-
-@dataclass(frozen=True, slots=True)
-class PeriodBounds:
-    """One calendar period: its label and [start_ns, end_ns) in Unix nanoseconds."""
-
-    label: str
-    start_ns: int
-    end_ns: int
-
-
-def _local_midnight_ns(day: date, offset: timedelta) -> int:
-    delta = datetime.combine(day, time()) - offset - _EPOCH
-    return (delta.days * 86400 + delta.seconds) * NS
-
-
-def period_of(kind: Period, offset: timedelta, ns: int) -> PeriodBounds:
-    """The calendar period (in UTC `offset`) that contains the instant `ns`."""
-    local = _EPOCH + timedelta(seconds=ns // NS) + offset
-    day = local.date()
-    if kind == "day":
-        start, end = day, day + _DAY
-        label = day.isoformat()
-    elif kind == "week":
-        start = day - timedelta(days=day.weekday())
-        end = start + 7 * _DAY
-        iso_year, iso_week, _ = start.isocalendar()
-        label = f"{iso_year:04d}-W{iso_week:02d}"
-    else:
-        start = day.replace(day=1)
-        end = (start + 32 * _DAY).replace(day=1)
-        label = f"{start.year:04d}-{start.month:02d}"
-    return PeriodBounds(label, _local_midnight_ns(start, offset), _local_midnight_ns(end, offset))
 
 
 def _matcher(pattern: str) -> Callable[[str], bool]:

@@ -1,0 +1,199 @@
+"""The ledger's interface: what the receiver writes and what reports read, for every backend.
+
+Write side: `LedgerWriter.submit(entries)` hands a request's metered calls to the group-commit
+writer and returns a `Future`; it resolves, once the calls are durable, to one bool per entry
+(True: newly stored; False: that (trace id, span id) was already stored, a retry or replay), or
+raises `LedgerUnavailable` (nothing of that submission was stored; the receiver answers 503).
+
+Read side: `LedgerReader`, the one query interface of both backends (SQLite embedded, ClickHouse
+at scale). Times are Unix nanoseconds, ranges half-open [start_ns, end_ns). Money is integer
+10^-12 USD (`genai_meter.money`). Filters are exact matches: field -> allowed values (OR within a
+field, AND across fields). Field names are `FIELDS`; anything else raises `ValueError`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+from genai_meter.records import Cost, LLMCall
+
+# Fields every backend can filter and group on. Dimension names from the config are added to
+# these at run time (`LedgerReader.fields()`); `user` is the end-user id (hashed unless the config
+# says otherwise) and `conversation` the conversation/session id.
+BASE_FIELDS: tuple[str, ...] = ("service", "environment", "provider", "model", "request_model", "operation",
+                                "status", "error_type", "conversation", "user")
+STEPS: tuple[str, ...] = ("1m", "1h", "1d", "1w", "1mo")
+Step = Literal["1m", "1h", "1d", "1w", "1mo"]
+MAX_POINTS = 5000  # series answers never hold more points than this per group
+Filters = Mapping[str, Sequence[str]]
+
+
+class LedgerUnavailable(RuntimeError):
+    """The ledger cannot accept or answer now (disk full, locked, backend down); retry later."""
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One metered call to store: the `LLMCall` and its `Cost` (None: unpriced or invalid)."""
+
+    call: LLMCall
+    cost: Cost | None
+    catalog_cost: Cost | None = None  # the catalog's price of the same call when an override priced it
+
+
+class LedgerWriter(Protocol):
+    def submit(self, entries: Sequence[Entry]) -> Future[list[bool]]:
+        """Queue `entries` for the next group commit; see the module docstring. Never blocks on I/O."""
+
+    def close(self, timeout_s: float = 10.0) -> None:
+        """Commit what is queued and stop; idempotent."""
+
+
+@dataclass(slots=True)
+class Totals:
+    """Sums over a set of calls. `key` holds the group-by values in the order asked for."""
+
+    key: tuple[str, ...] = ()
+    calls: int = 0
+    errors: int = 0
+    unpriced: int = 0
+    unmetered: int = 0
+    invalid: int = 0
+    tokens: dict[str, int] = field(default_factory=dict)  # the five token classes
+    cost_pico: dict[str, int] = field(default_factory=dict)  # the five classes and "request"
+    list_cost_pico: int = 0  # the same calls at catalog prices (FOCUS ListCost)
+    duration_s_sum: float = 0.0  # for averages
+    weighted_calls: float = 0.0  # calls x sample weight (equals `calls` with no sampling weights)
+
+    @property
+    def cost_total_pico(self) -> int:
+        return sum(self.cost_pico.values())
+
+    @property
+    def tokens_total(self) -> int:
+        return sum(self.tokens.values())
+
+
+@dataclass(slots=True)
+class Point:
+    """One step of a series: the step's start and the totals of the calls in it."""
+
+    start_ns: int
+    totals: Totals
+
+
+@dataclass(slots=True)
+class CallRow:
+    """One stored call, as the activity feed and a conversation's page show it."""
+
+    end_ns: int
+    trace_id: str  # hex
+    span_id: str  # hex
+    parent_span_id: str
+    service: str
+    environment: str
+    provider: str
+    model: str
+    request_model: str
+    operation: str
+    status: str
+    error_type: str
+    duration_s: float
+    ttft_s: float | None
+    tokens: dict[str, int]
+    cost_pico: dict[str, int]  # by class, "request" included
+    unit_prices: dict[str, str]  # USD per million tokens by class, decimal strings (the arithmetic)
+    price_entry: str  # which price entry priced it ("" when unpriced)
+    price_version: str
+    price_source: str
+    unpriced: bool
+    unmetered: str
+    invalid: str
+    conversation: str
+    user: str
+    dimensions: dict[str, str]
+    sample_weight: float = 1.0
+
+    @property
+    def cost_total_pico(self) -> int:
+        return sum(self.cost_pico.values())
+
+
+@dataclass(slots=True)
+class Page:
+    """Rows newest first; `next_cursor` fetches the following (older) page, "" when none."""
+
+    rows: list[CallRow]
+    next_cursor: str
+
+
+@dataclass(slots=True)
+class Conversation:
+    conversation: str
+    calls: int
+    tokens: dict[str, int]
+    cost_pico: int
+    first_ns: int
+    last_ns: int  # end of the last call
+    duration_s: float  # sum of the calls' durations
+    services: list[str]
+    models: list[str]
+
+
+@dataclass(slots=True)
+class Latency:
+    key: tuple[str, ...]
+    calls: int
+    avg_s: float
+    p50_s: float
+    p95_s: float
+    p99_s: float
+
+
+@dataclass(slots=True)
+class Coverage:
+    first_ns: int | None  # the oldest call stored (raw or rollup), None when empty
+    last_ns: int | None
+    raw_since_ns: int | None  # raw calls are kept from here on (retention); older: rollups only
+
+
+class LedgerReader(Protocol):
+    def fields(self) -> tuple[str, ...]:
+        """Every field name filters and group_by accept: BASE_FIELDS plus the configured dimensions."""
+
+    def totals(self, start_ns: int, end_ns: int, filters: Filters, group_by: Sequence[str] = ()) -> list[Totals]:
+        """One `Totals` per group (one with key () when group_by is empty, zero-filled if no calls)."""
+
+    def series(self, start_ns: int, end_ns: int, step: Step, filters: Filters,
+               group_by: Sequence[str] = (), utc_offset_s: int = 0) -> dict[tuple[str, ...], list[Point]]:
+        """Per group, a point per step (empty steps omitted); steps of 1d/1w/1mo start at local
+        midnight in `utc_offset_s`; raises ValueError past MAX_POINTS steps."""
+
+    def top(self, start_ns: int, end_ns: int, by: str, metric: Literal["cost", "tokens", "calls"],
+            k: int, filters: Filters) -> list[Totals]:
+        """The k groups of field `by` with the highest metric, highest first."""
+
+    def events(self, filters: Filters, *, start_ns: int | None = None, end_ns: int | None = None,
+               cursor: str = "", limit: int = 50) -> Page:
+        """Calls newest first, stable under concurrent writes (the cursor is a position, not an offset)."""
+
+    def conversations(self, start_ns: int, end_ns: int, filters: Filters, *, limit: int = 50,
+                      cursor: str = "") -> tuple[list[Conversation], str]:
+        """Conversations with a call in the range, most recent first, and the next cursor."""
+
+    def conversation(self, conversation: str, filters: Filters) -> list[CallRow]:
+        """A conversation's calls, oldest first (empty when none is visible under `filters`)."""
+
+    def latency(self, start_ns: int, end_ns: int, filters: Filters, group_by: Sequence[str] = ()) -> list[Latency]:
+        """Average and percentiles of call duration per group."""
+
+    def dimension_values(self, name: str, start_ns: int, end_ns: int, filters: Filters,
+                         limit: int = 1000) -> list[str]:
+        """Distinct values of field `name` in the range, sorted."""
+
+    def coverage(self) -> Coverage: ...
+
+    def close(self) -> None: ...
