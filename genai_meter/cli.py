@@ -16,11 +16,11 @@ from genai_meter.config import ConfigError, load_config
 
 # subcommand -> module exposing `add_arguments(parser)` and `run(args, config) -> int`
 COMMANDS: dict[str, tuple[str, str]] = {
-    "serve": ("genai_meter.collector_processor.service", "run the OTLP receiver and /metrics"),
+    "serve": ("genai_meter.collector_processor.receiver.service", "run the OTLP receiver and /metrics"),
     "price": ("genai_meter.pricing.command", "print one call's cost breakdown"),
     "generate": ("genai_meter.generate", "write dashboards, rules and Alertmanager config"),
     "reports": ("genai_meter.reports.app", "run the report, budget and forecast service"),
-    "demo": ("genai_meter.demo", "run the whole stack on this machine, without Docker"),
+    "demo": ("genai_meter.stack.demo", "run the whole stack on this machine, without Docker"),
 }
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from genai_meter.collector_processor.dedup import GENERATIONS, SeenSpans, span_key
+from genai_meter.collector_processor.receiver.dedup import GENERATIONS, SeenSpans, span_key
 
 
 class Clock:

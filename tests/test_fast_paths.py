@@ -18,13 +18,14 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.trace import SpanContext, Status, StatusCode, TraceFlags, TraceState
 
-import genai_meter.collector_processor.spans as spans_mod
+import genai_meter.collector_processor.receiver.spans as spans_mod
 from genai_meter import contract
-from genai_meter.collector_processor.dedup import SeenSpans
-from genai_meter.collector_processor.ingest import Ingestor, build_meter
-from genai_meter.collector_processor.otlp_decode import MEDIA_PROTOBUF, BadRequest, decode
-from genai_meter.collector_processor.processor import CostSpanProcessor, _public_span_record, span_record
-from genai_meter.collector_processor.spans import attributes, decode_key_value
+from genai_meter.collector_processor.receiver.dedup import SeenSpans
+from genai_meter.collector_processor.metering import build_meter
+from genai_meter.collector_processor.receiver.ingest import Ingestor
+from genai_meter.collector_processor.receiver.decode import MEDIA_PROTOBUF, BadRequest, decode
+from genai_meter.collector_processor.inprocess.processor import CostSpanProcessor, _public_span_record, span_record
+from genai_meter.collector_processor.receiver.spans import attributes, decode_key_value
 from genai_meter.config import Config
 from genai_meter.exporters import UsageMetrics
 from genai_meter.pricing import PriceBook
@@ -204,7 +205,7 @@ def test_unit_price_dicts_are_shared_per_set_of_classes() -> None:
 def _ingestor() -> tuple[Ingestor, UsageMetrics]:
     config = Config()
     metrics = UsageMetrics(config)
-    return Ingestor(build_meter(config, metrics), metrics, SeenSpans(600, 100_000)), metrics
+    return Ingestor(build_meter(config, [metrics]), metrics, SeenSpans(600, 100_000)), metrics
 
 
 def test_decode_and_export_counts_like_export_and_counts_nothing_when_undecodable() -> None:

@@ -34,8 +34,8 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
 
 from genai_meter import contract
-from genai_meter.collector_processor import cost_attributes as ca
-from genai_meter.collector_processor.forwarding import (
+from genai_meter.collector_processor.forwarding import cost_attributes as ca
+from genai_meter.collector_processor.forwarding.forwarder import (
     DROP_QUEUE_FULL,
     DROP_REJECTED,
     DROP_RETRIES_EXHAUSTED,

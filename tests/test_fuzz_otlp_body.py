@@ -12,9 +12,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from genai_meter.collector_processor.dedup import SeenSpans
-from genai_meter.collector_processor.ingest import Ingestor, build_meter
-from genai_meter.collector_processor.otlp_decode import (
+from genai_meter.collector_processor.receiver.dedup import SeenSpans
+from genai_meter.collector_processor.metering import build_meter
+from genai_meter.collector_processor.receiver.ingest import Ingestor
+from genai_meter.collector_processor.receiver.decode import (
     MEDIA_JSON,
     MEDIA_PROTOBUF,
     BadRequest,
@@ -34,7 +35,7 @@ FUZZ = settings(max_examples=150, deadline=None, derandomize=True,
 
 _CONFIG = Config()
 _METRICS = UsageMetrics(_CONFIG)
-_INGESTOR = Ingestor(build_meter(_CONFIG, _METRICS), _METRICS, SeenSpans(600, 100_000))
+_INGESTOR = Ingestor(build_meter(_CONFIG, [_METRICS]), _METRICS, SeenSpans(600, 100_000))
 
 SEED_PROTOBUF = make_request([make_span(llm_attributes(customer="fuzz", cached=10)), plain_span()]).SerializeToString()
 SEED_JSON = json.dumps(json_request([json_span(llm_attributes(customer="fuzz-json"))])).encode()

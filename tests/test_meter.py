@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from decimal import Decimal
 
-from genai_meter.collector_processor.meter import Meter
+from genai_meter.collector_processor.metering.meter import Meter
 from genai_meter.config import Config
 from genai_meter.exporters import UsageMetrics
 from tests.support.record_spans import load_fixture

@@ -12,8 +12,8 @@ import pytest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, KeyValue, KeyValueList
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
-from genai_meter.collector_processor import spans as spans_mod
-from genai_meter.collector_processor.otlp_decode import (
+from genai_meter.collector_processor.receiver import spans as spans_mod
+from genai_meter.collector_processor.receiver.decode import (
     MEDIA_JSON,
     MEDIA_PROTOBUF,
     BadRequest,
@@ -24,7 +24,7 @@ from genai_meter.collector_processor.otlp_decode import (
     json_depth_ok,
     parse_json,
 )
-from genai_meter.collector_processor.spans import (
+from genai_meter.collector_processor.receiver.spans import (
     REJECT_INVALID_ID,
     SpanExtractor,
     attributes,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from genai_meter.collector_processor.sampling import adjusted_count
+from genai_meter.collector_processor.metering.weights import adjusted_count
 
 
 @pytest.mark.parametrize(("trace_state", "expected"), [

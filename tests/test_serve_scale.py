@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from genai_meter.collector_processor.workers import merge_families, render_families
+from genai_meter.exporters.merge import merge_families, render_families
 from genai_meter.config import Config
 from genai_meter.exporters import UsageMetrics
 from genai_meter.records import Cost, LLMCall, TokenCounts

@@ -13,7 +13,7 @@ import pytest
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcSpanExporter
 from opentelemetry.sdk.trace.export import SpanExportResult
 
-from genai_meter.collector_processor.auth import TokenAuth
+from genai_meter.collector_processor.receiver.auth import TokenAuth
 from genai_meter.config import ServerConfig
 from tests.support.otlp import (
     Serve,

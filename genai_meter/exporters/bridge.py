@@ -15,7 +15,8 @@ instead (genai_meter.exporters.otel_metrics) or run `genai-meter serve` (docs/me
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import Protocol
 
 from prometheus_client.metrics_core import (
     CounterMetricFamily,
@@ -25,8 +26,13 @@ from prometheus_client.metrics_core import (
 )
 from prometheus_client.registry import Collector
 
-if TYPE_CHECKING:
-    from genai_meter.exporters.store import FamilyData, UsageMetrics
+from genai_meter.exporters.families import FamilyData
+
+
+class FamilySource(Protocol):
+    """Anything with a consistent snapshot of its families (a `UsageMetrics` store)."""
+
+    def families(self) -> Sequence[FamilyData]: ...
 
 
 def _family(data: FamilyData) -> Metric:
@@ -56,7 +62,7 @@ def _family(data: FamilyData) -> Metric:
 class StoreCollector(Collector):
     """A prometheus_client Collector reading a UsageMetrics store."""
 
-    def __init__(self, store: UsageMetrics) -> None:
+    def __init__(self, store: FamilySource) -> None:
         self.store = store
 
     def collect(self) -> Iterator[Metric]:

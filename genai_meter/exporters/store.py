@@ -23,7 +23,9 @@ from genai_meter import __version__, contract
 from genai_meter.config import Config
 from genai_meter.contract import Contract
 from genai_meter.exporters.budgets import NS, Budget, BudgetTracker
+from genai_meter.exporters.bridge import StoreCollector
 from genai_meter.exporters.exposition import FamilyText, render
+from genai_meter.exporters.families import FamilyData
 from genai_meter.exporters.labels import LabelResolver
 from genai_meter.exporters.series import CounterTable, HistogramTable, SeriesTable, label_pairs
 from genai_meter.records import Cost, LLMCall
@@ -483,48 +485,8 @@ class UsageMetrics:
         """Budget-matching calls whose period was not exported any more (late) or not yet."""
         return self._budgets.dropped
 
-    def as_collector(self) -> Any:
+    def as_collector(self) -> StoreCollector:
         """A prometheus_client collector over this store (register it in any CollectorRegistry)."""
-        from genai_meter.exporters.bridge import StoreCollector
-
         return StoreCollector(self)
 
 
-class FamilyData:
-    """A snapshot of one family with label tuples; `samples()` flattens it."""
-
-    __slots__ = ("kind", "name", "help", "unit", "labelnames", "keys", "values", "exact", "bounds")
-
-    def __init__(self, kind: str, name: str, help_text: str, unit: str, labelnames: tuple[str, ...],
-                 keys: list[tuple[str, ...]], values: list[Any], *, exact: bool = False,
-                 bounds: tuple[float, ...] = ()) -> None:
-        self.kind = kind
-        self.name = name
-        self.help = help_text
-        self.unit = unit
-        self.labelnames = labelnames
-        self.keys = keys
-        self.values = values  # numbers; histograms: (non-cumulative bucket counts, sum)
-        self.exact = exact
-        self.bounds = bounds
-
-    def series(self) -> Iterator[tuple[dict[str, str], Any]]:
-        """(labels, value) per series."""
-        names = self.labelnames
-        for key, value in zip(self.keys, self.values):
-            yield dict(zip(names, key)), value
-
-    def samples(self) -> Iterator[tuple[str, dict[str, str], Any]]:
-        """(sample name, labels, value) per exported sample (histograms: buckets, _count, _sum)."""
-        if self.kind != "histogram":
-            for labels, value in self.series():
-                yield self.name, labels, value
-            return
-        les = [repr(b) for b in self.bounds] + ["+Inf"]
-        for labels, (counts, total) in self.series():
-            cumulative = 0
-            for le, count in zip(les, counts):
-                cumulative += count
-                yield f"{self.name}_bucket", {**labels, "le": le}, cumulative
-            yield f"{self.name}_count", labels, cumulative
-            yield f"{self.name}_sum", labels, total

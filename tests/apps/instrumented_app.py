@@ -44,7 +44,7 @@ def set_up_in_code(metrics_listen: str) -> None:
 
 
 def set_up_automatically() -> None:
-    from genai_meter.collector_processor.autoconfigure import GenaiMeterConfigurator, GenaiMeterDistro
+    from genai_meter.collector_processor.inprocess.autoconfigure import GenaiMeterConfigurator, GenaiMeterDistro
 
     GenaiMeterDistro().configure()
     GenaiMeterConfigurator().configure()

@@ -38,9 +38,13 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from multiprocessing.connection import Connection
 from typing import Any
 
-from genai_meter.collector_processor.dedup import SeenSpans
-from genai_meter.collector_processor.httpd import HttpServer, format_address, parse_listen
+from genai_meter.collector_processor.receiver.dedup import SeenSpans
+from genai_meter.collector_processor.receiver.lifecycle import ScrapeWatch, ShutdownSignals, log_listening, setup_logging
+from genai_meter.collector_processor.receiver.receivers import Receivers
 from genai_meter.config import Config
+from genai_meter.exporters.endpoint import start_metrics_server
+from genai_meter.exporters.httpd import HttpServer, format_address, parse_listen
+from genai_meter.exporters.merge import merge_families, render_families
 
 log = logging.getLogger("genai_meter")
 
@@ -72,8 +76,6 @@ class RemoteDedup:
 def worker_main(config: Config, slot: int, dedup_conn: Connection, control: Connection,
                 log_level: str = "INFO") -> None:
     """Entry point of a worker process (multiprocessing, spawn)."""
-    from genai_meter.collector_processor.service import Receivers, setup_logging
-
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     setup_logging(log_level)
@@ -210,62 +212,6 @@ class WorkerLink:
                 pass
 
 
-def merge_families(sources: Sequence[Sequence[Any]]) -> list[Any]:
-    """Sum `UsageMetrics.families()` snapshots series by series: counters and histograms add,
-    gauges take the maximum. Family order follows the first source that has each family."""
-    from genai_meter.exporters.store import FamilyData
-
-    order: list[str] = []
-    protos: dict[str, Any] = {}
-    values: dict[str, dict[tuple[str, ...], Any]] = {}
-    for families in sources:
-        for fam in families:
-            series = values.get(fam.name)
-            if series is None:
-                order.append(fam.name)
-                protos[fam.name] = fam
-                series = values[fam.name] = {}
-            kind = fam.kind
-            for key, value in zip(fam.keys, fam.values):
-                old = series.get(key)
-                if old is None:
-                    series[key] = (list(value[0]), value[1]) if kind == "histogram" else value
-                elif kind == "histogram":
-                    counts, total = old
-                    series[key] = ([a + b for a, b in zip(counts, value[0])], total + value[1])
-                elif kind == "gauge":
-                    series[key] = max(old, value)
-                else:
-                    series[key] = old + value
-    out = []
-    for name in order:
-        proto = protos[name]
-        series = values[name]
-        out.append(FamilyData(proto.kind, proto.name, proto.help, proto.unit, proto.labelnames,
-                              list(series), list(series.values()), exact=proto.exact, bounds=proto.bounds))
-    return out
-
-
-def render_families(families: Sequence[Any], openmetrics: bool) -> bytes:
-    """Exposition text of `FamilyData` snapshots (the same text `UsageMetrics.render` writes)."""
-    from genai_meter.exporters.exposition import FamilyText, render
-    from genai_meter.exporters.series import label_pairs
-
-    texts = []
-    for fam in families:
-        if fam.kind == "histogram":
-            heads = [label_pairs(fam.labelnames, key) for key in fam.keys]
-            les = tuple(repr(float(b)) for b in fam.bounds) + ("+Inf",)
-            texts.append(FamilyText("histogram", fam.name, fam.help, fam.unit, heads, fam.values, les=les))
-        else:
-            heads = []
-            for key in fam.keys:
-                pairs = label_pairs(fam.labelnames, key)
-                heads.append(f"{fam.name}{{{pairs}}} " if pairs else f"{fam.name} ")
-            texts.append(FamilyText(fam.kind, fam.name, fam.help, fam.unit, heads, fam.values, exact=fam.exact))
-    return render(texts, openmetrics)
-
-
 def reserve_port(host: str, port: int) -> socket.socket:
     """A bound (not listening) SO_REUSEPORT socket holding `port` (an ephemeral one for 0) for the
     workers to share; it never accepts connections."""
@@ -286,8 +232,6 @@ class Supervisor:
     """The parent of `serve --workers N`: ports, dedup, /metrics, lifecycle."""
 
     def __init__(self, config: Config) -> None:
-        from genai_meter.collector_processor.service import ScrapeWatch, ShutdownSignals
-
         self.config = config
         self.n = config.server.workers
         self.seen = SeenSpans(config.limits.dedup_window_seconds, config.limits.dedup_max_entries)
@@ -330,9 +274,6 @@ class Supervisor:
         return link
 
     def start(self) -> None:
-        from genai_meter.collector_processor.metrics_http import start_metrics_server
-        from genai_meter.collector_processor.service import log_listening
-
         server = self.config.server
         update: dict[str, Any] = {}
         for name in ("grpc_listen", "http_listen"):

@@ -2,10 +2,8 @@
 
 span (SpanRecord) -> conventions: LLMCall or a skip reason -> pricing: Cost or unpriced -> recorders.
 
-One call, two LLM spans: when two instrumentations wrap the same call (a LangChain span around the
-openai span, or two openai instrumentations active at once), both spans carry the call's usage. The
-inner span ends first; the Meter remembers its parent, and when that parent ends as an LLM span too
-it is skipped as `nested_llm` instead of counting the call twice.
+One call, two LLM spans: see `metering.nested`. Probability-sampled spans get `sample_weight` 1/p
+when `sampling.weight_by_adjusted_count` is on, on both paths alike.
 
 `Meter.process` is the one path every span takes; it never raises (a failure is counted in
 `genai_meter_processing_errors_total` and logged once per kind) and takes no locks of its own
@@ -22,6 +20,8 @@ from genai_meter import contract
 from genai_meter.config import Config
 from genai_meter.conventions import Conventions
 from genai_meter.pricing import PriceBook
+from genai_meter.collector_processor.metering.nested import NestedCalls
+from genai_meter.collector_processor.metering.weights import adjusted_count
 from genai_meter.records import Cost, LLMCall, SpanRecord
 
 log = logging.getLogger("genai_meter")
@@ -40,48 +40,6 @@ class Recorder(Protocol):
         """Add to a genai_meter_* self-metric (names in genai_meter.contract)."""
 
 
-class NestedCalls:
-    """A bounded memory of the parents of recently counted LLM spans, keyed by trace + span id.
-
-    Thread-safe for the pipeline's use: single dict operations only (atomic under the GIL).
-    """
-
-    def __init__(self, max_entries: int = 100_000) -> None:
-        self.max_entries = max_entries
-        self._parents: dict[bytes, None] = {}
-
-    def note_parent_of(self, span: SpanRecord) -> None:
-        """Remember that `span`, a counted LLM span, has a parent that must not count again."""
-        if span.trace_id and span.parent_span_id:
-            parents = self._parents
-            parents[span.trace_id + span.parent_span_id] = None
-            if len(parents) > self.max_entries:
-                try:
-                    del parents[next(iter(parents))]  # the oldest entry
-                except (KeyError, RuntimeError, StopIteration):  # another thread got there first
-                    pass
-
-    def is_parent_of_counted(self, span: SpanRecord) -> bool:
-        """True (once) if a child LLM span of `span` was already counted."""
-        return bool(span.trace_id) and self._parents.pop(span.trace_id + span.span_id, 0) is None
-
-    def check_and_note(self, span: SpanRecord) -> bool:
-        """`is_parent_of_counted(span)`, then `note_parent_of(span)`: one call on the hot path."""
-        trace_id = span.trace_id
-        if not trace_id:
-            return False
-        parents = self._parents
-        nested = parents.pop(trace_id + span.span_id, 0) is None
-        if span.parent_span_id:
-            parents[trace_id + span.parent_span_id] = None
-            if len(parents) > self.max_entries:
-                try:
-                    del parents[next(iter(parents))]  # the oldest entry
-                except (KeyError, RuntimeError, StopIteration):  # another thread got there first
-                    pass
-        return nested
-
-
 class Meter:
     """Turns finished spans into metric updates on every recorder."""
 
@@ -92,8 +50,10 @@ class Meter:
         self.conventions = conventions or Conventions(config)
         self.prices = prices or PriceBook.from_config(config)
         self.nested = NestedCalls()
+        # probability-sampled spans count 1/p times when the config asks for estimates (docs/accuracy.md)
+        self.weight_sampled = config.sampling.weight_by_adjusted_count
         for recorder in self.recorders:  # every figure traces back to the prices that made it
-            set_info = getattr(recorder, "set_pricing_info", None)
+            set_info = getattr(recorder, "set_pricing_info", None)  # optional: recorders with an info metric
             if set_info is not None:
                 set_info(self.prices.catalog_version, self.prices.overrides_version)
         self._logged_errors: set[str] = set()
@@ -102,8 +62,13 @@ class Meter:
         """Meter one span; returns the call counted and its cost (None: unpriced), or None. Never raises."""
         try:
             outcome = self.conventions.classify(span)
-            if not isinstance(outcome, str) and self.nested.check_and_note(span):
-                outcome = contract.SKIP_NESTED
+            if not isinstance(outcome, str):
+                if self.nested.check_and_note(span):
+                    outcome = contract.SKIP_NESTED
+                elif self.weight_sampled and span.trace_state:
+                    weight = adjusted_count(span.trace_state)
+                    if weight is not None:
+                        outcome.sample_weight = weight
             if isinstance(outcome, str):
                 for recorder in self.recorders:
                     recorder.record_skip(outcome)

@@ -1,4 +1,4 @@
-"""In-process metering: an OTel SDK SpanProcessor, and a sampler that lets it see every LLM call.
+"""In-process metering: an OTel SDK SpanProcessor that meters the LLM spans an app ends.
 
 `CostSpanProcessor.on_end` runs on the thread that ended the span. It never raises into the app and
 never blocks: a cheap marker check drops non-GenAI spans, GenAI spans go through the shared `Meter`
@@ -12,15 +12,14 @@ from collections.abc import Mapping, Sequence
 
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
-from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
-from opentelemetry.trace import Link, SpanKind, StatusCode
-from opentelemetry.trace.span import TraceState
-from opentelemetry.util.types import Attributes
+from opentelemetry.trace import StatusCode
 
-from genai_meter.collector_processor.meter import Meter, Recorder
+from genai_meter.collector_processor.metering import Recorder, build_meter
 from genai_meter.config import Config, load_config
 from genai_meter.conventions import MARKER_KEYS, is_candidate
 from genai_meter.exporters import UsageMetrics
+from genai_meter.exporters.endpoint import start_metrics_server
+from genai_meter.exporters.httpd import HttpServer
 from genai_meter.records import SpanRecord
 
 log = logging.getLogger("genai_meter")
@@ -137,8 +136,8 @@ class CostSpanProcessor(SpanProcessor):
                  recorders: Sequence[Recorder] = ()) -> None:
         self.config = config if config is not None else load_config()
         self.metrics = metrics if metrics is not None else UsageMetrics(self.config)
-        self.meter = Meter(self.config, (self.metrics, *recorders))
-        self._server: object | None = None
+        self.meter = build_meter(self.config, (self.metrics, *recorders))
+        self._server: HttpServer | None = None
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         """Nothing to do when a span starts."""
@@ -161,8 +160,6 @@ class CostSpanProcessor(SpanProcessor):
 
     def serve_metrics(self, listen: str = "127.0.0.1:9464") -> None:
         """Expose `self.metrics` on http://LISTEN/metrics from a daemon thread."""
-        from genai_meter.collector_processor.metrics_http import start_metrics_server
-
         self._server = start_metrics_server(self.metrics, listen)
 
     def shutdown(self) -> None:
@@ -170,33 +167,8 @@ class CostSpanProcessor(SpanProcessor):
         server = self._server
         self._server = None
         if server is not None:
-            server.stop()  # type: ignore[attr-defined]
+            server.stop()
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         """Nothing is buffered: counts are updated in `on_end`."""
         return True
-
-
-class MeteringSampler(Sampler):
-    """Wraps the app's sampler so that dropped GenAI spans are still recorded (not exported).
-
-    Where `base` decides DROP for a span whose start attributes carry GenAI markers, this returns
-    RECORD_ONLY: span processors (and so `CostSpanProcessor`) see the span, while exporters, which
-    only export sampled spans, still honour the app's sampling rate. Every LLM call is counted.
-    Instrumentations that set their GenAI attributes only after the span starts need `all_spans`.
-    """
-
-    def __init__(self, base: Sampler, *, all_spans: bool = False) -> None:
-        self.base = base
-        self.all_spans = all_spans  # record every dropped span (for instrumentations that set no GenAI attribute at start)
-
-    def should_sample(self, parent_context: Context | None, trace_id: int, name: str,
-                      kind: SpanKind | None = None, attributes: Attributes = None,
-                      links: Sequence[Link] | None = None, trace_state: TraceState | None = None) -> SamplingResult:
-        result = self.base.should_sample(parent_context, trace_id, name, kind, attributes, links, trace_state)
-        if result.decision is Decision.DROP and (self.all_spans or (attributes and is_candidate(attributes))):
-            return SamplingResult(Decision.RECORD_ONLY, result.attributes, result.trace_state)
-        return result
-
-    def get_description(self) -> str:
-        return f"MeteringSampler{{{self.base.get_description()}}}"

@@ -23,12 +23,16 @@ import os
 import uuid
 from typing import Any
 
+from opentelemetry import metrics
 from opentelemetry.instrumentation.distro import BaseDistro
 from opentelemetry.sdk._configuration import _OTelSDKConfigurator
 from opentelemetry.sdk.trace import sampling
 
-from genai_meter.collector_processor.processor import CostSpanProcessor, MeteringSampler
+from genai_meter.collector_processor.inprocess.processor import CostSpanProcessor
+from genai_meter.collector_processor.inprocess.sampler import MeteringSampler
+from genai_meter.collector_processor.metering import Recorder
 from genai_meter.config import load_config
+from genai_meter.exporters.otel_metrics import OTelMetricsRecorder
 
 log = logging.getLogger("genai_meter")
 
@@ -44,12 +48,8 @@ def _flag(name: str) -> bool:
 def build_processor() -> CostSpanProcessor:
     """A CostSpanProcessor configured from the environment (see the module docstring)."""
     config = load_config()
-    recorders = []
+    recorders: list[Recorder] = []
     if _flag(OTLP_METRICS_ENV):
-        from opentelemetry import metrics
-
-        from genai_meter.exporters.otel_metrics import OTelMetricsRecorder
-
         recorders.append(OTelMetricsRecorder(config, metrics.get_meter_provider()))
     processor = CostSpanProcessor(config, recorders=recorders)
     listen = os.environ.get(METRICS_LISTEN_ENV, config.server.metrics_listen).strip()

@@ -28,7 +28,7 @@ import yaml
 
 from genai_meter.config import Config, ConfigError
 from genai_meter.contract import MetricNames
-from genai_meter.demo_traffic import Traffic
+from genai_meter.stack.traffic import Traffic
 from genai_meter.generate import build_files
 
 PROMETHEUS = "prometheus"

@@ -18,9 +18,10 @@ from pathlib import Path
 
 import grpc
 
-from genai_meter.collector_processor.auth import TokenAuth
-from genai_meter.collector_processor.ingest import Gate, Ingestor
-from genai_meter.collector_processor.otlp_decode import MEDIA_PROTOBUF, BadRequest, decode
+from genai_meter.collector_processor.receiver.auth import TokenAuth
+from genai_meter.collector_processor.receiver.gate import Gate
+from genai_meter.collector_processor.receiver.ingest import Ingestor
+from genai_meter.collector_processor.receiver.decode import MEDIA_PROTOBUF, BadRequest, decode
 
 log = logging.getLogger("genai_meter")
 

@@ -45,7 +45,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 
 from genai_meter import __version__, contract
-from genai_meter.collector_processor.cost_attributes import annotate_span, strip_content
+from genai_meter.collector_processor.forwarding.cost_attributes import annotate_span, strip_content
 from genai_meter.config import Config
 from genai_meter.records import Cost, LLMCall
 

@@ -26,10 +26,11 @@ from google.protobuf import json_format
 from google.rpc import code_pb2, status_pb2
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
-from genai_meter.collector_processor.auth import TokenAuth
-from genai_meter.collector_processor.httpd import BodyTooLarge, Request, Response
-from genai_meter.collector_processor.ingest import Gate, Ingestor
-from genai_meter.collector_processor.otlp_decode import (
+from genai_meter.collector_processor.receiver.auth import TokenAuth
+from genai_meter.exporters.httpd import BodyTooLarge, Request, Response
+from genai_meter.collector_processor.receiver.gate import Gate
+from genai_meter.collector_processor.receiver.ingest import Ingestor
+from genai_meter.collector_processor.receiver.decode import (
     MEDIA_JSON,
     MEDIA_PROTOBUF,
     BadRequest,

@@ -19,17 +19,16 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 from genai_meter import contract
-from genai_meter.collector_processor.dedup import SeenSpans
-from genai_meter.collector_processor.meter import Meter
-from genai_meter.collector_processor.otlp_decode import Decoded
-from genai_meter.collector_processor.sampling import adjusted_count
-from genai_meter.collector_processor.spans import SpanExtractor
+from genai_meter.collector_processor.forwarding.forwarder import Forwarder
+from genai_meter.collector_processor.metering.meter import Meter
+from genai_meter.collector_processor.receiver.decode import Decoded
+from genai_meter.collector_processor.metering.weights import adjusted_count
+from genai_meter.collector_processor.receiver.spans import SpanExtractor
 from genai_meter.records import Cost, LLMCall
 
 log = logging.getLogger("genai_meter")
@@ -59,7 +58,7 @@ class Ingestor:
     """Counts decoded requests. Thread-safe (dedup and recorders are); holds no lock of its own."""
 
     def __init__(self, meter: Meter, metrics: SelfMetrics, dedup: Dedup, *,
-                 extractor: SpanExtractor | None = None, forwarder: Any = None) -> None:
+                 extractor: SpanExtractor | None = None, forwarder: Forwarder | None = None) -> None:
         self.meter = meter
         self.metrics = metrics
         self.dedup = dedup
@@ -131,82 +130,3 @@ class Ingestor:
         if rejected:
             message = "; ".join(f"{n} span(s) rejected: {reason}" for reason, n in sorted(found.rejected.items()))
         return Outcome(rejected=rejected, message=message, counted=counted, duplicates=duplicates)
-
-
-class Gate:
-    """Requests in flight across both receivers, capped; closed (draining) on shutdown.
-
-    `try_enter` never blocks: False means answer 503 / UNAVAILABLE now (overload or draining).
-    """
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self._cond = threading.Condition()
-        self._inflight = 0
-        self._closed = False
-
-    @property
-    def closed(self) -> bool:
-        return self._closed
-
-    @property
-    def inflight(self) -> int:
-        return self._inflight
-
-    def try_enter(self) -> bool:
-        with self._cond:
-            if self._closed or self._inflight >= self.limit:
-                return False
-            self._inflight += 1
-            return True
-
-    def leave(self) -> None:
-        with self._cond:
-            self._inflight -= 1
-            if self._inflight <= 0:
-                self._cond.notify_all()
-
-    def close(self) -> None:
-        """Refuse new requests from now on (requests in flight go on)."""
-        with self._cond:
-            self._closed = True
-
-    def wait_idle(self, timeout_s: float) -> bool:
-        """Wait until no request is in flight; False if `timeout_s` passed first."""
-        deadline = time.monotonic() + timeout_s
-        with self._cond:
-            while self._inflight > 0:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                self._cond.wait(left)
-            return True
-
-
-class SampleWeighting:
-    """Wraps a `Conventions`: LLM calls from probability-sampled spans get `sample_weight` = 1/p
-    (`sampling.weight_by_adjusted_count`), so the recorders multiply them up."""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-
-    def classify(self, span: Any) -> Any:
-        outcome = self.inner.classify(span)
-        if not isinstance(outcome, str) and span.trace_state:
-            weight = adjusted_count(span.trace_state)
-            if weight is not None:
-                outcome.sample_weight = weight
-        return outcome
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
-
-
-def build_meter(config: Any, metrics: Any, *, conventions_factory: Callable[[Any], Any] | None = None) -> Meter:
-    """The receiver's `Meter`: one recorder (the UsageMetrics), sampling weights when configured."""
-    from genai_meter.conventions import Conventions
-
-    conventions = (conventions_factory or Conventions)(config)
-    if config.sampling.weight_by_adjusted_count:
-        conventions = SampleWeighting(conventions)
-    return Meter(config, [metrics], conventions=conventions)

@@ -1,0 +1,1 @@
+"""`genai-meter serve`: OTLP/HTTP and OTLP/gRPC receivers, dedup, auth, lifecycle and worker processes."""
