@@ -19,7 +19,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("genai_meter.collector_processor.receiver.service", "run the OTLP receiver and /metrics"),
     "price": ("genai_meter.pricing.command", "print one call's cost breakdown"),
     "generate": ("genai_meter.generate", "write dashboards, rules and Alertmanager config"),
-    "reports": ("genai_meter.reports.app", "run the report, budget and forecast service"),
     "demo": ("genai_meter.stack.demo", "run the whole stack on this machine, without Docker"),
 }
 
@@ -29,12 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"genai-meter {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (module_name, help_text) in COMMANDS.items():
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name != module_name:
-                raise
-            continue  # a subcommand whose module is not built yet
+        module = importlib.import_module(module_name)  # a module that fails to import is an error, never hidden
         command = sub.add_parser(name, help=help_text, description=help_text)
         command.add_argument("--config", metavar="FILE", help="genai-meter.yaml (default: $GENAI_METER_CONFIG)")
         module.add_arguments(command)

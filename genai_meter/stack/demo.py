@@ -26,7 +26,7 @@ from typing import Any
 
 import yaml
 
-from genai_meter.config import Config, ConfigError
+from genai_meter.config import BudgetConfig, Config, ConfigError
 from genai_meter.contract import MetricNames
 from genai_meter.stack.traffic import Traffic
 from genai_meter.generate import build_files
@@ -53,8 +53,6 @@ def demo_config(config: Config) -> Config:
     """The user's config, plus a small daily budget so the demo shows budget alerts."""
     if config.budgets:
         return config
-    from genai_meter.config import BudgetConfig
-
     return config.model_copy(update={"budgets": [BudgetConfig.model_validate(DEMO_BUDGET)]})
 
 

@@ -27,6 +27,7 @@ from typing import Any
 from google.protobuf.message import DecodeError
 from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 
+from genai_meter.conventions import MARKER_KEYS
 from genai_meter.records import SpanRecord
 
 REJECT_INVALID_ID = "invalid_id"
@@ -223,8 +224,6 @@ class SpanExtractor:
 
     def __init__(self, markers: Iterable[str] | None = None) -> None:
         if markers is None:
-            from genai_meter.conventions import MARKER_KEYS
-
             markers = MARKER_KEYS
         self.markers = frozenset(markers)
         self.needles = marker_needles(self.markers)

@@ -1,0 +1,162 @@
+"""`Conventions.classify`: one finished span -> an `LLMCall` or a skip reason."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from genai_meter import contract
+from genai_meter.config import Config
+from genai_meter.conventions.family import family_of
+from genai_meter.conventions.keys import ERROR_TYPE, MARKER_KEYS
+from genai_meter.conventions.langsmith import read_langsmith
+from genai_meter.conventions.openinference import read_openinference
+from genai_meter.conventions.reading import Reading, split_tokens
+from genai_meter.conventions.semconv import read_gen_ai
+from genai_meter.conventions.tables import (
+    SOURCE_ADK,
+    SOURCE_BOTOCORE,
+    SOURCE_LANGSMITH,
+    SOURCE_OPENINFERENCE,
+    SOURCE_OPENLIT,
+    SOURCE_OPENLLMETRY,
+    SOURCE_OTEL_CONTRIB,
+    SOURCE_PYDANTIC_AI,
+    SOURCE_SEMCONV,
+    SOURCE_VERCEL,
+    normalize_provider,
+)
+from genai_meter.conventions.values import (
+    error_type_text,
+    event_ttft,
+    first_present,
+    says_1h,
+)
+from genai_meter.conventions.vercel import read_vercel
+from genai_meter.records import LLMCall, SpanRecord
+
+
+class Conventions:
+    """Classifies spans into `LLMCall`s for one config. Thread-safe; build once, share.
+
+    Resource mappings are read-only (records.SpanRecord): the labels read from the last resource
+    seen are kept, keyed by the mapping's identity (in-process spans share one resource object).
+    """
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self._cap = config.limits.max_label_value_length
+        self._service_keys = tuple(config.resource_keys.service)
+        self._environment_keys = tuple(config.resource_keys.environment)
+        self._dimensions = tuple((name, tuple(dim.attributes), dim.resource)
+                                 for name, dim in config.active_dimensions.items())
+        # (resource mapping, service, environment, dimension values read from it); replaced atomically
+        self._last_resource: tuple[object, str, str, dict[str, str]] = (None, "", "", {})
+
+    def classify(self, span: SpanRecord) -> LLMCall | str:
+        """An `LLMCall` for an inference span, else the skip reason (a `contract.SKIP_*` string)."""
+        attributes = span.attributes
+        if MARKER_KEYS.isdisjoint(attributes):
+            return contract.SKIP_NOT_LLM
+        family = family_of(span, attributes)
+        reading = READERS[family](span, attributes, family)
+        if isinstance(reading, str):
+            return reading
+        return self._call(span, attributes, reading)
+
+    def _call(self, span: SpanRecord, attributes: Mapping[str, Any], reading: Reading) -> LLMCall:
+        tokens, has_usage = split_tokens(reading)
+        error_type = attributes.get(ERROR_TYPE)
+        is_error = span.is_error or error_type is not None
+        if not has_usage:
+            unmetered = "" if is_error else contract.UNMETERED_NO_USAGE
+        elif reading.cache_unknown and reading.operation != "embeddings":
+            unmetered = contract.UNMETERED_CACHE_UNKNOWN
+        else:
+            unmetered = ""
+        provider, model = reading.provider, reading.model
+        if not provider and isinstance(model, str) and "/" in model:  # "openai/gpt-4o" (gateways, LiteLLM)
+            head, _, rest = model.partition("/")
+            provider = normalize_provider(head)
+            model = rest if provider else model
+        cache_1h = reading.cache_1h or (tokens.cache_write > 0 and says_1h(attributes))
+        _, service, environment, resource_dimensions = self._resource_labels(span.resource)
+        duration_ns = span.end_ns - span.start_ns
+        ttft_s = reading.ttft_s
+        if ttft_s is None and span.events:
+            ttft_s = event_ttft(span)
+        cap = self._cap
+        operation = reading.operation
+        # positional: LLMCall's field order (records.py); a third of the cost of keywords
+        return LLMCall(
+            service,
+            environment,
+            (provider if len(provider) <= cap else provider[:cap]) if provider else contract.UNKNOWN,
+            (model if type(model) is str and len(model) <= cap else self._label(model))
+            if model is not None and model != "" else contract.UNKNOWN,
+            operation if len(operation) <= cap else self._label(operation),
+            contract.STATUS_ERROR if is_error else contract.STATUS_OK,
+            self._label(error_type_text(error_type)) if error_type is not None else "",
+            duration_ns / 1e9 if duration_ns > 0 else 0.0,
+            ttft_s,
+            tokens,
+            span.end_ns,
+            self._dimension_values(attributes, resource_dimensions),
+            reading.source,
+            unmetered,
+            cache_1h,
+        )
+
+    def _label(self, value: object) -> str:
+        """`value` as a label value: a string of at most limits.max_label_value_length characters."""
+        text = value if type(value) is str else str(value)
+        return text if len(text) <= self._cap else text[: self._cap]
+
+    def _resource_labels(self, resource: Mapping[str, Any]) -> tuple[object, str, str, dict[str, str]]:
+        """Service, environment and resource-side dimension values of `resource` (cached by identity)."""
+        last = self._last_resource
+        if last[0] is resource:
+            return last
+        dimensions: dict[str, str] = {}
+        for name, keys, use_resource in self._dimensions:
+            value = first_present(resource, keys) if use_resource else None
+            if value is not None:
+                dimensions[name] = self._label(value)
+        service = first_present(resource, self._service_keys)
+        environment = first_present(resource, self._environment_keys)
+        last = (resource,
+                self._label(service) if service is not None else contract.UNKNOWN,
+                self._label(environment) if environment is not None else contract.UNKNOWN,
+                dimensions)
+        self._last_resource = last
+        return last
+
+    def _dimension_values(self, attributes: Mapping[str, Any], from_resource: dict[str, str]) -> dict[str, str]:
+        """Raw values of the active dimensions: span keys first, then resource keys; absent -> omitted."""
+        values: dict[str, str] = {}
+        get = attributes.get
+        cap = self._cap
+        for name, keys, _ in self._dimensions:
+            for key in keys:
+                value = get(key)
+                if value is not None and value != "":
+                    values[name] = value if type(value) is str and len(value) <= cap else self._label(value)
+                    break
+            else:
+                if name in from_resource:
+                    values[name] = from_resource[name]
+        return values
+
+
+READERS = {
+    SOURCE_SEMCONV: read_gen_ai,
+    SOURCE_OTEL_CONTRIB: read_gen_ai,
+    SOURCE_BOTOCORE: read_gen_ai,
+    SOURCE_OPENLLMETRY: read_gen_ai,
+    SOURCE_OPENLIT: read_gen_ai,
+    SOURCE_PYDANTIC_AI: read_gen_ai,
+    SOURCE_ADK: read_gen_ai,
+    SOURCE_OPENINFERENCE: read_openinference,
+    SOURCE_VERCEL: read_vercel,
+    SOURCE_LANGSMITH: read_langsmith,
+}

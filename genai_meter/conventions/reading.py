@@ -1,0 +1,73 @@
+"""What a source reader found on one inference span, and the arithmetic that splits it into the
+five disjoint token classes of `records.TokenCounts`."""
+
+from __future__ import annotations
+
+from genai_meter.records import TokenCounts
+
+
+class Reading:
+    """What a source-specific reader found on one inference span (raw counts, before the token split).
+
+    Class attributes are the defaults; readers set only what they found (cheaper than __slots__).
+    """
+
+    provider = ""  # normalized, "" = unknown
+    model: object = None
+    inp: int | None = None  # input as the source reports it
+    out: int | None = None  # output as the source reports it
+    cache_read: int | None = None
+    cache_write: int | None = None
+    reasoning: int | None = None
+    total: int | None = None
+    inclusive = True  # input includes cache reads and writes
+    reasoning_in_output = True  # reasoning is a part of output
+    cache_unknown = False  # the source hides cached tokens
+    ttft_s: float | None = None
+    cache_1h = False  # cache writes were for 1 hour
+
+    def __init__(self, source: str, operation: str) -> None:
+        self.source = source
+        self.operation = operation
+
+
+def has_usage(reading: Reading) -> bool:
+    return not (reading.inp is None and reading.out is None and reading.cache_read is None
+                and reading.cache_write is None and reading.reasoning is None)
+
+
+def split_tokens(reading: Reading) -> tuple[TokenCounts, bool]:
+    """The five disjoint classes from a source's counts; and whether the span reported any usage.
+
+    Inclusive sources: uncached input = input - cache_read - cache_write. Cache counts larger than
+    the input are clamped (cache_read first, then cache_write) so that the three input classes sum
+    to the reported input. Exclusive sources: input is already uncached. A missing input with cache
+    counts present is taken as cache only. Reasoning is a part of output (clamped to it) unless the
+    source keeps it apart, or the span's total equals input + output + reasoning.
+    """
+    inp, out, cache_read, cache_write, reasoning = (reading.inp, reading.out, reading.cache_read,
+                                                    reading.cache_write, reading.reasoning)
+    if inp is None and out is None and cache_read is None and cache_write is None and reasoning is None:
+        return TokenCounts(), False
+    cache_read = cache_read or 0
+    cache_write = cache_write or 0
+    reasoning = reasoning or 0
+    out = out or 0
+    if reading.inclusive:
+        if inp is None:
+            inp = cache_read + cache_write
+        if cache_read + cache_write > inp:
+            cache_read = min(cache_read, inp)
+            cache_write = min(cache_write, inp - cache_read)
+        uncached = inp - cache_read - cache_write
+    else:
+        uncached = inp or 0
+    if reasoning:
+        total = reading.total
+        if reading.reasoning_in_output and not (total is not None and reading.inp is not None
+                                                and total == reading.inp + out + reasoning):
+            if reasoning > out:
+                reasoning = out
+            out -= reasoning
+        # else: reasoning is counted beside output (the source says so, or its total does: Gemini style)
+    return TokenCounts(uncached, cache_read, cache_write, out, reasoning), True

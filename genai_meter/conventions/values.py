@@ -1,0 +1,108 @@
+"""Small readers of attribute values; they never raise on odd values (anything unusable reads as None)."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from genai_meter.conventions.keys import FIRST_TOKEN_EVENTS
+from genai_meter.records import SpanRecord
+
+
+def count_value(value: object) -> int | None:
+    """A non-negative token count from an attribute value; None for anything else."""
+    kind = type(value)
+    if kind is int:
+        return value if value >= 0 else None  # type: ignore[operator,return-value]
+    if kind is float:
+        return int(value) if math.isfinite(value) and value >= 0 else None  # type: ignore[arg-type,operator]
+    if kind is str:
+        text = value.strip()  # type: ignore[attr-defined]
+        return int(text) if text.isdigit() else None
+    return None
+
+
+def first_int(a: Mapping[str, Any], keys: tuple[str, ...]) -> int | None:
+    """The first of `keys` present in `a` with a usable token count."""
+    return count(a.get, keys)
+
+
+def count(get: Any, keys: tuple[str, ...]) -> int | None:
+    """`first_int` with the mapping's bound ``get`` (the hot path: ints are taken as they are)."""
+    for key in keys:
+        value = get(key)
+        if value is not None:
+            if type(value) is int:
+                if value >= 0:
+                    return value
+            else:
+                number = count_value(value)
+                if number is not None:
+                    return number
+    return None
+
+
+def first_present(a: Mapping[str, Any], keys: tuple[str, ...]) -> object:
+    for key in keys:
+        value = a.get(key)
+        if value is not None and value != "":
+            return value
+    return None
+
+
+def seconds(value: object) -> float | None:
+    """A non-negative finite number, else None."""
+    if type(value) in (int, float) and math.isfinite(value) and value >= 0:  # type: ignore[arg-type]
+        return float(value)  # type: ignore[arg-type]
+    return None
+
+
+def event_ttft(span: SpanRecord) -> float | None:
+    """Seconds from span start to its first first-token/first-chunk event, if it has one."""
+    for name, time_ns in span.events:
+        if name in FIRST_TOKEN_EVENTS:
+            delta = time_ns - span.start_ns
+            return delta / 1e9 if delta >= 0 else None
+    return None
+
+
+def error_type_text(value: object) -> str:
+    """error.type as a short string (``<class 'openai.RateLimitError'>`` -> ``openai.RateLimitError``)."""
+    text = value if isinstance(value, str) else str(value)
+    if text.startswith("<class '") and text.endswith("'>"):
+        return text[8:-2]
+    return text
+
+
+def says_1h(a: Mapping[str, Any]) -> bool:
+    """Best effort: some attribute key mentions 1-hour cache writes with a positive count."""
+    for key in a:  # keys only: values of other keys (message content among them) are never read
+        if "ephemeral_1h" in key and (count_value(a.get(key)) or 0) > 0:
+            return True
+    return False
+
+
+def token_details(value: object) -> dict[str, int]:
+    """LangSmith's ``str(dict)`` token details (``{'cache_read': 4000, 'audio': 0}``) as a dict."""
+    if not isinstance(value, str) or len(value) > 4096:
+        return {}
+    details: dict[str, int] = {}
+    for part in value.strip().strip("{}").split(","):
+        key, _, number = part.partition(":")
+        count = count_value(number)
+        if count is not None:
+            details[key.strip().strip("'\"")] = count
+    return details
+
+
+def invocation_model(value: object) -> object:
+    """The ``model`` of OpenInference's llm.invocation_parameters JSON (request parameters only)."""
+    if not isinstance(value, str) or len(value) > 65536:
+        return None
+    try:
+        params = json.loads(value)
+    except (ValueError, RecursionError):
+        return None
+    return params.get("model") if isinstance(params, dict) else None
