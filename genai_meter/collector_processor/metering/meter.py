@@ -17,11 +17,12 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from genai_meter import contract
-from genai_meter.config import Config
-from genai_meter.conventions import Conventions
-from genai_meter.pricing import PriceBook
 from genai_meter.collector_processor.metering.nested import NestedCalls
 from genai_meter.collector_processor.metering.weights import adjusted_count
+from genai_meter.config import Config
+from genai_meter.conventions import Conventions
+from genai_meter.conventions.attribution import conversation_of, request_model_of, user_of
+from genai_meter.pricing import PriceBook
 from genai_meter.records import Cost, LLMCall, SpanRecord
 
 log = logging.getLogger("genai_meter")
@@ -56,30 +57,77 @@ class Meter:
             set_info = getattr(recorder, "set_pricing_info", None)  # optional: recorders with an info metric
             if set_info is not None:
                 set_info(self.prices.catalog_version, self.prices.overrides_version)
+        self._label_cap = config.limits.max_label_value_length
         self._logged_errors: set[str] = set()
 
     def process(self, span: SpanRecord) -> tuple[LLMCall, Cost | None] | None:
-        """Meter one span; returns the call counted and its cost (None: unpriced), or None. Never raises."""
+        """Meter one span into every recorder: `assess`, then `record`. Returns the call and its cost
+        (None: unpriced or invalid), or None for a skipped span. Never raises."""
+        outcome = self.assess(span)
+        if outcome is None:
+            return None
+        if isinstance(outcome, str):
+            self.record_skip(outcome)
+            return None
+        return outcome if self.record(*outcome) else None
+
+    def assess(self, span: SpanRecord) -> tuple[LLMCall, Cost | None] | str | None:
+        """Classify and price `span` without recording anything: the call and its cost (None when
+        unpriced or invalid), a skip reason, or None after a counted processing error. Never raises.
+
+        The receiver records only what its ledger stored (docs/ledger.md), so the two steps are apart.
+        """
         try:
             outcome = self.conventions.classify(span)
-            if not isinstance(outcome, str):
-                if self.nested.check_and_note(span):
-                    outcome = contract.SKIP_NESTED
-                elif self.weight_sampled and span.trace_state:
-                    weight = adjusted_count(span.trace_state)
-                    if weight is not None:
-                        outcome.sample_weight = weight
             if isinstance(outcome, str):
-                for recorder in self.recorders:
-                    recorder.record_skip(outcome)
-                return None
-            cost = self.prices.cost(outcome)
-            for recorder in self.recorders:
-                recorder.record_call(outcome, cost)
-            return outcome, cost
+                return outcome
+            if self.nested.check_and_note(span):
+                return contract.SKIP_NESTED
+            if self.weight_sampled and span.trace_state:
+                weight = adjusted_count(span.trace_state)
+                if weight is not None:
+                    outcome.sample_weight = weight
+            self._identify(outcome, span)
+            if outcome.invalid:
+                return outcome, None  # implausible token counts are never priced
+            return outcome, self.prices.cost(outcome)
         except Exception as exc:  # never into the app, never lose the other spans
             self._count_error(exc)
             return None
+
+    def record(self, call: LLMCall, cost: Cost | None) -> bool:
+        """Count an assessed call in every recorder (an invalid call only in a self-metric); False
+        when a recorder failed (counted as a processing error). Never raises."""
+        try:
+            if call.invalid:
+                for recorder in self.recorders:
+                    recorder.record_self(contract.SELF_SPANS_REJECTED, reason=call.invalid)
+                return True
+            for recorder in self.recorders:
+                recorder.record_call(call, cost)
+            return True
+        except Exception as exc:
+            self._count_error(exc)
+            return False
+
+    def record_skip(self, reason: str, count: int = 1) -> None:
+        """Count `count` spans skipped for `reason` in every recorder. Never raises."""
+        try:
+            for recorder in self.recorders:
+                for _ in range(count):
+                    recorder.record_skip(reason)
+        except Exception as exc:
+            self._count_error(exc)
+
+    def _identify(self, call: LLMCall, span: SpanRecord) -> None:
+        """The call's identity and attribution beyond the dimensions: ids, conversation, user, request model."""
+        call.trace_id = span.trace_id
+        call.span_id = span.span_id
+        call.parent_span_id = span.parent_span_id
+        attributes, resource, cap = span.attributes, span.resource, self._label_cap
+        call.conversation_id = conversation_of(attributes, resource, cap)
+        call.user_id = user_of(attributes, resource, cap)
+        call.request_model = request_model_of(attributes, cap) or call.model
 
     def _count_error(self, exc: Exception) -> None:
         kind = type(exc).__name__

@@ -21,13 +21,14 @@ class NestedCalls:
         self._parents: dict[bytes, None] = {}
 
     def check_and_note(self, span: SpanRecord) -> bool:
-        """True (once) if a child LLM span of `span` was already counted; then remember `span`'s
-        parent, which must not count again. One call on the hot path."""
+        """True if a child LLM span of `span` was already counted; then remember `span`'s parent,
+        which must not count again. One call on the hot path. An entry stays until evicted, so a
+        parent assessed again (a retry after a ledger error) is still recognised."""
         trace_id = span.trace_id
         if not trace_id:
             return False
         parents = self._parents
-        nested = parents.pop(trace_id + span.span_id, 0) is None
+        nested = (trace_id + span.span_id) in parents
         if span.parent_span_id:
             parents[trace_id + span.parent_span_id] = None
             if len(parents) > self.max_entries:

@@ -23,7 +23,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.fake_openai import FakeOpenAI
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 M = Decimal(1_000_000)
 INPUT, CACHED, OUTPUT = Decimal("2.50"), Decimal("1.25"), Decimal("10.00")
 

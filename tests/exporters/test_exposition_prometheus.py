@@ -87,7 +87,7 @@ def query(base: str, promql: str) -> list[dict]:
 
 
 def promql_blocks() -> list[str]:
-    doc = Path(__file__).resolve().parents[1] / "docs" / "metrics.md"
+    doc = Path(__file__).resolve().parents[2] / "docs" / "metrics.md"
     return [block.strip() for block in re.findall(r"```promql\n(.*?)```", doc.read_text(), re.S)]
 
 

@@ -26,7 +26,7 @@ from genai_meter.pricing import PROVIDER_MAP, PriceBook, load_overrides, parse_o
 from genai_meter.pricing.book import to_ns
 from genai_meter.records import Cost, LLMCall, TokenCounts
 
-FIXTURES = Path(__file__).parent / "fixtures" / "prices"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "prices"
 NOV_2026 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 D = Decimal
 

@@ -20,7 +20,7 @@ def test_no_file_gives_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(CONFIG_ENV, raising=False)
     config = load_config()
     assert config == Config()
-    assert list(config.active_dimensions) == ["customer", "feature", "project"]
+    assert list(config.active_dimensions) == ["customer", "feature", "organization", "project"]
     assert config.metric_prefix == "llm"
 
 

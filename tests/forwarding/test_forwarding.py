@@ -601,7 +601,7 @@ def test_span_count() -> None:
 
 # --- docs/topologies.md stays true to the code --------------------------------------------------------
 
-DOC = Path(__file__).resolve().parent.parent / "docs" / "topologies.md"
+DOC = Path(__file__).resolve().parents[2] / "docs" / "topologies.md"
 OTELCOL_TYPES = {
     "receivers": {"otlp"},
     "processors": {"memory_limiter", "batch", "filter", "tail_sampling", "transform"},

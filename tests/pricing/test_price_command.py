@@ -17,7 +17,7 @@ import pytest
 
 from genai_meter.cli import main
 
-FIXTURES = Path(__file__).parent / "fixtures" / "prices"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "prices"
 CONFIG = str(FIXTURES / "genai-meter.yaml")  # overrides.yaml + EUR display at 0.92 per USD
 EXE = Path(sys.executable).parent / "genai-meter"
 

@@ -15,7 +15,7 @@ from genai_meter.config import Config
 from genai_meter.alert_rules.recording import period_to_date
 from genai_meter.exporters import UsageMetrics
 
-DOC = Path(__file__).resolve().parents[1] / "docs" / "metrics.md"
+DOC = Path(__file__).resolve().parents[2] / "docs" / "metrics.md"
 
 
 def promql_blocks() -> list[str]:
