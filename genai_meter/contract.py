@@ -112,6 +112,10 @@ SELF_SERIES_OVERFLOW = "genai_meter_series_overflow_total"  # {metric}
 SELF_SPANS_FORWARDED = "genai_meter_spans_forwarded_total"
 SELF_SPANS_FORWARD_DROPPED = "genai_meter_spans_forward_dropped_total"  # {reason}
 SELF_PROCESSING_ERRORS = "genai_meter_processing_errors_total"
+SELF_LEDGER_FAILURES = "genai_meter_ledger_write_failures_total"  # requests answered 503: the ledger refused
+SELF_LEDGER_DIFFERENCE = "genai_meter_ledger_difference_usd"  # gauge: ledger minus metrics cost since start
+SELF_LEDGER_WAL_BYTES = "genai_meter_ledger_wal_bytes"  # gauge: size of the SQLite write-ahead log
+SELF_WORKERS_UNRESPONSIVE = "genai_meter_workers_unresponsive"  # gauge: workers whose last figures are shown
 SELF_BUILD_INFO = "genai_meter_build_info"  # {version}
 SELF_PRICING_INFO = "genai_meter_pricing_info"  # {catalog_version, overrides_version}
 

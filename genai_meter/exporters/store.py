@@ -45,6 +45,12 @@ SELF_COUNTERS: dict[str, tuple[tuple[str, ...], str]] = {
     contract.SELF_SPANS_FORWARDED: ((), "Spans forwarded."),
     contract.SELF_SPANS_FORWARD_DROPPED: (("reason",), "Spans that could not be forwarded, by reason."),
     contract.SELF_PROCESSING_ERRORS: ((), "Spans whose metering failed."),
+    contract.SELF_LEDGER_FAILURES: ((), "OTLP requests refused (503) because the ledger could not store their calls."),
+}
+SELF_GAUGES: dict[str, tuple[tuple[str, ...], str]] = {
+    contract.SELF_LEDGER_DIFFERENCE: ((), "Ledger minus metrics cost since start, USD (must stay 0)."),
+    contract.SELF_LEDGER_WAL_BYTES: ((), "Size of the SQLite ledger's write-ahead log, bytes."),
+    contract.SELF_WORKERS_UNRESPONSIVE: ((), "Workers that missed the last scrape; their last figures are shown."),
 }
 SELF_INFO: dict[str, tuple[tuple[str, ...], str]] = {
     contract.SELF_BUILD_INFO: (("version",), "genai-meter build version (value 1)."),
@@ -118,13 +124,13 @@ class UsageMetrics:
             name: CounterTable(name, help_text, labels, max_series=_SELF_MAX_SERIES)
             for name, (labels, help_text) in SELF_COUNTERS.items()
         }
-        for name, (labels, help_text) in SELF_INFO.items():
+        for name, (labels, help_text) in {**SELF_INFO, **SELF_GAUGES}.items():
             self._self[name] = CounterTable(name, help_text, labels, max_series=_SELF_MAX_SERIES, kind="gauge")
         self._counted = self._self[contract.SELF_SPANS_COUNTED]
         self._skipped = self._self[contract.SELF_SPANS_SKIPPED]
         self._label_overflow = self._self[contract.SELF_LABEL_OVERFLOW]
         series_overflow = self._self[contract.SELF_SERIES_OVERFLOW]
-        for name, (labels, _) in SELF_COUNTERS.items():
+        for name, (labels, _) in {**SELF_COUNTERS, **SELF_GAUGES}.items():
             if not labels:
                 self._self[name].touch(())
         for dim in dims:
@@ -164,13 +170,20 @@ class UsageMetrics:
     def record_self(self, name: str, amount: float = 1, **labels: str) -> None:
         """Add `amount` to the self-metric `name` (a genai_meter.contract SELF_* counter)."""
         table = self._self.get(name)
-        if table is None or name in SELF_INFO:
+        if table is None or name in SELF_INFO or name in SELF_GAUGES:
             raise ValueError(f"{name!r} is not a genai-meter self-metric counter")
         if set(labels) != set(table.labelnames):
             raise ValueError(f"{name} takes labels {table.labelnames}, got {tuple(sorted(labels))}")
         key = tuple(self._resolver.base(str(labels[n])) for n in table.labelnames)
         with self._lock:
             table.add(key, amount)
+
+    def set_self_gauge(self, name: str, value: float) -> None:
+        """Set the unlabelled self-metric gauge `name` (a genai_meter.contract SELF_* gauge)."""
+        if name not in SELF_GAUGES:
+            raise ValueError(f"{name!r} is not a genai-meter self-metric gauge")
+        with self._lock:
+            self._self[name].set((), value)
 
     # -- info -------------------------------------------------------------------------------
 

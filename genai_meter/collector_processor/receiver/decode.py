@@ -46,11 +46,19 @@ class UnsupportedEncoding(ValueError):
 # Bodies
 
 
-def decompress(body: bytes, encoding: str, limit: int) -> bytes:
+MAX_GZIP_MEMBERS = 1024  # gzip members in one body (clients send one; more is refused as 400)
+_FIRST_SLICE = 256  # compressed input fed per step: this much first, doubling per step...
+_MAX_SLICE = 1024 * 1024  # ...up to this much
+
+
+def decompress(body: bytes, encoding: str, limit: int, *, max_members: int = MAX_GZIP_MEMBERS) -> bytes:
     """Undo `Content-Encoding` (identity, gzip, x-gzip, deflate), never producing more than `limit`.
 
-    Streams through zlib with an output cap, so a gzip bomb stops at `limit + 1` bytes. Raises
-    `TooLarge`, `BadRequest` (corrupt stream) or `UnsupportedEncoding`.
+    Linear in the body: the compressed input is fed to zlib in slices (growing, so that a member's
+    trailing slice is at most twice its size), and only a slice's unused tail is ever copied, so
+    members back to back cost no more than one member of their total size. At most `max_members`
+    gzip members. Output stops at `limit + 1` bytes (a gzip bomb). Raises `TooLarge`,
+    `BadRequest` (corrupt or truncated stream, too many members) or `UnsupportedEncoding`.
     """
     encoding = encoding.strip().lower()
     if encoding in ("", "identity"):
@@ -63,26 +71,33 @@ def decompress(body: bytes, encoding: str, limit: int) -> bytes:
         wbits = 32 + zlib.MAX_WBITS  # zlib or gzip header, as browsers and Go accept
     else:
         raise UnsupportedEncoding(f"unsupported Content-Encoding {encoding!r}")
+    view = memoryview(body)
+    size = len(body)
     out: list[bytes] = []
-    produced = 0
-    data = body
+    produced = pos = members = 0
     try:
-        while data:
+        while pos < size:
+            members += 1
+            if members > max_members:
+                raise BadRequest(f"compressed body has more than {max_members} gzip members")
             inflater = zlib.decompressobj(wbits)
-            while True:
-                chunk = inflater.decompress(data, limit + 1 - produced)
+            step = _FIRST_SLICE
+            while True:  # one member, slice by slice
+                end = min(size, pos + step)
+                chunk = inflater.decompress(view[pos:end], limit + 1 - produced)
                 produced += len(chunk)
                 if produced > limit:
                     raise TooLarge(f"body inflates past the limit of {limit} bytes")
                 out.append(chunk)
-                data = inflater.unconsumed_tail
                 if inflater.eof:
+                    pos = end - len(inflater.unused_data)  # the next member starts here
                     break
-                if not chunk and not data:
+                if end >= size:
                     raise BadRequest("truncated compressed body")
-            data = inflater.unused_data  # gzip allows several members back to back
+                pos = end
+                step = min(step * 2, _MAX_SLICE)
             if wbits != 16 + zlib.MAX_WBITS:
-                break
+                break  # deflate: one stream
     except zlib.error as exc:
         raise BadRequest(f"corrupt compressed body: {exc}") from None
     return b"".join(out)

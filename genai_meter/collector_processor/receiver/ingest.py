@@ -20,28 +20,40 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from typing import Protocol
 
 from genai_meter import contract
 from genai_meter.collector_processor.forwarding.forwarder import Forwarder
 from genai_meter.collector_processor.metering.meter import Meter
-from genai_meter.collector_processor.receiver.decode import Decoded
 from genai_meter.collector_processor.metering.weights import adjusted_count
+from genai_meter.collector_processor.receiver.decode import Decoded
 from genai_meter.collector_processor.receiver.spans import SpanExtractor
-from genai_meter.records import Cost, LLMCall
+from genai_meter.ledger import Entry, LedgerUnavailable, LedgerWriter
+from genai_meter.money import to_pico
+from genai_meter.records import Cost, LLMCall, SpanRecord
 
 log = logging.getLogger("genai_meter")
 
 
 class Dedup(Protocol):
-    """`SeenSpans`, or the worker-side client of the parent's set (collector_processor.workers)."""
+    """`SeenSpans`, or the worker-side client of the parent's set (receiver.workers)."""
 
-    def filter_new(self, keys: Sequence[bytes]) -> list[bool]: ...
+    def claim(self, keys: Sequence[bytes]) -> list[bool]: ...
+
+    def settle(self, keys: Sequence[bytes]) -> None: ...
+
+    def release(self, keys: Sequence[bytes]) -> None: ...
 
 
 class SelfMetrics(Protocol):
     def record_self(self, name: str, amount: float = 1, **labels: str) -> None: ...
+
+
+class Unavailable(RuntimeError):
+    """The request could not be counted now (the ledger refused it); nothing of it was counted."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,19 +66,41 @@ class Outcome:
     duplicates: int = 0
 
 
+@dataclass(slots=True)
+class _Pending:
+    """A request between assessment and recording (while its ledger commit is under way)."""
+
+    decoded: Decoded
+    rejected: dict[str, int]
+    claimed: list[bytes]
+    assessed: list[tuple[SpanRecord, LLMCall, Cost | None]]
+    skips: dict[str, int]
+    duplicates: int
+    future: Future[list[bool]] | None = None
+
+
 class Ingestor:
-    """Counts decoded requests. Thread-safe (dedup and recorders are); holds no lock of its own."""
+    """Counts decoded requests. Thread-safe (dedup, ledger writer and recorders are).
+
+    `ledger` None means `--ledger none`: calls go straight into the metrics. `commit_timeout_s`
+    bounds the wait for the ledger's commit (past it: `Unavailable`).
+    """
 
     def __init__(self, meter: Meter, metrics: SelfMetrics, dedup: Dedup, *,
-                 extractor: SpanExtractor | None = None, forwarder: Forwarder | None = None) -> None:
+                 extractor: SpanExtractor | None = None, forwarder: Forwarder | None = None,
+                 ledger: LedgerWriter | None = None, commit_timeout_s: float = 10.0) -> None:
         self.meter = meter
         self.metrics = metrics
         self.dedup = dedup
         self.extractor = extractor or SpanExtractor()
         self.forwarder = forwarder
-        # One request is counted at a time. The work holds the GIL anyway, so this costs no
+        self.ledger = ledger
+        self.commit_timeout_s = commit_timeout_s
+        self.reconcile = Reconciliation()
+        # Python work runs one request at a time. The work holds the GIL anyway, so this costs no
         # throughput; without it, concurrent gRPC handler threads preempt each other inside the
-        # store's and dedup's locks and queue on them span after span (a lock convoy).
+        # store's and dedup's locks and queue on them span after span (a lock convoy). The lock is
+        # released while a request waits for its ledger commit, so commits group across requests.
         self._lock = threading.Lock()
 
     @property
@@ -75,9 +109,11 @@ class Ingestor:
         return self.forwarder is not None
 
     def export(self, decoded: Decoded) -> Outcome:
-        """Count every span of a decoded request once. Never raises for span content."""
+        """Count every span of a decoded request once; raises `Unavailable` when the ledger refused
+        the request (nothing counted). Never raises for span content."""
         with self._lock:
-            return self._export(decoded)
+            pending = self._assess(decoded)
+        return self._finish(pending)
 
     def decode_and_export(self, decode: Callable[[], Decoded]) -> Outcome:
         """`export(decode())`, the decoding under the same lock: a thread then runs Python code
@@ -85,48 +121,110 @@ class Ingestor:
         back and forth between threads costs a third of the throughput). Raises what `decode`
         raises (nothing is counted then)."""
         with self._lock:
-            return self._export(decode())
+            pending = self._assess(decode())
+        return self._finish(pending)
 
-    def _export(self, decoded: Decoded) -> Outcome:
+    def _assess(self, decoded: Decoded) -> _Pending:
         skip_all = not self.extractor.maybe_has_candidates(decoded.data)
         found = self.extractor.extract(decoded.lean, skip_all=skip_all)
         record_self = self.metrics.record_self
         if found.received:
             record_self(contract.SELF_SPANS_RECEIVED, found.received)
-        if found.not_candidate:
-            record_self(contract.SELF_SPANS_SKIPPED, found.not_candidate, reason=contract.SKIP_NOT_LLM)
         for reason, n in found.rejected.items():
             record_self(contract.SELF_SPANS_REJECTED, n, reason=reason)
-
-        counted_calls: dict[tuple[bytes, bytes], tuple[LLMCall, Cost | None]] = {}
-        counted = duplicates = sampled = 0
+        pending = _Pending(decoded, found.rejected, [], [], {}, 0)
+        if found.not_candidate:
+            pending.skips[contract.SKIP_NOT_LLM] = found.not_candidate
         candidates = found.candidates
-        if candidates:
-            fresh = self.dedup.filter_new([r.trace_id + r.span_id for r in candidates])
-            forwarding = self.forwarder is not None
-            process = self.meter.process
-            # one span at a time, all the way into the metrics: its objects are freed before the
-            # next span's are made (holding a request's worth alive makes the garbage collector
-            # promote them, and run full collections of the whole heap several times as often)
-            for record, new in zip(candidates, fresh):
-                if not new:
-                    duplicates += 1
-                    continue
-                if record.trace_state and adjusted_count(record.trace_state) is not None:
-                    sampled += 1
-                metered = process(record)
-                if metered is not None:
-                    counted += 1
-                    if forwarding:
-                        counted_calls[(record.trace_id, record.span_id)] = metered
-            if duplicates:
-                record_self(contract.SELF_SPANS_DUPLICATE, duplicates)
-            if sampled:
-                record_self(contract.SELF_SPANS_SAMPLED, sampled)
-        if self.forwarder is not None and decoded.full is not None:
-            self.forwarder.submit(decoded.full, counted_calls)  # takes the message over
-        rejected = found.rejected_total
+        if not candidates:
+            return pending
+        keys = [r.trace_id + r.span_id for r in candidates]
+        fresh = self.dedup.claim(keys)
+        assess = self.meter.assess
+        skips = pending.skips
+        sampled = 0
+        for record, key, new in zip(candidates, keys, fresh):
+            if not new:
+                pending.duplicates += 1
+                continue
+            pending.claimed.append(key)
+            if record.trace_state and adjusted_count(record.trace_state) is not None:
+                sampled += 1
+            outcome = assess(record)
+            if outcome is None:
+                continue  # a processing error, counted by the Meter
+            if isinstance(outcome, str):
+                skips[outcome] = skips.get(outcome, 0) + 1
+            else:
+                pending.assessed.append((record, outcome[0], outcome[1]))
+        if sampled:
+            record_self(contract.SELF_SPANS_SAMPLED, sampled)
+        if self.ledger is not None and pending.assessed:
+            pending.future = self.ledger.submit([Entry(call, cost) for _, call, cost in pending.assessed])
+        return pending
+
+    def _finish(self, pending: _Pending) -> Outcome:
+        stored: list[bool] | None = None
+        if pending.future is not None:
+            try:
+                stored = pending.future.result(self.commit_timeout_s)
+            except (LedgerUnavailable, FutureTimeout, OSError) as exc:
+                self.dedup.release(pending.claimed)
+                self.metrics.record_self(contract.SELF_LEDGER_FAILURES)
+                raise Unavailable(f"the ledger cannot take calls now: {exc}") from None
+        with self._lock:
+            return self._record(pending, stored)
+
+    def _record(self, pending: _Pending, stored: list[bool] | None) -> Outcome:
+        meter = self.meter
+        forwarding = self.forwarder is not None
+        counted_calls: dict[tuple[bytes, bytes], tuple[LLMCall, Cost | None]] = {}
+        counted = 0
+        duplicates = pending.duplicates
+        ledger_pico = metrics_pico = 0
+        for i, (record, call, cost) in enumerate(pending.assessed):
+            if stored is not None and not stored[i]:
+                duplicates += 1  # stored before (a retry after a crash, or another worker's copy)
+                continue
+            if meter.record(call, cost):
+                counted += 1
+                if cost is not None and not call.invalid:
+                    metrics_pico += sum(to_pico(v) for v in cost.by_type.values())
+                if forwarding:
+                    counted_calls[(record.trace_id, record.span_id)] = (call, cost)
+            if stored is not None and cost is not None and not call.invalid:
+                ledger_pico += sum(to_pico(v) for v in cost.by_type.values())
+        for reason, n in pending.skips.items():
+            if reason == contract.SKIP_NOT_LLM:
+                self.metrics.record_self(contract.SELF_SPANS_SKIPPED, n, reason=reason)
+            else:
+                meter.record_skip(reason, n)
+        if duplicates:
+            self.metrics.record_self(contract.SELF_SPANS_DUPLICATE, duplicates)
+        self.dedup.settle(pending.claimed)
+        if stored is not None:
+            self.reconcile.add(ledger_pico, metrics_pico)
+        if self.forwarder is not None and pending.decoded.full is not None:
+            self.forwarder.submit(pending.decoded.full, counted_calls)  # takes the message over
+        rejected = sum(pending.rejected.values())
         message = ""
         if rejected:
-            message = "; ".join(f"{n} span(s) rejected: {reason}" for reason, n in sorted(found.rejected.items()))
+            message = "; ".join(f"{n} span(s) rejected: {reason}" for reason, n in sorted(pending.rejected.items()))
         return Outcome(rejected=rejected, message=message, counted=counted, duplicates=duplicates)
+
+
+class Reconciliation:
+    """The ledger's and the metrics' cost totals since start, in 10^-12 USD: they must be equal
+    (genai_meter_ledger_difference_usd, alerted on when not zero)."""
+
+    def __init__(self) -> None:
+        self.ledger_pico = 0
+        self.metrics_pico = 0
+
+    def add(self, ledger_pico: int, metrics_pico: int) -> None:
+        self.ledger_pico += ledger_pico
+        self.metrics_pico += metrics_pico
+
+    @property
+    def difference_pico(self) -> int:
+        return self.ledger_pico - self.metrics_pico

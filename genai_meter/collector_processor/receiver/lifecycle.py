@@ -7,6 +7,7 @@ for a final scrape). `ScrapeWatch` tells when a /metrics scrape began after a gi
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import threading
@@ -32,22 +33,54 @@ def log_listening(name: str, address: str) -> None:
 
 
 class ShutdownSignals:
-    """SIGTERM/SIGINT -> `stop` event; a second signal sets `hurry` (skip the scrape wait)."""
+    """SIGTERM/SIGINT -> `stop`; a later signal -> `hurry` (skip the wait for a final scrape).
+
+    Signal-safe: the handler does nothing in Python (no lock, no logging, which could deadlock the
+    interrupted main thread); the C-level wakeup fd carries the signal numbers to a watcher thread,
+    which logs and sets the events. Signals that arrive together (make and timeout pass one on
+    each) count as one; one arriving more than `REPEAT_S` after the first hurries the shutdown.
+    """
+
+    REPEAT_S = 1.0
 
     def __init__(self) -> None:
         self.stop = threading.Event()
         self.hurry = threading.Event()
+        self._first_at = 0.0
 
     def install(self) -> None:
+        """Install the handlers (main thread only)."""
+        read_fd, write_fd = os.pipe()
+        os.set_blocking(write_fd, False)
+        signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
         for signum in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(signum, self._on_signal)
+            signal.signal(signum, _ignore)
+        threading.Thread(target=self._watch, args=(read_fd,), name="genai-meter-signals", daemon=True).start()
 
-    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
-        if self.stop.is_set():
-            self.hurry.set()
-        else:
+    def _watch(self, read_fd: int) -> None:
+        while True:
+            try:
+                data = os.read(read_fd, 64)
+            except OSError:
+                return
+            if not data:
+                return
+            self.received(data[0])
+
+    def received(self, signum: int) -> None:
+        """Act on one delivery of `signum` (a batch of simultaneous signals is one delivery)."""
+        now = time.monotonic()
+        if not self.stop.is_set():
+            self._first_at = now
             log.info("genai-meter: %s received, shutting down", signal.Signals(signum).name)
-        self.stop.set()
+            self.stop.set()
+        elif now - self._first_at > self.REPEAT_S and not self.hurry.is_set():
+            log.info("genai-meter: %s received again: not waiting any longer", signal.Signals(signum).name)
+            self.hurry.set()
+
+
+def _ignore(signum: int, frame: FrameType | None) -> None:
+    """The Python-level handler: nothing (the wakeup fd tells `ShutdownSignals`)."""
 
 
 class ScrapeWatch:

@@ -15,10 +15,15 @@ Answers (docs/receiver.md):
 Auth, content type, the in-flight cap and the shutdown gate are checked from the request head,
 before a byte of the body is read. Error bodies and responses use the request's content type
 (protobuf or JSON). Nothing is counted unless the whole body decoded.
+
+Decompressing, decoding and counting run on the event loop's executor threads, never on the loop:
+a large or slow body delays only its own answer, while the listener goes on serving others.
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -29,16 +34,17 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from genai_meter.collector_processor.receiver.auth import TokenAuth
 from genai_meter.exporters.httpd import BodyTooLarge, Request, Response
 from genai_meter.collector_processor.receiver.gate import Gate
-from genai_meter.collector_processor.receiver.ingest import Ingestor
 from genai_meter.collector_processor.receiver.decode import (
     MEDIA_JSON,
     MEDIA_PROTOBUF,
     BadRequest,
+    Decoded,
     TooLarge,
     UnsupportedEncoding,
     decode,
     decompress,
 )
+from genai_meter.collector_processor.receiver.ingest import Ingestor, Outcome
 
 log = logging.getLogger("genai_meter")
 
@@ -114,8 +120,8 @@ class OtlpHttpHandler:
         encoding = request.header("content-encoding")
         try:
             body = await read_body()
-            data = decompress(body, encoding, self.max_body_bytes)
-            decoded = decode(data, media, full=self.ingestor.needs_full)
+            loop = asyncio.get_running_loop()
+            outcome = await loop.run_in_executor(None, functools.partial(self._count, body, encoding, media))
         except UnsupportedEncoding as exc:
             return error(415, code_pb2.INVALID_ARGUMENT, str(exc), media, close=True)
         except TooLarge as exc:
@@ -125,9 +131,19 @@ class OtlpHttpHandler:
                          f"body is over the limit of {self.max_body_bytes} bytes", media, close=True)
         except BadRequest as exc:
             return error(400, code_pb2.INVALID_ARGUMENT, str(exc), media)
-        try:
-            outcome = self.ingestor.export(decoded)
         except Exception:  # pragma: no cover - Ingestor.export does not raise for span content
             log.exception("genai-meter: an OTLP/HTTP request could not be counted")
             return error(500, code_pb2.INTERNAL, "internal error", media)
         return Response(200, success_body(outcome.rejected, outcome.message, media), media)
+
+    def _count(self, body: bytes, encoding: str, media: str) -> Outcome:
+        """On an executor thread: decompress (outside the ingestor's lock: zlib lets other threads
+        run), then decode and count. Raises TooLarge, BadRequest or UnsupportedEncoding (nothing
+        counted then)."""
+        data = decompress(body, encoding, self.max_body_bytes)
+        full = self.ingestor.needs_full
+
+        def decoded() -> Decoded:
+            return decode(data, media, full=full)
+
+        return self.ingestor.decode_and_export(decoded)

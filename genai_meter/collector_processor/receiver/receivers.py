@@ -6,6 +6,7 @@ import logging
 import os
 import re
 
+from genai_meter import contract
 from genai_meter.collector_processor.forwarding.forwarder import Forwarder
 from genai_meter.collector_processor.metering import build_meter
 from genai_meter.collector_processor.receiver.auth import TokenAuth, server_ssl_context, tls_files
@@ -17,6 +18,8 @@ from genai_meter.collector_processor.receiver.otlp_http import OtlpHttpHandler
 from genai_meter.config import Config, ConfigError
 from genai_meter.exporters import UsageMetrics
 from genai_meter.exporters.httpd import HttpServer, Limits, format_address, listen_socket, parse_listen
+from genai_meter.ledger import LedgerWriter, open_writer
+from genai_meter.money import from_pico
 
 log = logging.getLogger("genai_meter")
 
@@ -49,7 +52,7 @@ class Receivers:
     """
 
     def __init__(self, config: Config, *, dedup: Dedup | None = None, reuse_port: bool = False,
-                 metrics: Any = None) -> None:
+                 metrics: UsageMetrics | None = None) -> None:
         self.config = config
         server = config.server
         self.auth = TokenAuth.from_config(server, config.resolve_path)
@@ -65,11 +68,30 @@ class Receivers:
             except ValueError as exc:
                 raise ConfigError(f"server.forward_endpoint: {exc}") from None
         self.gate = Gate(server.max_concurrent_requests)
-        self.ingestor = Ingestor(self.meter, self.metrics, self.dedup, forwarder=self.forwarder)
+        # the ledger: `ledger.url` holds the resolved URL (service.apply_overrides); None = --ledger none
+        self.ledger: LedgerWriter | None = open_writer(config.ledger.url, config) if config.ledger.url else None
+        self.ingestor = Ingestor(self.meter, self.metrics, self.dedup, forwarder=self.forwarder, ledger=self.ledger,
+                                 commit_timeout_s=min(server.request_timeout_seconds,
+                                                      config.ledger.busy_timeout_seconds + 5.0))
         self.reuse_port = reuse_port
         self.http: HttpServer | None = None
         self.grpc: GrpcReceiver | None = None
         self.addresses: dict[str, str] = {}
+
+    def refresh_self_gauges(self) -> None:
+        """Bring the ledger's self-metric gauges up to date (called before each render)."""
+        if self.ledger is None:
+            return
+        self.metrics.set_self_gauge(contract.SELF_LEDGER_DIFFERENCE,
+                                    float(from_pico(self.ingestor.reconcile.difference_pico)))
+        wal_bytes = getattr(self.ledger, "wal_bytes", None)  # SQLite only
+        if wal_bytes is not None:
+            self.metrics.set_self_gauge(contract.SELF_LEDGER_WAL_BYTES, float(wal_bytes()))
+
+    def render(self, openmetrics: bool) -> bytes:
+        """The /metrics body of this process's store, self gauges refreshed."""
+        self.refresh_self_gauges()
+        return self.metrics.render(openmetrics)
 
     def start(self) -> dict[str, str]:
         """Bind and start both listeners (and the forwarder); returns name -> 'host:port'."""
@@ -118,6 +140,8 @@ class Receivers:
         if self.http is not None:
             self.http.stop(LISTENER_STOP_GRACE_S)
             self.http = None
+        if self.ledger is not None:
+            self.ledger.close()
         close = getattr(self.meter.prices, "close", None)
         if close is not None:
             close()

@@ -20,14 +20,21 @@ from __future__ import annotations
 import argparse
 import logging
 import time
+from pathlib import Path
 from typing import Any
 
-from genai_meter.collector_processor.receiver.lifecycle import ScrapeWatch, ShutdownSignals, log_listening, setup_logging
+from genai_meter.collector_processor.receiver.lifecycle import (
+    ScrapeWatch,
+    ShutdownSignals,
+    log_listening,
+    setup_logging,
+)
 from genai_meter.collector_processor.receiver.receivers import LISTENER_STOP_GRACE_S, Receivers
 from genai_meter.collector_processor.receiver.workers import Supervisor
-from genai_meter.config import Config, ConfigError
+from genai_meter.config import Config, ConfigError, LedgerConfig
 from genai_meter.exporters.endpoint import start_metrics_server
 from genai_meter.exporters.httpd import HttpServer, format_address, parse_listen
+from genai_meter.ledger import LedgerOpenError, migrate, resolve_url
 
 log = logging.getLogger("genai_meter")
 
@@ -41,6 +48,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--forward-endpoint", metavar="URL",
                         help="send received spans on to this OTLP/HTTP traces URL, cost attributes added")
     parser.add_argument("--workers", type=int, metavar="N", help="receiving processes (default 1)")
+    parser.add_argument("--ledger", metavar="URL",
+                        help="where every call is stored: sqlite:///PATH, clickhouse://..., or none "
+                             "(default: $GENAI_METER_LEDGER, ledger.url, else SQLite under the data directory)")
+    parser.add_argument("--data-dir", metavar="DIR",
+                        help="data directory of the embedded ledger (default: $GENAI_METER_DATA_DIR, "
+                             "else $XDG_STATE_HOME/genai-meter)")
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
                         help="log verbosity (default INFO)")
 
@@ -60,13 +73,33 @@ def apply_overrides(config: Config, args: argparse.Namespace) -> Config:
             parse_listen(getattr(server, name))
         except ValueError as exc:
             raise ConfigError(f"server.{name}: {exc}") from None
-    return config.model_copy(update={"server": server})
+    return config.model_copy(update={"server": server, "ledger": resolved_ledger(config, args)})
+
+
+def resolved_ledger(config: Config, args: argparse.Namespace) -> LedgerConfig:
+    """`ledger` with `url` resolved (flag, environment, config, else SQLite under the data dir; None = off)."""
+    ledger = config.ledger
+    data_dir = getattr(args, "data_dir", None)
+    if data_dir:
+        ledger = ledger.model_copy(update={"data_dir": Path(data_dir)})
+    url = resolve_url(config.model_copy(update={"ledger": ledger}), getattr(args, "ledger", None))
+    return ledger.model_copy(update={"url": url})
 
 
 def run(args: argparse.Namespace, config: Config) -> int:
     """`genai-meter serve`: returns the exit code (0 after a graceful shutdown)."""
     config = apply_overrides(config, args)
     setup_logging(getattr(args, "log_level", "INFO") or "INFO")
+    url = config.ledger.url
+    if url is None:
+        log.info("genai-meter: ledger off (--ledger none): reports and the activity feed have no data")
+    else:
+        try:
+            migrate(url, config)  # once, here: workers and readers never migrate
+        except LedgerOpenError as exc:
+            log.error("genai-meter: cannot open the ledger: %s", exc)
+            return 1
+        log.info("genai-meter: ledger %s", url)
     if config.server.workers > 1:
         return Supervisor(config).run()
     service = Service(config)
@@ -97,7 +130,7 @@ class Service:
     def start(self) -> None:
         self.receivers = Receivers(self.config)
         self.metrics_server = start_metrics_server(
-            self.receivers.metrics, self.config.server.metrics_listen, ready=self.ready,
+            self.receivers, self.config.server.metrics_listen, ready=self.ready,
             on_scrape=self.watch.on_scrape)
         host, _ = parse_listen(self.config.server.metrics_listen)
         log_listening("metrics", format_address(host, self.metrics_server.address[1]))
@@ -118,6 +151,9 @@ class Service:
             self.receivers.drain()
         counted_until = time.monotonic()
         wait_s = self.config.server.shutdown_scrape_wait_seconds
+        if wait_s > 0:
+            log.info("genai-meter: waiting up to %.0f s for Prometheus to scrape the last figures "
+                     "(send the signal again, or set server.shutdown_scrape_wait_seconds: 0, to skip)", wait_s)
         if wait_s > 0 and self.metrics_server is not None:
             if self.watch.wait_after(counted_until, wait_s, self.signals.hurry):
                 log.info("genai-meter: final scrape answered")

@@ -38,18 +38,29 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from multiprocessing.connection import Connection
 from typing import Any
 
+from genai_meter import contract
 from genai_meter.collector_processor.receiver.dedup import SeenSpans
-from genai_meter.collector_processor.receiver.lifecycle import ScrapeWatch, ShutdownSignals, log_listening, setup_logging
+from genai_meter.collector_processor.receiver.lifecycle import (
+    ScrapeWatch,
+    ShutdownSignals,
+    log_listening,
+    setup_logging,
+)
 from genai_meter.collector_processor.receiver.receivers import Receivers
 from genai_meter.config import Config
 from genai_meter.exporters.endpoint import start_metrics_server
+from genai_meter.exporters.families import FamilyData
 from genai_meter.exporters.httpd import HttpServer, format_address, parse_listen
 from genai_meter.exporters.merge import merge_families, render_families
+from genai_meter.exporters.store import SELF_GAUGES
 
 log = logging.getLogger("genai_meter")
 
 WORKER_START_TIMEOUT_S = 60.0
-RENDER_TIMEOUT_S = 10.0  # a worker that does not answer a scrape within this is left out of it
+RENDER_TIMEOUT_S = 1.0  # a worker that does not answer a scrape within this shows its last figures
+FIRST_RENDER_TIMEOUT_S = 5.0  # the same for a worker that has no figures to show yet
+PING_INTERVAL_S = 1.0  # how often the parent checks that each worker answers
+HUNG_AFTER_S = 5.0  # a worker silent for this long is killed and restarted
 RESTART_BACKOFF_S = 1.0
 
 
@@ -57,20 +68,37 @@ RESTART_BACKOFF_S = 1.0
 # Worker side
 
 
+# Dedup pipe messages: one op byte, then 24-byte keys. Only CLAIM is answered (one byte per key).
+CLAIM, SETTLE, RELEASE = b"C", b"S", b"R"
+KEY_BYTES = 24
+
+
 class RemoteDedup:
-    """The worker's view of the parent's `SeenSpans` (thread-safe; one round trip per batch)."""
+    """The worker's view of the parent's `SeenSpans` (thread-safe; one round trip per claim,
+    settle and release are one-way). The parent releases a dead worker's claims."""
 
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
         self._lock = threading.Lock()
 
-    def filter_new(self, keys: Sequence[bytes]) -> list[bool]:
+    def claim(self, keys: Sequence[bytes]) -> list[bool]:
         if not keys:
             return []
         with self._lock:
-            self._conn.send_bytes(b"".join(keys))
+            self._conn.send_bytes(CLAIM + b"".join(keys))
             answer = self._conn.recv_bytes()
         return [b == 1 for b in answer]
+
+    def settle(self, keys: Sequence[bytes]) -> None:
+        self._send(SETTLE, keys)
+
+    def release(self, keys: Sequence[bytes]) -> None:
+        self._send(RELEASE, keys)
+
+    def _send(self, op: bytes, keys: Sequence[bytes]) -> None:
+        if keys:
+            with self._lock:
+                self._conn.send_bytes(op + b"".join(keys))
 
 
 def worker_main(config: Config, slot: int, dedup_conn: Connection, control: Connection,
@@ -102,8 +130,11 @@ def worker_main(config: Config, slot: int, dedup_conn: Connection, control: Conn
             request_id, op, arg = control.recv()
         except (EOFError, OSError):  # the parent is gone: stop at once
             os._exit(0)
-        if op == "render":
+        if op == "ping":
+            send((request_id, "pong"))
+        elif op == "render":
             try:
+                receivers.refresh_self_gauges()
                 send((request_id, receivers.metrics.families()))
             except Exception as exc:  # pragma: no cover - reported to the parent
                 send((request_id, exc))
@@ -134,12 +165,18 @@ class WorkerLink:
         self._children = (child_dedup, child_control)
         self._seen = seen
         self._send_lock = threading.Lock()
-        self._pending: dict[int, Future] = {}
+        self._pending: dict[int, Future[Any]] = {}
         self._next_id = 1
         self.ready: Future = Future()
-        self.last_families: list[Any] | None = None  # from the last scrape, kept if the worker dies
+        self.last_families: list[FamilyData] | None = None  # from the last scrape, kept if the worker dies
+        self.last_pong = 0.0  # monotonic time of the last answered ping (0: none yet)
+
+    def pong(self, future: Future[Any]) -> None:
+        if not future.cancelled() and future.exception() is None:
+            self.last_pong = time.monotonic()
 
     def start(self) -> None:
+        self.last_pong = time.monotonic()
         self.process.start()
         for conn in self._children:
             conn.close()
@@ -147,18 +184,31 @@ class WorkerLink:
         threading.Thread(target=self._read_control, name=f"genai-meter-control-{self.slot}", daemon=True).start()
 
     def _serve_dedup(self) -> None:
+        """Answer this worker's dedup messages; when it dies, release the claims it still held (its
+        requests were never answered 200, so their clients retry and must be counted)."""
         conn, seen = self._dedup, self._seen
-        while True:
-            try:
-                data = conn.recv_bytes()
-            except (EOFError, OSError):
-                return
-            keys = [data[i:i + 24] for i in range(0, len(data), 24)]
-            fresh = seen.filter_new(keys)
-            try:
-                conn.send_bytes(bytes(fresh))
-            except OSError:
-                return
+        held: set[bytes] = set()
+        try:
+            while True:
+                try:
+                    data = conn.recv_bytes()
+                except (EOFError, OSError):
+                    return
+                op = data[:1]
+                keys = [data[i:i + KEY_BYTES] for i in range(1, len(data), KEY_BYTES)]
+                if op == CLAIM:
+                    fresh = seen.claim(keys)
+                    held.update(key for key, new in zip(keys, fresh) if new)
+                    try:
+                        conn.send_bytes(bytes(fresh))
+                    except OSError:
+                        return
+                else:
+                    held.difference_update(keys)
+                    (seen.settle if op == SETTLE else seen.release)(keys)
+        finally:
+            if held:
+                seen.release(list(held))
 
     def _read_control(self) -> None:
         while True:
@@ -183,22 +233,26 @@ class WorkerLink:
                 future.set_exception(EOFError("worker gone"))
         self._pending.clear()
 
-    def call(self, op: str, arg: Any = None, timeout: float = RENDER_TIMEOUT_S) -> Any:
-        """Ask the worker; raises TimeoutError, EOFError (worker gone) or the worker's exception."""
-        future: Future = Future()
+    def ask(self, op: str, arg: Any = None) -> Future[Any]:
+        """Send `op` to the worker; the Future holds its answer (EOFError when the worker is gone)."""
+        future: Future[Any] = Future()
         with self._send_lock:
             request_id = self._next_id
             self._next_id += 1
             self._pending[request_id] = future
             try:
                 self._control.send((request_id, op, arg))
-            except OSError as exc:
+            except OSError:
                 self._pending.pop(request_id, None)
-                raise EOFError("worker gone") from exc
+                future.set_exception(EOFError("worker gone"))
+        return future
+
+    def call(self, op: str, arg: Any = None, timeout: float = RENDER_TIMEOUT_S) -> Any:
+        """Ask the worker; raises TimeoutError, EOFError (worker gone) or the worker's exception."""
+        future = self.ask(op, arg)
         try:
             result = future.result(timeout)
         except FutureTimeout:
-            self._pending.pop(request_id, None)
             raise TimeoutError(f"worker {self.slot} did not answer {op!r} within {timeout:.0f} s") from None
         if isinstance(result, Exception):
             raise result
@@ -210,6 +264,12 @@ class WorkerLink:
                 conn.close()
             except OSError:
                 pass
+
+
+def unresponsive_family(count: int) -> FamilyData:
+    """genai_meter_workers_unresponsive as the parent sees it in this scrape."""
+    return FamilyData("gauge", contract.SELF_WORKERS_UNRESPONSIVE, SELF_GAUGES[contract.SELF_WORKERS_UNRESPONSIVE][1],
+                      "", (), [()], [count])
 
 
 def reserve_port(host: str, port: int) -> socket.socket:
@@ -253,17 +313,29 @@ class Supervisor:
         return self._ready and not self._stopping
 
     def render(self, openmetrics: bool) -> bytes:
+        """Every worker's figures summed, within RENDER_TIMEOUT_S whatever the workers do: a worker
+        that does not answer in time contributes its last figures and is counted as unresponsive."""
         with self._state_lock:
             links = list(self._links)
-            sources: list[Sequence[Any]] = list(self._tombstones)
-        for link in links:
+            sources: list[Sequence[FamilyData]] = list(self._tombstones)
+        asked = [(link, link.ask("render")) for link in links]
+        started = time.monotonic()
+        unresponsive = 0
+        for link, future in asked:
+            # a worker with no figures yet gets longer: there is nothing to show in its place
+            bound = RENDER_TIMEOUT_S if link.last_families is not None else FIRST_RENDER_TIMEOUT_S
             try:
-                families = link.call("render")
+                families = future.result(max(0.0, started + bound - time.monotonic()))
+                if isinstance(families, Exception):
+                    raise families
                 link.last_families = families
-            except (TimeoutError, EOFError, OSError) as exc:
-                log.warning("genai-meter: worker %d left out of this scrape: %s", link.slot, exc)
+            except (FutureTimeout, EOFError, OSError) as exc:
+                unresponsive += 1
+                log.warning("genai-meter: worker %d shows its last figures in this scrape: %s",
+                            link.slot, exc or "no answer in time")
                 families = link.last_families or []
             sources.append(families)
+        sources.append([unresponsive_family(unresponsive)])
         return render_families(merge_families(sources), openmetrics)
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -299,8 +371,12 @@ class Supervisor:
         log.info("genai-meter: ready")
 
     def _watch_workers(self) -> None:
+        next_ping = time.monotonic()
         while not self._stopping:
             time.sleep(0.2)
+            if time.monotonic() >= next_ping:
+                next_ping = time.monotonic() + PING_INTERVAL_S
+                self._kill_hung()
             for i, link in enumerate(list(self._links)):
                 if self._stopping or link.process.is_alive():
                     continue
@@ -319,6 +395,18 @@ class Supervisor:
                     replacement.ready.result(WORKER_START_TIMEOUT_S)
                 except Exception as exc:
                     log.error("genai-meter: worker %d did not restart: %s", link.slot, exc)
+
+    def _kill_hung(self) -> None:
+        """Ping every worker; kill one that has not answered for HUNG_AFTER_S (stopped, deadlocked):
+        it would hold its share of new connections forever. The watch loop then restarts it."""
+        now = time.monotonic()
+        for link in list(self._links):
+            if link.last_pong and now - link.last_pong > HUNG_AFTER_S and link.process.is_alive():
+                log.error("genai-meter: worker %d (pid %s) has not answered for %.0f s; killing it",
+                          link.slot, link.process.pid, now - link.last_pong)
+                link.process.kill()
+                continue
+            link.ask("ping").add_done_callback(lambda f, l=link: l.pong(f))
 
     def run(self) -> int:
         self.signals.install()  # before "ready" is logged (workers are spawned and ignore both signals)
@@ -350,6 +438,9 @@ class Supervisor:
                 log.warning("genai-meter: a worker did not drain cleanly: %s", exc)
         counted_until = time.monotonic()
         wait_s = self.config.server.shutdown_scrape_wait_seconds
+        if wait_s > 0:
+            log.info("genai-meter: waiting up to %.0f s for Prometheus to scrape the last figures "
+                     "(send the signal again, or set server.shutdown_scrape_wait_seconds: 0, to skip)", wait_s)
         if wait_s > 0:
             if self.watch.wait_after(counted_until, wait_s, self.signals.hurry):
                 log.info("genai-meter: final scrape answered")
