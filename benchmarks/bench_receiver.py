@@ -84,12 +84,14 @@ class Server:
                 self.process.wait(5)
 
 
-def start_server(config_dir: Path) -> Server:
-    """`genai-meter serve` on ephemeral 127.0.0.1 ports; returns once it logged `ready`."""
+def start_server(config_dir: Path, ledger: str = "none") -> Server:
+    """`genai-meter serve` on ephemeral 127.0.0.1 ports; returns once it logged `ready`. `ledger`:
+    "none" (metrics only, the pre-ledger figures) or "on" (SQLite in `config_dir`, the default setup)."""
     config = config_dir / "bench.yaml"
     config.write_text("server:\n  shutdown_scrape_wait_seconds: 0\n", encoding="utf-8")
     args = [sys.executable, "-m", "genai_meter", "serve", "--config", str(config),
-            "--grpc-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"]
+            "--grpc-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0",
+            "--ledger", "none" if ledger == "none" else f"sqlite:///{config_dir / 'ledger.db'}"]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     env.pop("GENAI_METER_CONFIG", None)
     process = subprocess.Popen(args, cwd=REPO, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
