@@ -45,6 +45,9 @@ SELF_COUNTERS: dict[str, tuple[tuple[str, ...], str]] = {
     contract.SELF_SPANS_FORWARDED: ((), "Spans forwarded."),
     contract.SELF_SPANS_FORWARD_DROPPED: (("reason",), "Spans that could not be forwarded, by reason."),
     contract.SELF_PROCESSING_ERRORS: ((), "Spans whose metering failed."),
+}
+# Only `genai-meter serve` has a ledger and workers: these exist in its stores alone (`serve=True`).
+SERVE_COUNTERS: dict[str, tuple[tuple[str, ...], str]] = {
     contract.SELF_LEDGER_FAILURES: ((), "OTLP requests refused (503) because the ledger could not store their calls."),
 }
 SELF_GAUGES: dict[str, tuple[tuple[str, ...], str]] = {
@@ -83,7 +86,7 @@ class UsageMetrics:
 
     def __init__(self, config: Config, *, clock: Callable[[], float] = time.time,
                  catalog_version: str = "", overrides_version: str = "",
-                 budget_grace_s: float = 300.0) -> None:
+                 budget_grace_s: float = 300.0, serve: bool = False) -> None:
         self.config = config
         self.contract = c = Contract.from_config(config)
         self._clock = clock
@@ -122,15 +125,16 @@ class UsageMetrics:
 
         self._self: dict[str, CounterTable] = {
             name: CounterTable(name, help_text, labels, max_series=_SELF_MAX_SERIES)
-            for name, (labels, help_text) in SELF_COUNTERS.items()
+            for name, (labels, help_text) in {**SELF_COUNTERS, **(SERVE_COUNTERS if serve else {})}.items()
         }
-        for name, (labels, help_text) in {**SELF_INFO, **SELF_GAUGES}.items():
+        self._gauges = SELF_GAUGES if serve else {}
+        for name, (labels, help_text) in {**SELF_INFO, **self._gauges}.items():
             self._self[name] = CounterTable(name, help_text, labels, max_series=_SELF_MAX_SERIES, kind="gauge")
         self._counted = self._self[contract.SELF_SPANS_COUNTED]
         self._skipped = self._self[contract.SELF_SPANS_SKIPPED]
         self._label_overflow = self._self[contract.SELF_LABEL_OVERFLOW]
         series_overflow = self._self[contract.SELF_SERIES_OVERFLOW]
-        for name, (labels, _) in {**SELF_COUNTERS, **SELF_GAUGES}.items():
+        for name, (labels, _) in {**SELF_COUNTERS, **(SERVE_COUNTERS if serve else {}), **self._gauges}.items():
             if not labels:
                 self._self[name].touch(())
         for dim in dims:
@@ -170,7 +174,7 @@ class UsageMetrics:
     def record_self(self, name: str, amount: float = 1, **labels: str) -> None:
         """Add `amount` to the self-metric `name` (a genai_meter.contract SELF_* counter)."""
         table = self._self.get(name)
-        if table is None or name in SELF_INFO or name in SELF_GAUGES:
+        if table is None or name in SELF_INFO or name in self._gauges:
             raise ValueError(f"{name!r} is not a genai-meter self-metric counter")
         if set(labels) != set(table.labelnames):
             raise ValueError(f"{name} takes labels {table.labelnames}, got {tuple(sorted(labels))}")
@@ -180,7 +184,7 @@ class UsageMetrics:
 
     def set_self_gauge(self, name: str, value: float) -> None:
         """Set the unlabelled self-metric gauge `name` (a genai_meter.contract SELF_* gauge)."""
-        if name not in SELF_GAUGES:
+        if name not in self._gauges:
             raise ValueError(f"{name!r} is not a genai-meter self-metric gauge")
         with self._lock:
             self._self[name].set((), value)

@@ -19,9 +19,9 @@ from pathlib import Path
 import grpc
 
 from genai_meter.collector_processor.receiver.auth import TokenAuth
-from genai_meter.collector_processor.receiver.gate import Gate
-from genai_meter.collector_processor.receiver.ingest import Ingestor
 from genai_meter.collector_processor.receiver.decode import MEDIA_PROTOBUF, BadRequest, decode
+from genai_meter.collector_processor.receiver.gate import Gate
+from genai_meter.collector_processor.receiver.ingest import Ingestor, Unavailable
 
 log = logging.getLogger("genai_meter")
 
@@ -72,14 +72,18 @@ class GrpcReceiver:
 
     def start(self) -> int:
         """Bind and start; returns the bound port. Raises RuntimeError if the address is taken."""
-        if self._tls is not None:
-            cert, key = self._tls
-            credentials = grpc.ssl_server_credentials([(key.read_bytes(), cert.read_bytes())])
-            port = self._server.add_secure_port(self.address, credentials)
-        else:
-            port = self._server.add_insecure_port(self.address)
+        try:
+            if self._tls is not None:
+                cert, key = self._tls
+                credentials = grpc.ssl_server_credentials([(key.read_bytes(), cert.read_bytes())])
+                port = self._server.add_secure_port(self.address, credentials)
+            else:
+                port = self._server.add_insecure_port(self.address)
+        except RuntimeError:  # gRPC says only "Failed to bind to address"
+            port = 0
         if not port:
-            raise RuntimeError(f"cannot listen on {self.address}")
+            raise RuntimeError(f"OTLP/gRPC cannot listen on {self.address}: the port is in use or the address is "
+                               "not local (change server.grpc_listen or --grpc-listen)")
         self._server.start()
         self.port = port
         return port
@@ -106,6 +110,8 @@ class GrpcReceiver:
                 outcome = self.ingestor.decode_and_export(lambda: decode(raw, MEDIA_PROTOBUF, full=full))
             except BadRequest as exc:
                 context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+            except Unavailable as exc:  # the ledger refused: nothing counted, the client retries
+                context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
             return _response_bytes(outcome.rejected, outcome.message)
         finally:
             self.gate.leave()

@@ -4,7 +4,7 @@ Answers (docs/receiver.md):
 
 | case | status | body |
 |---|---|---|
-| counted (some spans possibly rejected) | 200 | ExportTraceServiceResponse, `partial_success` set when spans were rejected |
+| counted (some spans possibly rejected) | 200 | ExportTraceServiceResponse, `partial_success` if spans were rejected |
 | undecodable body, bad framing | 400 | google.rpc.Status INVALID_ARGUMENT |
 | no / wrong bearer token | 401 | google.rpc.Status UNAUTHENTICATED, `WWW-Authenticate: Bearer` |
 | other path / method | 404 / 405 | |
@@ -32,8 +32,6 @@ from google.rpc import code_pb2, status_pb2
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
 from genai_meter.collector_processor.receiver.auth import TokenAuth
-from genai_meter.exporters.httpd import BodyTooLarge, Request, Response
-from genai_meter.collector_processor.receiver.gate import Gate
 from genai_meter.collector_processor.receiver.decode import (
     MEDIA_JSON,
     MEDIA_PROTOBUF,
@@ -44,7 +42,9 @@ from genai_meter.collector_processor.receiver.decode import (
     decode,
     decompress,
 )
-from genai_meter.collector_processor.receiver.ingest import Ingestor, Outcome
+from genai_meter.collector_processor.receiver.gate import Gate
+from genai_meter.collector_processor.receiver.ingest import Ingestor, Unavailable, Outcome
+from genai_meter.exporters.httpd import BodyTooLarge, Request, Response
 
 log = logging.getLogger("genai_meter")
 
@@ -131,6 +131,8 @@ class OtlpHttpHandler:
                          f"body is over the limit of {self.max_body_bytes} bytes", media, close=True)
         except BadRequest as exc:
             return error(400, code_pb2.INVALID_ARGUMENT, str(exc), media)
+        except Unavailable as exc:  # the ledger refused: nothing counted, the client retries
+            return error(503, code_pb2.UNAVAILABLE, str(exc), media, headers=[("Retry-After", str(RETRY_AFTER_S))])
         except Exception:  # pragma: no cover - Ingestor.export does not raise for span content
             log.exception("genai-meter: an OTLP/HTTP request could not be counted")
             return error(500, code_pb2.INTERNAL, "internal error", media)

@@ -57,7 +57,7 @@ class Receivers:
         server = config.server
         self.auth = TokenAuth.from_config(server, config.resolve_path)
         self.tls = tls_files(server, config.resolve_path)
-        self.metrics = metrics if metrics is not None else UsageMetrics(config)
+        self.metrics = metrics if metrics is not None else UsageMetrics(config, serve=True)
         self.meter = build_meter(config, [self.metrics])
         self.dedup = dedup if dedup is not None else SeenSpans(config.limits.dedup_window_seconds,
                                                                config.limits.dedup_max_entries)
@@ -71,8 +71,7 @@ class Receivers:
         # the ledger: `ledger.url` holds the resolved URL (service.apply_overrides); None = --ledger none
         self.ledger: LedgerWriter | None = open_writer(config.ledger.url, config) if config.ledger.url else None
         self.ingestor = Ingestor(self.meter, self.metrics, self.dedup, forwarder=self.forwarder, ledger=self.ledger,
-                                 commit_timeout_s=min(server.request_timeout_seconds,
-                                                      config.ledger.busy_timeout_seconds + 5.0))
+                                 commit_timeout_s=server.request_timeout_seconds)
         self.reuse_port = reuse_port
         self.http: HttpServer | None = None
         self.grpc: GrpcReceiver | None = None
