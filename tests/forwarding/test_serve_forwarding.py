@@ -25,7 +25,7 @@ pytestmark = pytest.mark.slow
 
 def test_forwarding_to_another_receiver(tmp_path: Path) -> None:
     config = write_config(tmp_path / "c.yaml", {"server": {"shutdown_scrape_wait_seconds": 5}})
-    downstream = start_serve(config)
+    downstream = start_serve(config, "--data-dir", str(tmp_path / "downstream"))  # a receiver elsewhere: its own ledger
     upstream = start_serve(config, "--forward-endpoint", f"http://{downstream.http}/v1/traces")
     try:
         request = make_request([make_span(llm_attributes(customer="fwd")) for _ in range(6)] + [plain_span()])

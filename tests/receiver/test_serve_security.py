@@ -124,7 +124,7 @@ def test_auth_and_tls_on_grpc(secured: tuple[Serve, Path]) -> None:
         export(body, timeout=10, metadata=(("authorization", f"Bearer {TOKEN}"),))
     exporter = GrpcSpanExporter(endpoint=f"https://{serve.grpc}", credentials=credentials,
                                 headers={"authorization": f"Bearer {TOKEN}"})
-    from tests.test_serve_clients import send_with_sdk
+    from tests.receiver.test_serve_clients import send_with_sdk
 
     send_with_sdk(exporter, "tls-sdk-grpc", 3)
     unauthorized = GrpcSpanExporter(endpoint=f"https://{serve.grpc}", credentials=credentials, timeout=5)
