@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Mapping, Union
 
-AttrValue = Union[str, bool, int, float, tuple, list]
+AttrValue = Union[str, bool, int, float, tuple[object, ...], list[object]]
 
 ZERO = Decimal(0)
 
@@ -20,8 +20,8 @@ class SpanRecord:
     """One finished span. Attribute mappings are read-only views; values are OTel attribute values."""
 
     name: str
-    attributes: Mapping[str, AttrValue]
-    resource: Mapping[str, AttrValue]
+    attributes: Mapping[str, object]  # values are OTel attribute values (AttrValue), never trusted
+    resource: Mapping[str, object]
     start_ns: int  # Unix epoch nanoseconds
     end_ns: int
     is_error: bool = False  # span status code is ERROR

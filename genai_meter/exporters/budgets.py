@@ -27,6 +27,7 @@ import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from genai_meter.config import BudgetConfig
 from genai_meter.contract import UNKNOWN
@@ -57,7 +58,7 @@ class Budget:
         self.limit = config.limit
         self._matchers: tuple[tuple[str, Callable[[str], bool]], ...] = tuple(
             (label, _matcher(pattern)) for label, pattern in sorted(config.match.items()))
-        self._periods: dict[int, list] = {}  # start_ns -> [label, spend Decimal, tokens]
+        self._periods: dict[int, list[Any]] = {}  # start_ns -> [label, spend Decimal, tokens]
         self._cache_now = PeriodBounds("", 0, 0)
         self._cache_call = PeriodBounds("", 0, 0)
 

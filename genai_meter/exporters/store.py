@@ -22,7 +22,8 @@ from typing import Any
 from genai_meter import __version__, contract
 from genai_meter.config import Config
 from genai_meter.contract import Contract
-from genai_meter.exporters.budgets import NS, Budget, BudgetTracker
+from genai_meter.exporters.budgets import Budget, BudgetTracker
+from genai_meter.periods import NS
 from genai_meter.exporters.bridge import StoreCollector
 from genai_meter.exporters.exposition import FamilyText, render
 from genai_meter.exporters.families import FamilyData
@@ -145,7 +146,9 @@ class UsageMetrics:
             table.on_fold = lambda key=key: series_overflow.add(key, 1)
         self._self[contract.SELF_BUILD_INFO].set((__version__,), 1)
         self._by_name: dict[str, SeriesTable] = {t.name: t for t in self._tables()}
-        self._counted_idx = self._counted.slot(())
+        counted_idx = self._counted.slot(())
+        assert counted_idx is not None  # the first series of a fresh table always fits
+        self._counted_idx: int = counted_idx
         # exported call labels -> cached series indexes, and the labels (bounded like a family)
         self._slots: dict[tuple[str, ...], list[Any]] = {}
         self._slots_max = cap
@@ -340,10 +343,11 @@ class UsageMetrics:
         exact. Only short string values are cached, and only combinations that did not overflow
         (an overflow must be counted on every call, and a flood of new values must not grow it).
         """
-        key = (call.service, call.environment, call.provider, call.model, call.operation,
-               *map(call.dimensions.get, self._dim_names))
+        raw: tuple[str | None, ...] = (call.service, call.environment, call.provider, call.model, call.operation,
+                                       *map(call.dimensions.get, self._dim_names))
+        key: tuple[str | None, ...] | None = raw
         try:
-            entry = self._combos.get(key)
+            entry = self._combos.get(raw)
         except TypeError:  # an unhashable raw value (not from Conventions): resolve every time
             entry, key = None, None
         if entry is not None:
@@ -494,7 +498,7 @@ class UsageMetrics:
         key = tuple(labels[n] for n in data.labelnames)
         for k, v in zip(data.keys, data.values):
             if k == key:
-                return v
+                return Decimal(v)
         return None
 
     @property

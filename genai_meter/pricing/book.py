@@ -144,9 +144,10 @@ class PriceBook:
             if len(self._cache) >= CACHE_MAX:
                 self._cache = {}
             self._cache[key] = resolved
-        if resolved is None or type(resolved) is Plan:
-            return resolved  # type: ignore[return-value]
-        return resolved.plan_at(end_ns)  # type: ignore[union-attr]
+        if resolved is None or isinstance(resolved, Plan):
+            return resolved
+        assert isinstance(resolved, _Resolved)
+        return resolved.plan_at(end_ns)
 
     # -- resolution (once per provider, model) ----------------------------------------------------
 

@@ -222,6 +222,7 @@ class Catalog:
             return None
         version = self.version_of(snapshot)
         entry = f"{found.id}/{info.id}"
+        periods: tuple[Period, ...]
         if isinstance(info.prices, gp.ModelPrice):
             periods = (_period(None, info.prices, version=version, entry=entry),)
         else:

@@ -85,8 +85,8 @@ class Rates:
 
     def scaled(self, factor: Decimal, divisor: Decimal = Decimal(1)) -> Rates:
         """Every rate times `factor` divided by `divisor` (discounts, currency conversion)."""
-        values = [getattr(self, key) * factor / divisor for key in RATE_KEYS]
-        return Rates(*values, per_request=self.per_request * factor / divisor)
+        values = {key: getattr(self, key) * factor / divisor for key in RATE_KEYS}
+        return Rates(**values, per_request=self.per_request * factor / divisor)
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from decimal import Decimal
 
+from google.protobuf.internal.containers import RepeatedCompositeFieldContainer
 from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
@@ -79,7 +80,7 @@ def annotate_span(span: Span, call: LLMCall, cost: Cost | None) -> None:
     _append(attributes, values.items())
 
 
-def _append(attributes, items: Iterable[tuple[str, AttrValue]]) -> None:
+def _append(attributes: RepeatedCompositeFieldContainer[KeyValue], items: Iterable[tuple[str, AttrValue]]) -> None:
     for key, value in items:
         kv: KeyValue = attributes.add()
         kv.key = key
@@ -182,7 +183,7 @@ def strip_content(span: Span) -> int:
     return removed
 
 
-def _strip_attributes(attributes) -> int:
+def _strip_attributes(attributes: RepeatedCompositeFieldContainer[KeyValue]) -> int:
     # is_content_key, inlined: this runs for every attribute of every forwarded span.
     keys, prefixes, keep = CONTENT_KEYS, CONTENT_PREFIXES, CONTENT_KEEP_KEYS
     doomed = [i for i, kv in enumerate(attributes)

@@ -61,8 +61,8 @@ def _sdk_span_record(span: ReadableSpan, attributes: Mapping[str, object]) -> Sp
     if context is not None:
         trace_id = context.trace_id.to_bytes(16, "big")
         span_id = context.span_id.to_bytes(8, "big")
-        trace_state = context.trace_state
-        trace_state = trace_state.to_header() if getattr(trace_state, "_dict", trace_state) else ""
+        state = context.trace_state
+        trace_state = state.to_header() if getattr(state, "_dict", state) else ""
     else:
         trace_id = span_id = b""
         trace_state = ""
@@ -152,8 +152,8 @@ class CostSpanProcessor(SpanProcessor):
                 if attributes and not MARKER_KEYS.isdisjoint(attributes):
                     self.meter.process(_sdk_span_record(span, attributes))
                 return
-            attributes = span.attributes
-            if attributes and is_candidate(attributes):
+            public = span.attributes
+            if public and is_candidate(public):
                 self.meter.process(span_record(span))
         except Exception:  # pragma: no cover - Meter.process already counts its own failures
             log.debug("genai-meter: span skipped after an unexpected error", exc_info=True)

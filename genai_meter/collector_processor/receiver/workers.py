@@ -167,7 +167,7 @@ class WorkerLink:
         self._send_lock = threading.Lock()
         self._pending: dict[int, Future[Any]] = {}
         self._next_id = 1
-        self.ready: Future = Future()
+        self.ready: Future[dict[str, str]] = Future()
         self.last_families: list[FamilyData] | None = None  # from the last scrape, kept if the worker dies
         self.last_pong = 0.0  # monotonic time of the last answered ping (0: none yet)
 
@@ -406,7 +406,7 @@ class Supervisor:
                           link.slot, link.process.pid, now - link.last_pong)
                 link.process.kill()
                 continue
-            link.ask("ping").add_done_callback(lambda f, l=link: l.pong(f))
+            link.ask("ping").add_done_callback(link.pong)
 
     def run(self) -> int:
         self.signals.install()  # before "ready" is logged (workers are spawned and ignore both signals)
@@ -427,7 +427,7 @@ class Supervisor:
         bound = self.config.server.request_timeout_seconds
         results = []
         for link in self._links:
-            future: Future = Future()
+            future: Future[Any] = Future()
             threading.Thread(target=lambda l=link, f=future: _call_into(f, l, "drain", bound * 2 + 5),
                              daemon=True).start()
             results.append(future)
@@ -468,7 +468,7 @@ class Supervisor:
             link.close()
 
 
-def _call_into(future: Future, link: WorkerLink, op: str, timeout: float) -> None:
+def _call_into(future: Future[Any], link: WorkerLink, op: str, timeout: float) -> None:
     try:
         future.set_result(link.call(op, timeout=timeout))
     except BaseException as exc:
