@@ -8,18 +8,21 @@ never blocks: a cheap marker check drops non-GenAI spans, GenAI spans go through
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Mapping, Sequence
 
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.trace import StatusCode
 
+from genai_meter.collector_processor.inprocess.ledger_recorder import LedgerRecorder
 from genai_meter.collector_processor.metering import Recorder, build_meter
 from genai_meter.config import Config, load_config
 from genai_meter.conventions import MARKER_KEYS, is_candidate
 from genai_meter.exporters import UsageMetrics
 from genai_meter.exporters.endpoint import start_metrics_server
 from genai_meter.exporters.httpd import HttpServer
+from genai_meter.ledger.urls import LEDGER_ENV
 from genai_meter.records import SpanRecord
 
 log = logging.getLogger("genai_meter")
@@ -133,10 +136,14 @@ class CostSpanProcessor(SpanProcessor):
     """
 
     def __init__(self, config: Config | None = None, *, metrics: UsageMetrics | None = None,
-                 recorders: Sequence[Recorder] = ()) -> None:
+                 recorders: Sequence[Recorder] = (), ledger_url: str | None = None) -> None:
         self.config = config if config is not None else load_config()
         self.metrics = metrics if metrics is not None else UsageMetrics(self.config)
-        self.meter = build_meter(self.config, (self.metrics, *recorders))
+        # a ClickHouse ledger only when asked for (argument, $GENAI_METER_LEDGER, ledger.url): never a default
+        url = ledger_url or os.environ.get(LEDGER_ENV) or self.config.ledger.url
+        self.ledger = LedgerRecorder.from_config(self.config, url, self.metrics)
+        extra = (self.ledger,) if self.ledger is not None else ()
+        self.meter = build_meter(self.config, (self.metrics, *recorders, *extra))
         self._server: HttpServer | None = None
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
@@ -163,7 +170,9 @@ class CostSpanProcessor(SpanProcessor):
         self._server = start_metrics_server(self.metrics, listen)
 
     def shutdown(self) -> None:
-        """Stop the metrics endpoint, if this processor started one."""
+        """Hand queued calls to the ledger; stop the metrics endpoint, if this processor started one."""
+        if self.ledger is not None:
+            self.ledger.close()
         server = self._server
         self._server = None
         if server is not None:
