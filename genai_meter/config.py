@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from genai_meter.periods import Period, parse_utc_offset
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from genai_meter.periods import Period, parse_utc_offset
 
 CONFIG_ENV = "GENAI_METER_CONFIG"
 
@@ -62,6 +63,9 @@ def _default_dimensions() -> dict[str, DimensionConfig]:
                                 enabled=False),
         "feature": DimensionConfig(attributes=["feature.id", "app.feature"], max_values=200),
         "project": DimensionConfig(attributes=["project.id"], resource=True, max_values=200),
+        # The tenant an app serves (usage portals' "organization"); often set once per deployment.
+        "organization": DimensionConfig(attributes=["organization.id", "org.id", "tenant.id"], resource=True,
+                                        max_values=500),
     }
 
 
@@ -126,6 +130,15 @@ class AlertsConfig(_Model):
     error_rate: float = Field(default=0.05, gt=0, le=1)  # share of failed requests over 10 minutes
     latency_p95_seconds: float = Field(default=20.0, gt=0)
     runbook_base_url: str = "https://github.com/genai-meter/genai-meter/blob/main/docs/runbooks.md"
+    dashboard_base_url: str = "http://127.0.0.1:3000"  # Grafana root that alert notifications link to
+    anomaly_zscore: float = Field(default=3.0, gt=0)  # deviations above the same hour of the last 7 days
+    anomaly_min_requests_per_hour: float = Field(default=100, ge=0)  # requests below this never alert
+    anomaly_min_tokens_per_hour: float = Field(default=100_000, ge=0)  # tokens below this never alert
+    anomaly_min_usd_per_hour: float = Field(default=1.0, ge=0)  # spend below this never alerts
+    anomaly_min_stddev_ratio: float = Field(default=0.1, gt=0)  # deviation floor, as a share of the mean
+    anomaly_min_stddev_requests: float = Field(default=10, gt=0)  # deviation floor in requests per hour
+    anomaly_min_stddev_tokens: float = Field(default=10_000, gt=0)  # deviation floor in tokens per hour
+    anomaly_min_stddev_usd: float = Field(default=0.5, gt=0)  # deviation floor in USD per hour
 
 
 class LimitsConfig(_Model):
@@ -135,6 +148,7 @@ class LimitsConfig(_Model):
     max_label_value_length: int = Field(default=128, ge=8)  # longer values are cut
     dedup_window_seconds: int = Field(default=600, ge=0)  # how long a (trace, span) id is remembered
     dedup_max_entries: int = Field(default=1_000_000, ge=0)  # and how many at most
+    max_tokens_per_call: int = Field(default=100_000_000, ge=1)  # more (or < 0) in a call: invalid, never priced
 
 
 class SamplingConfig(_Model):
@@ -176,6 +190,64 @@ class LedgerConfig(_Model):
     busy_timeout_seconds: float = Field(default=5.0, gt=0)  # past this a locked ledger answers 503
 
 
+class ReportTokenConfig(_Model):
+    """A bearer token of the report service: stored as its SHA-256, with the rows it may see."""
+
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")  # hex SHA-256 of the token (`printf %s TOKEN | sha256sum`)
+    name: str = ""  # who holds it, for logs
+    admin: bool = False  # sees every row; otherwise `scope` must be set
+    scope: dict[str, list[str]] = {}  # field -> allowed values (exact); every answer is limited to these rows
+
+    @model_validator(mode="after")
+    def _admin_or_scope(self) -> ReportTokenConfig:
+        if self.admin == bool(self.scope):
+            raise ValueError("a token is either admin: true or has a non-empty scope")
+        return self
+
+
+class ScheduleConfig(_Model):
+    """A report produced on a cron schedule and delivered to a directory and/or a webhook."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")  # names the files and the state rows
+    cron: str  # five-field cron expression (minute hour day month weekday) in reports.utc_offset
+    report: Literal["summary", "detailed", "cost", "trend"] = "summary"  # which report
+    range: str = "24h"  # a range preset (1h, 24h, 7d, 30d, 90d, today, yesterday, this_month, ...)
+    filters: dict[str, list[str]] = {}  # field -> values, as in the API
+    group_by: list[str] = []  # fields to group by
+    format: Literal["json", "csv", "xlsx", "pdf", "focus", "slack"] = "json"  # slack: a Slack-compatible text message
+    directory: Path | None = None  # write each run's file here (relative to the config file)
+    webhook_url: str | None = None  # POST each run here with an Idempotency-Key header
+    scope: dict[str, list[str]] = {}  # the rows this schedule may export ({} = all)
+    max_attempts: int = Field(default=6, ge=1, le=50)  # deliveries tried (exponential backoff) before failing
+
+    @model_validator(mode="after")
+    def _destination(self) -> ScheduleConfig:
+        if self.directory is None and self.webhook_url is None:
+            raise ValueError("set directory and/or webhook_url")
+        return self
+
+
+class ReportsConfig(_Model):
+    """`genai-meter reports`: the report service (docs/reports.md)."""
+
+    listen: str = "127.0.0.1:8080"  # HOST:PORT; beyond loopback only when tokens are configured
+    tokens: list[ReportTokenConfig] = []  # bearer tokens; none = open, loopback only
+    tokens_file: Path | None = None  # YAML list of more tokens in the same shape (relative to the config file)
+    utc_offset: str | None = None  # calendar ranges (today, this_month, ...); default: the first budget's, else +00:00
+    schedules: list[ScheduleConfig] = []  # scheduled exports
+    state_file: Path | None = None  # schedule state (SQLite); default: reports-state.db beside the ledger file
+    max_range_days: int = Field(default=1100, ge=1)  # longest from/to span a request may ask for
+    max_rows: int = Field(default=10000, ge=10)  # most groups or rows one JSON/XLSX/PDF answer holds
+    threads: int = Field(default=8, ge=1, le=64)  # WSGI worker threads
+
+    @field_validator("utc_offset")
+    @classmethod
+    def _offset(cls, value: str | None) -> str | None:
+        if value is not None and not _OFFSET.match(value):
+            raise ValueError(f"utc_offset must look like +HH:MM, got {value!r}")
+        return value
+
+
 class ResourceKeysConfig(_Model):
     """Resource attributes that fill the base labels."""
 
@@ -196,6 +268,7 @@ class Config(_Model):
     sampling: SamplingConfig = SamplingConfig()
     server: ServerConfig = ServerConfig()
     ledger: LedgerConfig = LedgerConfig()
+    reports: ReportsConfig = ReportsConfig()  # the report service, its tokens and schedules
     prometheus_url: str = "http://127.0.0.1:9090"  # where reports and forecasts query
     source_path: Path | None = Field(default=None, exclude=True)  # the file this came from
 

@@ -6,11 +6,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Mapping, Union
 
-AttrValue = Union[str, bool, int, float, tuple[object, ...], list[object]]
+AttrValue = str | bool | int | float | tuple[object, ...] | list[object]
 
 ZERO = Decimal(0)
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from math import isfinite
 from typing import Any
@@ -22,13 +22,13 @@ from typing import Any
 from genai_meter import __version__, contract
 from genai_meter.config import Config
 from genai_meter.contract import Contract
-from genai_meter.exporters.budgets import Budget, BudgetTracker
-from genai_meter.periods import NS
 from genai_meter.exporters.bridge import StoreCollector
+from genai_meter.exporters.budgets import Budget, BudgetTracker
 from genai_meter.exporters.exposition import FamilyText, render
 from genai_meter.exporters.families import FamilyData
 from genai_meter.exporters.labels import LabelResolver
 from genai_meter.exporters.series import CounterTable, HistogramTable, SeriesTable, label_pairs
+from genai_meter.periods import NS
 from genai_meter.records import Cost, LLMCall
 
 SampleKey = tuple[str, frozenset[tuple[str, str]]]
@@ -42,7 +42,7 @@ SELF_COUNTERS: dict[str, tuple[tuple[str, ...], str]] = {
     contract.SELF_SPANS_REJECTED: (("reason",), "Spans rejected, by reason."),
     contract.SELF_SPANS_SAMPLED: ((), "Spans carrying a probability-sampling threshold (figures undercount)."),
     contract.SELF_LABEL_OVERFLOW: (("dimension",), "Calls whose dimension value was folded into __overflow__."),
-    contract.SELF_SERIES_OVERFLOW: (("metric",), "Updates folded into an overflow series by the per-metric series cap."),
+    contract.SELF_SERIES_OVERFLOW: (("metric",), "Updates folded into an overflow series by the per-metric cap."),
     contract.SELF_SPANS_FORWARDED: ((), "Spans forwarded."),
     contract.SELF_SPANS_FORWARD_DROPPED: (("reason",), "Spans that could not be forwarded, by reason."),
     contract.SELF_PROCESSING_ERRORS: ((), "Spans whose metering failed."),

@@ -16,7 +16,7 @@ import sys
 import openai
 
 
-def instrumentor(name: str):  # noqa: ANN201 - each package has its own instrumentor class
+def instrumentor(name: str):
     if name == "openai_v2":
         from opentelemetry.instrumentation.openai_v2 import OpenAIInstrumentor
     elif name == "openllmetry":
@@ -45,6 +45,9 @@ def set_up_in_code(metrics_listen: str) -> None:
 
 def set_up_automatically() -> None:
     from genai_meter.collector_processor.inprocess.autoconfigure import GenaiMeterConfigurator, GenaiMeterDistro
+    import os
+
+    os.environ.setdefault("GENAI_METER_INPROCESS", "true")  # in-process metering is opt-in (docs/in-process.md)
 
     GenaiMeterDistro().configure()
     GenaiMeterConfigurator().configure()

@@ -523,7 +523,7 @@ CONTENT_KEYS = ("gen_ai.prompt.0.content", "gen_ai.completion.0.content", "input
 @pytest.mark.parametrize("name", sorted(n for n in EXPECTED if not n.startswith("recorded/")))
 def test_message_content_is_never_read(conventions: Conventions, name: str) -> None:
     data = _fixture_dict(name)
-    attributes = _Watched({**data["attributes"], **{k: "SECRET PROMPT" for k in CONTENT_KEYS},
+    attributes = _Watched({**data["attributes"], **dict.fromkeys(CONTENT_KEYS, "SECRET PROMPT"),
                            "some.ephemeral_1h_input_tokens": 0})
     span = span_record_from_dict(data)
     span.attributes = attributes

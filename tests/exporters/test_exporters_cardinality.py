@@ -131,7 +131,7 @@ def test_series_cap_folds_dimensions_then_everything_with_exact_totals() -> None
     for m in range(10, 40):
         store.record_call(make_call(f"y{m}", model=f"model-{m}", status="error"), COST)
         n_calls += 1
-    catch_all = {name: OVERFLOW for name in store.contract.call_labels}
+    catch_all = dict.fromkeys(store.contract.call_labels, OVERFLOW)
     assert store.get("llm_requests_total", **catch_all, status="error") == 30
     assert len(store.requests) <= cap + store.requests.reserve + 2
     assert totals(store, "llm_requests_total") == n_calls
@@ -151,7 +151,7 @@ def test_histograms_and_gauges_past_the_series_cap() -> None:
                     unit_prices={"input": Decimal(m)})
         store.record_call(make_call(model=f"m{m}", ttft_s=0.1), cost)
     # histograms have no dimensions: past the cap straight into the catch-all (status kept)
-    overflow = {name: OVERFLOW for name in store.contract.ttft_labels}
+    overflow = dict.fromkeys(store.contract.ttft_labels, OVERFLOW)
     assert store.get("llm_request_duration_seconds_count", **overflow, status="ok") == 15
     assert store.get("llm_time_to_first_token_seconds_count", **overflow) == 15
     assert totals(store, "llm_request_duration_seconds_count") == 25

@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from genai_meter import contract
-from genai_meter.config import Config
 from genai_meter.alert_rules.recording import period_to_date
+from genai_meter.config import Config
 from genai_meter.exporters import UsageMetrics
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "metrics.md"

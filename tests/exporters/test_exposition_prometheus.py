@@ -56,7 +56,7 @@ def served() -> Iterator[tuple[UsageMetrics, str, list[str]]]:
     accepts: list[str] = []
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             accept = self.headers.get("Accept", "")
             accepts.append(f"{self.path} {accept}")
             openmetrics = negotiate(accept) if self.path == "/metrics" else False

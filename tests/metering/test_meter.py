@@ -73,7 +73,7 @@ def test_meter_returns_the_call_and_its_exact_cost() -> None:
 
 def test_a_failing_recorder_is_counted_and_does_not_stop_the_others() -> None:
     class Broken:
-        def record_call(self, call, cost) -> None:  # noqa: ANN001 - Recorder protocol
+        def record_call(self, call, cost) -> None:
             raise RuntimeError("boom")
 
         def record_skip(self, reason: str) -> None:

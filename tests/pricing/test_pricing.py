@@ -205,7 +205,7 @@ def test_cost_uses_the_span_end_time_and_always_has_every_class(book: PriceBook)
     assert old is not None and new is not None
     assert (old.total, new.total) == (D("10"), D("2"))
     assert list(old.by_type) == list(COST_TYPES)
-    assert book.cost(call("openai", "o3", TokenCounts(), NOV_2026)).by_type == {key: 0 for key in COST_TYPES}
+    assert book.cost(call("openai", "o3", TokenCounts(), NOV_2026)).by_type == dict.fromkeys(COST_TYPES, 0)
 
 
 def test_resolution_is_cached_per_provider_and_model(monkeypatch: pytest.MonkeyPatch) -> None:

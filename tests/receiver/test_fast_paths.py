@@ -20,11 +20,11 @@ from opentelemetry.trace import SpanContext, Status, StatusCode, TraceFlags, Tra
 
 import genai_meter.collector_processor.receiver.spans as spans_mod
 from genai_meter import contract
-from genai_meter.collector_processor.receiver.dedup import SeenSpans
-from genai_meter.collector_processor.metering import build_meter
-from genai_meter.collector_processor.receiver.ingest import Ingestor
-from genai_meter.collector_processor.receiver.decode import MEDIA_PROTOBUF, BadRequest, decode
 from genai_meter.collector_processor.inprocess.processor import CostSpanProcessor, _public_span_record, span_record
+from genai_meter.collector_processor.metering import build_meter
+from genai_meter.collector_processor.receiver.decode import MEDIA_PROTOBUF, BadRequest, decode
+from genai_meter.collector_processor.receiver.dedup import SeenSpans
+from genai_meter.collector_processor.receiver.ingest import Ingestor
 from genai_meter.collector_processor.receiver.spans import attributes, decode_key_value
 from genai_meter.config import Config
 from genai_meter.exporters import UsageMetrics
@@ -39,7 +39,7 @@ class _Capture(SpanExporter):
     def __init__(self) -> None:
         self.spans: list[ReadableSpan] = []
 
-    def export(self, spans) -> SpanExportResult:  # noqa: ANN001 - SpanExporter API
+    def export(self, spans) -> SpanExportResult:
         self.spans.extend(spans)
         return SpanExportResult.SUCCESS
 
@@ -79,7 +79,7 @@ def test_trace_state_and_other_readable_span_types() -> None:
 
     class Custom(ReadableSpan):  # any other implementation goes through the public properties
         @property
-        def attributes(self):  # noqa: ANN202
+        def attributes(self):
             return {"gen_ai.operation.name": "embeddings"}
 
     custom = Custom("embed", context=context, start_time=1, end_time=2)

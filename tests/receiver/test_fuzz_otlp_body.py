@@ -12,9 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from genai_meter.collector_processor.receiver.dedup import SeenSpans
 from genai_meter.collector_processor.metering import build_meter
-from genai_meter.collector_processor.receiver.ingest import Ingestor
 from genai_meter.collector_processor.receiver.decode import (
     MEDIA_JSON,
     MEDIA_PROTOBUF,
@@ -24,6 +22,8 @@ from genai_meter.collector_processor.receiver.decode import (
     decode,
     decompress,
 )
+from genai_meter.collector_processor.receiver.dedup import SeenSpans
+from genai_meter.collector_processor.receiver.ingest import Ingestor
 from genai_meter.config import Config
 from genai_meter.exporters import UsageMetrics
 from tests.support.otlp import json_request, json_span, llm_attributes, make_request, make_span, plain_span

@@ -42,7 +42,6 @@ from tests.support.otlp import (
     plain_span,
 )
 
-
 # -- decompression ---------------------------------------------------------------------------
 
 def test_gzip_and_deflate_round_trip() -> None:

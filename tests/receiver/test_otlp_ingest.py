@@ -8,11 +8,11 @@ from decimal import Decimal
 import pytest
 
 from genai_meter import contract
-from genai_meter.collector_processor.receiver.dedup import SeenSpans
 from genai_meter.collector_processor.metering import build_meter
+from genai_meter.collector_processor.receiver.decode import MEDIA_PROTOBUF, decode
+from genai_meter.collector_processor.receiver.dedup import SeenSpans
 from genai_meter.collector_processor.receiver.gate import Gate
 from genai_meter.collector_processor.receiver.ingest import Ingestor
-from genai_meter.collector_processor.receiver.decode import MEDIA_PROTOBUF, decode
 from genai_meter.config import Config
 from genai_meter.exporters import UsageMetrics
 from tests.support.otlp import gpt4o_cost, llm_attributes, make_request, make_span, new_ids, plain_span

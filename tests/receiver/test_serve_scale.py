@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from genai_meter.exporters.merge import merge_families, render_families
 from genai_meter.config import Config
 from genai_meter.exporters import UsageMetrics
+from genai_meter.exporters.merge import merge_families, render_families
 from genai_meter.records import Cost, LLMCall, TokenCounts
 from tests.support.otlp import (
     Serve,

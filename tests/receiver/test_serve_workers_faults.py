@@ -14,7 +14,6 @@ import pytest
 
 from genai_meter.config import Config
 from genai_meter.ledger import open_reader
-
 from tests.support.otlp import (
     Serve,
     llm_attributes,

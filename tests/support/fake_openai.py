@@ -128,10 +128,10 @@ class _Handler(BaseHTTPRequestHandler):
     fake: FakeOpenAI  # set on the per-server subclass
     server_version = "FakeOpenAI/1.0"
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: object) -> None:
         """Silence the default stderr access log."""
 
-    def do_POST(self) -> None:  # noqa: N802 - stdlib naming
+    def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b"{}"
         try:

@@ -60,7 +60,7 @@ def wait_until(predicate: Callable[[], Any], timeout: float, interval: float = 0
             if value:
                 return value
             error = None
-        except Exception as exc:  # noqa: BLE001 - polling a server that may not be up yet
+        except Exception as exc:
             error = exc
         if time.monotonic() >= deadline:
             if error is not None:
@@ -103,7 +103,7 @@ def launch_until_ready(name: str, binary: str, flags_for_port: Callable[[int], l
             if process.poll() is not None:
                 raise error(f"{name} exited with {process.returncode}:\n"
                             f"{log_file.read_text(errors='replace')[-3000:]}")
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/-/ready", timeout=2) as response:  # noqa: S310
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/-/ready", timeout=2) as response:
                 return response.status == 200
 
         try:
@@ -127,7 +127,7 @@ def http_json(url: str, data: Mapping[str, str] | None = None, timeout: float = 
     elif data is not None:
         url = f"{url}?{urllib.parse.urlencode(data)}"
     request = urllib.request.Request(url, data=body, method="POST" if body is not None else "GET")
-    with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - loopback only
+    with urllib.request.urlopen(request, timeout=timeout) as response:
         return json.load(response)
 
 
@@ -159,7 +159,7 @@ class LoopbackServer:
     def stop(self) -> int | None:
         return stop_process(self.process)
 
-    def __enter__(self):  # noqa: ANN204 - returns the subclass
+    def __enter__(self):
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -24,7 +24,8 @@ class MeteringSampler(Sampler):
 
     def __init__(self, base: Sampler, *, all_spans: bool = False) -> None:
         self.base = base
-        self.all_spans = all_spans  # record every dropped span (for instrumentations that set no GenAI attribute at start)
+        # record every dropped span (for instrumentations that set no GenAI attribute at start)
+        self.all_spans = all_spans
 
     def should_sample(self, parent_context: Context | None, trace_id: int, name: str,
                       kind: SpanKind | None = None, attributes: Attributes = None,

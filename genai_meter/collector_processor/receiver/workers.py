@@ -365,7 +365,7 @@ class Supervisor:
             addresses = link.ready.result(WORKER_START_TIMEOUT_S)
         for name in ("otlp-grpc", "otlp-http"):
             log_listening(name, addresses[name])
-        log.info("genai-meter: %d workers (pids %s)", self.n, ", ".join(str(l.process.pid) for l in self._links))
+        log.info("genai-meter: %d workers (pids %s)", self.n, ", ".join(str(link.process.pid) for link in self._links))
         self._ready = True
         threading.Thread(target=self._watch_workers, name="genai-meter-supervisor", daemon=True).start()
         log.info("genai-meter: ready")
@@ -428,8 +428,7 @@ class Supervisor:
         results = []
         for link in self._links:
             future: Future[Any] = Future()
-            threading.Thread(target=lambda l=link, f=future: _call_into(f, l, "drain", bound * 2 + 5),
-                             daemon=True).start()
+            threading.Thread(target=_call_into, args=(future, link, "drain", bound * 2 + 5), daemon=True).start()
             results.append(future)
         for future in results:
             try:
