@@ -35,6 +35,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Sp
 
 from genai_meter import contract
 from genai_meter.collector_processor.forwarding import cost_attributes as ca
+from genai_meter.collector_processor.forwarding.client import parse_retry_after
 from genai_meter.collector_processor.forwarding.forwarder import (
     DROP_QUEUE_FULL,
     DROP_REJECTED,
@@ -42,7 +43,6 @@ from genai_meter.collector_processor.forwarding.forwarder import (
     DROP_SHUTDOWN,
     Forwarder,
     RetryPolicy,
-    parse_retry_after,
     span_count,
 )
 from genai_meter.config import Config, ServerConfig

@@ -19,14 +19,12 @@ Forwarding trouble never reaches counting: `submit` only appends to a queue boun
 - `error`: the request could not be rewritten, serialized or sent for an unexpected reason (a bug;
   logged).
 
-Standard library only: `http.client` with one keep-alive connection (https with the default SSL
-context unless one is given); HTTP(S)_PROXY variables are not read.
+The HTTP side is forwarding.client (standard library `http.client`, one keep-alive connection).
 """
 
 from __future__ import annotations
 
 import gzip
-import http.client
 import logging
 import random
 import ssl
@@ -35,16 +33,15 @@ import time
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from typing import NamedTuple, Protocol
 from urllib.parse import urlsplit
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
-    ExportTraceServiceResponse,
 )
 
 from genai_meter import __version__, contract
+from genai_meter.collector_processor.forwarding.client import OtlpHttpClient
 from genai_meter.collector_processor.forwarding.cost_attributes import annotate_span, strip_content
 from genai_meter.config import Config
 from genai_meter.records import Cost, LLMCall
@@ -52,10 +49,8 @@ from genai_meter.records import Cost, LLMCall
 log = logging.getLogger("genai_meter")
 
 MAX_QUEUED_SPANS = 100_000  # spans waiting to be sent; past it new requests are dropped (queue_full)
-MAX_RESPONSE_BYTES = 64 * 1024  # read at most this much of an answer; the connection is not reused past it
 DROP_LOG_INTERVAL_S = 60.0  # a drop reason is logged at most once per interval (it is always counted)
 DEFAULT_TRACES_PATH = "/v1/traces"  # used when the endpoint URL has no path
-RETRYABLE_STATUS = frozenset({429, 502, 503, 504})  # the OTLP/HTTP retryable answers
 
 DROP_QUEUE_FULL = "queue_full"
 DROP_RETRIES_EXHAUSTED = "retries_exhausted"
@@ -84,43 +79,15 @@ class RetryPolicy:
     retry_after_cap_s: float = 30.0  # a longer Retry-After is cut to this
 
 
-# Errors of a keep-alive connection that the server closed while idle: resent at once, fresh.
-_STALE_CONNECTION_ERRORS = (ConnectionResetError, BrokenPipeError, ConnectionAbortedError,
-                            http.client.RemoteDisconnected)
-
-
 class _Item(NamedTuple):
     request: ExportTraceServiceRequest
     counted: Counted
     spans: int
 
 
-class _Answer(NamedTuple):
-    kind: str  # "ok", "retry" or "reject"
-    detail: str  # status line or error, for logs
-    retry_after_s: float | None = None
-    rejected_spans: int = 0
-
-
 def span_count(request: ExportTraceServiceRequest) -> int:
     """Number of spans in an OTLP request."""
     return sum(len(scope.spans) for resource in request.resource_spans for scope in resource.scope_spans)
-
-
-def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
-    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date); None if unusable."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when is None:
-        return None
-    return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
 class Forwarder:
@@ -152,18 +119,17 @@ class Forwarder:
             port = parts.port
         except ValueError as exc:
             raise ValueError(f"forward endpoint {url!r}: {exc}") from None
-        self._https = parts.scheme == "https"
-        self._host = parts.hostname
-        self._port = port or (443 if self._https else 80)
+        https = parts.scheme == "https"
+        port = port or (443 if https else 80)
         path = parts.path if parts.path not in ("", "/") else DEFAULT_TRACES_PATH
-        self._path = f"{path}?{parts.query}" if parts.query else path
-        self.endpoint = f"{parts.scheme}://{self._host}:{self._port}{path}"  # for logs: no credentials
+        self.endpoint = f"{parts.scheme}://{parts.hostname}:{port}{path}"  # for logs: no credentials
         self._gzip = compression == "gzip"
-        self._headers = {"Content-Type": "application/x-protobuf", "User-Agent": f"genai-meter/{__version__}"}
+        sent_headers = {"Content-Type": "application/x-protobuf", "User-Agent": f"genai-meter/{__version__}"}
         if self._gzip:
-            self._headers["Content-Encoding"] = "gzip"
-        self._headers.update(headers or {})
-        self._ssl_context = ssl_context
+            sent_headers["Content-Encoding"] = "gzip"
+        sent_headers.update(headers or {})
+        self._client = OtlpHttpClient(parts.hostname, port, f"{path}?{parts.query}" if parts.query else path,
+                                      sent_headers, https=https, ssl_context=ssl_context)
         self._strip = config.server.forward_strip_content if strip_content is None else strip_content
         self._recorder = recorder
         self._retry = retry or RetryPolicy()
@@ -177,7 +143,6 @@ class Forwarder:
         self._deadline: float | None = None  # monotonic; set by shutdown
         self._sleep = threading.Condition()  # retry waits; notified when shutdown begins or ends
         self._thread: threading.Thread | None = None
-        self._conn: http.client.HTTPConnection | None = None  # owned by the sender thread
         self._last_drop_log: dict[str, float] = {}
 
     # --- receiver side -------------------------------------------------------------------------
@@ -248,7 +213,7 @@ class Forwarder:
         if left:
             self._drop(DROP_SHUTDOWN, left, "still queued at the end of shutdown")
         if thread is not None and thread.is_alive():
-            self._abort_connection()  # unblock a request stuck on the network; it counts itself
+            self._client.abort()  # unblock a request stuck on the network; it counts itself
             thread.join(0.5)
 
     # --- sender thread -------------------------------------------------------------------------
@@ -267,10 +232,10 @@ class Forwarder:
                     self._deliver(item)
                 except Exception:  # a bug must not stop the sender (the queue would only fill)
                     log.exception("genai-meter: forwarding failed unexpectedly")
-                    self._close_connection()
+                    self._client.close()
                     self._drop(DROP_ERROR, item.spans, "unexpected error while sending")
         finally:
-            self._close_connection()
+            self._client.close()
 
     def _deliver(self, item: _Item) -> None:
         """Rewrite, serialize and send one request, retrying; counts its outcome exactly once."""
@@ -289,7 +254,7 @@ class Forwarder:
             if remaining <= 0:
                 self._drop(reason, item.spans, "no time left to send")
                 return
-            answer = self._post(body, min(policy.attempt_timeout_s, remaining))
+            answer = self._client.post(body, min(policy.attempt_timeout_s, remaining))
             if answer.kind == "ok":
                 rejected = min(answer.rejected_spans, item.spans)
                 if item.spans - rejected:
@@ -349,87 +314,6 @@ class Forwarder:
                             strip_content(span)
         body = request.SerializeToString()
         return gzip.compress(body, compresslevel=1) if self._gzip else body
-
-    # --- HTTP ----------------------------------------------------------------------------------
-
-    def _post(self, body: bytes, timeout: float) -> _Answer:
-        """One POST. A reused keep-alive connection that the server had closed is retried once at
-        once on a fresh one (that is not a failed attempt)."""
-        reused = self._conn is not None
-        while True:
-            try:
-                conn = self._connection(timeout)
-                conn.request("POST", self._path, body=body, headers=self._headers)
-                response = conn.getresponse()
-                return self._answer(response)
-            except ssl.SSLCertVerificationError as exc:  # a wrong certificate does not fix itself
-                self._close_connection()
-                return _Answer("reject", f"TLS: {exc}")
-            except (OSError, http.client.HTTPException) as exc:
-                self._close_connection()
-                if reused and isinstance(exc, _STALE_CONNECTION_ERRORS):
-                    reused = False
-                    continue
-                return _Answer("retry", f"{type(exc).__name__}: {exc}")
-
-    def _answer(self, response: http.client.HTTPResponse) -> _Answer:
-        status = response.status
-        length = response.length
-        if length is not None and length <= MAX_RESPONSE_BYTES:
-            data = response.read()
-        else:
-            data = response.read(MAX_RESPONSE_BYTES)
-            self._close_connection()  # unread rest: the connection cannot be reused
-        detail = f"HTTP {status} {response.reason}".rstrip()
-        if 200 <= status < 300:
-            rejected = 0
-            if data and "protobuf" in (response.getheader("Content-Type") or ""):
-                try:
-                    parsed = ExportTraceServiceResponse.FromString(data)
-                except Exception:  # an unparsable success is still a success
-                    parsed = None
-                if parsed is not None and parsed.HasField("partial_success"):
-                    rejected = max(0, parsed.partial_success.rejected_spans)
-                    detail = parsed.partial_success.error_message or detail
-            return _Answer("ok", detail, rejected_spans=rejected)
-        if status in RETRYABLE_STATUS:
-            return _Answer("retry", detail, parse_retry_after(response.getheader("Retry-After")))
-        return _Answer("reject", detail)
-
-    def _connection(self, timeout: float) -> http.client.HTTPConnection:
-        conn = self._conn
-        if conn is None:
-            if self._https:
-                if self._ssl_context is None:  # the system CA store, loaded once
-                    self._ssl_context = ssl.create_default_context()
-                conn = http.client.HTTPSConnection(self._host, self._port, timeout=timeout,
-                                                   context=self._ssl_context)
-            else:
-                conn = http.client.HTTPConnection(self._host, self._port, timeout=timeout)
-            self._conn = conn
-        else:
-            conn.timeout = timeout
-            if conn.sock is not None:
-                conn.sock.settimeout(timeout)
-        return conn
-
-    def _close_connection(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            try:
-                conn.close()
-            except Exception:  # pragma: no cover
-                pass
-
-    def _abort_connection(self) -> None:
-        """From another thread: make a blocked send or receive on the current socket fail now."""
-        conn = self._conn
-        sock = conn.sock if conn is not None else None
-        if sock is not None:
-            try:
-                sock.shutdown(2)  # socket.SHUT_RDWR
-            except OSError:
-                pass
 
     # --- accounting ----------------------------------------------------------------------------
 

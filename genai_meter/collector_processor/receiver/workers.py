@@ -5,8 +5,8 @@ Python runs one thread of bytecode at a time, so one process uses one core. With
 * each worker process runs the OTLP/HTTP and OTLP/gRPC listeners on the *same* ports
   (SO_REUSEPORT: the kernel spreads connections over the workers), and decodes, meters and prices
   its requests into its own `UsageMetrics`, synchronously, before answering, as a single process;
-* dedup stays exact across workers: the parent holds the one `SeenSpans` set, and each worker asks
-  it once per request with the batch of candidate keys (a pipe round trip, ~50 µs);
+* dedup stays exact across workers: the parent holds the one `SeenSpans` set, and each worker
+  claims a request's candidate keys in one pipe round trip (~50 µs), settling them once counted;
 * the parent serves /metrics: per scrape it collects every worker's `families()` snapshot and sums
   them series by series (counters and histograms add, gauges take the maximum), so Prometheus sees
   one target with exactly the series a single process would export;
@@ -17,25 +17,23 @@ Per-worker label caps apply per worker: a label value folded into `__overflow__`
 be kept by another (totals stay exact). Connections, not requests, are balanced: a client with one
 keep-alive connection (one OTel SDK exporter, one gRPC channel) lands on one worker.
 
-Protocol: each worker has two pipes to the parent. `dedup`: the worker sends the concatenated
-24-byte keys, the parent answers one byte per key (1 = new). `control`: messages
-`(request id, op, arg)` from the parent (`render`, `drain`, `exit`) answered with `(request id,
-result)`; id 0 carries the worker's unsolicited `("ready", addresses)` or `("error", text)`.
+Protocol: each worker has two pipes to the parent. `dedup`: an op byte (claim, settle, release)
+and the concatenated 24-byte keys; only a claim is answered, one byte per key (1 = new, now
+claimed by this worker). `control`: messages `(request id, op, arg)` from the parent (`ping`,
+`render`, `drain`, `exit`) answered with `(request id, result)`; id 0 carries the worker's
+unsolicited `("ready", addresses)` or `("error", text)`. The worker side is receiver.worker.
 """
 
 from __future__ import annotations
 
 import logging
 import multiprocessing
-import os
-import signal
 import socket
 import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
-from multiprocessing.connection import Connection
 from typing import Any
 
 from genai_meter import contract
@@ -44,9 +42,8 @@ from genai_meter.collector_processor.receiver.lifecycle import (
     ScrapeWatch,
     ShutdownSignals,
     log_listening,
-    setup_logging,
 )
-from genai_meter.collector_processor.receiver.receivers import Receivers
+from genai_meter.collector_processor.receiver.worker import CLAIM, KEY_BYTES, SETTLE, worker_main
 from genai_meter.config import Config
 from genai_meter.exporters.endpoint import start_metrics_server
 from genai_meter.exporters.families import FamilyData
@@ -62,88 +59,6 @@ FIRST_RENDER_TIMEOUT_S = 5.0  # the same for a worker that has no figures to sho
 PING_INTERVAL_S = 1.0  # how often the parent checks that each worker answers
 HUNG_AFTER_S = 5.0  # a worker silent for this long is killed and restarted
 RESTART_BACKOFF_S = 1.0
-
-
-# ---------------------------------------------------------------------------------------------
-# Worker side
-
-
-# Dedup pipe messages: one op byte, then 24-byte keys. Only CLAIM is answered (one byte per key).
-CLAIM, SETTLE, RELEASE = b"C", b"S", b"R"
-KEY_BYTES = 24
-
-
-class RemoteDedup:
-    """The worker's view of the parent's `SeenSpans` (thread-safe; one round trip per claim,
-    settle and release are one-way). The parent releases a dead worker's claims."""
-
-    def __init__(self, conn: Connection) -> None:
-        self._conn = conn
-        self._lock = threading.Lock()
-
-    def claim(self, keys: Sequence[bytes]) -> list[bool]:
-        if not keys:
-            return []
-        with self._lock:
-            self._conn.send_bytes(CLAIM + b"".join(keys))
-            answer = self._conn.recv_bytes()
-        return [b == 1 for b in answer]
-
-    def settle(self, keys: Sequence[bytes]) -> None:
-        self._send(SETTLE, keys)
-
-    def release(self, keys: Sequence[bytes]) -> None:
-        self._send(RELEASE, keys)
-
-    def _send(self, op: bytes, keys: Sequence[bytes]) -> None:
-        if keys:
-            with self._lock:
-                self._conn.send_bytes(op + b"".join(keys))
-
-
-def worker_main(config: Config, slot: int, dedup_conn: Connection, control: Connection,
-                log_level: str = "INFO") -> None:
-    """Entry point of a worker process (multiprocessing, spawn)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    setup_logging(log_level)
-    send_lock = threading.Lock()
-
-    def send(message: Any) -> None:
-        with send_lock:
-            control.send(message)
-
-    try:
-        receivers = Receivers(config, dedup=RemoteDedup(dedup_conn), reuse_port=True)
-        addresses = receivers.start()
-    except Exception as exc:
-        send((0, ("error", f"worker {slot}: {exc}")))
-        return
-    send((0, ("ready", addresses)))
-
-    def drain(request_id: int) -> None:
-        receivers.drain()
-        send((request_id, "drained"))
-
-    while True:
-        try:
-            request_id, op, arg = control.recv()
-        except (EOFError, OSError):  # the parent is gone: stop at once
-            os._exit(0)
-        if op == "ping":
-            send((request_id, "pong"))
-        elif op == "render":
-            try:
-                receivers.refresh_self_gauges()
-                send((request_id, receivers.metrics.families()))
-            except Exception as exc:  # pragma: no cover - reported to the parent
-                send((request_id, exc))
-        elif op == "drain":
-            threading.Thread(target=drain, args=(request_id,), daemon=True).start()
-        elif op == "exit":
-            receivers.stop()
-            send((request_id, "bye"))
-            return
 
 
 # ---------------------------------------------------------------------------------------------
