@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from genai_meter.money import round_usd
 from genai_meter.records import ZERO, Cost, TokenCounts
 
 # Raw price keys a plan is built from (a subset of genai-prices' price keys, renamed).
@@ -126,13 +127,15 @@ class Plan:
             used |= 8
         if n_reasoning:
             used |= 16
+        # each class rounded half-even to 10^-12 USD, once, here: the metrics, the ledger and every
+        # report add these same values, so they agree to the last digit (genai_meter.money)
         by_type = {
-            "input": t_input * n_input if n_input else ZERO,
-            "cache_read": t_read * n_read if n_read else ZERO,
-            "cache_write": t_write * n_write if n_write else ZERO,
-            "output": t_output * n_output if n_output else ZERO,
-            "reasoning": t_reasoning * n_reasoning if n_reasoning else ZERO,
-            "request": rates.per_request,
+            "input": round_usd(t_input * n_input) if n_input else ZERO,
+            "cache_read": round_usd(t_read * n_read) if n_read else ZERO,
+            "cache_write": round_usd(t_write * n_write) if n_write else ZERO,
+            "output": round_usd(t_output * n_output) if n_output else ZERO,
+            "reasoning": round_usd(t_reasoning * n_reasoning) if n_reasoning else ZERO,
+            "request": round_usd(rates.per_request),
         }
         units = rates._units.get(used)  # (the cached dict, without a method call)
         return Cost(by_type, self.source, self.version, self.entry,

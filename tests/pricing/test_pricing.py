@@ -273,6 +273,9 @@ def test_disjoint_classes_convert_to_genai_prices_usage(book: PriceBook, provide
     assert priced(book, provider, model, counts, at, cache_write_1h=one_hour).total == expected.total_price
 
 
+HALF_PICO_PER_CLASS = Decimal("3e-12")  # 6 classes x 0.5 x 10^-12 USD
+
+
 def test_whole_catalog_agrees_with_genai_prices(book: PriceBook) -> None:
     """Every catalog model, at several times, with random counts in every class, 5m and 1h writes."""
     rng = random.Random(20261123)
@@ -293,7 +296,11 @@ def test_whole_catalog_agrees_with_genai_prices(book: PriceBook) -> None:
                                                            model.id, provider_id=provider.id,
                                                            genai_request_timestamp=at).total_price
                     cost = book.price(provider.id, model.id, counts, at, cache_write_1h=one_hour)
-                    assert cost is not None and cost.total == expected, (provider.id, model.id, at, counts, one_hour)
+                    # each of our six classes is rounded half-even to 10^-12 USD once (genai_meter.money);
+                    # genai-prices does not round (and some catalog rates carry float noise such as
+                    # 0.18000000000000002), so the totals agree to within half a unit per class
+                    assert cost is not None and abs(cost.total - expected) <= HALF_PICO_PER_CLASS, (
+                        provider.id, model.id, at, counts, one_hour)
                     checked += 1
     assert checked > 10_000
 
