@@ -2,7 +2,9 @@
 
 `build_files(config)` is pure (config in, {relative path: text} out) and byte-stable: JSON with
 sorted keys and indent 2, YAML in a fixed key order, every file ending in a newline. `run` only
-writes (or, with --check, compares) the files.
+writes (or, with --check, compares) the files, into the folder `--out` names: there is no default,
+so a run in the repository never overwrites the committed deploy/ by accident (`make generate`
+regenerates it from deploy/genai-meter.yaml on purpose).
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from genai_meter.alert_rules.prometheus_config import RETENTION
 from genai_meter.config import Config
 from genai_meter.dashboards import build_dashboards
 
-DEFAULT_OUT = "deploy"
+OUT_REQUIRED = ("genai-meter generate: --out DIR is required (where to write the dashboards, rules and configs); "
+                "the repository's own deploy/ is regenerated with `make generate`")
 DASHBOARDS_DIR = "grafana/dashboards"
 RULES_DIR = "prometheus/rules"
 # Where docker-compose.yml mounts deploy/grafana/dashboards inside the Grafana container.
@@ -114,21 +117,25 @@ def build_files(config: Config) -> dict[str, str]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", metavar="DIR", default=DEFAULT_OUT,
-                        help=f"output folder (default: {DEFAULT_OUT}/)")
+    parser.add_argument("--out", metavar="DIR", default=None,
+                        help="output folder (required; e.g. ./genai-meter-deploy)")
     parser.add_argument("--check", action="store_true",
                         help="write nothing; exit 1 if any file in DIR differs from a fresh generation")
 
 
 def run(args: argparse.Namespace, config: Config) -> int:
-    """Write (or check) the generated files under args.out; returns the exit code."""
+    """Write (or check) the generated files under args.out; returns the exit code (2 without --out)."""
+    if not args.out:
+        print(OUT_REQUIRED, file=sys.stderr)
+        return 2
     out = Path(args.out)
     files = build_files(config)
     if args.check:
         stale = [p for p, text in files.items()
                  if not (out / p).is_file() or (out / p).read_text(encoding="utf-8") != text]
         for path in stale:
-            print(f"genai-meter: {out / path} is out of date; run `genai-meter generate`", file=sys.stderr)
+            print(f"genai-meter: {out / path} is out of date; run `genai-meter generate --out {out}`",
+                  file=sys.stderr)
         return 1 if stale else 0
     for path, text in files.items():
         target = out / path

@@ -27,7 +27,9 @@ SLACK_EMAIL_EXAMPLE = """\
 #        channel: '#llm-cost'
 #        send_resolved: true
 #        title: '{{ .CommonLabels.alertname }} {{ .CommonLabels.budget }}'
-#        text: '{{ range .Alerts }}{{ .Annotations.description }} {{ .Annotations.runbook_url }}{{ "\\n" }}{{ end }}'
+#        text: >-
+#          {{ range .Alerts }}{{ .Annotations.summary }} {{ .Annotations.description }}
+#          Dashboard: {{ .Annotations.dashboard_url }} Runbook: {{ .Annotations.runbook_url }}{{ "\\n" }}{{ end }}
 #    email_configs:
 #      - to: finops@example.com
 #        from: alertmanager@example.com

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from genai_meter.alert_rules.naming import SCRAPE_JOB
 from genai_meter.config import Config
+from genai_meter.promql.names import SCRAPE_JOB
 
 # 90-day views compare with the previous 90 days: keep 180 days plus a margin (>= 100 days).
 RETENTION = "190d"

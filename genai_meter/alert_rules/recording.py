@@ -1,17 +1,18 @@
 """Recording rules: fast series for the dashboards (90-day ranges) and the alerts.
 
 `build_recording_groups(config)` returns the rule groups as plain data (Prometheus rule-file
-shape). Names come from `naming.RuleNames`, so the dashboards query exactly these series.
+shape). Names come from `promql.names.RuleNames`, so the dashboards query exactly these series.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from genai_meter.alert_rules.naming import SERVICE, SERVICE_MODEL, RuleNames, by
-from genai_meter.alert_rules.promql import RATE_WINDOW, period_seconds_left, quote
+from genai_meter.alert_rules.anomaly import build_baseline_group
 from genai_meter.config import Config
 from genai_meter.contract import Contract
+from genai_meter.promql.names import SERVICE, SERVICE_MODEL, SERVICE_MODEL_OPERATION, RuleNames
+from genai_meter.promql.text import RATE_WINDOW, by, period_seconds_left, quote, seasonal_mean, seasonal_stddev
 
 GROUP_RATE5M = "genai-meter.usage.rate5m"
 GROUP_INCREASE15M = "genai-meter.usage.increase15m"
@@ -29,16 +30,17 @@ def _rule(record: str, expr: str, labels: dict[str, str] | None = None) -> dict[
 
 def _rate5m_group(contract: Contract, r: RuleNames) -> dict[str, Any]:
     n = contract.names
-    sm = list(SERVICE_MODEL)
+    sm, smo = list(SERVICE_MODEL), list(SERVICE_MODEL_OPERATION)
     return {
         "name": GROUP_RATE5M,
         "rules": [
             _rule(r.requests_rate5m, f"sum {by(sm + ['status'])} (rate({n.requests}[5m]))"),
             _rule(r.tokens_rate5m, f"sum {by(sm + ['token_type'])} (rate({n.tokens}[5m]))"),
             _rule(r.cost_rate5m, f"sum {by(sm)} (rate({n.cost}[5m]))"),
-            _rule(r.duration_bucket_rate5m, f"sum {by(sm + ['le'])} (rate({n.duration}_bucket[5m]))"),
-            _rule(r.ttft_bucket_rate5m, f"sum {by(sm + ['le'])} (rate({n.ttft}_bucket[5m]))"),
-            _rule(r.errors_rate5m, f"sum {by(sm + ['error_type'])} (rate({r.request_errors}[5m]))"),
+            _rule(r.duration_bucket_rate5m, f"sum {by(smo + ['le'])} (rate({n.duration}_bucket[5m]))"),
+            _rule(r.duration_sum_rate5m, f"sum {by(smo)} (rate({n.duration}_sum[5m]))"),
+            _rule(r.ttft_bucket_rate5m, f"sum {by(smo + ['le'])} (rate({n.ttft}_bucket[5m]))"),
+            _rule(r.errors_rate5m, f"sum {by(sm + ['error_type'])} (rate({n.request_errors}[5m]))"),
         ],
     }
 
@@ -46,7 +48,7 @@ def _rate5m_group(contract: Contract, r: RuleNames) -> dict[str, Any]:
 def _increase15m_group(contract: Contract, r: RuleNames) -> dict[str, Any]:
     n = contract.names
     attribution = list(r.attribution_labels)
-    sm = list(SERVICE_MODEL)
+    sm, smo = list(SERVICE_MODEL), list(SERVICE_MODEL_OPERATION)
     return {
         "name": GROUP_INCREASE15M,
         "interval": INCREASE15M_INTERVAL,
@@ -54,9 +56,10 @@ def _increase15m_group(contract: Contract, r: RuleNames) -> dict[str, Any]:
             _rule(r.requests_increase15m, f"sum {by(attribution + ['status'])} (increase({n.requests}[15m]))"),
             _rule(r.tokens_increase15m, f"sum {by(attribution + ['token_type'])} (increase({n.tokens}[15m]))"),
             _rule(r.cost_increase15m, f"sum {by(attribution + ['cost_type'])} (increase({n.cost}[15m]))"),
-            _rule(r.duration_bucket_increase15m, f"sum {by(sm + ['le'])} (increase({n.duration}_bucket[15m]))"),
-            _rule(r.ttft_bucket_increase15m, f"sum {by(sm + ['le'])} (increase({n.ttft}_bucket[15m]))"),
-            _rule(r.errors_increase15m, f"sum {by(sm + ['error_type'])} (increase({r.request_errors}[15m]))"),
+            _rule(r.duration_bucket_increase15m, f"sum {by(smo + ['le'])} (increase({n.duration}_bucket[15m]))"),
+            _rule(r.duration_sum_increase15m, f"sum {by(smo)} (increase({n.duration}_sum[15m]))"),
+            _rule(r.ttft_bucket_increase15m, f"sum {by(smo + ['le'])} (increase({n.ttft}_bucket[15m]))"),
+            _rule(r.errors_increase15m, f"sum {by(sm + ['error_type'])} (increase({n.request_errors}[15m]))"),
         ],
     }
 
@@ -67,18 +70,13 @@ def _spend_baseline_group(contract: Contract, r: RuleNames) -> dict[str, Any]:
     Days 1-6 missing from history count as zero spend; day 7 must exist, so a service needs a
     week of history before its spend can look like a spike.
     """
-    x = r.service_cost_increase1h
-    days = [f"({x} offset {d}d or {x} * 0)" for d in range(1, 7)] + [f"{x} offset 7d"]
-    mean = "(\n  " + "\n+ ".join(days) + "\n) / 7"
-    avg = r.service_cost_baseline_avg
-    squares = [f"({day} - {avg}) ^ 2" for day in days]
-    stddev = "sqrt((\n  " + "\n+ ".join(squares) + "\n) / 7)"
+    b = r.baseline("service", "cost_usd")
     return {
         "name": GROUP_SPEND_BASELINE,
         "rules": [
-            _rule(x, f"sum {by(list(SERVICE))} (increase({contract.names.cost}[1h]))"),
-            _rule(avg, mean),
-            _rule(r.service_cost_baseline_stddev, stddev),
+            _rule(b.increase1h, f"sum {by(list(SERVICE))} (increase({contract.names.cost}[1h]))"),
+            _rule(b.avg, seasonal_mean(b.increase1h)),
+            _rule(b.stddev, seasonal_stddev(b.increase1h, b.avg)),
         ],
     }
 
@@ -133,5 +131,6 @@ def build_recording_groups(config: Config) -> list[dict[str, Any]]:
         _rate5m_group(contract, r),
         _increase15m_group(contract, r),
         _spend_baseline_group(contract, r),
+        build_baseline_group(contract, r),
         _budget_group(config, contract, r),
     ]

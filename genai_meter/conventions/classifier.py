@@ -11,7 +11,8 @@ from genai_meter.conventions.family import family_of
 from genai_meter.conventions.keys import ERROR_TYPE, MARKER_KEYS
 from genai_meter.conventions.langsmith import read_langsmith
 from genai_meter.conventions.openinference import read_openinference
-from genai_meter.conventions.reading import Reading, split_tokens
+from genai_meter.conventions.plans import Dimensions, Plan, ShapePlans, read_gen_ai_planned
+from genai_meter.conventions.reading import INVALID_TOKEN_COUNT, Reading, out_of_range, split_tokens
 from genai_meter.conventions.semconv import read_gen_ai
 from genai_meter.conventions.tables import (
     SOURCE_ADK,
@@ -33,7 +34,7 @@ from genai_meter.conventions.values import (
     says_1h,
 )
 from genai_meter.conventions.vercel import read_vercel
-from genai_meter.records import LLMCall, SpanRecord
+from genai_meter.records import LLMCall, SpanRecord, TokenCounts
 
 
 class Conventions:
@@ -43,13 +44,16 @@ class Conventions:
     seen are kept, keyed by the mapping's identity (in-process spans share one resource object).
     """
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, *, shape_plans: bool = True) -> None:
         self.config = config
         self._cap = config.limits.max_label_value_length
+        self._max_tokens = config.limits.max_tokens_per_call
         self._service_keys = tuple(config.resource_keys.service)
         self._environment_keys = tuple(config.resource_keys.environment)
-        self._dimensions = tuple((name, tuple(dim.attributes), dim.resource)
-                                 for name, dim in config.active_dimensions.items())
+        self._dimensions: Dimensions = tuple((name, tuple(dim.attributes), dim.resource)
+                                             for name, dim in config.active_dimensions.items())
+        # what the keys of a span shape decide, worked out once per shape (conventions.plans)
+        self._plans = ShapePlans(self._dimensions) if shape_plans else None
         # (resource mapping, service, environment, dimension values read from it); replaced atomically
         self._last_resource: tuple[object, str, str, dict[str, str]] = (None, "", "", {})
 
@@ -58,14 +62,24 @@ class Conventions:
         attributes = span.attributes
         if MARKER_KEYS.isdisjoint(attributes):
             return contract.SKIP_NOT_LLM
-        family = family_of(span, attributes)
-        reading = READERS[family](span, attributes, family)
+        plan = self._plans.plan(span, attributes) if self._plans is not None else None
+        if plan is None:  # a shape the keys alone do not decide: the full path
+            family = family_of(span, attributes)
+            reading = READERS[family](span, attributes, family)
+        elif plan.gen_ai_shortcut:
+            reading = read_gen_ai_planned(span, attributes, plan)
+        else:
+            reading = READERS[plan.family](span, attributes, plan.family)
         if isinstance(reading, str):
             return reading
-        return self._call(span, attributes, reading)
+        return self._call(span, attributes, reading, plan)
 
-    def _call(self, span: SpanRecord, attributes: Mapping[str, Any], reading: Reading) -> LLMCall:
+    def _call(self, span: SpanRecord, attributes: Mapping[str, Any], reading: Reading,
+              plan: Plan | None = None) -> LLMCall:
         tokens, has_usage = split_tokens(reading)
+        invalid = ""
+        if out_of_range(reading, self._max_tokens):  # implausible counts: flagged, carry no tokens, never priced
+            invalid, tokens = INVALID_TOKEN_COUNT, TokenCounts()
         error_type = attributes.get(ERROR_TYPE)
         is_error = span.is_error or error_type is not None
         if not has_usage:
@@ -79,7 +93,8 @@ class Conventions:
             head, _, rest = model.partition("/")
             provider = normalize_provider(head)
             model = rest if provider else model
-        cache_1h = reading.cache_1h or (tokens.cache_write > 0 and says_1h(attributes))
+        cache_1h = reading.cache_1h or (tokens.cache_write > 0 and (plan is None or plan.one_hour_keys)
+                                        and says_1h(attributes))
         _, service, environment, resource_dimensions = self._resource_labels(span.resource)
         duration_ns = span.end_ns - span.start_ns
         ttft_s = reading.ttft_s
@@ -88,7 +103,7 @@ class Conventions:
         cap = self._cap
         operation = reading.operation
         # positional: LLMCall's field order (records.py); a third of the cost of keywords
-        return LLMCall(
+        call = LLMCall(
             service,
             environment,
             (provider if len(provider) <= cap else provider[:cap]) if provider else contract.UNKNOWN,
@@ -101,11 +116,15 @@ class Conventions:
             ttft_s,
             tokens,
             span.end_ns,
-            self._dimension_values(attributes, resource_dimensions),
+            self._dimension_values(attributes, resource_dimensions,
+                                   self._dimensions if plan is None else plan.dimensions),
             reading.source,
             unmetered,
             cache_1h,
         )
+        if invalid:
+            call.invalid = invalid
+        return call
 
     def _label(self, value: object) -> str:
         """`value` as a label value: a string of at most limits.max_label_value_length characters."""
@@ -131,12 +150,14 @@ class Conventions:
         self._last_resource = last
         return last
 
-    def _dimension_values(self, attributes: Mapping[str, Any], from_resource: dict[str, str]) -> dict[str, str]:
-        """Raw values of the active dimensions: span keys first, then resource keys; absent -> omitted."""
+    def _dimension_values(self, attributes: Mapping[str, Any], from_resource: dict[str, str],
+                          dimensions: Dimensions) -> dict[str, str]:
+        """Raw values of the active dimensions: span keys first, then resource keys; absent -> omitted.
+        `dimensions` are the configured ones, or a plan's (only the keys its shape carries)."""
         values: dict[str, str] = {}
         get = attributes.get
         cap = self._cap
-        for name, keys, _ in self._dimensions:
+        for name, keys, _ in dimensions:
             for key in keys:
                 value = get(key)
                 if value is not None and value != "":

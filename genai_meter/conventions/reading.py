@@ -3,6 +3,7 @@ five disjoint token classes of `records.TokenCounts`."""
 
 from __future__ import annotations
 
+from genai_meter import contract
 from genai_meter.records import TokenCounts
 
 
@@ -34,6 +35,32 @@ class Reading:
 def has_usage(reading: Reading) -> bool:
     return not (reading.inp is None and reading.out is None and reading.cache_read is None
                 and reading.cache_write is None and reading.reasoning is None)
+
+
+INVALID_TOKEN_COUNT = contract.INVALID_TOKEN_COUNT  # LLMCall.invalid: a count < 0, > the ceiling, or not a number
+
+
+def out_of_range(reading: Reading, ceiling: int) -> bool:
+    """True if any count the span reported is negative (or not a count at all, see
+    values.count_value) or above `ceiling` (limits.max_tokens_per_call): the call is invalid."""
+    # unrolled: this runs for every LLM span (an absent count is the class default, None)
+    n = reading.inp
+    if n is not None and not 0 <= n <= ceiling:
+        return True
+    n = reading.out
+    if n is not None and not 0 <= n <= ceiling:
+        return True
+    n = reading.cache_read
+    if n is not None and not 0 <= n <= ceiling:
+        return True
+    n = reading.cache_write
+    if n is not None and not 0 <= n <= ceiling:
+        return True
+    n = reading.reasoning
+    if n is not None and not 0 <= n <= ceiling:
+        return True
+    n = reading.total
+    return n is not None and not 0 <= n <= ceiling
 
 
 def split_tokens(reading: Reading) -> tuple[TokenCounts, bool]:

@@ -10,38 +10,51 @@ from typing import Any
 from genai_meter.conventions.keys import FIRST_TOKEN_EVENTS
 from genai_meter.records import SpanRecord
 
+BAD_COUNT = -1  # a token count that is present but not a count ("²", "-5", NaN): the call is invalid
+MAX_COUNT_DIGITS = 20  # a count as a string: ASCII digits only, at most this many (2**64 has 20)
+
 
 def count_value(value: object) -> int | None:
-    """A non-negative token count from an attribute value; None for anything else."""
+    """A token count from an attribute value: the count; a negative number (BAD_COUNT for text or
+    floats that are no count) when the value is present but cannot be a count, which makes the call
+    invalid (`Conventions` checks every count against 0 and limits.max_tokens_per_call); None
+    when there is no count (absent, empty text, a bool, a list). Never raises."""
     kind = type(value)
     if kind is int:
-        return value if value >= 0 else None  # type: ignore[operator,return-value]
+        return value  # type: ignore[return-value]  # negative ones are caught by the range check
     if kind is float:
-        return int(value) if math.isfinite(value) and value >= 0 else None  # type: ignore[arg-type,operator]
+        number: float = value  # type: ignore[assignment]
+        return int(number) if math.isfinite(number) and number >= 0 else BAD_COUNT
     if kind is str:
         text = value.strip()  # type: ignore[attr-defined]
-        return int(text) if text.isdigit() else None
+        if not text:
+            return None
+        if len(text) > MAX_COUNT_DIGITS or not text.isascii() or not text.isdigit():
+            return BAD_COUNT  # "²" and "٣" pass isdigit(); 4,301 digits would make int() raise
+        return int(text)
     return None
 
 
 def first_int(a: Mapping[str, Any], keys: tuple[str, ...]) -> int | None:
-    """The first of `keys` present in `a` with a usable token count."""
+    """The first of `keys` present in `a` with a usable token count (else a bad one, else None)."""
     return count(a.get, keys)
 
 
 def count(get: Any, keys: tuple[str, ...]) -> int | None:
-    """`first_int` with the mapping's bound ``get`` (the hot path: ints are taken as they are)."""
+    """`first_int` with the mapping's bound ``get`` (the hot path: ints are taken as they are).
+
+    A good count under any of the keys wins; a bad one (negative) is returned only when no key
+    holds a good one."""
+    bad: int | None = None
     for key in keys:
         value = get(key)
         if value is not None:
-            if type(value) is int:
-                if value >= 0:
-                    return value
-            else:
-                number = count_value(value)
-                if number is not None:
+            number = value if type(value) is int else count_value(value)
+            if number is not None:
+                if number >= 0:
                     return number
-    return None
+                bad = number
+    return bad
 
 
 def first_present(a: Mapping[str, Any], keys: tuple[str, ...]) -> object:
@@ -54,7 +67,7 @@ def first_present(a: Mapping[str, Any], keys: tuple[str, ...]) -> object:
 
 def seconds(value: object) -> float | None:
     """A non-negative finite number, else None."""
-    if type(value) in (int, float) and math.isfinite(value) and value >= 0:  # type: ignore[arg-type]
+    if type(value) in (int, float) and math.isfinite(value) and value >= 0:  # type: ignore[arg-type,operator]
         return float(value)  # type: ignore[arg-type]
     return None
 
@@ -78,10 +91,8 @@ def error_type_text(value: object) -> str:
 
 def says_1h(a: Mapping[str, Any]) -> bool:
     """Best effort: some attribute key mentions 1-hour cache writes with a positive count."""
-    for key in a:  # keys only: values of other keys (message content among them) are never read
-        if "ephemeral_1h" in key and (count_value(a.get(key)) or 0) > 0:
-            return True
-    return False
+    # keys only: values of other keys (message content among them) are never read
+    return any("ephemeral_1h" in key and (count_value(a.get(key)) or 0) > 0 for key in a)
 
 
 def token_details(value: object) -> dict[str, int]:
@@ -93,7 +104,7 @@ def token_details(value: object) -> dict[str, int]:
         key, _, number = part.partition(":")
         count = count_value(number)
         if count is not None:
-            details[key.strip().strip("'\"")] = count
+            details[key.strip().strip("'\"")] = count  # a bad (negative) detail makes the call invalid
     return details
 
 

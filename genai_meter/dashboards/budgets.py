@@ -9,15 +9,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from genai_meter.alert_rules.promql import quote
 from genai_meter.config import BudgetConfig
 from genai_meter.dashboards.common import Ctx, LabelVariable, build, target
 from genai_meter.dashboards.layout import Layout
 from genai_meter.dashboards.overview import budget_colors, stat
-from genai_meter.dashboards.panels import (PERCENT, SECONDS, TOKENS, GaugePanel, StatPanel, TablePanel,
-                                           TextPanel, TimeSeriesPanel)
+from genai_meter.dashboards.panels import (
+    PERCENT,
+    SECONDS,
+    TOKENS,
+    GaugePanel,
+    StatPanel,
+    TablePanel,
+    TextPanel,
+    TimeSeriesPanel,
+)
+from genai_meter.promql.links import BUDGETS_TABLE, BUDGETS_UID
+from genai_meter.promql.text import quote
 
-UID = "genai-meter-budgets"
+UID = BUDGETS_UID
 TITLE = "GenAI Meter / Budgets & forecast"
 RANGE_LOW, RANGE_HIGH = 0.1, 0.9  # quantiles of the hourly use rate over 7 days: the projection range
 ALL = '{budget=~"$budget"}'
@@ -82,7 +91,7 @@ def _all_budgets(lay: Layout, ctx: Ctx, q: _Queries) -> None:
                  target(q.exhaustion(ALL), "B", instant=True, table=True),
                  target(f"{r.budget_projected}{ALL}", "C", instant=True, table=True),
                  target(q.projected(RANGE_LOW, ALL), "D", instant=True, table=True),
-                 target(q.projected(RANGE_HIGH, ALL), "E", instant=True, table=True)]), 24, 8)
+                 target(q.projected(RANGE_HIGH, ALL), "E", instant=True, table=True)]), 24, 8, BUDGETS_TABLE)
     lay.add(TimeSeriesPanel(
         title="Budget use over time", unit=PERCENT, colors=budget_colors(), thresholdLines=True, min=0,
         description="Share of each budget's limit used in its current period.",

@@ -12,19 +12,25 @@ import attr
 from grafanalib._gen import DashboardEncoder
 from grafanalib.core import Dashboard, DashboardLink, Template, Templating, Time, TimePicker
 
-from genai_meter.alert_rules.naming import RuleNames
-from genai_meter.alert_rules.promql import num
 from genai_meter.config import Config
-from genai_meter.contract import Contract
+from genai_meter.contract import Contract, MetricNames
 from genai_meter.dashboards.layout import Layout
 from genai_meter.dashboards.panels import DATASOURCE, SCHEMA_VERSION, PromTarget, currency_unit
+from genai_meter.promql.names import SERVICE_MODEL, SERVICE_MODEL_OPERATION, RuleNames
+from genai_meter.promql.text import num
 
 TAG = "genai-meter"
-TIME_PRESETS = (("24h", "Last 24 hours"), ("7d", "Last 7 days"), ("30d", "Last 30 days"), ("90d", "Last 90 days"))
-REFRESH_INTERVALS = ["1m", "5m", "15m", "30m", "1h"]
+# (from, title): relative ranges up to now; `now/d` and `now/M` are today and this month so far (UTC).
+TIME_PRESETS = (("now-5m", "Last 5 minutes"), ("now-15m", "Last 15 minutes"), ("now-1h", "Last 1 hour"),
+                ("now-6h", "Last 6 hours"), ("now-24h", "Last 24 hours"), ("now-7d", "Last 7 days"),
+                ("now-30d", "Last 30 days"), ("now-90d", "Last 90 days"), ("now/d", "Today so far"),
+                ("now/M", "This month so far"))
+REFRESH_INTERVALS = ["10s", "30s", "1m", "5m", "15m", "30m", "1h"]
+REFRESH = "1m"
 # Base labels with their dashboard variable (name, title); dimensions use their own name.
 BASE_VARIABLES = (("service_name", "service", "Service"), ("environment", "environment", "Environment"),
-                  ("provider", "provider", "Provider"), ("model", "model", "Model"))
+                  ("provider", "provider", "Provider"), ("model", "model", "Model"),
+                  ("operation", "operation", "Operation"))
 RESERVED_VARIABLES = frozenset({"datasource", "budget"})
 
 
@@ -65,7 +71,7 @@ class Ctx:
         return RuleNames.of(self.contract)
 
     @property
-    def n(self):  # noqa: ANN201 - MetricNames
+    def n(self) -> MetricNames:
         return self.contract.names
 
     @cached_property
@@ -91,8 +97,16 @@ class Ctx:
         return self.filters(self.r.attribution_labels, *extra)
 
     def service_model(self, *extra: str) -> str:
-        """Filters for histograms and service_model-level rules (no dimensions there)."""
-        return self.filters(("service_name", "environment", "provider", "model"), *extra)
+        """Filters for service_model-level rules (no operation, no dimensions there)."""
+        return self.filters(SERVICE_MODEL, *extra)
+
+    def histogram(self, *extra: str) -> str:
+        """Filters for the histogram rules (service, model and operation; no dimensions)."""
+        return self.filters(SERVICE_MODEL_OPERATION, *extra)
+
+    def raw(self, *extra: str) -> str:
+        """Filters for the raw usage counters (every label the 15-minute rules keep)."""
+        return self.attribution(*extra)
 
     def service_provider_model(self, *extra: str) -> str:
         """Filters for unpriced and unmetered counters."""
@@ -146,9 +160,10 @@ def links(uid: str) -> list[DashboardLink]:
     """The other genai-meter dashboards (keeping time and filters), then the time presets."""
     out = [DashboardLink(asDropdown=True, includeVars=True, keepTime=True, tags=[TAG], title="Dashboards",
                          type="dashboards")]
-    for span, title in TIME_PRESETS:
-        out.append(DashboardLink(icon="dashboard", includeVars=True, keepTime=False, title=span, tooltip=title,
-                                 type="link", uri=f"/d/{uid}?from=now-{span}&to=now"))
+    for start, title in TIME_PRESETS:
+        short = start.removeprefix("now-").replace("now/d", "today").replace("now/M", "this month")
+        out.append(DashboardLink(icon="dashboard", includeVars=True, keepTime=False, title=short, tooltip=title,
+                                 type="link", uri=f"/d/{uid}?from={start}&to=now"))
     return out
 
 
@@ -159,14 +174,14 @@ def build(*, uid: str, title: str, description: str, layout: Layout, variables: 
         title=title, uid=uid, description=description, tags=[TAG], panels=layout.panels,
         templating=Templating(list=variables), time=Time(f"now-{time_from}", "now"),
         timePicker=TimePicker(refreshIntervals=REFRESH_INTERVALS, timeOptions=[]), timezone="utc",
-        refresh="5m", graphTooltip=1, editable=True, links=links(uid), schemaVersion=SCHEMA_VERSION,
+        refresh=REFRESH, graphTooltip=1, editable=True, links=links(uid), schemaVersion=SCHEMA_VERSION,
         version=1,
     )
     data: dict[str, Any] = json.loads(json.dumps(board.to_json_data(), cls=DashboardEncoder))
     for key in ("__inputs", "gnetId", "hideControls", "rows", "sharedCrosshair", "style"):
         data.pop(key, None)
     data["timepicker"] = {
-        "quick_ranges": [{"display": t, "from": f"now-{span}", "to": "now"} for span, t in TIME_PRESETS],
+        "quick_ranges": [{"display": t, "from": start, "to": "now"} for start, t in TIME_PRESETS],
         "refresh_intervals": REFRESH_INTERVALS,
     }
     data["fiscalYearStartMonth"] = 0

@@ -4,21 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from genai_meter.alert_rules.naming import INPUT_TOKEN_TYPES, OUTPUT_TOKEN_TYPES
 from genai_meter.dashboards.common import Ctx, build, target
 from genai_meter.dashboards.layout import Layout
 from genai_meter.dashboards.overview import stat
-from genai_meter.dashboards.panels import (PERCENT, REQUESTS, TOKENS, BarGaugePanel, TablePanel, TimeSeriesPanel,
-                                           steps)
+from genai_meter.dashboards.panels import PERCENT, REQUESTS, BarGaugePanel, TablePanel, TimeSeriesPanel, steps
+from genai_meter.dashboards.tiers import bucketed
+from genai_meter.promql.links import COST_BY_SERVICE, COST_UID, UNPRICED_MODELS
+from genai_meter.promql.names import INPUT_SIDE, OUTPUT_SIDE
 
-UID = "genai-meter-cost"
+UID = COST_UID
 TITLE = "GenAI Meter / Cost analysis"
 TOP = 15
 BREAKDOWN_TITLES = {"model": "model", "provider": "provider", "service_name": "service"}
 CHANGE_COLORS = steps(("green", None), ("orange", 0.1), ("red", 0.5))
 CACHE_READ = 'token_type="cache_read"'
-INPUT_SIDE = f'token_type=~"{INPUT_TOKEN_TYPES}"'
-OUTPUT_SIDE = f'token_type=~"{OUTPUT_TOKEN_TYPES}"'
 
 
 def build_cost(ctx: Ctx) -> dict[str, Any]:
@@ -36,27 +35,13 @@ def build_cost(ctx: Ctx) -> dict[str, Any]:
             title=f"Cost by {name}", unit=money, noValue="no cost in range",
             description=f"The {TOP} {name}s with the highest cost in the range.",
             targets=[target(f"sort_desc(topk({TOP}, {ctx.money(ctx.total(cost, by=label))}))",
-                            legend=f"{{{{{label}}}}}", instant=True)]), 8, 8)
+                            legend=f"{{{{{label}}}}}", instant=True)]), 8, 8,
+            COST_BY_SERVICE if label == "service_name" else None)
     lay.add(TimeSeriesPanel(
-        title="Cost over time by model", unit=money, bars=True, stacked=True, interval="15m",
-        description="Cost per interval, stacked by model.",
-        targets=[target(ctx.money(ctx.total(cost, by="model", window="$__interval")), legend="{{model}}")]),
-        24, 8)
-
-    spenders = [d for d in ("customer", "user") if d in ctx.dims]
-    if spenders:
-        lay.row("Top spenders")
-        for label in spenders:
-            top = f"topk(20, {ctx.total(cost, by=label)})"
-            lay.add(TablePanel(
-                title=f"Top {label}s", sortColumn="Cost", noValue=f"no {label} spend in range",
-                description=f"The 20 {label}s with the highest cost in the range, with their calls and tokens.",
-                columns={"A": ("Cost", money), "B": ("Requests", REQUESTS), "C": ("Tokens", TOKENS)},
-                targets=[target(ctx.money(top), "A", instant=True, table=True),
-                         target(f"{ctx.total(req, by=label)}\n  and on ({label}) {top}", "B", instant=True,
-                                table=True),
-                         target(f"{ctx.total(tok, by=label)}\n  and on ({label}) {top}", "C", instant=True,
-                                table=True)]), 24 // len(spenders), 9)
+        title="Cost over time by model", unit=money, bars=True, stacked=True,
+        description="Cost per bucket, stacked by model: 1 minute for ranges up to 6 hours (raw counters), "
+                    "1 hour up to 8 days, 1 day beyond.",
+        targets=bucketed(ctx, n.cost, cost, by="model", legend="{{model}}", money=True)), 24, 8)
 
     lay.row("This period against the previous one")
     previous = ctx.total(cost, offset="$__range")
@@ -131,8 +116,9 @@ def build_cost(ctx: Ctx) -> dict[str, Any]:
         columns={"A": ("Unpriced calls", REQUESTS)},
         targets=[target(f"sum by (service_name, provider, model) (\n"
                         f"  (max_over_time({unpriced}[$__range]) unless {unpriced} offset $__range)\n"
-                        f"  or increase({unpriced}[$__range])\n) > 0", "A", instant=True, table=True)]), 24, 7)
+                        f"  or increase({unpriced}[$__range])\n) > 0", "A", instant=True, table=True)]), 24, 7,
+        UNPRICED_MODELS)
 
     return build(uid=UID, title=TITLE, layout=lay, variables=ctx.variables(), time_from="30d",
-                 description="LLM cost by model, provider, service and attribution dimension; top spenders; "
+                 description="LLM cost by model, provider, service and attribution dimension; "
                              "period comparison; cache savings; unpriced models.")

@@ -5,13 +5,26 @@ from __future__ import annotations
 from typing import Any
 
 from genai_meter import contract as c
-from genai_meter.alert_rules.naming import INPUT_TOKEN_TYPES, OUTPUT_TOKEN_TYPES
 from genai_meter.dashboards.common import Ctx, build, target
 from genai_meter.dashboards.layout import Layout
-from genai_meter.dashboards.panels import (PERCENT, REQ_PER_SEC, REQUESTS, TOKENS, BarGaugePanel, StatPanel,
-                                           TextPanel, TimeSeriesPanel, steps)
+from genai_meter.dashboards.panels import (
+    PERCENT,
+    REQ_PER_SEC,
+    REQUESTS,
+    TOKENS,
+    BarGaugePanel,
+    StatPanel,
+    TextPanel,
+    TimeSeriesPanel,
+    steps,
+)
+from genai_meter.dashboards.tiers import bucketed, live_total
+from genai_meter.promql.links import LABEL_OVERFLOW, METER_SPANS, OVERVIEW_UID, UNMETERED_CALLS
+from genai_meter.promql.names import FAILED, INPUT_SIDE, OK, OUTPUT_SIDE
 
-UID = "genai-meter-overview"
+UID = OVERVIEW_UID
+# The live stats' own fixed ranges: the last hour, and today so far (UTC midnight to now).
+LIVE_RANGES = (("1h", "last hour"), ("now/d", "today"))
 TITLE = "GenAI Meter / Overview"
 ERROR_COLORS = steps(("green", None), ("orange", 0.01), ("red", 0.05))
 
@@ -23,12 +36,26 @@ def budget_colors(thresholds: list[int] | None = None) -> dict[str, Any]:
 
 
 def stat(title: str, expr: str, unit: str, description: str, colors: dict[str, Any] | None = None,
-         no_value: str | None = "0") -> StatPanel:
+         no_value: str | None = "0", relative_time: str | None = None) -> StatPanel:
     kwargs: dict[str, Any] = {}
     if colors is not None:
         kwargs["colors"] = colors
     return StatPanel(title=title, description=description, unit=unit, noValue=no_value,
-                     targets=[target(expr, instant=True)], **kwargs)
+                     targets=[target(expr, instant=True)], relativeTime=relative_time, **kwargs)
+
+
+def live_row(lay: Layout, ctx: Ctx) -> None:
+    """Requests, tokens and cost of the last hour and of today, from the raw counters."""
+    n = ctx.n
+    lay.row("Live: last hour and today (raw counters, current to the last scrape)")
+    live = "From the raw counters over this panel's own fixed range: it moves with the next scrape after a " \
+           "call. Approximate (increase() extrapolates); exact totals are the report page's job."
+    for counter, name, unit, money in ((n.requests, "Requests", REQUESTS, False),
+                                       (n.tokens, "Tokens", TOKENS, False), (n.cost, "Cost", ctx.money_unit, True)):
+        for span, words in LIVE_RANGES:
+            expr = live_total(ctx, counter)
+            lay.add(stat(f"{name} {words}", ctx.money(expr) if money else expr, unit, f"{name}, {words}. {live}",
+                         relative_time=span), 4, 4)
 
 
 def build_overview(ctx: Ctx) -> dict[str, Any]:
@@ -39,12 +66,13 @@ def build_overview(ctx: Ctx) -> dict[str, Any]:
     total_cost = ctx.total(cost)
     money = ctx.money_unit
     lay = Layout()
+    live_row(lay, ctx)
 
-    lay.row("Requests")
+    lay.row("Requests over the selected range (as of the last rollup, <= 15 min)")
     lay.add(stat("Requests", total_requests, REQUESTS, "LLM calls in the selected range."), 4, 4)
-    lay.add(stat("Successful", ctx.total(req, f'status="{c.STATUS_OK}"'), REQUESTS,
+    lay.add(stat("Successful", ctx.total(req, OK), REQUESTS,
                  "Calls that completed without error."), 4, 4)
-    failed = ctx.total(req, f'status="{c.STATUS_ERROR}"')
+    failed = ctx.total(req, FAILED)
     lay.add(stat("Failed", failed, REQUESTS,
                  "Calls whose span ended with an error status.", steps(("green", None), ("red", 1))), 4, 4)
     lay.add(stat("Error rate", f"({failed} or vector(0))\n/\n{total_requests}",
@@ -54,10 +82,10 @@ def build_overview(ctx: Ctx) -> dict[str, Any]:
     lay.add(stat("Tokens per request", f"{total_tokens}\n/\n{total_requests}", TOKENS,
                  "Average tokens (input + output, all classes) per call."), 4, 4)
 
-    lay.row("Tokens and cost")
-    lay.add(stat("Input tokens", ctx.total(tok, f'token_type=~"{INPUT_TOKEN_TYPES}"'), TOKENS,
+    lay.row("Tokens and cost over the selected range (as of the last rollup, <= 15 min)")
+    lay.add(stat("Input tokens", ctx.total(tok, INPUT_SIDE), TOKENS,
                  "Input tokens as users read them: uncached + cache reads + cache writes."), 4, 4)
-    lay.add(stat("Output tokens", ctx.total(tok, f'token_type=~"{OUTPUT_TOKEN_TYPES}"'), TOKENS,
+    lay.add(stat("Output tokens", ctx.total(tok, OUTPUT_SIDE), TOKENS,
                  "Output tokens including reasoning tokens."), 4, 4)
     lay.add(stat("Total tokens", total_tokens, TOKENS, "All five token classes."), 4, 4)
     lay.add(stat("Total cost", ctx.money(total_cost), money,
@@ -97,20 +125,20 @@ def build_overview(ctx: Ctx) -> dict[str, Any]:
                                   "genai-meter.yaml and run `genai-meter generate` to see month-to-date spend "
                                   "against it here."), 24, 3)
 
-    lay.row("Over time")
-    per = "$__interval"
+    lay.row("Over time (1-minute buckets up to 6 hours, hourly up to 8 days, daily beyond)")
+    buckets = "Bucket: 1 minute for ranges up to 6 hours (raw counters), 1 hour up to 8 days, 1 day beyond."
     lay.add(TimeSeriesPanel(
-        title="Requests", unit=REQUESTS, bars=True, stacked=True, interval="15m",
-        description="Calls per interval by status.",
-        targets=[target(ctx.total(req, by="status", window=per), legend="{{status}}")]), 8, 8)
+        title="Requests", unit=REQUESTS, bars=True, stacked=True,
+        description=f"Calls per bucket by status. {buckets}",
+        targets=bucketed(ctx, n.requests, req, by="status", legend="{{status}}")), 8, 8)
     lay.add(TimeSeriesPanel(
-        title="Tokens", unit=TOKENS, bars=True, stacked=True, interval="15m",
-        description="Tokens per interval by class.",
-        targets=[target(ctx.total(tok, by="token_type", window=per), legend="{{token_type}}")]), 8, 8)
+        title="Tokens", unit=TOKENS, bars=True, stacked=True,
+        description=f"Tokens per bucket by class. {buckets}",
+        targets=bucketed(ctx, n.tokens, tok, by="token_type", legend="{{token_type}}")), 8, 8)
     lay.add(TimeSeriesPanel(
-        title="Cost", unit=money, bars=True, stacked=True, interval="15m",
-        description="Cost per interval by provider.",
-        targets=[target(ctx.money(ctx.total(cost, by="provider", window=per)), legend="{{provider}}")]), 8, 8)
+        title="Cost", unit=money, bars=True, stacked=True,
+        description=f"Cost per bucket by provider. {buckets}",
+        targets=bucketed(ctx, n.cost, cost, by="provider", legend="{{provider}}", money=True)), 8, 8)
 
     lay.row("Meter health")
     lay.add(TimeSeriesPanel(
@@ -119,11 +147,11 @@ def build_overview(ctx: Ctx) -> dict[str, Any]:
         targets=[target(f"sum(rate({c.SELF_SPANS_RECEIVED}[$__rate_interval]))", "A", "received"),
                  target(f"sum(rate({c.SELF_SPANS_COUNTED}[$__rate_interval]))", "B", "counted"),
                  target(f"sum by (reason) (rate({c.SELF_SPANS_SKIPPED}[$__rate_interval]))", "C",
-                        "skipped: {{reason}}")]), 8, 6)
+                        "skipped: {{reason}}")]), 8, 6, METER_SPANS)
     lay.add(stat("Unmetered calls",
                  f"sum(increase({n.unmetered}{ctx.service_provider_model()}[$__range]))", REQUESTS,
                  "Calls without token counts, or from sources that hide cached tokens (cost is an upper bound).",
-                 steps(("green", None), ("orange", 1))), 4, 6)
+                 steps(("green", None), ("orange", 1))), 4, 6, UNMETERED_CALLS)
     lay.add(stat("Unpriced calls",
                  f"sum(increase({n.unpriced}{ctx.service_provider_model()}[$__range]))", REQUESTS,
                  "Calls of models with no known price: their cost is missing. See Cost analysis.",
@@ -135,7 +163,7 @@ def build_overview(ctx: Ctx) -> dict[str, Any]:
     lay.add(stat("Label overflow",
                  f"sum(increase({c.SELF_LABEL_OVERFLOW}[$__range]))", REQUESTS,
                  "Label values folded into __overflow__ because a dimension reached its cap.",
-                 steps(("green", None), ("orange", 1))), 4, 6)
+                 steps(("green", None), ("orange", 1))), 4, 6, LABEL_OVERFLOW)
 
     return build(uid=UID, title=TITLE, layout=lay, variables=ctx.variables(), time_from="24h",
                  description="LLM requests, tokens and cost at a glance, and this month against its budgets.")

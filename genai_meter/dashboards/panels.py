@@ -65,7 +65,7 @@ class PromTarget(Target):
 
 def _base(panel: Panel, extra: dict[str, Any]) -> dict[str, Any]:
     """Panel JSON without grafanalib's legacy keys."""
-    data = panel.panel_json(extra)
+    data: dict[str, Any] = panel.panel_json(extra)
     for key in ("cacheTimeout", "editable", "error", "height", "hideTimeOverride", "minSpan", "span",
                 "timeFrom", "timeShift", "transparent", "repeat", "repeatDirection", "maxPerRow",
                 "thresholds", "thresholdType"):
@@ -102,9 +102,10 @@ class StatPanel(Panel):
     noValue = attr.ib(default=None)
     textMode = attr.ib(default="auto")
     maxDataPoints = attr.ib(default=100)
+    relativeTime = attr.ib(default=None)  # a fixed range of the panel's own ("1h", "now/d"), shown in its header
 
     def to_json_data(self) -> dict[str, Any]:
-        return _base(self, {
+        data = _base(self, {
             "type": "stat",
             "fieldConfig": _field_config(self.unit, self.colors, {"mode": "thresholds"},
                                          decimals=self.decimals, noValue=self.noValue),
@@ -112,6 +113,10 @@ class StatPanel(Panel):
                         "orientation": "auto", "reduceOptions": _reduce(), "showPercentChange": False,
                         "textMode": self.textMode, "wideLayout": True},
         })
+        if self.relativeTime:
+            data["timeFrom"] = self.relativeTime
+            data["hideTimeOverride"] = False
+        return data
 
 
 @attr.s
@@ -195,20 +200,29 @@ class TablePanel(Panel):
     sortColumn = attr.ib(default=None)
     noValue = attr.ib(default=None)
     maxDataPoints = attr.ib(default=100)
+    matrix = attr.ib(default=None)  # (row label, column label, column names): a label x label grid
 
     def to_json_data(self) -> dict[str, Any]:
         # Grafana names the value column of one table query "Value", of several "Value #<refId>".
         single = len(self.targets) == 1
-        rename = {("Value" if single else f"Value #{ref}"): title for ref, (title, _unit) in sorted(self.columns.items())}
+        ordered = sorted(self.columns.items())
+        rename = {("Value" if single else f"Value #{ref}"): title for ref, (title, _unit) in ordered}
+        units = [column for _ref, column in ordered]
+        if self.matrix:
+            units = [(name, units[0][1]) for name in self.matrix[2]]
         overrides = [
             {"matcher": {"id": "byName", "options": title}, "properties": [{"id": "unit", "value": unit}]}
-            for _ref, (title, unit) in sorted(self.columns.items())
+            for title, unit in units
         ]
-        exclude = {name: True for name in ["Time", *self.hidden]}
+        exclude = dict.fromkeys(["Time", *self.hidden], True)
         transformations: list[dict[str, Any]] = [
             {"id": "merge", "options": {}},
             {"id": "organize", "options": {"excludeByName": exclude, "indexByName": {}, "renameByName": rename}},
         ]
+        if self.matrix:
+            row, column, _names = self.matrix
+            transformations = [{"id": "groupingToMatrix", "options": {
+                "columnField": column, "rowField": row, "valueField": "Value", "emptyValue": "zero"}}]
         sort_by = []
         if self.sortColumn:
             sort_by = [{"desc": True, "displayName": self.sortColumn}]
@@ -224,6 +238,25 @@ class TablePanel(Panel):
                                                        "show": False},
                         "showHeader": True, "sortBy": sort_by},
             "transformations": transformations,
+        })
+
+
+@attr.s
+class PieChartPanel(Panel):
+    """Shares of a whole (one slice per series of an instant query)."""
+
+    unit = attr.ib(default=REQUESTS)
+    maxDataPoints = attr.ib(default=100)
+
+    def to_json_data(self) -> dict[str, Any]:
+        return _base(self, {
+            "type": "piechart",
+            "fieldConfig": _field_config(self.unit, NEUTRAL, {"mode": "palette-classic"},
+                                         {"hideFrom": {"legend": False, "tooltip": False, "viz": False}}),
+            "options": {"displayLabels": ["percent"], "reduceOptions": _reduce(),
+                        "legend": {"displayMode": "table", "placement": "right", "showLegend": True,
+                                   "values": ["value", "percent"]},
+                        "pieType": "pie", "tooltip": {"mode": "single", "sort": "none"}},
         })
 
 

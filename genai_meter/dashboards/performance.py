@@ -8,33 +8,32 @@ from __future__ import annotations
 
 from typing import Any
 
-from genai_meter import contract as c
-from genai_meter.alert_rules.naming import OUTPUT_TOKEN_TYPES
 from genai_meter.dashboards.common import Ctx, build, target
 from genai_meter.dashboards.layout import Layout
 from genai_meter.dashboards.overview import ERROR_COLORS, stat
 from genai_meter.dashboards.panels import PERCENT, REQ_PER_SEC, SECONDS, TablePanel, TimeSeriesPanel, steps
+from genai_meter.promql.links import ERROR_RATE_BY_MODEL, LATENCY_P95_BY_MODEL, PERFORMANCE_UID
+from genai_meter.promql.names import FAILED, OUTPUT_SIDE
 
-UID = "genai-meter-performance"
+UID = PERFORMANCE_UID
 TITLE = "GenAI Meter / Performance"
 QUANTILES = ((0.5, "p50"), (0.95, "p95"), (0.99, "p99"))
 TOKENS_PER_SEC = "count:tokens/s"
-OUTPUT_SIDE = f'token_type=~"{OUTPUT_TOKEN_TYPES}"'
-FAILED = f'status="{c.STATUS_ERROR}"'
 
 
 def build_performance(ctx: Ctx) -> dict[str, Any]:
     r = ctx.r
     sm = ctx.service_model()
+    hist = ctx.histogram()
     slow = steps(("green", None), ("orange", ctx.config.alerts.latency_p95_seconds / 2),
                  ("red", ctx.config.alerts.latency_p95_seconds))
 
     def over_range(rule: str, q: float, by: str = "") -> str:
         grouping = f"{by}, le" if by else "le"
-        return f"histogram_quantile({q}, sum by ({grouping}) (sum_over_time({rule}{sm}[$__range])))"
+        return f"histogram_quantile({q}, sum by ({grouping}) (sum_over_time({rule}{hist}[$__range])))"
 
     def live(rule: str, q: float, by: str = "model") -> str:
-        return f"histogram_quantile({q}, sum by ({by}, le) ({rule}{sm}))"
+        return f"histogram_quantile({q}, sum by ({by}, le) ({rule}{hist}))"
 
     req = r.requests_increase15m
     failed = ctx.total(req, FAILED)
@@ -59,7 +58,8 @@ def build_performance(ctx: Ctx) -> dict[str, Any]:
         lay.add(TimeSeriesPanel(
             title=f"Latency {name} by model", unit=SECONDS, colors=slow, thresholdLines=(q == 0.95),
             description=f"{name} of request duration over the last 5 minutes at each point, by model.",
-            targets=[target(live(r.duration_bucket_rate5m, q), legend="{{model}}")]), 8, 8)
+            targets=[target(live(r.duration_bucket_rate5m, q), legend="{{model}}")]), 8, 8,
+            LATENCY_P95_BY_MODEL if q == 0.95 else None)
     lay.add(TimeSeriesPanel(
         title="Time to first token by model", unit=SECONDS,
         description="p50 and p95 time to the first token over the last 5 minutes at each point, by model.",
@@ -81,7 +81,8 @@ def build_performance(ctx: Ctx) -> dict[str, Any]:
     lay.add(TimeSeriesPanel(
         title="Error rate by model", unit=PERCENT, colors=ERROR_COLORS, thresholdLines=True, min=0,
         description="Share of failed calls over the last 5 minutes at each point, by model.",
-        targets=[target(f"({rate_failed} or {rate_all} * 0)\n/\n{rate_all}", legend="{{model}}")]), 8, 8)
+        targets=[target(f"({rate_failed} or {rate_all} * 0)\n/\n{rate_all}", legend="{{model}}")]), 8, 8,
+        ERROR_RATE_BY_MODEL)
     lay.add(TimeSeriesPanel(
         title="Errors by error type", unit=REQ_PER_SEC, stacked=True,
         description="Failed calls per second by error type (from the error.type span attribute).",

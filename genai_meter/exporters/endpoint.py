@@ -18,8 +18,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from genai_meter.exporters.httpd import HttpServer, Limits, Request, Response, listen_socket, parse_listen
 from genai_meter.exporters import content_type, negotiate
+from genai_meter.exporters.httpd import HttpServer, Limits, Request, Response, listen_socket, parse_listen
 
 log = logging.getLogger("genai_meter")
 

@@ -1,15 +1,23 @@
 """A small HTTP/1.1 server on asyncio, for the OTLP/HTTP receiver and the /metrics endpoint.
 
 Why not http.server: its timeouts are per `recv`, so a client trickling one byte at a time holds a
-thread forever (slowloris). Here every phase has a *deadline*: the request head must arrive within
-`head_timeout_s` of its first byte, the body within `body_timeout_s` of the head, an idle keep-alive
-connection is closed after `idle_timeout_s`, and a response must be taken within `head_timeout_s`.
-Connections cost no thread; past `max_connections` new ones are closed at once.
+thread forever (slowloris). Here every phase has a *deadline*: a new connection must send its
+first request head within `head_timeout_s`, a request head must arrive within `head_timeout_s` of
+its first byte, the body within `body_timeout_s` of the head, an idle keep-alive connection (one
+that has been answered) is closed after `idle_timeout_s`, and a response must be taken within
+`head_timeout_s`. Connections cost no thread. At `max_connections`, a new connection closes the
+connection that has been idle longest (never one inside a request); only when every connection is
+inside a request is the new one closed at once.
+
+A body over `max_body_bytes` is answered 413 (the body says the limit) and the connection closed;
+a declared body up to `discard_body_bytes` is first read and dropped (within `body_timeout_s`), so
+that a client that sends its whole body before reading sees the 413, not a reset.
 
 Each server runs its own event loop on its own thread (`start`/`stop`). The handler is a coroutine
 `handler(request, read_body) -> Response`: it decides whether to read the body at all (auth and
 content-type checks come first), and `read_body()` enforces `max_body_bytes` on the wire (raising
-`BodyTooLarge`). Handlers may do CPU work inline; the loop is theirs.
+`BodyTooLarge`). Handlers must not do long CPU work inline (it would stall every connection of
+the listener): they run it in an executor.
 
 Keep-alive, `Expect: 100-continue`, chunked request bodies and pipelined requests are supported;
 request trailers and upgrades are not.
@@ -23,81 +31,33 @@ import socket
 import ssl
 import threading
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from http import HTTPStatus
+
+from genai_meter.exporters.http_wire import (
+    BadFraming,
+    BodyState,
+    BodyTooLarge,
+    Request,
+    Response,
+    discard_input,
+    drop,
+    format_address,
+    keep_alive,
+    listen_socket,
+    parse_listen,
+    read_chunked,
+)
 
 log = logging.getLogger("genai_meter")
 
 MAX_HEAD_BYTES = 64 * 1024  # request line + headers
 MAX_HEADERS = 100
 
-
-class BodyTooLarge(Exception):
-    """The request body is larger than the server's `max_body_bytes`."""
-
-
-class BadFraming(Exception):
-    """The request cannot be read as HTTP/1.1 (bad chunk framing, bad Content-Length)."""
-
-
-@dataclass(slots=True)
-class Request:
-    method: str
-    path: str  # without the query string
-    query: str
-    version: str  # "HTTP/1.1" or "HTTP/1.0"
-    headers: dict[str, str]  # lower-cased names; repeated headers joined with ", "
-
-    def header(self, name: str, default: str = "") -> str:
-        return self.headers.get(name, default)
-
-
-@dataclass(slots=True)
-class Response:
-    status: int
-    body: bytes = b""
-    content_type: str = "text/plain; charset=utf-8"
-    headers: list[tuple[str, str]] = field(default_factory=list)
-    close: bool = False  # close the connection after this response
-
+__all__ = ["BadFraming", "BodyTooLarge", "Handler", "HttpServer", "Limits", "Request", "Response", "format_address",
+           "listen_socket", "parse_listen"]
 
 Handler = Callable[[Request, Callable[[], Awaitable[bytes]]], Awaitable[Response]]
-
-
-def parse_listen(value: str) -> tuple[str, int]:
-    """'HOST:PORT' or '[v6]:PORT' -> (host, port). Raises ValueError."""
-    host, sep, port = value.rpartition(":")
-    if not sep or not host:
-        raise ValueError(f"listen address must be HOST:PORT, got {value!r}")
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    if not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ValueError(f"bad port in listen address {value!r}")
-    return host, int(port)
-
-
-def format_address(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
-def listen_socket(host: str, port: int, *, reuse_port: bool = False, backlog: int = 1024) -> socket.socket:
-    """A bound, listening TCP socket (SO_REUSEADDR; SO_REUSEPORT when asked, for worker processes)."""
-    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-    family, _, _, _, addr = infos[0]
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if reuse_port:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        if family == socket.AF_INET6:
-            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-        sock.bind(addr)
-        sock.listen(backlog)
-        sock.setblocking(False)
-    except BaseException:
-        sock.close()
-        raise
-    return sock
 
 
 @dataclass(frozen=True)
@@ -107,6 +67,7 @@ class Limits:
     body_timeout_s: float = 30.0
     idle_timeout_s: float = 60.0
     max_connections: int = 1024
+    discard_body_bytes: int = 64 * 1024 * 1024  # a refused body up to this size is read and dropped before the 413
 
 
 def _reason(status: int) -> str:
@@ -131,8 +92,11 @@ class HttpServer:
         self._server: asyncio.base_events.Server | None = None
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
-        self._connections: set[asyncio.Task] = set()
-        self._busy: set[asyncio.Task] = set()  # connections inside a request
+        self._connections: set[asyncio.Task[None]] = set()
+        self._busy: set[asyncio.Task[None]] = set()  # connections inside a request
+        # connections waiting for a request, oldest first: evicted first at the connection limit
+        self._idle: dict[asyncio.Task[None], asyncio.StreamWriter] = {}
+        self.evicted = 0  # idle connections closed to make room (for tests and logs)
         self._start_error: BaseException | None = None
 
     @property
@@ -196,7 +160,7 @@ class HttpServer:
     async def _on_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None
-        if len(self._connections) >= self.limits.max_connections:
+        if len(self._connections) >= self.limits.max_connections and not self._evict_idle():
             writer.transport.abort()
             return
         self._connections.add(task)
@@ -211,19 +175,37 @@ class HttpServer:
         finally:
             self._connections.discard(task)
             self._busy.discard(task)
+            self._idle.pop(task, None)
             writer.close()
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, task: asyncio.Task) -> None:
+    def _evict_idle(self) -> bool:
+        """Close the connection idle longest to make room for a new one; False if none is idle."""
+        if not self._idle:
+            return False
+        task, writer = next(iter(self._idle.items()))
+        del self._idle[task]
+        self._connections.discard(task)  # its slot is free now; its task ends on the closed transport
+        writer.transport.abort()
+        self.evicted += 1
+        return True
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                     task: asyncio.Task[None]) -> None:
         limits = self.limits
+        wait_s = limits.head_timeout_s  # a connection that has sent nothing gets the head deadline
         while True:
-            # idle: wait for the first byte of the next request
+            # idle: wait for the first byte of the next request (evictable meanwhile)
+            self._idle[task] = writer
             try:
-                async with asyncio.timeout(limits.idle_timeout_s):
+                async with asyncio.timeout(wait_s):
                     first = await reader.read(1)
             except TimeoutError:
                 return
+            finally:
+                self._idle.pop(task, None)
             if not first:
                 return
+            wait_s = limits.idle_timeout_s
             self._busy.add(task)
             try:
                 async with asyncio.timeout(limits.head_timeout_s):
@@ -238,12 +220,13 @@ class HttpServer:
             if request is None:
                 await self._send(writer, Response(400, b"malformed request head\n", close=True), None)
                 return
-            body_state = _BodyState()
+            body_state = BodyState()
             read_body = self._body_reader(request, reader, writer, body_state)
             try:
                 response = await self._handler(request, read_body)
             except BodyTooLarge:
-                response = Response(413, b"request body too large\n", close=True)
+                response = Response(413, f"request body is over the limit of {limits.max_body_bytes} bytes\n".encode(),
+                                    close=True)
                 body_state.poisoned = True
             except TimeoutError:
                 response = Response(408, b"request body not received in time\n", close=True)
@@ -254,13 +237,13 @@ class HttpServer:
             unread = not body_state.done and not body_state.empty
             if unread:
                 response.close = True  # an unread body would be taken for the next request
-            keep = (not response.close and not body_state.poisoned and _keep_alive(request))
+            keep = (not response.close and not body_state.poisoned and keep_alive(request))
             response.close = not keep
             await self._send(writer, response, request)
             self._busy.discard(task)
             if not keep:
                 if unread or body_state.poisoned:
-                    await _discard_input(reader, writer)
+                    await discard_input(reader, writer)
                 return
 
     def _parse_head(self, head: bytes) -> Request | None:
@@ -291,7 +274,7 @@ class HttpServer:
         return Request(method, path, query, version, headers)
 
     def _body_reader(self, request: Request, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                     state: _BodyState) -> Callable[[], Awaitable[bytes]]:
+                     state: BodyState) -> Callable[[], Awaitable[bytes]]:
         limits = self.limits
         te = request.header("transfer-encoding").lower()
         chunked = te != "" and te.split(",")[-1].strip() == "chunked"
@@ -304,7 +287,7 @@ class HttpServer:
         if not chunked:
             if not length_text:
                 state.empty = True
-            elif not length_text.isdigit():
+            elif not (length_text.isascii() and length_text.isdigit()) or len(length_text) > 18:
                 async def bad_length() -> bytes:
                     raise BadFraming("bad Content-Length")
                 state.empty = False
@@ -318,13 +301,19 @@ class HttpServer:
         async def read_body() -> bytes:
             if state.done:
                 return state.body
-            if not chunked and length_text and int(length_text) > limits.max_body_bytes:
+            length = int(length_text) if not chunked and length_text else 0
+            if length > limits.max_body_bytes:
+                if expect_continue or length > limits.discard_body_bytes:
+                    raise BodyTooLarge()  # not sent yet, or too much to take in: answer now, then close
+                async with asyncio.timeout(limits.body_timeout_s):
+                    await drop(reader, length)
+                state.done = True
                 raise BodyTooLarge()
             if expect_continue and request.version == "HTTP/1.1" and not state.empty:
                 writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
             async with asyncio.timeout(limits.body_timeout_s):
                 if chunked:
-                    body = await _read_chunked(reader, limits.max_body_bytes)
+                    body = await read_chunked(reader, limits.max_body_bytes, limits.discard_body_bytes)
                 elif length_text:
                     body = await reader.readexactly(int(length_text))
                 else:
@@ -353,65 +342,3 @@ class HttpServer:
             await writer.drain()
 
 
-LINGER_S = 1.0  # after an early answer, read and drop what the client still sends, this long
-LINGER_MAX_BYTES = 8 * 1024 * 1024  # and at most this much
-
-
-async def _discard_input(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    """Lingering close: a client still sending the body it was refused gets to read the answer
-    instead of a connection reset."""
-    try:
-        if writer.can_write_eof():
-            writer.write_eof()
-        dropped = 0
-        async with asyncio.timeout(LINGER_S):
-            while dropped < LINGER_MAX_BYTES:
-                chunk = await reader.read(65536)
-                if not chunk:
-                    return
-                dropped += len(chunk)
-    except (TimeoutError, ConnectionError, OSError):
-        return
-
-
-@dataclass(slots=True)
-class _BodyState:
-    empty: bool = True
-    done: bool = False
-    poisoned: bool = False
-    body: bytes = b""
-
-
-def _keep_alive(request: Request) -> bool:
-    connection = request.header("connection").lower()
-    if request.version == "HTTP/1.0":
-        return "keep-alive" in connection
-    return "close" not in connection
-
-
-async def _read_chunked(reader: asyncio.StreamReader, limit: int) -> bytes:
-    parts: list[bytes] = []
-    total = 0
-    while True:
-        try:
-            line = await reader.readuntil(b"\r\n")
-        except asyncio.LimitOverrunError:
-            raise BadFraming("chunk size line too long") from None
-        size_text = line.split(b";", 1)[0].strip()
-        try:
-            size = int(size_text, 16)
-        except ValueError:
-            raise BadFraming("bad chunk size") from None
-        if size < 0:
-            raise BadFraming("bad chunk size")
-        if size == 0:
-            while True:  # trailers, up to the empty line
-                trailer = await reader.readuntil(b"\r\n")
-                if trailer == b"\r\n":
-                    return b"".join(parts)
-        total += size
-        if total > limit:
-            raise BodyTooLarge()
-        parts.append(await reader.readexactly(size))
-        if await reader.readexactly(2) != b"\r\n":
-            raise BadFraming("chunk not followed by CRLF")

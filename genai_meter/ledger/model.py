@@ -51,6 +51,9 @@ class LedgerWriter(Protocol):
     def close(self, timeout_s: float = 10.0) -> None:
         """Commit what is queued and stop; idempotent."""
 
+    def wal_bytes(self) -> int:
+        """Bytes not yet folded into the store (SQLite: the WAL file; ClickHouse: the spool), a self-metric."""
+
 
 @dataclass(slots=True)
 class Totals:

@@ -44,8 +44,9 @@ def set_up_in_code(metrics_listen: str) -> None:
 
 
 def set_up_automatically() -> None:
-    from genai_meter.collector_processor.inprocess.autoconfigure import GenaiMeterConfigurator, GenaiMeterDistro
     import os
+
+    from genai_meter.collector_processor.inprocess.autoconfigure import GenaiMeterConfigurator, GenaiMeterDistro
 
     os.environ.setdefault("GENAI_METER_INPROCESS", "true")  # in-process metering is opt-in (docs/in-process.md)
 

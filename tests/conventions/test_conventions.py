@@ -324,12 +324,15 @@ def test_reasoning_larger_than_output_is_clamped(conventions: Conventions) -> No
     assert isinstance(call, LLMCall) and _tokens(call) == (10, 0, 0, 0, 50)
 
 
-def test_odd_attribute_values_are_ignored_not_trusted(conventions: Conventions) -> None:
+def test_odd_attribute_values_are_not_trusted(conventions: Conventions) -> None:
+    # a count that is present but impossible (-5, NaN) makes the whole call invalid: never priced
+    # (issue 8: one span must not inflate or silently shrink the bill)
     span = _span({"gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai", "gen_ai.request.model": "m",
                   "gen_ai.usage.input_tokens": "120", "gen_ai.usage.output_tokens": -5,
                   "gen_ai.usage.cache_read.input_tokens": True, "gen_ai.usage.reasoning.output_tokens": float("nan")})
     call = conventions.classify(span)
-    assert isinstance(call, LLMCall) and _tokens(call) == (120, 0, 0, 0, 0)
+    assert isinstance(call, LLMCall) and _tokens(call) == (0, 0, 0, 0, 0)
+    assert call.invalid == "token_count_out_of_range"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -140,7 +140,8 @@ def _lean_request_class() -> type[Message]:
                 added.type_name = f".{package}.{type_name}"
     pool = descriptor_pool.DescriptorPool()
     pool.Add(proto)
-    return message_factory.GetMessageClass(pool.FindMessageTypeByName(f"{package}.Request"))
+    message_class: type[Any] = message_factory.GetMessageClass(pool.FindMessageTypeByName(f"{package}.Request"))
+    return message_class
 
 
 LeanRequest = _lean_request_class()
@@ -176,7 +177,8 @@ def parse_lean(data: bytes) -> Any:
 
 def parse_protobuf(data: bytes) -> ExportTraceServiceRequest:
     try:
-        return ExportTraceServiceRequest.FromString(data)
+        request: ExportTraceServiceRequest = ExportTraceServiceRequest.FromString(data)
+        return request
     except (DecodeError, RuntimeError, ValueError) as exc:
         raise BadRequest(f"cannot decode protobuf ExportTraceServiceRequest: {exc}") from None
 
@@ -234,7 +236,7 @@ def parse_json(data: bytes, max_depth: int = MAX_JSON_DEPTH) -> ExportTraceServi
     return message
 
 
-def _items(obj: Any, *keys: str) -> list:
+def _items(obj: Any, *keys: str) -> list[Any]:
     if not isinstance(obj, dict):
         return []
     for key in keys:
@@ -244,7 +246,7 @@ def _items(obj: Any, *keys: str) -> list:
     return []
 
 
-def _fix_id(obj: dict, keys: tuple[str, str]) -> None:
+def _fix_id(obj: dict[str, Any], keys: tuple[str, str]) -> None:
     for key in keys:
         value = obj.get(key)
         if isinstance(value, str):
@@ -260,7 +262,7 @@ _SPAN_ID_KEYS = ("spanId", "span_id")
 _PARENT_ID_KEYS = ("parentSpanId", "parent_span_id")
 
 
-def _hex_ids_to_base64(request: dict) -> None:
+def _hex_ids_to_base64(request: dict[str, Any]) -> None:
     # OTLP/JSON writes ids as hex; protobuf JSON expects base64 for bytes fields.
     for rs in _items(request, "resourceSpans", "resource_spans"):
         for ss in _items(rs, "scopeSpans", "scope_spans"):

@@ -1,22 +1,27 @@
 """The receiver's core, shared by OTLP/HTTP and OTLP/gRPC: a decoded request in, spans counted once.
 
 `Ingestor.export(decoded)` runs on the receiving thread and returns only after every span of the
-request is in the metrics (so a cost is on /metrics before the client has its answer):
+request is counted (so a cost is on /metrics before the client has its answer):
 
 1. `SpanExtractor` walks the spans once: non-GenAI spans are only counted (skipped{not_llm});
    candidates become `SpanRecord`s; candidates with invalid ids are rejected (partial success);
-2. the candidates' (trace id, span id) keys go through the dedup set in one batch; duplicates are
-   counted in genai_meter_spans_duplicate_total and go no further;
-3. every new candidate goes through `Meter.process` (conventions -> price -> recorders);
-4. with forwarding on, the request is handed to the `Forwarder` with the counted calls and costs.
+2. the candidates' (trace id, span id) keys are claimed in the dedup set in one batch; duplicates
+   are counted in genai_meter_spans_duplicate_total and go no further;
+3. every new candidate is assessed (`Meter.assess`: conventions -> price, nothing recorded yet);
+4. with the ledger on, the calls go to its group commit; the request waits for the commit without
+   holding the ingest lock (commits group across requests), then `Meter.record`s only the calls
+   the ledger stored for the first time and settles its claims; a ledger refusal releases the
+   claims and raises `Unavailable` (503 / UNAVAILABLE, nothing counted);
+5. with forwarding on, the request is handed to the `Forwarder` with the counted calls and costs.
 
-`export` never raises for span content and never answers an error after counting: whatever the
-spans hold, the outcome is a (possibly partial) success. `Gate` bounds the requests in flight
-across both receivers and drives the drain on shutdown.
+`export` never raises for span content. `Gate` bounds the requests in flight across both receivers
+and drives the drain on shutdown. Money is added as integer 10^-12 USD (`Cost.pico`) for the
+ledger/metrics reconciliation.
 """
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 from collections.abc import Callable, Sequence
@@ -32,10 +37,24 @@ from genai_meter.collector_processor.metering.weights import adjusted_count
 from genai_meter.collector_processor.receiver.decode import Decoded
 from genai_meter.collector_processor.receiver.spans import SpanExtractor
 from genai_meter.ledger import Entry, LedgerUnavailable, LedgerWriter
-from genai_meter.money import to_pico
 from genai_meter.records import Cost, LLMCall, SpanRecord
 
 log = logging.getLogger("genai_meter")
+
+# The receiver allocates ~30 garbage-collector-tracked objects per LLM span (records, dicts, tuples)
+# that nearly all die with their request. With CPython's default first-generation threshold (700) a
+# collection ran every ~25 spans and, with requests waiting for the ledger's commit, promoted their
+# objects into full collections of the whole heap: 11-22 % of the request thread's CPU measured
+# (benchmarks/stages.py, docs/performance.md). Past this threshold collections all but stop; the
+# receiver makes almost no reference cycles, so memory stays where it was.
+GC_FIRST_GENERATION = 10_000
+
+
+def tune_garbage_collector(first_generation: int = GC_FIRST_GENERATION) -> None:
+    """Raise (never lower) the garbage collector's first-generation threshold for a receiver process."""
+    threshold = gc.get_threshold()
+    if threshold[0] < first_generation:
+        gc.set_threshold(first_generation, *threshold[1:])
 
 
 class Dedup(Protocol):
@@ -97,6 +116,7 @@ class Ingestor:
         self.ledger = ledger
         self.commit_timeout_s = commit_timeout_s
         self.reconcile = Reconciliation()
+        tune_garbage_collector()
         # Python work runs one request at a time. The work holds the GIL anyway, so this costs no
         # throughput; without it, concurrent gRPC handler threads preempt each other inside the
         # store's and dedup's locks and queue on them span after span (a lock convoy). The lock is
@@ -186,14 +206,14 @@ class Ingestor:
             if stored is not None and not stored[i]:
                 duplicates += 1  # stored before (a retry after a crash, or another worker's copy)
                 continue
+            pico = sum(cost.pico or cost.picos()) if cost is not None and not call.invalid else 0
             if meter.record(call, cost):
                 counted += 1
-                if cost is not None and not call.invalid:
-                    metrics_pico += sum(to_pico(v) for v in cost.by_type.values())
+                metrics_pico += pico
                 if forwarding:
                     counted_calls[(record.trace_id, record.span_id)] = (call, cost)
-            if stored is not None and cost is not None and not call.invalid:
-                ledger_pico += sum(to_pico(v) for v in cost.by_type.values())
+            if stored is not None:
+                ledger_pico += pico
         for reason, n in pending.skips.items():
             if reason == contract.SKIP_NOT_LLM:
                 self.metrics.record_self(contract.SELF_SPANS_SKIPPED, n, reason=reason)

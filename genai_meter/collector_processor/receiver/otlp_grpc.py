@@ -38,7 +38,8 @@ def _response_bytes(rejected: int, message: str) -> bytes:
     response = ExportTraceServiceResponse()
     response.partial_success.rejected_spans = rejected
     response.partial_success.error_message = message
-    return response.SerializeToString()
+    body: bytes = response.SerializeToString()
+    return body
 
 
 class GrpcReceiver:
@@ -85,8 +86,8 @@ class GrpcReceiver:
             raise RuntimeError(f"OTLP/gRPC cannot listen on {self.address}: the port is in use or the address is "
                                "not local (change server.grpc_listen or --grpc-listen)")
         self._server.start()
-        self.port = port
-        return port
+        self.port = int(port)
+        return self.port
 
     def stop(self, grace_s: float) -> None:
         """Stop taking calls, give the ones in progress `grace_s`, then end. Blocks until done."""

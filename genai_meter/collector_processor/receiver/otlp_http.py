@@ -43,8 +43,8 @@ from genai_meter.collector_processor.receiver.decode import (
     decompress,
 )
 from genai_meter.collector_processor.receiver.gate import Gate
-from genai_meter.collector_processor.receiver.ingest import Ingestor, Unavailable, Outcome
-from genai_meter.exporters.httpd import BodyTooLarge, Request, Response
+from genai_meter.collector_processor.receiver.ingest import Ingestor, Outcome, Unavailable
+from genai_meter.exporters.httpd import BadFraming, BodyTooLarge, Request, Response
 
 log = logging.getLogger("genai_meter")
 
@@ -79,8 +79,9 @@ def success_body(rejected: int, message: str, media: str) -> bytes:
         response.partial_success.rejected_spans = rejected
         response.partial_success.error_message = message
     if media == MEDIA_JSON:
-        return json_format.MessageToJson(response, indent=None).encode()
-    return response.SerializeToString()
+        return str(json_format.MessageToJson(response, indent=None)).encode()
+    body: bytes = response.SerializeToString()
+    return body
 
 
 class OtlpHttpHandler:
@@ -131,6 +132,8 @@ class OtlpHttpHandler:
                          f"body is over the limit of {self.max_body_bytes} bytes", media, close=True)
         except BadRequest as exc:
             return error(400, code_pb2.INVALID_ARGUMENT, str(exc), media)
+        except BadFraming as exc:  # the body cannot be read (bad Content-Length, chunking): the connection ends
+            return error(400, code_pb2.INVALID_ARGUMENT, str(exc), media, close=True)
         except Unavailable as exc:  # the ledger refused: nothing counted, the client retries
             return error(503, code_pb2.UNAVAILABLE, str(exc), media, headers=[("Retry-After", str(RETRY_AFTER_S))])
         except Exception:  # pragma: no cover - Ingestor.export does not raise for span content

@@ -20,7 +20,7 @@ A candidate with an invalid trace or span id is rejected (partial success); the 
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -143,24 +143,36 @@ _cache: dict[bytes, tuple[str, Any] | None] = {}
 _seen_once: set[int] = set()  # hashes of raw attributes seen once (the cache's admission filter)
 
 
-def attributes(raws: Iterable[bytes]) -> dict[str, Any]:
-    """Serialized KeyValues -> attribute dict (empty values and broken attributes left out).
+_DROP = ("\x00dropped", None)  # stands for an attribute left out (undecodable or empty), popped at the end
 
-    Thread-safe: the shared cache only sees atomic dict operations; cached values are immutable
-    (kvlist values, the one mutable kind, are not cached).
+
+def attributes(raws: Sequence[bytes]) -> dict[str, Any]:
+    """Serialized KeyValues -> attribute dict (empty values and broken attributes left out; a key
+    given twice keeps its last non-empty value).
+
+    The cache holds only attributes with a value, so when every attribute is a hit (the common case
+    but for unique values such as response ids) the dict is built by C code alone; misses are
+    decoded in place, in order. Thread-safe: the shared cache only sees atomic dict operations;
+    cached values are immutable (kvlist values, the one mutable kind, are not cached).
     """
-    out: dict[str, Any] = {}
-    get = _cache.get
-    for raw in raws:
-        hit = get(raw)
-        if hit is None:
-            hit = _decode_and_remember(raw)
-            if hit is None:
-                continue
-        key, value = hit
-        if value is not None:
-            out[key] = value
-    return out
+    hits = list(map(_cache.get, raws))
+    if None in hits:
+        i = hits.index(None)
+        dropped = False
+        while True:
+            hit = _decode_and_remember(raws[i])
+            if hit is None or hit[1] is None:
+                hit, dropped = _DROP, True
+            hits[i] = hit
+            try:
+                i = hits.index(None, i + 1)
+            except ValueError:
+                break
+        if dropped:
+            out = dict(hits)
+            del out[_DROP[0]]
+            return out
+    return dict(hits)  # type: ignore[arg-type]  # no None left
 
 
 def _decode_and_remember(raw: bytes) -> tuple[str, Any] | None:
@@ -172,7 +184,7 @@ def _decode_and_remember(raw: bytes) -> tuple[str, Any] | None:
     The first sight is noted as the raw bytes' hash (an int: nothing for the collector to track).
     """
     hit = decode_key_value(raw)
-    if hit is not None and len(raw) <= CACHE_MAX_RAW_BYTES and not isinstance(hit[1], dict):
+    if hit is not None and hit[1] is not None and len(raw) <= CACHE_MAX_RAW_BYTES and not isinstance(hit[1], dict):
         seen = _seen_once
         digest = hash(raw)  # computed already by the cache lookup, and kept by the bytes object
         if digest in seen:

@@ -1,13 +1,16 @@
-"""Names of the recording rules, shared by the rule generator and the dashboards.
+"""Names of the recording rules and the token-side matchers, shared by rules and dashboards.
 
 Recording rules follow `level:metric:operation` (monitoring-mixins naming): `level` names the labels
 the result keeps, `metric` is the source metric without `_total`, `operation` what was done to it.
 
 Levels:
-  service_model            service_name, environment, provider, model
-  service_model_<dims...>  the above plus every active dimension (the dashboards' filter labels)
-  service                  service_name, environment
-  budget                   budget (and period, where the source has one)
+  service_model                      service_name, environment, provider, model
+  service_model_operation            the above plus operation (histograms)
+  service_model_operation_<dims...>  the above plus every active dimension (the dashboards' filters)
+  service                            service_name, environment
+  customer, model                    the anomaly baselines: customer; provider and model
+  provider_model                     provider, model (the priced-model list)
+  budget                             budget (and period, where the source has one)
 """
 
 from __future__ import annotations
@@ -15,24 +18,35 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 
+from genai_meter import contract as c
 from genai_meter.contract import Contract, MetricNames
 
 SERVICE_MODEL: tuple[str, ...] = ("service_name", "environment", "provider", "model")
+SERVICE_MODEL_OPERATION: tuple[str, ...] = SERVICE_MODEL + ("operation",)
 SERVICE: tuple[str, ...] = ("service_name", "environment")
-INPUT_TOKEN_TYPES = "input|cache_read|cache_write"
-OUTPUT_TOKEN_TYPES = "output|reasoning"
+PROVIDER_MODEL: tuple[str, ...] = ("provider", "model")
 SCRAPE_JOB = "genai-meter"  # job name of the processor in the generated Prometheus config
 
+# The one spelling of "input tokens" and "output tokens" as users read them (contract classes).
+INPUT_TOKEN_TYPES = "|".join(c.INPUT_SIDE)
+OUTPUT_TOKEN_TYPES = "|".join(c.OUTPUT_SIDE)
+INPUT_SIDE = f'token_type=~"{INPUT_TOKEN_TYPES}"'
+OUTPUT_SIDE = f'token_type=~"{OUTPUT_TOKEN_TYPES}"'
+OK = f'status="{c.STATUS_OK}"'
+FAILED = f'status="{c.STATUS_ERROR}"'
 
-def request_errors_metric(names: MetricNames) -> str:
-    """Failed requests by error type: `<prefix>_request_errors_total{service_name, environment,
-    provider, model, operation, error_type}` (no dimensions)."""
-    return names.request_errors
+# Anomaly scopes: the label sets whose hourly usage is compared with the same hour of past days.
+ANOMALY_SCOPES: dict[str, tuple[str, ...]] = {"customer": ("customer",), "model": PROVIDER_MODEL}
+ANOMALY_METRICS: tuple[str, ...] = ("requests", "tokens", "cost_usd")
 
 
-def by(labels: tuple[str, ...] | list[str]) -> str:
-    """`by (a, b)` for an aggregation."""
-    return f"by ({', '.join(labels)})"
+@dataclass(frozen=True)
+class Baseline:
+    """The three rules of one seasonal baseline: last hour, same-hour mean and deviation."""
+
+    increase1h: str
+    avg: str
+    stddev: str
 
 
 @dataclass(frozen=True)
@@ -56,12 +70,12 @@ class RuleNames:
     # -- label sets -------------------------------------------------------------------------
     @cached_property
     def attribution_labels(self) -> tuple[str, ...]:
-        """The labels every dashboard filters on: service, environment, provider, model, dims."""
-        return SERVICE_MODEL + self.contract.dimensions
+        """The labels of the 15-minute totals: service, environment, provider, model, operation, dims."""
+        return SERVICE_MODEL_OPERATION + self.contract.dimensions
 
     @cached_property
     def attribution_level(self) -> str:
-        return "_".join(("service_model",) + self.contract.dimensions)
+        return "_".join(("service_model_operation",) + self.contract.dimensions)
 
     # -- 5-minute rates (evaluated every global evaluation_interval): alerts, live panels ----
     @property
@@ -78,11 +92,15 @@ class RuleNames:
 
     @property
     def duration_bucket_rate5m(self) -> str:
-        return f"service_model:{self.p}_request_duration_seconds_bucket:rate5m"
+        return f"service_model_operation:{self.p}_request_duration_seconds_bucket:rate5m"
+
+    @property
+    def duration_sum_rate5m(self) -> str:
+        return f"service_model_operation:{self.p}_request_duration_seconds_sum:rate5m"
 
     @property
     def ttft_bucket_rate5m(self) -> str:
-        return f"service_model:{self.p}_time_to_first_token_seconds_bucket:rate5m"
+        return f"service_model_operation:{self.p}_time_to_first_token_seconds_bucket:rate5m"
 
     @property
     def errors_rate5m(self) -> str:
@@ -107,24 +125,39 @@ class RuleNames:
 
     @property
     def duration_bucket_increase15m(self) -> str:
-        return f"service_model:{self.p}_request_duration_seconds_bucket:increase15m"
+        return f"service_model_operation:{self.p}_request_duration_seconds_bucket:increase15m"
+
+    @property
+    def duration_sum_increase15m(self) -> str:
+        return f"service_model_operation:{self.p}_request_duration_seconds_sum:increase15m"
 
     @property
     def ttft_bucket_increase15m(self) -> str:
-        return f"service_model:{self.p}_time_to_first_token_seconds_bucket:increase15m"
+        return f"service_model_operation:{self.p}_time_to_first_token_seconds_bucket:increase15m"
 
-    # -- spend spike baseline -------------------------------------------------------------
+    # -- seasonal baselines (spend spike per service; anomalies per customer and model) ------
+    def baseline(self, level: str, metric: str) -> Baseline:
+        """The baseline rules of `<prefix>_<metric>` at `level` (service, customer or model)."""
+        base = f"{level}:{self.p}_{metric}:increase1h"
+        return Baseline(base, f"{base}_same_hour_avg7d", f"{base}_same_hour_stddev7d")
+
     @property
     def service_cost_increase1h(self) -> str:
-        return f"service:{self.p}_cost_usd:increase1h"
+        return self.baseline("service", "cost_usd").increase1h
 
     @property
     def service_cost_baseline_avg(self) -> str:
-        return f"service:{self.p}_cost_usd:increase1h_same_hour_avg7d"
+        return self.baseline("service", "cost_usd").avg
 
     @property
     def service_cost_baseline_stddev(self) -> str:
-        return f"service:{self.p}_cost_usd:increase1h_same_hour_stddev7d"
+        return self.baseline("service", "cost_usd").stddev
+
+    # -- priced models (so a model without requests can show as zero) --------------------
+    @property
+    def priced_models(self) -> str:
+        """One series (value 0) per priced model that the config or the catalog lists."""
+        return f"provider_model:{self.p}_priced_models:catalog"
 
     # -- budgets ----------------------------------------------------------------------------
     @property
@@ -156,7 +189,3 @@ class RuleNames:
     def budget_seconds_left(self) -> str:
         """Seconds until the budget's current period ends, by (budget)."""
         return f"budget:{self.p}_budget_period:seconds_left"
-
-    @property
-    def request_errors(self) -> str:
-        return request_errors_metric(self.names)

@@ -1,4 +1,4 @@
-"""Small PromQL text helpers shared by the rule and dashboard generators (pure string functions)."""
+"""PromQL text helpers shared by the rule and dashboard generators (pure string functions)."""
 
 from __future__ import annotations
 
@@ -34,6 +34,11 @@ def selector(metric: str, *parts: str) -> str:
     return f"{metric}{{{inner}}}" if inner else metric
 
 
+def by(labels: tuple[str, ...] | list[str]) -> str:
+    """`by (a, b)` for an aggregation."""
+    return f"by ({', '.join(labels)})"
+
+
 def period_seconds_left(budget: BudgetConfig) -> str:
     """A labelless one-element vector: seconds until the budget's current calendar period ends.
 
@@ -54,3 +59,22 @@ def period_seconds_left(budget: BudgetConfig) -> str:
 # How far back "the current rate" of a budget looks, by period length: long enough to smooth
 # the daily cycle of a monthly budget, short enough to react within a day budget.
 RATE_WINDOW: dict[str, str] = {"day": "1h", "week": "6h", "month": "1d"}
+
+
+def same_hour_days(series: str, days: int = 7) -> list[str]:
+    """`series` one to `days` days ago at this hour; missing days before the last count as zero.
+
+    The last day must exist, so a series needs `days` days of history before it has a baseline.
+    """
+    return [f"({series} offset {d}d or {series} * 0)" for d in range(1, days)] + [f"{series} offset {days}d"]
+
+
+def seasonal_mean(series: str, days: int = 7) -> str:
+    """Mean of `series` at this hour over the previous `days` days."""
+    return "(\n  " + "\n+ ".join(same_hour_days(series, days)) + f"\n) / {days}"
+
+
+def seasonal_stddev(series: str, mean: str, days: int = 7) -> str:
+    """Population deviation of `series` at this hour over the previous `days` days around `mean`."""
+    squares = [f"({day} - {mean}) ^ 2" for day in same_hour_days(series, days)]
+    return "sqrt((\n  " + "\n+ ".join(squares) + f"\n) / {days})"

@@ -1,0 +1,114 @@
+"""The ClickHouse `Source`: `query.Reader`'s primitive queries as `clickhouse_sql` text.
+
+Raw rows are read with FINAL (duplicates not merged yet count once); rollups only for sealed hours
+(`seal_state`), which were rolled up from deduplicated rows. Decimal sums become exact 10^-12
+integers here, so the answers equal SQLite's to the last digit.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from decimal import Decimal
+
+from genai_meter.config import Config
+from genai_meter.ledger import clickhouse_sql as sql
+from genai_meter.ledger.clickhouse_exec import ConnectExecutor, Executor, Value, cell_int
+from genai_meter.ledger.model import BASE_FIELDS, CallRow, Conversation, Coverage, Filters
+from genai_meter.ledger.query import AggRow, Reader, Table
+from genai_meter.ledger.rows import COST_CLASSES, LABEL_FIELDS, SUM_NAMES, TOKEN_CLASSES
+from genai_meter.ledger.urls import ClickHouseTarget, LedgerOpenError
+from genai_meter.money import to_pico
+
+_MONEY = frozenset(i for i, n in enumerate(SUM_NAMES) if n.startswith("c_") or n == "list_cost")
+
+
+def _int(value: Value) -> int:
+    return cell_int(value)
+
+
+def _sums(cells: Sequence[Value]) -> list[int]:
+    return [to_pico(Decimal(str(v))) if i in _MONEY else cell_int(v) for i, v in enumerate(cells)]
+
+
+class ClickHouseSource:
+    """Queries of one ledger database. Not thread-safe (one executor)."""
+
+    def __init__(self, executor: Executor, db: str, config: Config, known_version: int = sql.LATEST) -> None:
+        self.executor = executor
+        self.db = db
+        rows = executor.query("SELECT count() FROM system.tables WHERE database = {db:String} "
+                              "AND name = 'schema_version'", {"db": db})
+        version = cell_int(executor.query(sql.schema_version_sql(db))[0][0]) if cell_int(rows[0][0]) else 0
+        if version == 0:
+            raise LedgerOpenError(f"ClickHouse database {db}: no ledger here (start `genai-meter serve` first)")
+        if version > known_version:
+            raise LedgerOpenError(f"ClickHouse database {db}: ledger schema version {version} is newer than this "
+                                  f"genai-meter knows ({known_version}); upgrade genai-meter")
+        dims = tuple(config.active_dimensions)
+        self._fields = BASE_FIELDS + tuple(d for d in dims if d not in BASE_FIELDS)
+
+    def fields(self) -> tuple[str, ...]:
+        return self._fields
+
+    def rollups_before_ns(self) -> tuple[int, int]:
+        sealed = _int(self.executor.query(sql.sealed_until_sql(self.db))[0][0])
+        return sealed, sealed  # rollup_day is fed from sealed hours; the planner uses whole days only
+
+    def aggregate(self, table: Table, start_ns: int, end_ns: int, filters: Filters, group_by: Sequence[str],
+                  by_time: bool) -> Iterable[AggRow]:
+        text, params = sql.aggregate_sql(self.db, table, start_ns, end_ns, filters, group_by, by_time)
+        n = len(group_by)
+        for row in self.executor.query(text, params):
+            yield _int(row[0]), tuple(str(v) for v in row[1:1 + n]), _sums(row[1 + n:])
+
+    def durations(self, start_ns: int, end_ns: int, filters: Filters,
+                  group_by: Sequence[str]) -> Iterable[tuple[tuple[str, ...], int]]:
+        text, params = sql.durations_sql(self.db, start_ns, end_ns, filters, group_by)
+        for row in self.executor.query(text, params):
+            yield tuple(str(v) for v in row[:-1]), _int(row[-1])
+
+    def calls(self, filters: Filters, start_ns: int | None, end_ns: int | None, before: tuple[int, bytes, bytes] | None,
+              limit: int, conversation: str | None = None) -> list[CallRow]:
+        position = None if before is None else (before[0], before[1].hex(), before[2].hex())
+        text, params = sql.calls_sql(self.db, filters, start_ns, end_ns, position, limit, conversation)
+        return [self._call_row(r) for r in self.executor.query(text, params)]
+
+    @staticmethod
+    def _call_row(r: Sequence[Value]) -> CallRow:
+        labels = dict(zip(LABEL_FIELDS, (str(v) for v in r[4:12])))
+        tokens = dict(zip(TOKEN_CLASSES, (_int(v) for v in r[17:22])))
+        costs = {c: to_pico(Decimal(str(v))) for c, v in zip(COST_CLASSES, r[22:28])}
+        return CallRow(
+            end_ns=_int(r[0]), trace_id=str(r[1]), span_id=str(r[2]), parent_span_id=str(r[3]), **labels,
+            duration_s=_int(r[15]) / 1_000_000, ttft_s=None if r[16] is None else _int(r[16]) / 1_000_000,
+            tokens=tokens, cost_pico=costs, unit_prices=json.loads(str(r[35])), price_entry=str(r[34]),
+            price_version=str(r[33]), price_source=str(r[32]), unpriced=bool(_int(r[28])), unmetered=str(r[29]),
+            invalid=str(r[30]), conversation=str(r[13]), user=str(r[14]), dimensions=json.loads(str(r[12])),
+            sample_weight=_int(r[31]) / 1_000_000)
+
+    def conversation_groups(self, start_ns: int, end_ns: int, filters: Filters, before: tuple[int, str] | None,
+                            limit: int) -> list[Conversation]:
+        text, params = sql.conversations_sql(self.db, start_ns, end_ns, filters, before, limit)
+        out = []
+        for r in self.executor.query(text, params):
+            out.append(Conversation(
+                conversation=str(r[0]), calls=_int(r[1]), tokens=dict(zip(TOKEN_CLASSES, (_int(v) for v in r[2:7]))),
+                cost_pico=to_pico(Decimal(str(r[7]))), first_ns=_int(r[8]), last_ns=_int(r[9]),
+                duration_s=_int(r[10]) / 1_000_000, services=str(r[11]).split("\x1f"), models=str(r[12]).split("\x1f")))
+        return out
+
+    def coverage(self) -> Coverage:
+        first, last, count, day_first, day_count = (_int(v) for v in self.executor.query(sql.coverage_sql(self.db))[0])
+        raw_first = first if count else None
+        firsts = [v for v in (raw_first, day_first if day_count else None) if v is not None]
+        return Coverage(min(firsts) if firsts else None, last if count else None, raw_first)
+
+    def close(self) -> None:
+        self.executor.close()
+
+
+def open_clickhouse_reader(target: ClickHouseTarget, config: Config) -> Reader:
+    """A `LedgerReader` on a ClickHouse ledger (never migrates; refuses a newer schema)."""
+    executor = ConnectExecutor(target, config.ledger.busy_timeout_seconds)
+    return Reader(ClickHouseSource(executor, target.database, config))

@@ -1,0 +1,213 @@
+"""The ClickHouse ledger writer: group commit into a durable local spool, a shipper thread, sealing.
+
+`submit` queues rows; the writer thread collects them for `ledger.commit_interval_ms`, writes the
+new ones to the spool with fsync and then resolves the Futures (True: new, False: a duplicate seen
+by this process recently; the table itself deduplicates by (tenant, day, trace id, span id) through
+ReplacingMergeTree, and every query reads FINAL or sealed rollups). The shipper thread sends spool
+batches at least every second with their dedup token and deletes a file only after ClickHouse
+accepted it; it also seals closed hours (older than `seal_grace_s`) into the hourly rollups, from
+deduplicated rows, once per hour thanks to the hour's dedup token.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from pathlib import Path
+
+from genai_meter.config import Config
+from genai_meter.ledger import clickhouse_sql as sql
+from genai_meter.ledger.clickhouse_exec import ConnectExecutor, Executor, cell_int
+from genai_meter.ledger.model import Entry, LedgerUnavailable
+from genai_meter.ledger.rows import Row, RowBuilder
+from genai_meter.ledger.spool import Spool
+from genai_meter.ledger.urls import ClickHouseTarget, LedgerOpenError, data_dir
+
+log = logging.getLogger(__name__)
+
+RECENT_KEYS = 1_000_000  # (trace id, span id) keys this process remembers for its new/dup answers
+SHIP_EVERY_S = 0.5
+SEAL_EVERY_S = 60.0
+SEAL_GRACE_S = 2 * 3600.0  # an hour is rolled up this long after it ends (late spans, other spools)
+SEAL_HOURS_PER_PASS = 48
+
+
+def migrate_executor(executor: Executor, db: str, config: Config, target: int | None = None) -> int:
+    """Create or upgrade the schema (to `target`, default the latest); refuses a newer one."""
+    for statement in sql.bootstrap(db):
+        executor.command(statement)
+    current = cell_int(executor.query(sql.schema_version_sql(db))[0][0])
+    steps = sql.migrations(db, config.ledger.retention_days, config.ledger.rollup_retention_days)
+    if current > len(steps):
+        raise LedgerOpenError(f"ClickHouse database {db}: ledger schema version {current} is newer than this "
+                              f"genai-meter knows ({len(steps)}); upgrade genai-meter")
+    goal = len(steps) if target is None else target
+    for version in range(current + 1, goal + 1):
+        for statement in steps[version - 1]:
+            executor.command(statement)
+        executor.command(sql.record_version_sql(db, version))
+    return max(current, goal)
+
+
+def migrate_clickhouse(target: ClickHouseTarget, config: Config) -> None:
+    executor = ConnectExecutor(target, config.ledger.busy_timeout_seconds)
+    try:
+        migrate_executor(executor, target.database, config)
+    finally:
+        executor.close()
+
+
+def seal(executor: Executor, db: str, now_ns: int, grace_ns: int) -> int:
+    """Roll up closed hours not sealed yet (oldest first, a bounded number); returns the new watermark."""
+    until = cell_int(executor.query(sql.sealed_until_sql(db))[0][0])
+    horizon = now_ns - grace_ns
+    horizon -= horizon % sql.HOUR_NS
+    if until == 0:
+        first, count = (cell_int(v) for v in executor.query(sql.first_call_sql(db))[0])
+        if not count:
+            return 0
+        until = first - first % sql.HOUR_NS
+    if until >= horizon:
+        return until
+    hours = [cell_int(r[0]) for r in executor.query(sql.hours_with_calls_sql(db), {"start": until, "end": horizon})]
+    new_until = horizon
+    if len(hours) > SEAL_HOURS_PER_PASS:
+        hours = hours[:SEAL_HOURS_PER_PASS]
+        new_until = hours[-1] + sql.HOUR_NS
+    for hour in hours:
+        executor.command(sql.seal_hour_sql(db, hour))
+    executor.command(sql.set_sealed_until_sql(db, new_until))
+    return new_until
+
+
+class ClickHouseWriter:
+    """Group commit into the spool; a shipper thread sends batches. `submit` is thread-safe."""
+
+    def __init__(self, executor_factory: Callable[[], Executor], db: str, config: Config, spool_dir: Path, *,
+                 seal_grace_s: float = SEAL_GRACE_S) -> None:
+        self.db = db
+        self._builder = RowBuilder(config)
+        self._spool = Spool(spool_dir)
+        self._factory = executor_factory
+        self._interval_s = config.ledger.commit_interval_ms / 1000.0
+        self._grace_ns = int(seal_grace_s * 1e9)
+        self._recent: dict[tuple[bytes, bytes], None] = {}
+        self._cond = threading.Condition()
+        self._queue: list[tuple[list[Row], Future[list[bool]]]] = []
+        self._closing = False
+        self._ship_wake = threading.Event()
+        self.shipped = 0  # batches accepted by ClickHouse (self-metric)
+        self.ship_failures = 0
+        self._writer = threading.Thread(target=self._write_loop, name="ledger-spool", daemon=True)
+        self._shipper = threading.Thread(target=self._ship_loop, name="ledger-shipper", daemon=True)
+        self._writer.start()
+        self._shipper.start()
+
+    def submit(self, entries: Sequence[Entry]) -> Future[list[bool]]:
+        future: Future[list[bool]] = Future()
+        rows = self._builder.rows(entries)
+        with self._cond:
+            if self._closing:
+                future.set_exception(LedgerUnavailable("the ledger writer is closed"))
+                return future
+            self._queue.append((rows, future))
+            if len(self._queue) == 1:
+                self._cond.notify()
+        return future
+
+    def wal_bytes(self) -> int:
+        """Bytes waiting in the spool (the self-metric beside SQLite's WAL size)."""
+        return self._spool.size_bytes()
+
+    def close(self, timeout_s: float = 10.0) -> None:
+        with self._cond:
+            self._closing = True
+            self._cond.notify()
+        self._writer.join(timeout_s)
+        self._ship_wake.set()
+        self._shipper.join(timeout_s)
+
+    def _write_loop(self) -> None:
+        while True:
+            with self._cond:
+                while not self._queue and not self._closing:
+                    self._cond.wait()
+                if self._queue and not self._closing and self._interval_s > 0:
+                    self._cond.wait(self._interval_s)
+                batch, self._queue = self._queue, []
+                closing = self._closing
+            if batch:
+                self._commit(batch)
+            if closing:
+                return
+
+    def _commit(self, batch: list[tuple[list[Row], Future[list[bool]]]]) -> None:
+        version = time.time_ns()
+        lines: list[str] = []
+        answers: list[list[bool]] = []
+        fresh: list[tuple[bytes, bytes]] = []
+        seen: set[tuple[bytes, bytes]] = set()  # this batch's keys; earlier ones are in self._recent
+        recent = self._recent
+        for rows, _ in batch:
+            flags = []
+            for r in rows:
+                key = (r.trace_id, r.span_id)
+                new = key not in seen and key not in recent
+                flags.append(new)
+                if new:
+                    seen.add(key)
+                    fresh.append(key)
+                    lines.append(sql.json_row(r, version))
+            answers.append(flags)
+        try:
+            if lines:
+                self._spool.append(lines)
+        except OSError as exc:
+            error = LedgerUnavailable(f"the ledger spool cannot store calls now: {exc}")
+            for _, future in batch:
+                future.set_exception(error)
+            return
+        for key in fresh:
+            self._recent[key] = None
+        while len(self._recent) > RECENT_KEYS:
+            del self._recent[next(iter(self._recent))]
+        self._ship_wake.set()
+        for (_, future), flags in zip(batch, answers):
+            future.set_result(flags)
+
+    def _ship_loop(self) -> None:
+        executor: Executor | None = None
+        next_seal = 0.0
+        while True:
+            self._ship_wake.wait(SHIP_EVERY_S)
+            self._ship_wake.clear()
+            done = self._closing and not self._writer.is_alive()
+            try:
+                if executor is None:
+                    executor = self._factory()
+                for path in self._spool.pending():
+                    body = path.read_text(encoding="utf-8")
+                    executor.command(sql.insert_sql(self.db, Spool.token(path), body))
+                    self._spool.remove(path)
+                    self.shipped += 1
+                if time.monotonic() >= next_seal:
+                    seal(executor, self.db, time.time_ns(), self._grace_ns)
+                    next_seal = time.monotonic() + SEAL_EVERY_S
+            except (LedgerUnavailable, LedgerOpenError, OSError) as exc:
+                self.ship_failures += 1
+                log.warning("ledger: ClickHouse shipping deferred (calls stay in the spool): %s", exc)
+            if done:
+                if executor is not None:
+                    executor.close()
+                return
+
+
+def open_clickhouse_writer(target: ClickHouseTarget, config: Config) -> ClickHouseWriter:
+    """A writer for `target`; the schema is migrated first (LedgerOpenError naming the server)."""
+    migrate_clickhouse(target, config)
+    spool = data_dir(config) / f"clickhouse-spool-{target.host}-{target.port}-{target.database}"
+    return ClickHouseWriter(lambda: ConnectExecutor(target, config.ledger.busy_timeout_seconds), target.database,
+                            config, spool)

@@ -1,0 +1,292 @@
+"""The one query interface (`LedgerReader`) over any backend's `Source`: planning and exact merging.
+
+A backend only answers a few primitive questions (`Source`); this module decides which parts of a
+range come from the daily rollups, the hourly rollups or the raw calls, assigns the rows to series
+steps and merges the integer sums, so every backend gives the same answer to the last digit.
+Rollups serve the bucket-aligned middle of a range; the unaligned edges, and every query that
+filters or groups by `conversation` or `user` (not in rollups), read raw calls.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import timedelta
+from typing import Literal, Protocol
+
+from genai_meter.ledger.model import (
+    BASE_FIELDS,
+    MAX_POINTS,
+    STEPS,
+    CallRow,
+    Conversation,
+    Coverage,
+    Filters,
+    Latency,
+    Page,
+    Point,
+    Step,
+    Totals,
+)
+from genai_meter.ledger.rows import COST_CLASSES, SUM_NAMES, TOKEN_CLASSES
+from genai_meter.periods import NS, local_date, local_midnight_ns
+
+MINUTE_NS = 60 * NS
+HOUR_NS = 3600 * NS
+DAY_NS = 86400 * NS
+RAW_ONLY = frozenset({"conversation", "user"})
+Table = Literal["raw", "hour", "day"]
+AggRow = tuple[int, tuple[str, ...], Sequence[int]]  # (bucket start or 0, group key, SUM_NAMES sums)
+_N = len(SUM_NAMES)
+
+
+class Source(Protocol):
+    """What a backend answers; filters arrive validated, values as lists of strings."""
+
+    def fields(self) -> tuple[str, ...]: ...
+
+    def rollups_before_ns(self) -> tuple[int, int]:
+        """(hourly rollups are complete before this, daily rollups are complete before this)."""
+
+    def aggregate(self, table: Table, start_ns: int, end_ns: int, filters: Filters, group_by: Sequence[str],
+                  by_time: bool) -> Iterable[AggRow]:
+        """Sums of calls in [start, end) of `table` per group (and per bucket: minute for raw when
+        `by_time`, else the table's bucket; 0 when not `by_time`). Rollup ranges are bucket-aligned."""
+
+    def durations(self, start_ns: int, end_ns: int, filters: Filters,
+                  group_by: Sequence[str]) -> Iterable[tuple[tuple[str, ...], int]]:
+        """(group key, duration in microseconds) of every raw call in the range."""
+
+    def calls(self, filters: Filters, start_ns: int | None, end_ns: int | None, before: tuple[int, bytes, bytes] | None,
+              limit: int, conversation: str | None = None) -> list[CallRow]:
+        """Raw calls newest first (oldest first when `conversation` is given), below the `before` position."""
+
+    def conversation_groups(self, start_ns: int, end_ns: int, filters: Filters, before: tuple[int, str] | None,
+                            limit: int) -> list[Conversation]:
+        """Conversations with a call in the range, ordered by (last_ns, conversation) descending."""
+
+    def coverage(self) -> Coverage: ...
+
+    def close(self) -> None: ...
+
+
+def ceil_to(ns: int, unit: int) -> int:
+    return -(-ns // unit) * unit
+
+
+def plan(start_ns: int, end_ns: int, hour_ok: bool, day_ok: bool, rollups_before: int,
+         days_before: int | None = None) -> list[tuple[Table, int, int]]:
+    """Split [start, end) into (table, start, end) parts: daily rollups for aligned whole days before
+    `days_before`, hourly rollups for aligned hours before `rollups_before`, raw calls for the rest."""
+    if end_ns <= start_ns:
+        return []
+    if not hour_ok:
+        return [("raw", start_ns, end_ns)]
+    h0 = ceil_to(start_ns, HOUR_NS)
+    h1 = min(end_ns, rollups_before)
+    h1 -= h1 % HOUR_NS
+    if h0 >= h1:
+        return [("raw", start_ns, end_ns)]
+    parts: list[tuple[Table, int, int]] = []
+    if start_ns < h0:
+        parts.append(("raw", start_ns, h0))
+    d0, d1 = ceil_to(h0, DAY_NS), h1 - h1 % DAY_NS
+    if days_before is not None:
+        d1 = min(d1, days_before - days_before % DAY_NS)
+    if day_ok and d0 < d1:
+        parts += [("hour", h0, d0), ("day", d0, d1), ("hour", d1, h1)]
+    else:
+        parts.append(("hour", h0, h1))
+    if h1 < end_ns:
+        parts.append(("raw", h1, end_ns))
+    return [p for p in parts if p[1] < p[2]]
+
+
+def step_starts(start_ns: int, end_ns: int, step: Step, utc_offset_s: int) -> list[int]:
+    """The starts of the steps that cover [start, end), the first at or before `start`."""
+    if step not in STEPS:
+        raise ValueError(f"step must be one of {', '.join(STEPS)}, got {step!r}")
+    off_ns = utc_offset_s * NS
+    if step in ("1m", "1h"):
+        unit = MINUTE_NS if step == "1m" else HOUR_NS
+        first = (start_ns + off_ns) // unit * unit - off_ns
+        count = ceil_to(end_ns - first, unit) // unit
+        if count > MAX_POINTS:
+            raise ValueError(f"{count} steps of {step} exceed {MAX_POINTS} points; use a larger step")
+        return [first + i * unit for i in range(max(count, 1))]
+    offset = timedelta(seconds=utc_offset_s)
+    day = local_date(start_ns, offset)
+    if step == "1w":
+        day -= timedelta(days=day.weekday())
+    elif step == "1mo":
+        day = day.replace(day=1)
+    starts: list[int] = []
+    while True:
+        ns = local_midnight_ns(day, offset)
+        if starts and ns >= end_ns:
+            return starts
+        starts.append(ns)
+        if len(starts) > MAX_POINTS:
+            raise ValueError(f"more than {MAX_POINTS} steps of {step}; use a larger step")
+        if step == "1d":
+            day += timedelta(days=1)
+        elif step == "1w":
+            day += timedelta(days=7)
+        else:
+            day = (day.replace(day=1) + timedelta(days=32)).replace(day=1)
+
+
+def to_totals(key: tuple[str, ...], sums: Sequence[int]) -> Totals:
+    s = dict(zip(SUM_NAMES, sums))
+    return Totals(key=key, calls=s["calls"], errors=s["errors"], unpriced=s["unpriced"], unmetered=s["unmetered"],
+                  invalid=s["invalid"], tokens={c: s[f"t_{c}"] for c in TOKEN_CLASSES},
+                  cost_pico={c: s[f"c_{c}"] for c in COST_CLASSES}, list_cost_pico=s["list_cost"],
+                  duration_s_sum=s["duration_us"] / 1_000_000, weighted_calls=s["weight_micro"] / 1_000_000)
+
+
+def _add(into: list[int], sums: Sequence[int]) -> None:
+    for i in range(_N):
+        into[i] += sums[i]
+
+
+def _metric(t: Totals, metric: str) -> int:
+    if metric == "cost":
+        return t.cost_total_pico
+    if metric == "tokens":
+        return t.tokens_total
+    if metric == "calls":
+        return t.calls
+    raise ValueError(f"metric must be cost, tokens or calls, got {metric!r}")
+
+
+def encode_cursor(parts: Sequence[object]) -> str:
+    return ":".join(p.hex() if isinstance(p, bytes) else str(p) for p in parts)
+
+
+class Reader:
+    """`LedgerReader` over a `Source`. Not thread-safe: one per thread (each holds a connection)."""
+
+    def __init__(self, source: Source) -> None:
+        self.source = source
+
+    def fields(self) -> tuple[str, ...]:
+        return self.source.fields()
+
+    def _check(self, filters: Filters, group_by: Sequence[str] = ()) -> dict[str, list[str]]:
+        known = set(self.source.fields())
+        for name in list(filters) + list(group_by):
+            if name not in known:
+                raise ValueError(f"unknown field {name!r} (known: {', '.join(sorted(known))})")
+        clean: dict[str, list[str]] = {}
+        for name, values in filters.items():
+            if isinstance(values, str) or not all(isinstance(v, str) for v in values):
+                raise ValueError(f"filter {name!r} takes a list of strings")
+            clean[name] = list(values)
+        return clean
+
+    def _rows(self, start_ns: int, end_ns: int, filters: dict[str, list[str]], group_by: Sequence[str],
+              hour_ok: bool, day_ok: bool, by_time: bool) -> Iterator[AggRow]:
+        rollups = not (RAW_ONLY & (set(filters) | set(group_by)))
+        hours_before, days_before = self.source.rollups_before_ns()
+        for table, s, e in plan(start_ns, end_ns, hour_ok and rollups, day_ok and rollups, hours_before,
+                                days_before):
+            yield from self.source.aggregate(table, s, e, filters, group_by, by_time)
+
+    def totals(self, start_ns: int, end_ns: int, filters: Filters, group_by: Sequence[str] = ()) -> list[Totals]:
+        clean = self._check(filters, group_by)
+        groups: dict[tuple[str, ...], list[int]] = {}
+        for _, key, sums in self._rows(start_ns, end_ns, clean, group_by, True, True, False):
+            _add(groups.setdefault(key, [0] * _N), sums)
+        if not groups and not group_by:
+            return [Totals(key=(), tokens=dict.fromkeys(TOKEN_CLASSES, 0), cost_pico=dict.fromkeys(COST_CLASSES, 0))]
+        return [to_totals(k, v) for k, v in sorted(groups.items())]
+
+    def series(self, start_ns: int, end_ns: int, step: Step, filters: Filters, group_by: Sequence[str] = (),
+               utc_offset_s: int = 0) -> dict[tuple[str, ...], list[Point]]:
+        clean = self._check(filters, group_by)
+        if utc_offset_s % 60:
+            raise ValueError("utc_offset_s must be whole minutes")
+        starts = step_starts(start_ns, end_ns, step, utc_offset_s)
+        hour_ok = step != "1m" and utc_offset_s % 3600 == 0
+        day_ok = step in ("1d", "1w", "1mo") and utc_offset_s == 0
+        groups: dict[tuple[str, ...], dict[int, list[int]]] = {}
+        for bucket, key, sums in self._rows(start_ns, end_ns, clean, group_by, hour_ok, day_ok, True):
+            point = starts[bisect.bisect_right(starts, max(bucket, start_ns)) - 1]
+            _add(groups.setdefault(key, {}).setdefault(point, [0] * _N), sums)
+        return {key: [Point(p, to_totals(key, s)) for p, s in sorted(points.items())]
+                for key, points in sorted(groups.items())}
+
+    def top(self, start_ns: int, end_ns: int, by: str, metric: Literal["cost", "tokens", "calls"], k: int,
+            filters: Filters) -> list[Totals]:
+        rows = self.totals(start_ns, end_ns, filters, (by,))
+        rows.sort(key=lambda t: (-_metric(t, metric), t.key))
+        return rows[:max(k, 0)]
+
+    def events(self, filters: Filters, *, start_ns: int | None = None, end_ns: int | None = None, cursor: str = "",
+               limit: int = 50) -> Page:
+        clean = self._check(filters)
+        before: tuple[int, bytes, bytes] | None = None
+        if cursor:
+            try:
+                end_text, trace, span = cursor.split(":")
+                before = (int(end_text), bytes.fromhex(trace), bytes.fromhex(span))
+            except ValueError:
+                raise ValueError(f"cursor: not a cursor of this ledger: {cursor!r}") from None
+        limit = max(1, min(limit, 1000))
+        rows = self.source.calls(clean, start_ns, end_ns, before, limit + 1)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        last = rows[-1] if rows else None
+        nxt = encode_cursor((last.end_ns, last.trace_id, last.span_id)) if more and last else ""
+        return Page(rows, nxt)
+
+    def conversations(self, start_ns: int, end_ns: int, filters: Filters, *, limit: int = 50,
+                      cursor: str = "") -> tuple[list[Conversation], str]:
+        clean = self._check(filters)
+        before: tuple[int, str] | None = None
+        if cursor:
+            last_text, _, conv = cursor.partition(":")
+            try:
+                before = (int(last_text), bytes.fromhex(conv).decode())
+            except ValueError:
+                raise ValueError(f"cursor: not a cursor of this ledger: {cursor!r}") from None
+        limit = max(1, min(limit, 1000))
+        rows = self.source.conversation_groups(start_ns, end_ns, clean, before, limit + 1)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        nxt = f"{rows[-1].last_ns}:{rows[-1].conversation.encode().hex()}" if more and rows else ""
+        return rows, nxt
+
+    def conversation(self, conversation: str, filters: Filters) -> list[CallRow]:
+        clean = self._check(filters)
+        return self.source.calls(clean, None, None, None, 100_000, conversation=conversation)
+
+    def latency(self, start_ns: int, end_ns: int, filters: Filters, group_by: Sequence[str] = ()) -> list[Latency]:
+        clean = self._check(filters, group_by)
+        groups: dict[tuple[str, ...], list[int]] = {}
+        for key, us in self.source.durations(start_ns, end_ns, clean, group_by):
+            groups.setdefault(key, []).append(us)
+        out = []
+        for key, values in sorted(groups.items()):
+            values.sort()
+            n = len(values)
+
+            def rank(q: float, values: list[int] = values, n: int = n) -> float:
+                return values[max(0, math.ceil(q * n) - 1)] / 1_000_000
+
+            out.append(Latency(key, n, sum(values) / n / 1_000_000, rank(0.5), rank(0.95), rank(0.99)))
+        return out
+
+    def dimension_values(self, name: str, start_ns: int, end_ns: int, filters: Filters, limit: int = 1000) -> list[str]:
+        values = [t.key[0] for t in self.totals(start_ns, end_ns, filters, (name,))]
+        return sorted(v for v in values if v != "")[:limit]
+
+    def coverage(self) -> Coverage:
+        return self.source.coverage()
+
+    def close(self) -> None:
+        self.source.close()
+
+
+__all__ = ["BASE_FIELDS", "Reader", "Source", "plan", "step_starts", "to_totals"]

@@ -1,0 +1,168 @@
+"""One stored call as a plain tuple: what every backend writes, built once per call in `submit`.
+
+Money is integer 10^-12 USD per cost class (`to_pico`, half-even, the value the metrics add);
+durations are integer microseconds and sample weights integer millionths, so that every sum is an
+exact integer and a rollup answer equals a raw-scan answer to the last digit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import NamedTuple
+
+from genai_meter.config import Config
+from genai_meter.ledger.model import Entry
+from genai_meter.money import to_pico
+from genai_meter.records import Cost
+
+TOKEN_CLASSES: tuple[str, ...] = ("input", "cache_read", "cache_write", "output", "reasoning")
+COST_CLASSES: tuple[str, ...] = TOKEN_CLASSES + ("request",)
+# The exact integer sums every aggregate carries, in this order (rollup columns, query results).
+SUM_NAMES: tuple[str, ...] = (
+    ("calls", "errors", "unpriced", "unmetered", "invalid")
+    + tuple(f"t_{c}" for c in TOKEN_CLASSES)
+    + tuple(f"c_{c}" for c in COST_CLASSES)
+    + ("list_cost", "duration_us", "weight_micro")
+)
+MONEY_SUMS: tuple[str, ...] = tuple(f"c_{c}" for c in COST_CLASSES) + ("list_cost",)
+HASH_HEX_CHARS = 16  # same length as the metric labels of hashed dimensions
+LABEL_FIELDS: tuple[str, ...] = ("service", "environment", "provider", "model", "request_model", "operation",
+                                 "status", "error_type")
+TRACE_ID_BYTES = 16
+SPAN_ID_BYTES = 8
+
+
+def hash_value(value: str) -> str:
+    """The stored form of a hashed value (the same short SHA-256 as hashed metric labels)."""
+    return hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:HASH_HEX_CHARS]
+
+
+class Price(NamedTuple):
+    """Which price entry priced a call; dictionary-encoded by the backends."""
+
+    source: str
+    version: str
+    entry: str
+    unit_prices: str  # canonical JSON: class -> USD per million tokens (decimal strings)
+
+
+NO_PRICE = Price("", "", "", "{}")
+
+
+class Row(NamedTuple):
+    """One call as stored. `labels` are LABEL_FIELDS values; `dims` a sorted tuple of (name, value)."""
+
+    end_ns: int
+    trace_id: bytes
+    span_id: bytes
+    parent_span_id: bytes
+    labels: tuple[str, ...]
+    dims: tuple[tuple[str, str], ...]
+    conversation: str
+    user: str
+    duration_us: int
+    ttft_us: int | None
+    tokens: tuple[int, int, int, int, int]
+    costs: tuple[int, int, int, int, int, int]  # pico by COST_CLASSES
+    list_cost: int
+    price: Price
+    unpriced: int
+    unmetered: str
+    invalid: str
+    weight_micro: int
+    cache_write_1h: int = 0
+
+    def sums(self) -> list[int]:
+        """This call's contribution to every SUM_NAMES sum."""
+        return [1, int(self.labels[6] != "ok"), self.unpriced, int(self.unmetered != ""), int(self.invalid != ""),
+                *self.tokens, *self.costs, self.list_cost, self.duration_us, self.weight_micro]
+
+
+_PRICES: dict[tuple[object, ...], Price] = {}
+_PRICES_MAX = 10_000
+_USERS: dict[str, str] = {}
+_USERS_MAX = 100_000
+
+
+def price_of(cost: Cost) -> Price:
+    """The call's price entry (cached: the same few entries price nearly every call)."""
+    key = (cost.price_source, cost.price_version, cost.price_entry, *cost.unit_prices.items())
+    found = _PRICES.get(key)
+    if found is None:
+        units = json.dumps({k: f"{v:f}" for k, v in sorted(cost.unit_prices.items())}, separators=(",", ":"))
+        found = Price(cost.price_source, cost.price_version, cost.price_entry, units)
+        if len(_PRICES) >= _PRICES_MAX:
+            _PRICES.clear()
+        _PRICES[key] = found
+    return found
+
+
+def _pico(value: Decimal | None) -> int:
+    return to_pico(value) if value else 0
+
+
+def cost_pico(cost: Cost | None) -> tuple[int, int, int, int, int, int]:
+    if cost is None:
+        return (0, 0, 0, 0, 0, 0)
+    get = cost.by_type.get
+    return (_pico(get("input")), _pico(get("cache_read")), _pico(get("cache_write")), _pico(get("output")),
+            _pico(get("reasoning")), _pico(get("request")))
+
+
+def hashed_user(user: str) -> str:
+    found = _USERS.get(user)
+    if found is None:
+        found = hash_value(user)
+        if len(_USERS) >= _USERS_MAX:
+            _USERS.clear()
+        _USERS[user] = found
+    return found
+
+
+class RowBuilder:
+    """Turns `Entry`s into `Row`s under one config (hashing, the stored dimensions). Thread-safe."""
+
+    def __init__(self, config: Config) -> None:
+        self.dimensions = tuple(config.active_dimensions)
+        self.hashed = frozenset(name for name, dim in config.active_dimensions.items() if dim.hash)
+        self.hash_users = config.ledger.hash_user_ids
+
+    def row(self, entry: Entry) -> Row:
+        call, cost = entry.call, entry.cost
+        costs = cost_pico(cost)
+        if entry.catalog_cost is not None:
+            list_cost = sum(cost_pico(entry.catalog_cost))
+        else:
+            list_cost = sum(costs)
+        raw_dims = call.dimensions
+        dims = []
+        for name in self.dimensions:
+            value = raw_dims.get(name)
+            if value:
+                value = str(value)
+                dims.append((name, hash_value(value) if name in self.hashed else value))
+        user = call.user_id
+        if user and self.hash_users:
+            user = hashed_user(user)
+        trace_id = call.trace_id or os.urandom(TRACE_ID_BYTES)  # no identity: stored, but never deduplicated
+        span_id = call.span_id or os.urandom(SPAN_ID_BYTES)
+        t = call.tokens
+        return Row(
+            call.end_ns, trace_id, span_id, call.parent_span_id or b"",
+            (call.service, call.environment, call.provider, call.model, call.request_model or call.model,
+             call.operation, call.status, call.error_type),
+            tuple(dims), call.conversation_id or "", user or "",
+            max(0, round(call.duration_s * 1_000_000)),
+            None if call.ttft_s is None else max(0, round(call.ttft_s * 1_000_000)),
+            (t.input, t.cache_read, t.cache_write, t.output, t.reasoning),
+            costs, list_cost, NO_PRICE if cost is None else price_of(cost),
+            int(cost is None and not call.invalid), call.unmetered, call.invalid,
+            round(call.sample_weight * 1_000_000), int(call.cache_write_1h),
+        )
+
+    def rows(self, entries: Sequence[Entry]) -> list[Row]:
+        return [self.row(e) for e in entries]

@@ -1,0 +1,107 @@
+"""The SQLite rollups: hourly sums upserted with every batch, daily sums sealed from closed days.
+
+`rollup_hour` gets each batch's sums in the batch's own transaction. `rollup_day` is filled from
+`rollup_hour` for whole days once they are over (`seal_days`, in one transaction that also moves
+the `day_rollups_until_ns` watermark in `meta`); a batch or correction that touches an hour before
+the watermark also adds to `rollup_day` itself, in the same transaction, so the daily sums are
+always exact for days before the watermark (queries use hourly rows after it). This keeps the
+write path to one rollup upsert per group instead of two.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+
+from genai_meter.ledger.rows import MONEY_SUMS, SUM_NAMES, Row
+from genai_meter.ledger.sqlite_schema import MASK32, rollup_columns
+
+HOUR_NS = 3600 * 10**9
+DAY_NS = 24 * HOUR_NS
+SEAL_DAYS_PER_PASS = 7
+DAY_MARK = "day_rollups_until_ns"
+
+
+def _sets() -> str:
+    sets = []
+    for name in SUM_NAMES:
+        if name in MONEY_SUMS:
+            hi, lo = f"{name}_hi", f"{name}_lo"
+            sets.append(f"{hi} = {hi} + excluded.{hi} + (({lo} + excluded.{lo}) >> 32)")
+            sets.append(f"{lo} = ({lo} + excluded.{lo}) & {MASK32}")
+        else:
+            sets.append(f"{name} = {name} + excluded.{name}")
+    return ", ".join(sets)
+
+
+def upsert_rollup_sql(table: str) -> str:
+    """INSERT ... ON CONFLICT DO UPDATE adding one group's sums (money kept normalised as hi/lo)."""
+    cols = rollup_columns()
+    return (f"INSERT INTO {table} (bucket, labelset, {', '.join(cols)}) VALUES ({', '.join('?' * (len(cols) + 2))}) "
+            f"ON CONFLICT (bucket, labelset) DO UPDATE SET {_sets()}")
+
+
+_FIRST_MONEY = SUM_NAMES.index(MONEY_SUMS[0])
+_END_MONEY = SUM_NAMES.index(MONEY_SUMS[-1]) + 1
+assert SUM_NAMES[_FIRST_MONEY:_END_MONEY] == MONEY_SUMS  # money sums are contiguous
+
+
+def rollup_params(bucket: int, labelset: int, sums: Sequence[int]) -> list[int]:
+    """The parameters of `upsert_rollup_sql` for one group (sums may be negative: corrections)."""
+    split = [x for v in sums[_FIRST_MONEY:_END_MONEY] for x in (v >> 32, v & MASK32)]
+    return [bucket, labelset, *sums[:_FIRST_MONEY], *split, *sums[_END_MONEY:]]
+
+
+def days_sealed_until(conn: sqlite3.Connection) -> int:
+    """Days before this instant are complete in `rollup_day` (0: none)."""
+    row = conn.execute("SELECT value FROM meta WHERE key = ?", (DAY_MARK,)).fetchone()
+    return int(row[0]) if row else 0
+
+
+def add_rollups(conn: sqlite3.Connection, groups: dict[tuple[int, int], list[int]]) -> None:
+    """Add per-(hour start, labelset) sums to rollup_hour, and to rollup_day for sealed days.
+    Runs inside the caller's write transaction."""
+    conn.executemany(upsert_rollup_sql("rollup_hour"), [rollup_params(b, ls, s) for (b, ls), s in groups.items()])
+    sealed = days_sealed_until(conn)
+    days: dict[tuple[int, int], list[int]] = {}
+    for (hour, labelset), sums in groups.items():
+        if hour < sealed:
+            day = days.setdefault((hour - hour % DAY_NS, labelset), [0] * len(SUM_NAMES))
+            for i, v in enumerate(sums):
+                day[i] += v
+    if days:
+        conn.executemany(upsert_rollup_sql("rollup_day"), [rollup_params(b, ls, s) for (b, ls), s in days.items()])
+
+
+def group_sums(rows: list[Row]) -> list[int]:
+    """SUM_NAMES sums of `rows` (one rollup group)."""
+    if len(rows) == 1:
+        return rows[0].sums()
+    return [sum(column) for column in zip(*(r.sums() for r in rows))]
+
+
+def seal_days(conn: sqlite3.Connection, now_ns: int) -> int:
+    """Fold whole days before `now_ns` (a bounded number per call) from rollup_hour into rollup_day
+    and move the watermark, in one IMMEDIATE transaction; returns the watermark."""
+    cols = rollup_columns()
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        until = days_sealed_until(conn)
+        if until == 0:
+            first = conn.execute("SELECT MIN(bucket) FROM rollup_hour").fetchone()[0]
+            until = now_ns - now_ns % DAY_NS if first is None else first - first % DAY_NS
+        target = min(now_ns - now_ns % DAY_NS, until + SEAL_DAYS_PER_PASS * DAY_NS)
+        if target > until:
+            conn.execute(f"INSERT INTO rollup_day (bucket, labelset, {', '.join(cols)}) "
+                         f"SELECT bucket - bucket % {DAY_NS}, labelset, {', '.join(f'SUM({c})' for c in cols)} "
+                         f"FROM rollup_hour WHERE bucket >= ? AND bucket < ? GROUP BY 1, 2 "
+                         f"ON CONFLICT (bucket, labelset) DO UPDATE SET {_sets()}", (until, target))
+        if target >= until:
+            conn.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET "
+                         "value = excluded.value", (DAY_MARK, str(max(target, until))))
+        conn.execute("COMMIT")
+        return max(target, until)
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise

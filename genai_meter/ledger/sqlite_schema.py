@@ -1,0 +1,148 @@
+"""The SQLite ledger's schema, its forward-only migrations and the opening of connections.
+
+Version N of the schema is `MIGRATIONS[0..N-1]` applied in order; `schema_version` holds the
+number. Writers migrate (the serve parent once, before its workers start); readers never do, and
+refuse a file whose version they do not know.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+
+from genai_meter.ledger.rows import COST_CLASSES, LABEL_FIELDS, SUM_NAMES, TOKEN_CLASSES
+from genai_meter.ledger.urls import LedgerOpenError
+
+MASK32 = 0xFFFFFFFF
+JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024
+WRITER_CACHE_KIB = 65536
+AUTOCHECKPOINT_PAGES = 16384  # a safety net only: the writer checkpoints every second itself
+
+_MONEY = {f"c_{c}" for c in COST_CLASSES} | {"list_cost"}
+
+
+def rollup_columns() -> list[str]:
+    """Rollup sum columns: money split into _hi (x 2^32) and _lo (< 2^32) so sums never overflow."""
+    cols: list[str] = []
+    for name in SUM_NAMES:
+        cols.extend((f"{name}_hi", f"{name}_lo") if name in _MONEY else (name,))
+    return cols
+
+
+def _rollup_table(name: str) -> str:
+    cols = ",\n  ".join(f"{c} INTEGER NOT NULL" for c in rollup_columns())
+    return (f"CREATE TABLE {name} (\n  bucket INTEGER NOT NULL,\n  labelset INTEGER NOT NULL,\n  {cols},\n"
+            f"  PRIMARY KEY (bucket, labelset)\n) WITHOUT ROWID")
+
+
+_LABEL_COLS = ", ".join(f"{f} TEXT NOT NULL" for f in LABEL_FIELDS)
+_V1 = [
+    f"CREATE TABLE labelsets (id INTEGER PRIMARY KEY, {_LABEL_COLS}, dims TEXT NOT NULL, "
+    f"UNIQUE ({', '.join(LABEL_FIELDS)}, dims))",
+    "CREATE TABLE prices (id INTEGER PRIMARY KEY, source TEXT NOT NULL, version TEXT NOT NULL, entry TEXT NOT NULL, "
+    "unit_prices TEXT NOT NULL, UNIQUE (source, version, entry, unit_prices))",
+    "CREATE TABLE calls (\n  end_ns INTEGER NOT NULL, trace_id BLOB NOT NULL, span_id BLOB NOT NULL,\n"
+    "  parent_span_id BLOB NOT NULL, labelset INTEGER NOT NULL, conversation TEXT NOT NULL, user TEXT NOT NULL,\n"
+    "  duration_us INTEGER NOT NULL, ttft_us INTEGER,\n  "
+    + ", ".join(f"t_{c} INTEGER NOT NULL" for c in TOKEN_CLASSES) + ",\n  "
+    + ", ".join(f"c_{c} INTEGER NOT NULL" for c in COST_CLASSES) + ",\n"
+    "  list_cost INTEGER NOT NULL, price INTEGER NOT NULL, unpriced INTEGER NOT NULL, unmetered TEXT NOT NULL,\n"
+    "  invalid TEXT NOT NULL, weight_micro INTEGER NOT NULL,\n"
+    "  PRIMARY KEY (end_ns, trace_id, span_id)\n) WITHOUT ROWID",
+    "CREATE UNIQUE INDEX calls_identity ON calls (trace_id, span_id)",
+    "CREATE INDEX calls_conversation ON calls (conversation, end_ns) WHERE conversation <> ''",
+    "CREATE INDEX calls_user ON calls (user, end_ns) WHERE user <> ''",
+    _rollup_table("rollup_hour"),
+    _rollup_table("rollup_day"),
+]
+_V2 = [
+    "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID",
+    "CREATE TABLE reprices (id INTEGER PRIMARY KEY, at_ns INTEGER NOT NULL, start_ns INTEGER NOT NULL, "
+    "end_ns INTEGER NOT NULL, provider TEXT NOT NULL, model TEXT NOT NULL, price_version TEXT NOT NULL, "
+    "calls INTEGER NOT NULL, old_total TEXT NOT NULL, new_total TEXT NOT NULL)",
+    "CREATE TABLE price_history (trace_id BLOB NOT NULL, span_id BLOB NOT NULL, reprice INTEGER NOT NULL, "
+    "end_ns INTEGER NOT NULL, price INTEGER NOT NULL, unpriced INTEGER NOT NULL, "
+    + ", ".join(f"c_{c} INTEGER NOT NULL" for c in COST_CLASSES)
+    + ", list_cost INTEGER NOT NULL, PRIMARY KEY (trace_id, span_id, reprice)) WITHOUT ROWID",
+    "ALTER TABLE calls ADD COLUMN cache_write_1h INTEGER NOT NULL DEFAULT 0",  # re-pricing needs the 1h rate flag
+]
+MIGRATIONS: list[list[str]] = [_V1, _V2]  # append only; never edit a released step
+LATEST = len(MIGRATIONS)
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    """The file's schema version (0: empty file)."""
+    row = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'").fetchone()
+    if row is None:
+        return 0
+    version = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()[0]
+    return int(version or 0)
+
+
+def migrate_connection(conn: sqlite3.Connection, path: Path, target: int = LATEST) -> int:
+    """Apply the missing migrations up to `target` in one IMMEDIATE transaction; returns the new version."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        current = schema_version(conn)
+        if current > LATEST:
+            raise LedgerOpenError(f"{path}: ledger schema version {current} is newer than this genai-meter "
+                                  f"knows ({LATEST}); upgrade genai-meter")
+        if current == 0:
+            conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL, applied_at_ns INTEGER NOT NULL)")
+        for version in range(current + 1, target + 1):
+            for statement in MIGRATIONS[version - 1]:
+                conn.execute(statement)
+            conn.execute("INSERT INTO schema_version VALUES (?, ?)", (version, time.time_ns()))
+        conn.execute("COMMIT")
+        return max(current, target)
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+def open_write(path: Path, busy_timeout_s: float) -> sqlite3.Connection:
+    """A writing connection (WAL, synchronous=FULL), the file migrated; LedgerOpenError naming `path`."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(str(path), timeout=busy_timeout_s, isolation_level=None, check_same_thread=False)
+    except (OSError, sqlite3.Error) as exc:
+        raise LedgerOpenError(f"{path}: cannot open the ledger for writing: {exc}") from None
+    try:
+        mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            raise LedgerOpenError(f"{path}: the ledger needs WAL mode, the file system gave {mode!r}")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute(f"PRAGMA journal_size_limit={JOURNAL_SIZE_LIMIT}")
+        conn.execute(f"PRAGMA wal_autocheckpoint={AUTOCHECKPOINT_PAGES}")
+        conn.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
+        conn.execute(f"PRAGMA cache_size=-{WRITER_CACHE_KIB}")  # the random-order unique index stays in memory
+        migrate_connection(conn, path)
+    except LedgerOpenError:
+        conn.close()
+        raise
+    except sqlite3.Error as exc:
+        conn.close()
+        raise LedgerOpenError(f"{path}: not a usable ledger file (corrupt, read-only or locked): {exc}") from None
+    return conn
+
+
+def open_read(path: Path, busy_timeout_s: float = 5.0) -> sqlite3.Connection:
+    """A read-only connection (`mode=ro`, never migrates); refuses a missing file or an unknown schema."""
+    if not path.is_file():
+        raise LedgerOpenError(f"{path}: no ledger here (start `genai-meter serve` with the ledger on first)")
+    try:
+        conn = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True, timeout=busy_timeout_s,
+                               isolation_level=None, check_same_thread=False)
+        conn.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
+        version = schema_version(conn)
+    except sqlite3.Error as exc:
+        raise LedgerOpenError(f"{path}: not a usable ledger file: {exc}") from None
+    if version != LATEST:
+        conn.close()
+        if version > LATEST:
+            raise LedgerOpenError(f"{path}: ledger schema version {version} is newer than this genai-meter "
+                                  f"knows ({LATEST}); upgrade genai-meter")
+        raise LedgerOpenError(f"{path}: ledger schema version {version}, expected {LATEST}; start `genai-meter "
+                              "serve` (or `genai-meter ledger migrate`) once to migrate it")
+    return conn

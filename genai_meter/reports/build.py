@@ -1,0 +1,291 @@
+"""The four reports (summary, detailed, cost, trend) as `Report` tables, computed from a `LedgerReader`.
+
+Every figure is an exact sum of the ledger's integers; nothing here touches SQL. The caller passes
+filters that already carry the caller's scope.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+
+from genai_meter.ledger.model import LedgerReader, Step, Totals
+from genai_meter.periods import NS, local_date, local_midnight_ns
+from genai_meter.reports.forecast import forecast_daily
+from genai_meter.reports.insights import daily_history
+from genai_meter.reports.ranges import Window, iso
+from genai_meter.reports.tables import (
+    COST_CLASSES,
+    TOKEN_CLASSES,
+    Chart,
+    Column,
+    Report,
+    Table,
+    change_json,
+    group_columns,
+    group_row,
+    merge,
+    ratio,
+    summary_json,
+    zero_totals,
+)
+
+KINDS: tuple[str, ...] = ("summary", "detailed", "cost", "trend")
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+
+@dataclass(slots=True)
+class Query:
+    """One report request, validated and scoped."""
+
+    reader: LedgerReader
+    window: Window
+    filters: dict[str, list[str]]
+    group_by: list[str]
+    step: Step
+    compare: bool
+    top: int
+    offset: timedelta
+    max_rows: int
+    extra_models: tuple[tuple[str, str], ...] = ()  # (provider, model) configured in the price overrides
+
+
+def _one(reader: LedgerReader, start: int, end: int, filters: dict[str, list[str]]) -> Totals:
+    rows = reader.totals(start, end, filters)
+    return rows[0] if rows else zero_totals()
+
+
+def coverage_json(reader: LedgerReader) -> dict[str, str | None]:
+    cov = reader.coverage()
+    return {"first_call": iso(cov.first_ns) if cov.first_ns is not None else None,
+            "last_call": iso(cov.last_ns) if cov.last_ns is not None else None,
+            "raw_since": iso(cov.raw_since_ns) if cov.raw_since_ns is not None else None}
+
+
+def _groups_table(name: str, title: str, rows: list[Totals], group_by: list[str], whole: int, limit: int) -> Table:
+    ordered = sorted(rows, key=lambda t: (-t.cost_total_pico, -t.calls, t.key))
+    table = Table(name, title, group_columns(group_by), [group_row(t, whole) for t in ordered[:limit]])
+    if len(ordered) > limit:
+        table.note = f"{len(ordered) - limit} more groups not shown (max_rows)"
+    if group_by:
+        table.chart = Chart("bar", group_by[0], ("cost_usd",), f"Cost by {', '.join(group_by)} (USD)")
+    return table
+
+
+def _sum(rows: list[Totals]) -> Totals:
+    """The exact total of group rows (every call is in exactly one group)."""
+    total = zero_totals()
+    for row in rows:
+        merge(total, row)
+    return total
+
+
+def _base(q: Query, kind: str, title: str, groups: list[Totals] | None = None) -> tuple[Report, Totals]:
+    """The report head and totals table; `groups` (any grouping of the window) saves a ledger query."""
+    current = _sum(groups) if groups is not None else _one(q.reader, q.window.start_ns, q.window.end_ns, q.filters)
+    summary = summary_json(current)
+    report = Report(kind, title, q.window.start_ns, q.window.end_ns, q.filters, q.group_by, coverage_json(q.reader),
+                    summary, [], "totals")
+    report.tables.append(_groups_table("totals", "Totals", [current], [], current.cost_total_pico, 1))
+    if q.compare:
+        previous = _one(q.reader, q.window.previous_start_ns, q.window.previous_end_ns, q.filters)
+        summary["previous"] = {"from": iso(q.window.previous_start_ns), "to": iso(q.window.previous_end_ns),
+                               **summary_json(previous)}
+        summary["change"] = change_json(current, previous)
+        prev_table = _groups_table("previous", "Previous period", [previous], [], previous.cost_total_pico, 1)
+        report.tables.append(prev_table)
+    return report, current
+
+
+def summary(q: Query) -> Report:
+    """Requests, successes, failures, tokens by class, cost by class, per-request figures, flags."""
+    rows = q.reader.totals(q.window.start_ns, q.window.end_ns, q.filters, q.group_by) if q.group_by else None
+    report, current = _base(q, "summary", "Usage summary", rows)
+    if rows is not None:
+        report.tables.append(_groups_table("groups", "By " + ", ".join(q.group_by), rows, q.group_by,
+                                           current.cost_total_pico, q.max_rows))
+        report.primary = "groups"
+    return report
+
+
+def _top_tables(q: Query, by: str, groups: list[Totals] | None) -> list[Table]:
+    """Top-k by cost, tokens and requests; from `groups` (already grouped by `by` alone) when given."""
+    tables = []
+    keys: dict[str, Callable[[Totals], int]] = {"cost": lambda t: t.cost_total_pico,
+                                                "tokens": lambda t: t.tokens_total, "calls": lambda t: t.calls}
+    for metric, title in (("cost", "cost"), ("tokens", "tokens"), ("calls", "requests")):
+        if groups is not None:
+            rank = keys[metric]
+            rows = sorted(groups, key=lambda t: (-rank(t), t.key))[:q.top]
+        else:
+            rows = q.reader.top(q.window.start_ns, q.window.end_ns, by, metric, q.top,  # type: ignore[arg-type]
+                                q.filters)
+        columns = [Column(by, by.capitalize(), "text"), Column("calls", "Requests", "int"),
+                   Column("tokens_in", "Input tokens", "int"), Column("tokens_out", "Output tokens", "int"),
+                   Column("tokens_total", "Total tokens", "int"), Column("cost_usd", "Cost (USD)", "usd")]
+        table = Table(f"top_{title}_{by}", f"Top {q.top} {by} by {title}", columns)
+        for t in rows:
+            tin = sum(t.tokens.get(c, 0) for c in ("input", "cache_read", "cache_write"))
+            table.rows.append([t.key[0] if t.key else "", t.calls, tin, t.tokens_total - tin, t.tokens_total,
+                               t.cost_total_pico])
+        value = {"cost": "cost_usd", "tokens": "tokens_total", "calls": "calls"}[metric]
+        table.chart = Chart("bar", by, (value,), table.title)
+        tables.append(table)
+    return tables
+
+
+def _requests_by_model(q: Query) -> Table:
+    rows = q.reader.totals(q.window.start_ns, q.window.end_ns, q.filters, ["provider", "model"])
+    seen: dict[tuple[str, ...], Totals] = {t.key: t for t in rows}
+    known = q.reader.totals(q.window.previous_start_ns, q.window.previous_end_ns, q.filters, ["provider", "model"]) \
+        if len(seen) < q.max_rows else []
+    for t in known:
+        seen.setdefault(t.key, zero_totals(t.key))
+    for pair in q.extra_models:
+        seen.setdefault(pair, zero_totals(pair))
+    columns = [Column("provider", "Provider", "text"), Column("model", "Model", "text"),
+               Column("calls", "Requests", "int"), Column("tokens_total", "Total tokens", "int"),
+               Column("cost_usd", "Cost (USD)", "usd")]
+    table = Table("requests_by_model", "Requests by model (zero included)", columns)
+    for key, t in sorted(seen.items(), key=lambda kv: (-kv[1].calls, kv[0]))[:q.max_rows]:
+        table.rows.append([key[0], key[1], t.calls, t.tokens_total, t.cost_total_pico])
+    table.chart = Chart("bar", "model", ("calls",), "Requests by model")
+    return table
+
+
+def detailed(q: Query) -> Report:
+    """The summary per group (default: by model), top-k tables, requests by model with zero rows."""
+    group_by = q.group_by or ["model"]
+    rows = q.reader.totals(q.window.start_ns, q.window.end_ns, q.filters, group_by)
+    report, current = _base(q, "detailed", "Detailed usage", rows)
+    report.tables.append(_groups_table("groups", "By " + ", ".join(group_by), rows, group_by,
+                                       current.cost_total_pico, q.max_rows))
+    report.primary = "groups"
+    report.group_by = group_by
+    report.tables.extend(_top_tables(q, group_by[0], rows if len(group_by) == 1 else None))
+    report.tables.append(_requests_by_model(q))
+    return report
+
+
+def cost(q: Query) -> Report:
+    """Cost by model, by token class and by group, with shares and the change against the previous period."""
+    now_rows = q.reader.totals(q.window.start_ns, q.window.end_ns, q.filters, ["provider", "model"])
+    report, current = _base(q, "cost", "Cost report", now_rows)
+    whole = current.cost_total_pico
+    before = {t.key: t for t in q.reader.totals(q.window.previous_start_ns, q.window.previous_end_ns, q.filters,
+                                                ["provider", "model"])}
+    columns = [Column("provider", "Provider", "text"), Column("model", "Model", "text"),
+               Column("calls", "Requests", "int"), Column("tokens_total", "Total tokens", "int"),
+               Column("cost_usd", "Cost (USD)", "usd"), Column("share_of_cost", "Share of cost", "ratio"),
+               Column("previous_cost_usd", "Previous period (USD)", "usd"),
+               Column("change_usd", "Change (USD)", "usd"), Column("change_pct", "Change (%)", "decimal")]
+    by_model = Table("by_model", "Cost by model", columns)
+    for t in sorted(now_rows, key=lambda t: (-t.cost_total_pico, t.key))[:q.max_rows]:
+        prev = before.get(t.key)
+        prev_cost = prev.cost_total_pico if prev else 0
+        change = t.cost_total_pico - prev_cost
+        by_model.rows.append([t.key[0], t.key[1], t.calls, t.tokens_total, t.cost_total_pico, ratio(t.cost_total_pico,
+                              whole), prev_cost, change, ratio(change, prev_cost) * 100 if prev_cost else None])
+    by_model.chart = Chart("pie", "model", ("cost_usd",), "Share of cost by model")
+    classes = Table("by_token_class", "Cost by token class", [
+        Column("token_class", "Token class", "text"), Column("tokens", "Tokens", "int"),
+        Column("cost_usd", "Cost (USD)", "usd"), Column("share_of_cost", "Share of cost", "ratio")])
+    for c in COST_CLASSES:
+        tokens = current.tokens.get(c, 0) if c in TOKEN_CLASSES else None  # per-request fees have no tokens
+        classes.rows.append([c, tokens, current.cost_pico.get(c, 0), ratio(current.cost_pico.get(c, 0), whole)])
+    classes.chart = Chart("bar", "token_class", ("cost_usd",), "Cost by token class")
+    report.tables += [by_model, classes]
+    report.primary = "by_model"
+    if q.group_by:
+        rows = q.reader.totals(q.window.start_ns, q.window.end_ns, q.filters, q.group_by)
+        report.tables.append(_groups_table("groups", "Cost by " + ", ".join(q.group_by), rows, q.group_by, whole,
+                                           q.max_rows))
+    return report
+
+
+def _comparison_row(q: Query, name: str, start: int, end: int, prev_start: int, prev_end: int) -> list[object]:
+    cur = _one(q.reader, start, end, q.filters)
+    prev = _one(q.reader, prev_start, prev_end, q.filters)
+    change = cur.cost_total_pico - prev.cost_total_pico
+    pct = ratio(change, prev.cost_total_pico) * 100 if prev.cost_total_pico else None
+    return [name, start, end, prev_start, prev_end, cur.calls, prev.calls, cur.cost_total_pico,
+            prev.cost_total_pico, change, pct]
+
+
+def trend(q: Query) -> Report:
+    """Per-step series, the hour-of-day x day-of-week heatmap, week/period/year over year comparisons."""
+    report, _ = _base(q, "trend", "Usage trend")
+    w = q.window
+    series = q.reader.series(w.start_ns, w.end_ns, q.step, q.filters, q.group_by, int(q.offset.total_seconds()))
+    columns = [Column("start", "Step start", "time")] + [Column(g, g.capitalize(), "text") for g in q.group_by]
+    columns += [Column("calls", "Requests", "int"), Column("failures", "Failures", "int"),
+                Column("tokens_total", "Total tokens", "int"), Column("cost_usd", "Cost (USD)", "usd")]
+    table = Table("series", f"Per {q.step}", columns)
+    points = sorted(((p.start_ns, key, p.totals) for key, pts in series.items() for p in pts), key=lambda x: x[:2])
+    for start, key, t in points[:q.max_rows * 10]:
+        table.rows.append([start, *key, t.calls, t.errors, t.tokens_total, t.cost_total_pico])
+    table.chart = Chart("line", "start", ("cost_usd",), f"Cost per {q.step} (USD)")
+    report.tables.append(table)
+    report.primary = "series"
+    if (w.end_ns - w.start_ns) <= 5000 * 3600 * NS:
+        hours = q.reader.series(w.start_ns, w.end_ns, "1h", q.filters, (), int(q.offset.total_seconds()))
+        cells: dict[tuple[int, int], list[int]] = {}
+        for pts in hours.values():
+            for p in pts:
+                local = p.start_ns + int(q.offset.total_seconds()) * NS
+                day = local_date(p.start_ns, q.offset).weekday()
+                hour = (local // (3600 * NS)) % 24
+                acc = cells.setdefault((day, hour), [0, 0, 0])
+                acc[0] += p.totals.calls
+                acc[1] += p.totals.tokens_total
+                acc[2] += p.totals.cost_total_pico
+        heat = Table("heatmap", "Busiest hours (day of week x hour of day)", [
+            Column("day_of_week", "Day", "text"), Column("hour", "Hour", "int"), Column("calls", "Requests", "int"),
+            Column("tokens_total", "Total tokens", "int"), Column("cost_usd", "Cost (USD)", "usd")])
+        for (day, hour), (calls, tokens, pico) in sorted(cells.items()):
+            heat.rows.append([_DAYS[day], hour, calls, tokens, pico])
+        report.tables.append(heat)
+    comp = Table("comparisons", "Comparisons", [
+        Column("comparison", "Comparison", "text"), Column("from", "From", "time"), Column("to", "To", "time"),
+        Column("previous_from", "Previous from", "time"), Column("previous_to", "Previous to", "time"),
+        Column("calls", "Requests", "int"), Column("previous_calls", "Previous requests", "int"),
+        Column("cost_usd", "Cost (USD)", "usd"), Column("previous_cost_usd", "Previous cost (USD)", "usd"),
+        Column("change_usd", "Change (USD)", "usd"), Column("change_pct", "Change (%)", "decimal")])
+    week = 7 * 86400 * NS
+    comp.rows.append(_comparison_row(q, "week_over_week", w.end_ns - week, w.end_ns, w.end_ns - 2 * week,
+                                     w.end_ns - week))  # type: ignore[arg-type]
+    comp.rows.append(_comparison_row(q, "period_over_period", w.start_ns, w.end_ns, w.previous_start_ns,
+                                     w.previous_end_ns))  # type: ignore[arg-type]
+    first = q.reader.coverage().first_ns
+    year = 365 * 86400 * NS
+    if first is not None and first <= w.start_ns - year:
+        comp.rows.append(_comparison_row(q, "year_over_year", w.start_ns, w.end_ns, w.start_ns - year,
+                                         w.end_ns - year))  # type: ignore[arg-type]
+    report.tables.append(comp)
+    report.tables.append(_forecast_table(q))
+    return report
+
+
+def _forecast_table(q: Query, days: int = 14) -> Table:
+    """The next `days` days of cost after the window's last day (conservative / likely / aggressive)."""
+    history = daily_history(q.reader, q.filters, q.window.end_ns, q.offset)
+    bands, method = forecast_daily([p / 1e12 for p in history.cost_pico], days)
+    first = local_midnight_ns(local_date(q.window.end_ns, q.offset), q.offset)
+    table = Table("forecast", f"Cost forecast, next {days} days ({method})", [
+        Column("day", "Day", "time"), Column("conservative_usd", "Conservative (USD)", "decimal"),
+        Column("likely_usd", "Likely (USD)", "decimal"), Column("aggressive_usd", "Aggressive (USD)", "decimal")])
+    for i, band in enumerate(bands):
+        table.rows.append([first + i * 86400 * NS, *(Decimal(f"{v:.6f}") for v in (band.low, band.likely, band.high))])
+    table.chart = Chart("line", "day", ("conservative_usd", "likely_usd", "aggressive_usd"),
+                        "Cost per day (USD): likely, with the conservative-aggressive range")
+    table.note = "Estimates (docs/reports.md, Forecast); money totals elsewhere are exact."
+    return table
+
+
+BUILDERS = {"summary": summary, "detailed": detailed, "cost": cost, "trend": trend}
+
+
+def usd_decimal(pico: int) -> Decimal:
+    return Decimal(pico).scaleb(-12)

@@ -1,0 +1,63 @@
+"""Rendering a scheduled report: the same builders and renderers as the API, under the schedule's scope."""
+
+from __future__ import annotations
+
+import json
+
+from genai_meter.config import ScheduleConfig
+from genai_meter.money import usd_text
+from genai_meter.reports.api import CSV, JSON, PDF, XLSX, Ctx, Service
+from genai_meter.reports.focus import focus_export, focus_lines
+from genai_meter.reports.params import Parsed
+from genai_meter.reports.ranges import iso
+from genai_meter.reports.render_pdf import report_pdf
+from genai_meter.reports.render_text import csv_line, report_json, table_csv
+from genai_meter.reports.render_xlsx import report_xlsx
+from genai_meter.reports.schedules import EXTENSIONS, Output
+from genai_meter.reports.scopes import Principal, apply_scope
+from genai_meter.reports.tables import Report
+from genai_meter.reports.views_reports import build_report
+
+
+def slack_text(report: Report, name: str) -> str:
+    """A short Slack message: the window, requests, failures, cost and the top groups."""
+    s = report.summary
+    lines = [f"*genai-meter {name}*: {report.title}, {_day(report.start_ns)} to {_day(report.end_ns)}",
+             f"Requests: {s['calls']} ({s['failures']} failed), tokens: {s['tokens_total']}, cost: ${s['cost_usd']}"]
+    groups = report.table("groups")
+    if groups is not None and groups.rows:
+        cost_i = groups.column_index("cost_usd")
+        for row in groups.rows[:5]:
+            label = " / ".join(str(v) for v in row[:len(report.group_by)])
+            lines.append(f"- {label}: ${usd_text(int(row[cost_i] or 0), 2)}")
+    return "\n".join(lines)
+
+
+def _day(ns: int) -> str:
+    return iso(ns)[:16].replace("T", " ") + " UTC"
+
+
+def produce(svc: Service, schedule: ScheduleConfig, slot_ns: int) -> Output:
+    """The schedule's report for the window ending at its slot, rendered in its format."""
+    scope = {k: list(v) for k, v in schedule.scope.items()} or None
+    filters = apply_scope(schedule.filters, scope)
+    parsed = Parsed({"range": schedule.range, "format": schedule.format, "top": 10}, {"group_by": schedule.group_by},
+                    filters)
+    ctx = Ctx(svc, parsed, filters, Principal(f"schedule:{schedule.name}", scope), slot_ns)
+    ext = EXTENSIONS[schedule.format]
+    if schedule.format == "focus":
+        window = ctx.window()
+        export = focus_export(svc.reader, window.start_ns, window.end_ns, filters, svc.offset)
+        return Output("".join(csv_line(c) for c in focus_lines(export)).encode(), CSV, ext)
+    report = build_report(ctx, schedule.report)
+    if schedule.format == "slack":
+        return Output(json.dumps({"text": slack_text(report, schedule.name)}).encode(), JSON, ext)
+    if schedule.format == "json":
+        return Output(json.dumps(report_json(report)).encode(), JSON, ext)
+    if schedule.format == "csv":
+        table = report.table(report.primary)
+        assert table is not None
+        return Output("".join(table_csv(table)).encode(), CSV, ext)
+    if schedule.format == "xlsx":
+        return Output(report_xlsx(report), XLSX, ext)
+    return Output(report_pdf(report), PDF, ext)

@@ -1,0 +1,81 @@
+"""JSON and CSV renderings of a `Report` (decimals as strings, money exact to 10^-12 USD)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Iterator
+
+from genai_meter.reports.params import ParamError
+from genai_meter.reports.ranges import iso
+from genai_meter.reports.tables import Cell, Column, Report, Table, cell_text
+
+
+def json_cell(column: Column, value: Cell) -> str | int | None:
+    """A cell for JSON: ints stay numbers, money, decimals and times become strings."""
+    if value is None:
+        return None
+    if column.kind == "int":
+        return int(value)
+    return cell_text(column.kind, value)
+
+
+def table_json(table: Table) -> dict[str, object]:
+    return {
+        "title": table.title,
+        "columns": [{"key": c.key, "title": c.title, "type": c.kind} for c in table.columns],
+        "rows": [{c.key: json_cell(c, v) for c, v in zip(table.columns, row)} for row in table.rows],
+        "note": table.note,
+    }
+
+
+def report_json(report: Report) -> dict[str, object]:
+    """The JSON answer of a report: resolved window, filters, coverage, summary head and every table."""
+    return {
+        "report": report.kind,
+        "title": report.title,
+        "from": iso(report.start_ns),
+        "to": iso(report.end_ns),
+        "filters": report.filters,
+        "group_by": report.group_by,
+        "coverage": report.coverage,
+        "summary": report.summary,
+        "tables": {t.name: table_json(t) for t in report.tables},
+    }
+
+
+def usd12(pico: int) -> str:
+    """The same text as `money.usd_text(pico)` (12 decimals), by integer arithmetic (hot path of exports)."""
+    whole, frac = divmod(abs(pico), 10**12)
+    return f"{'-' if pico < 0 else ''}{whole}.{frac:012d}"
+
+
+def csv_lines(rows: Iterable[Iterable[str]]) -> str:
+    """Many CSV lines in one string (RFC 4180 quoting, \\r\\n)."""
+    buffer = io.StringIO()
+    csv.writer(buffer).writerows(rows)
+    return buffer.getvalue()
+
+
+def csv_line(values: Iterable[str]) -> str:
+    """One CSV line (RFC 4180 quoting, \\r\\n)."""
+    buffer = io.StringIO()
+    csv.writer(buffer).writerow(list(values))
+    return buffer.getvalue()
+
+
+def choose_table(report: Report, section: str) -> Table:
+    """The table `section` names (default: the report's primary table); `ParamError` naming `section`."""
+    name = section or report.primary
+    table = report.table(name)
+    if table is None:
+        raise ParamError(f"section: {section!r} is not in this report; allowed: "
+                         + ", ".join(t.name for t in report.tables), "section")
+    return table
+
+
+def table_csv(table: Table) -> Iterator[str]:
+    """The table as CSV lines: a header of column keys, then one line per row."""
+    yield csv_line(c.key for c in table.columns)
+    for row in table.rows:
+        yield csv_line(cell_text(c.kind, v) for c, v in zip(table.columns, row))

@@ -1,0 +1,187 @@
+"""The one shape every report takes before it is rendered: titled tables of typed columns.
+
+Renderers (JSON, CSV, XLSX, PDF) only format these cells, so every format carries the same figures.
+Cell types: "text" (str), "int" (int), "usd" (int, 10^-12 USD), "decimal" (Decimal), "ratio"
+(Decimal share, 0.25 = 25 %), "time" (int, Unix ns).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Literal
+
+from genai_meter.ledger.model import Totals
+from genai_meter.money import usd_text
+from genai_meter.reports.ranges import iso
+
+Kind = Literal["text", "int", "usd", "decimal", "ratio", "time"]
+Cell = str | int | Decimal | None
+TOKEN_CLASSES: tuple[str, ...] = ("input", "cache_read", "cache_write", "output", "reasoning")
+COST_CLASSES: tuple[str, ...] = TOKEN_CLASSES + ("request",)
+_PLACES = Decimal("0.000001")
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    key: str
+    title: str
+    kind: Kind
+
+
+@dataclass(slots=True)
+class Chart:
+    """A chart of a table: `label` column on the category axis, `values` columns as series."""
+
+    kind: Literal["bar", "line", "pie"]
+    label: str
+    values: tuple[str, ...]
+    title: str
+
+
+@dataclass(slots=True)
+class Table:
+    name: str
+    title: str
+    columns: list[Column]
+    rows: list[list[Cell]] = field(default_factory=list)
+    chart: Chart | None = None
+    note: str = ""
+
+    def column_index(self, key: str) -> int:
+        return next(i for i, column in enumerate(self.columns) if column.key == key)
+
+
+@dataclass(slots=True)
+class Report:
+    """A report ready to render; `summary` is the JSON head (decimals already strings)."""
+
+    kind: str
+    title: str
+    start_ns: int
+    end_ns: int
+    filters: dict[str, list[str]]
+    group_by: list[str]
+    coverage: dict[str, str | None]
+    summary: dict[str, object]
+    tables: list[Table]
+    primary: str  # the table CSV gives by default
+
+    def table(self, name: str) -> Table | None:
+        return next((t for t in self.tables if t.name == name), None)
+
+
+def ratio(part: int, whole: int) -> Decimal:
+    """part / whole rounded half-even to 6 places; 0 when whole is 0."""
+    if whole == 0:
+        return Decimal(0).quantize(_PLACES)
+    return (Decimal(part) / Decimal(whole)).quantize(_PLACES, rounding=ROUND_HALF_EVEN)
+
+
+def per(amount: int, count: int) -> Decimal:
+    """amount / count to 6 places (tokens per call); 0 when count is 0."""
+    return ratio(amount, count)
+
+
+def cell_text(kind: Kind, value: Cell) -> str:
+    """A cell as text, exactly (money with 12 decimals, times RFC 3339)."""
+    if value is None:
+        return ""
+    if kind == "usd":
+        return usd_text(int(value))
+    if kind == "time":
+        return iso(int(value))
+    if isinstance(value, Decimal):
+        return f"{value:f}"
+    return str(value)
+
+
+def group_columns(group_by: list[str]) -> list[Column]:
+    """The columns of a per-group totals row, keys first, in a stable order."""
+    columns = [Column(name, name.replace("_", " ").capitalize(), "text") for name in group_by]
+    columns += [Column("calls", "Requests", "int"), Column("successes", "Successes", "int"),
+                Column("failures", "Failures", "int"), Column("error_rate", "Error rate", "ratio")]
+    columns += [Column(f"tokens_{c}", f"Tokens {c.replace('_', ' ')}", "int") for c in TOKEN_CLASSES]
+    columns += [Column("tokens_in", "Input tokens (all)", "int"), Column("tokens_out", "Output tokens (all)", "int"),
+                Column("tokens_total", "Total tokens", "int"),
+                Column("tokens_per_call", "Tokens per request", "decimal"),
+                Column("cost_usd", "Cost (USD)", "usd"), Column("cost_per_call_usd", "Cost per request (USD)", "usd")]
+    columns += [Column(f"cost_{c}_usd", f"Cost {c.replace('_', ' ')} (USD)", "usd") for c in COST_CLASSES]
+    columns += [Column("unpriced", "Unpriced requests", "int"), Column("unmetered", "Unmetered requests", "int"),
+                Column("share_of_cost", "Share of cost", "ratio")]
+    return columns
+
+
+def tokens_in(totals: Totals) -> int:
+    return sum(totals.tokens.get(c, 0) for c in ("input", "cache_read", "cache_write"))
+
+
+def tokens_out(totals: Totals) -> int:
+    return totals.tokens.get("output", 0) + totals.tokens.get("reasoning", 0)
+
+
+def group_row(totals: Totals, whole_cost: int) -> list[Cell]:
+    """One row of `group_columns` for `totals` (cost per request rounded down to the pico-dollar)."""
+    cost = totals.cost_total_pico
+    row: list[Cell] = list(totals.key)
+    row += [totals.calls, totals.calls - totals.errors, totals.errors, ratio(totals.errors, totals.calls)]
+    row += [totals.tokens.get(c, 0) for c in TOKEN_CLASSES]
+    row += [tokens_in(totals), tokens_out(totals), totals.tokens_total, per(totals.tokens_total, totals.calls),
+            cost, cost // totals.calls if totals.calls else 0]
+    row += [totals.cost_pico.get(c, 0) for c in COST_CLASSES]
+    row += [totals.unpriced, totals.unmetered, ratio(cost, whole_cost)]
+    return row
+
+
+def summary_json(totals: Totals) -> dict[str, object]:
+    """The summary head: the ledger's keys (`calls`, `cost_usd`, `tokens`) plus derived figures."""
+    cost = totals.cost_total_pico
+    return {
+        "calls": totals.calls,
+        "successes": totals.calls - totals.errors,
+        "failures": totals.errors,
+        "error_rate": f"{ratio(totals.errors, totals.calls):f}",
+        "cost_usd": usd_text(cost),
+        "tokens": {c: totals.tokens.get(c, 0) for c in TOKEN_CLASSES},
+        "tokens_in": tokens_in(totals),
+        "tokens_out": tokens_out(totals),
+        "tokens_total": totals.tokens_total,
+        "tokens_per_call": f"{per(totals.tokens_total, totals.calls):f}",
+        "cost_per_call_usd": usd_text(cost // totals.calls if totals.calls else 0),
+        "cost_by_class_usd": {c: usd_text(totals.cost_pico.get(c, 0)) for c in COST_CLASSES},
+        "unpriced_calls": totals.unpriced,
+        "unmetered_calls": totals.unmetered,
+        "invalid_calls": totals.invalid,
+    }
+
+
+def change_json(current: Totals, previous: Totals) -> dict[str, object]:
+    """Differences against the previous period (money exact, percentages to 6 places)."""
+    cur, prev = current.cost_total_pico, previous.cost_total_pico
+    return {
+        "calls": current.calls - previous.calls,
+        "calls_pct": f"{ratio(current.calls - previous.calls, previous.calls) * 100:f}" if previous.calls else None,
+        "cost_usd": usd_text(cur - prev),
+        "cost_pct": f"{ratio(cur - prev, prev) * 100:f}" if prev else None,
+        "tokens_total": current.tokens_total - previous.tokens_total,
+    }
+
+
+def zero_totals(key: tuple[str, ...] = ()) -> Totals:
+    return Totals(key=key, tokens=dict.fromkeys(TOKEN_CLASSES, 0), cost_pico=dict.fromkeys(COST_CLASSES, 0))
+
+
+def merge(into: Totals, other: Totals) -> None:
+    """Add `other`'s sums into `into` (exact integers)."""
+    into.calls += other.calls
+    into.errors += other.errors
+    into.unpriced += other.unpriced
+    into.unmetered += other.unmetered
+    into.invalid += other.invalid
+    for c, n in other.tokens.items():
+        into.tokens[c] = into.tokens.get(c, 0) + n
+    for c, n in other.cost_pico.items():
+        into.cost_pico[c] = into.cost_pico.get(c, 0) + n
+    into.list_cost_pico += other.list_cost_pico
+    into.duration_s_sum += other.duration_s_sum
+    into.weighted_calls += other.weighted_calls

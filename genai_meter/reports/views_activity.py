@@ -1,0 +1,177 @@
+"""Activity feed, conversations and dimension values: `/api/v1/events`, `/conversations`, `/dimensions`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from decimal import Decimal
+
+from flask import Blueprint, Response, jsonify, stream_with_context
+
+from genai_meter.ledger.model import CallRow, Conversation
+from genai_meter.money import usd_text
+from genai_meter.reports.api import CSV, INT, JSON, NSTR, RANGE_PARAMS, STR, Endpoint, arr, context, obj, route
+from genai_meter.reports.params import NotFound, Param, ParamError
+from genai_meter.reports.ranges import iso
+from genai_meter.reports.render_text import csv_line, csv_lines, usd12
+from genai_meter.reports.tables import COST_CLASSES, TOKEN_CLASSES
+
+bp = Blueprint("activity_api", __name__, url_prefix="/api/v1")
+CURSOR = Param("cursor", "the next_cursor of the previous page", pattern=r"[A-Za-z0-9_=:.,+/-]{1,200}", max_length=200)
+EXPORT_PAGE = 1000
+
+CALL = obj({"time": STR, "trace_id": STR, "span_id": STR, "service": STR, "provider": STR, "model": STR,
+            "tokens": {"type": "object"}, "cost_usd": STR, "cost_by_class_usd": {"type": "object"}})
+EVENTS = Endpoint("/events", "/api/v1/events", "events", "Calls newest first, filtered, with cursor paging "
+                  "(format=csv streams every call of the window)",
+                  RANGE_PARAMS + (CURSOR, Param("limit", "calls per page", kind="integer", minimum=1, maximum=500,
+                                                default=50),
+                                  Param("format", "json page, or csv of every matching call", enum=("json", "csv"),
+                                        default="json")),
+                  media=(JSON, CSV), schema=obj({"calls": arr(CALL), "next_cursor": STR}))
+CONVERSATION = obj({"conversation": STR, "calls": INT, "tokens": {"type": "object"}, "cost_usd": STR,
+                    "first_call": STR, "last_call": STR, "duration_s": STR, "services": arr(STR), "models": arr(STR)})
+CONVERSATIONS = Endpoint("/conversations", "/api/v1/conversations", "conversations",
+                         "Conversations with a call in the window, most recent first",
+                         RANGE_PARAMS + (CURSOR, Param("limit", "conversations per page", kind="integer", minimum=1,
+                                                       maximum=500, default=50)),
+                         schema=obj({"from": STR, "to": STR, "conversations": arr(CONVERSATION), "next_cursor": STR}))
+ONE_CONVERSATION = Endpoint("/conversations/<path:conversation_id>", "/api/v1/conversations/{conversation_id}",
+                            "conversation", "One conversation's calls, oldest first, with each call's cost arithmetic",
+                            (Param("conversation_id", "the conversation id", location="path"),),
+                            schema=obj({"conversation": STR, "calls": arr(CALL), "cost_usd": STR,
+                                        "tokens": {"type": "object"}}),
+                            statuses=(400, 401, 403, 404, 503))
+VALUES = Endpoint("/dimensions/<name>/values", "/api/v1/dimensions/{name}/values", "dimension_values",
+                  "Distinct values of a field in the window (for filter pickers)",
+                  RANGE_PARAMS + (Param("name", "a field name", location="path"),
+                                  Param("limit", "most values", kind="integer", minimum=1, maximum=10000,
+                                        default=1000)),
+                  schema=obj({"name": STR, "values": arr(STR)}), statuses=(400, 401, 403, 404, 503))
+
+
+def arithmetic(row: CallRow) -> list[dict[str, object]]:
+    """Per class: tokens x USD per million = cost, beside the stored (rounded) cost."""
+    lines: list[dict[str, object]] = []
+    for cls in TOKEN_CLASSES:
+        tokens = row.tokens.get(cls, 0)
+        rate = row.unit_prices.get(cls)
+        if not tokens and not row.cost_pico.get(cls, 0):
+            continue
+        exact = Decimal(rate) * tokens / Decimal(1_000_000) if rate is not None else None
+        lines.append({"class": cls, "tokens": tokens, "usd_per_million": rate,
+                      "formula": f"{tokens} x ${rate} / 1M = ${exact:f}" if exact is not None else "unpriced",
+                      "cost_usd": usd_text(row.cost_pico.get(cls, 0))})
+    if row.cost_pico.get("request", 0):
+        lines.append({"class": "request", "tokens": 0, "usd_per_million": None, "formula": "per-request fee",
+                      "cost_usd": usd_text(row.cost_pico["request"])})
+    return lines
+
+
+def call_json(row: CallRow) -> dict[str, object]:
+    return {
+        "time": iso(row.end_ns), "trace_id": row.trace_id, "span_id": row.span_id, "parent_span_id": row.parent_span_id,
+        "service": row.service, "environment": row.environment, "provider": row.provider, "model": row.model,
+        "request_model": row.request_model, "operation": row.operation, "status": row.status,
+        "error_type": row.error_type, "duration_s": f"{row.duration_s:.6f}",
+        "ttft_s": f"{row.ttft_s:.6f}" if row.ttft_s is not None else None,
+        "tokens": {c: row.tokens.get(c, 0) for c in TOKEN_CLASSES},
+        "cost_usd": usd_text(row.cost_total_pico),
+        "cost_by_class_usd": {c: usd_text(row.cost_pico.get(c, 0)) for c in COST_CLASSES},
+        "arithmetic": arithmetic(row), "price_entry": row.price_entry, "price_version": row.price_version,
+        "price_source": row.price_source, "unpriced": row.unpriced, "unmetered": row.unmetered,
+        "invalid": row.invalid, "conversation": row.conversation, "user": row.user, "dimensions": row.dimensions,
+    }
+
+
+def call_csv_header(fields: list[str]) -> list[str]:
+    dims = [f for f in fields if f not in _FIXED]
+    return ["time", "trace_id", "span_id", *_FIXED, *dims, *[f"tokens_{c}" for c in TOKEN_CLASSES],
+            *[f"cost_{c}_usd" for c in COST_CLASSES], "cost_usd", "duration_s", "price_entry", "unpriced"]
+
+
+_FIXED = ["service", "environment", "provider", "model", "request_model", "operation", "status", "error_type",
+          "conversation", "user"]
+
+
+def call_csv_row(row: CallRow, fields: list[str]) -> list[str]:
+    dims = [f for f in fields if f not in _FIXED]
+    fixed = [getattr(row, name) for name in _FIXED]
+    return [iso(row.end_ns), row.trace_id, row.span_id, *fixed, *[row.dimensions.get(d, "") for d in dims],
+            *[str(row.tokens.get(c, 0)) for c in TOKEN_CLASSES], *[usd12(row.cost_pico.get(c, 0)) for c in
+                                                                   COST_CLASSES],
+            usd12(row.cost_total_pico), f"{row.duration_s:.6f}", row.price_entry, "1" if row.unpriced else "0"]
+
+
+@route(bp, EVENTS)
+def events_view() -> Response:
+    ctx = context(EVENTS)
+    reader = ctx.svc.reader
+    start = end = None
+    if ctx.args.text("range") or ctx.args.text("from"):
+        window = ctx.window()
+        start, end = window.start_ns, window.end_ns
+        ctx.require_raw(start)
+    if ctx.args.text("format") == "csv":
+        fields = list(reader.fields())
+        filters = ctx.filters
+        first = reader.events(filters, start_ns=start, end_ns=end, cursor=ctx.args.text("cursor"), limit=EXPORT_PAGE)
+
+        def lines() -> Iterator[str]:
+            yield csv_line(call_csv_header(fields))
+            page = first
+            while True:
+                yield csv_lines(call_csv_row(row, fields) for row in page.rows)
+                if not page.next_cursor or not page.rows:
+                    return
+                page = reader.events(filters, start_ns=start, end_ns=end, cursor=page.next_cursor, limit=EXPORT_PAGE)
+
+        response = Response(stream_with_context(lines()), mimetype=CSV)
+        response.headers["Content-Disposition"] = 'attachment; filename="genai-meter-calls.csv"'
+        return response
+    page = reader.events(ctx.filters, start_ns=start, end_ns=end, cursor=ctx.args.text("cursor"),
+                         limit=ctx.args.number("limit", 50))
+    return jsonify({"calls": [call_json(r) for r in page.rows], "next_cursor": page.next_cursor})
+
+
+def conversation_json(c: Conversation) -> dict[str, object]:
+    return {"conversation": c.conversation, "calls": c.calls, "tokens": {k: c.tokens.get(k, 0) for k in TOKEN_CLASSES},
+            "cost_usd": usd_text(c.cost_pico), "first_call": iso(c.first_ns), "last_call": iso(c.last_ns),
+            "duration_s": f"{c.duration_s:.6f}", "services": c.services, "models": c.models}
+
+
+@route(bp, CONVERSATIONS)
+def conversations_view() -> Response:
+    ctx = context(CONVERSATIONS)
+    window = ctx.window()
+    items, cursor = ctx.svc.reader.conversations(window.start_ns, window.end_ns, ctx.filters,
+                                                 limit=ctx.args.number("limit", 50), cursor=ctx.args.text("cursor"))
+    return jsonify({"from": iso(window.start_ns), "to": iso(window.end_ns),
+                    "conversations": [conversation_json(c) for c in items], "next_cursor": cursor})
+
+
+@route(bp, ONE_CONVERSATION)
+def conversation_view(conversation_id: str) -> Response:
+    ctx = context(ONE_CONVERSATION)
+    if len(conversation_id) > 256:
+        raise ParamError("conversation_id: at most 256 characters", "conversation_id")
+    rows = ctx.svc.reader.conversation(conversation_id, ctx.filters)
+    if not rows:
+        raise NotFound(f"conversation {conversation_id[:64]!r} not found", "conversation_id")
+    tokens = {c: sum(r.tokens.get(c, 0) for r in rows) for c in TOKEN_CLASSES}
+    return jsonify({"conversation": conversation_id, "calls": [call_json(r) for r in rows],
+                    "cost_usd": usd_text(sum(r.cost_total_pico for r in rows)), "tokens": tokens})
+
+
+@route(bp, VALUES)
+def values_view(name: str) -> Response:
+    ctx = context(VALUES)
+    fields = ctx.svc.reader.fields()
+    if name not in fields:
+        raise NotFound(f"name: {name[:40]!r} is not a field; allowed: {', '.join(fields)}", "name")
+    window = ctx.window()
+    values = ctx.svc.reader.dimension_values(name, window.start_ns, window.end_ns, ctx.filters,
+                                             limit=ctx.args.number("limit", 1000))
+    return jsonify({"name": name, "values": values, "from": iso(window.start_ns), "to": iso(window.end_ns)})
+
+
+__all__ = ["bp", "call_csv_header", "call_csv_row", "NSTR"]

@@ -1,0 +1,80 @@
+"""Forecast, budgets and savings advice: `/api/v1/forecast`, `/budgets`, `/recommendations`."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from flask import Blueprint, Response, jsonify
+
+from genai_meter.reports.advice import cache_savings, cheaper_models, unpriced_models
+from genai_meter.reports.api import INT, STR, Endpoint, arr, context, days_ns, obj, route
+from genai_meter.reports.insights import budget_payload, budgets_payload, forecast_payload
+from genai_meter.reports.params import NotFound, Param, ParamError
+from genai_meter.reports.ranges import iso
+
+bp = Blueprint("insights_api", __name__, url_prefix="/api/v1")
+BAND = obj({"conservative": STR, "likely": STR, "aggressive": STR})
+FORECAST = Endpoint("/forecast", "/api/v1/forecast", "forecast",
+                    "Projected cost and tokens per day (conservative / likely / aggressive) and the month's end",
+                    (Param("horizon", "days ahead, e.g. 30d", pattern=r"([1-9]|[1-9][0-9]|[1-2][0-9][0-9]|3[0-5][0-9]|"
+                                                                     r"36[0-6])d", default="30d", max_length=4),),
+                    schema=obj({"method": STR, "history_days": INT, "days": arr(obj({"day": STR, "cost_usd": BAND})),
+                                "month": obj({"period": STR, "spent_usd": STR})}))
+BUDGET = obj({"name": STR, "period": STR, "limit": STR, "spent": STR, "percent": STR, "state": STR,
+              "severity": STR, "daily_average": STR})
+BUDGETS = Endpoint("/budgets", "/api/v1/budgets", "budgets", "Every visible budget's spend in its current period",
+                   (), filters=False, schema=obj({"budgets": arr(BUDGET)}))
+ONE_BUDGET = Endpoint("/budgets/<name>", "/api/v1/budgets/{name}", "budget", "One budget (404 outside the scope)",
+                      (Param("name", "the budget name", location="path"),), filters=False, schema=BUDGET,
+                      statuses=(400, 401, 403, 404, 503))
+ITEM = obj({"kind": STR, "saving_usd": STR, "saving_pct": STR, "query": STR})
+RECOMMENDATIONS = Endpoint(
+    "/recommendations", "/api/v1/recommendations", "recommendations",
+    "Savings advice over the last 30 days: cheaper models, prompt caching, unpriced models",
+    (Param("group", "advise per feature or per service", enum=("feature", "service")),
+     Param("cache_target", "cache-hit ratio to estimate against (0..1)", pattern=r"0(\.[0-9]{1,4})?|1(\.0{1,4})?",
+           default="0.5", max_length=6)),
+    schema=obj({"from": STR, "to": STR, "cheaper_models": arr(ITEM), "prompt_cache": arr(ITEM),
+                "unpriced_models": arr(ITEM)}))
+
+
+@route(bp, FORECAST)
+def forecast_view() -> Response:
+    ctx = context(FORECAST)
+    horizon = int(ctx.args.text("horizon", "30d")[:-1])
+    return jsonify(forecast_payload(ctx.svc.reader, ctx.filters, ctx.now_ns, ctx.svc.offset, horizon))
+
+
+@route(bp, BUDGETS)
+def budgets_view() -> Response:
+    ctx = context(BUDGETS)
+    return jsonify({"budgets": budgets_payload(ctx.svc.config, ctx.svc.reader, ctx.now_ns, ctx.principal.scope)})
+
+
+@route(bp, ONE_BUDGET)
+def budget_view(name: str) -> Response:
+    ctx = context(ONE_BUDGET)
+    budget = next((b for b in ctx.svc.config.budgets if b.name == name), None)
+    if budget is None:
+        raise NotFound(f"budget {name[:64]!r} not found", "name")
+    return jsonify(budget_payload(ctx.svc.reader, budget, ctx.now_ns, ctx.principal.scope))
+
+
+@route(bp, RECOMMENDATIONS)
+def recommendations_view() -> Response:
+    ctx = context(RECOMMENDATIONS)
+    end = ctx.now_ns
+    start = end - days_ns(30)
+    fields = ctx.svc.reader.fields()
+    group = ctx.args.text("group") or ("feature" if "feature" in fields else "service")
+    if group not in fields:
+        raise ParamError(f"group: {group!r} is not a field of this ledger; allowed: service"
+                         + (", feature" if "feature" in fields else ""), "group")
+    reader, book = ctx.svc.reader, ctx.svc.book
+    target = Decimal(ctx.args.text("cache_target", "0.5"))
+    return jsonify({
+        "from": iso(start), "to": iso(end), "group": group,
+        "cheaper_models": cheaper_models(reader, book, ctx.filters, start, end, group),
+        "prompt_cache": cache_savings(reader, book, ctx.filters, start, end, target),
+        "unpriced_models": unpriced_models(reader, ctx.filters, start, end),
+    })

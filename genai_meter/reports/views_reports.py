@@ -1,0 +1,146 @@
+"""`GET /api/v1/reports/<summary|detailed|cost|trend>` in JSON, CSV, XLSX, PDF and FOCUS."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import cast
+
+from flask import Blueprint, Response, jsonify, stream_with_context
+
+from genai_meter.ledger.model import LedgerReader, Step
+from genai_meter.reports.api import (
+    COVERAGE,
+    CSV,
+    INT,
+    JSON,
+    PDF,
+    RANGE_PARAMS,
+    STR,
+    XLSX,
+    Ctx,
+    Endpoint,
+    arr,
+    context,
+    obj,
+    route,
+)
+from genai_meter.reports.build import BUILDERS, KINDS, Query
+from genai_meter.reports.focus import focus_export, focus_lines
+from genai_meter.reports.params import NotFound, Param, ParamError
+from genai_meter.reports.ranges import check_step, default_step, iso
+from genai_meter.reports.render_pdf import report_pdf
+from genai_meter.reports.render_text import choose_table, csv_line, csv_lines, report_json, table_csv
+from genai_meter.reports.render_xlsx import report_xlsx
+from genai_meter.reports.tables import Report
+from genai_meter.reports.views_activity import call_csv_header, call_csv_row
+
+bp = Blueprint("reports_api", __name__, url_prefix="/api/v1")
+FORMATS = ("json", "csv", "xlsx", "pdf", "focus")
+EVENTS_PAGE = 1000
+
+REPORT_PARAMS: tuple[Param, ...] = RANGE_PARAMS + (
+    Param("kind", "which report", enum=KINDS, location="path"),
+    Param("step", "series step (trend)", enum=("1m", "1h", "1d", "1w", "1mo")),
+    Param("group_by", "fields to group by (repeatable, at most 3)", kind="array"),
+    Param("compare", "add the previous period of equal length", enum=("previous_period",)),
+    Param("format", "answer format", enum=FORMATS, default="json"),
+    Param("section", "the table a CSV answer holds (default: the report's main table)",
+          pattern=r"[a-z0-9_]{1,64}", max_length=64),
+    Param("top", "rows in the top-k tables (detailed)", kind="integer", minimum=1, maximum=100, default=10),
+    Param("rows", "detailed CSV: one row per group (default) or per call (streamed)", enum=("groups", "calls"),
+          default="groups"),
+)
+TABLE = obj({"title": STR, "columns": arr(obj({"key": STR, "title": STR, "type": STR})),
+             "rows": arr({"type": "object"}),
+             "note": STR})
+REPORT_SCHEMA = obj({"report": STR, "from": STR, "to": STR, "filters": {"type": "object"}, "group_by": arr(STR),
+                     "coverage": COVERAGE,
+                     "summary": obj({"calls": INT, "cost_usd": STR, "tokens": {"type": "object"}}),
+                     "tables": {"type": "object", "additionalProperties": TABLE}})
+REPORTS = Endpoint("/reports/<kind>", "/api/v1/reports/{kind}", "report",
+                   "A report (summary, detailed, cost, trend) of the window, filtered and grouped",
+                   REPORT_PARAMS, media=(JSON, CSV, XLSX, PDF), schema=REPORT_SCHEMA,
+                   statuses=(400, 401, 403, 404, 503))
+
+
+def _filename(report_kind: str, start: int, end: int, ext: str) -> str:
+    return f"genai-meter-{report_kind}-{iso(start)[:10]}-{iso(end)[:10]}.{ext}"
+
+
+def build_report(ctx: Ctx, kind: str) -> Report:
+    """Validate the report parameters of `ctx` and build the report (shared with schedules)."""
+    window = ctx.window()
+    step = cast(Step, ctx.args.text("step") or default_step(window))
+    if kind == "trend":
+        check_step(step, window.start_ns, window.end_ns)
+    if kind == "detailed":
+        ctx.require_raw(window.start_ns)
+    overrides = tuple(sorted({(e.provider, e.model) for e in ctx.svc.book.overrides if getattr(e, "model", "")}))
+    query = Query(ctx.svc.reader, window, ctx.filters, ctx.group_by(), step, ctx.args.text("compare") ==
+                  "previous_period", ctx.args.number("top", 10), ctx.svc.offset, ctx.svc.config.reports.max_rows,
+                  overrides)  # type: ignore[arg-type]
+    return BUILDERS[kind](query)
+
+
+def _stream_calls(reader: LedgerReader, filters: dict[str, list[str]], start: int, end: int,
+                  fields: list[str]) -> Iterator[str]:
+    """CSV lines of every call in [start, end), newest first, one page of EVENTS_PAGE in memory at a time.
+
+    The first page is read before the answer starts, so a ledger error is still a 503."""
+    page = reader.events(filters, start_ns=start, end_ns=end, limit=EVENTS_PAGE)
+
+    def lines() -> Iterator[str]:
+        nonlocal page
+        yield csv_line(call_csv_header(fields))
+        while True:
+            yield csv_lines(call_csv_row(row, fields) for row in page.rows)
+            if not page.next_cursor or not page.rows:
+                return
+            page = reader.events(filters, start_ns=start, end_ns=end, cursor=page.next_cursor, limit=EVENTS_PAGE)
+
+    return lines()
+
+
+@route(bp, REPORTS)
+def report_view(kind: str) -> Response:
+    if kind not in KINDS:
+        raise NotFound(f"kind: {kind[:40]!r} is not a report; allowed: {', '.join(KINDS)}", "kind")
+    ctx = context(REPORTS)
+    fmt = ctx.args.text("format", "json")
+    if fmt == "focus":
+        window = ctx.window()
+        ctx.require_raw(window.start_ns)
+        if window.end_ns - window.start_ns > 5000 * 3600 * 10**9:
+            raise ParamError("range: a FOCUS export covers at most 5000 hours (~208 days)", "range")
+        export = focus_export(ctx.svc.reader, window.start_ns, window.end_ns, ctx.filters, ctx.svc.offset)
+        body = "".join(csv_line(cells) for cells in focus_lines(export))
+        response = Response(body, mimetype=CSV)
+        response.headers["X-Unpriced-Calls-Excluded"] = str(export.unpriced_calls)
+        response.headers["Content-Disposition"] = \
+            f'attachment; filename="{_filename("focus", window.start_ns, window.end_ns, "csv")}"'
+        return response
+    if ctx.args.text("rows") == "calls":
+        if kind != "detailed" or fmt != "csv":
+            raise ParamError("rows: calls is for format=csv of the detailed report", "rows")
+        window = ctx.window()
+        ctx.require_raw(window.start_ns)
+        fields = list(ctx.svc.reader.fields())
+        gen = _stream_calls(ctx.svc.reader, ctx.filters, window.start_ns, window.end_ns, fields)
+        response = Response(stream_with_context(gen), mimetype=CSV)
+        response.headers["Content-Disposition"] = \
+            f'attachment; filename="{_filename("calls", window.start_ns, window.end_ns, "csv")}"'
+        return response
+    report = build_report(ctx, kind)
+    if fmt == "json":
+        return jsonify(report_json(report))
+    if fmt == "csv":
+        table = choose_table(report, ctx.args.text("section"))
+        response = Response("".join(table_csv(table)), mimetype=CSV)
+        ext = "csv"
+    elif fmt == "xlsx":
+        response, ext = Response(report_xlsx(report), mimetype=XLSX), "xlsx"
+    else:
+        response, ext = Response(report_pdf(report), mimetype=PDF), "pdf"
+    response.headers["Content-Disposition"] = \
+        f'attachment; filename="{_filename(kind, report.start_ns, report.end_ns, ext)}"'
+    return response

@@ -1,0 +1,209 @@
+/* Overview: cards, charts over time, distributions, heatmap, latency, period over period, top tables. */
+"use strict";
+(function () {
+  const { h, api, query, option, usd, exact, intf, pct, num, time, CONFIG, failed, table } = GM;
+  const C = GMCharts;
+  const STEP_SECONDS = { "1m": 60, "1h": 3600, "1d": 86400 };
+  const RANGE_SECONDS = { "1h": 3600, "24h": 86400, "7d": 604800, "30d": 2592000, "90d": 7776000, today: 86400, this_month: 2678400 };
+  const MAX_POINTS = 5000;
+  const LATENCY_PAGES = 4; // at most 4 x 500 of the newest calls in the range
+
+  function rangeSeconds() {
+    const p = GM.params;
+    if (p.get("from")) return ((p.get("to") ? Date.parse(p.get("to")) : Date.now()) - Date.parse(p.get("from"))) / 1000;
+    return RANGE_SECONDS[GM.currentRange()] || 604800;
+  }
+  function allowedSteps() { return Object.keys(STEP_SECONDS).filter((s) => rangeSeconds() / STEP_SECONDS[s] <= MAX_POINTS); }
+  function defaultStep() {
+    const secs = rangeSeconds();
+    if (secs <= 3 * 3600) return "1m";
+    if (secs <= 8 * 86400) return "1h";
+    return "1d";
+  }
+
+  function card(label, value, sub, extra) {
+    return h("article", { class: "card" + (extra && extra.cls ? " " + extra.cls : ""), dataset: { card: extra && extra.key } },
+      h("h3", { text: label }), h("p", { class: "value", text: value }), sub ? h("p", { class: "sub" }, sub) : null);
+  }
+  function change(cur, pctText) {
+    if (pctText === null || pctText === undefined) return null;
+    const up = parseFloat(pctText) >= 0;
+    return h("span", { class: up ? "up" : "down", text: (up ? "▲ " : "▼ ") + GM.roundDec(pctText.replace("-", ""), 1) + " % vs previous" });
+  }
+
+  async function cards() {
+    const box = document.getElementById("cards");
+    const [sum, fc, bud] = await Promise.all([
+      api("reports/summary", query({ compare: "previous_period" })),
+      api("forecast", query({ horizon: "31d" }, { noRange: true })).catch(() => null),
+      api("budgets", new URLSearchParams()).catch(() => ({ budgets: [] })),
+    ]);
+    const s = sum.summary;
+    const ch = s.change || {};
+    const list = [
+      card("Cost", usd(s.cost_usd), [h("span", { class: "exact", text: "exact $" + exact(s.cost_usd) }), " ", change(s.cost_usd, ch.cost_pct)], { key: "cost" }),
+      card("Requests", intf(s.calls), change(null, ch.calls_pct), { key: "requests" }),
+      card("Success / failure", intf(s.successes) + " / " + intf(s.failures), "error rate " + pct(s.error_rate, 2), { key: "errors", cls: parseFloat(s.error_rate) > 0.05 ? "warn" : "" }),
+      card("Tokens", intf(s.tokens_total), "in " + intf(s.tokens_in) + " · out " + intf(s.tokens_out), { key: "tokens" }),
+      card("Per request", intf(Math.round(num(s.tokens_per_call))) + " tokens", [usd(s.cost_per_call_usd), h("span", { class: "exact", text: " (exact $" + exact(s.cost_per_call_usd) + ")" })], { key: "per-request" }),
+    ];
+    const monthly = (bud.budgets || []).find((b) => b.period === "month" && b.unit === "usd" && !Object.keys(b.match || {}).length) ||
+      (bud.budgets || []).find((b) => b.period === "month" && b.unit === "usd");
+    if (monthly) {
+      list.push(card("Month to date", usd(monthly.spent), [h("span", { class: "state-" + monthly.state, text: GM.roundDec(monthly.percent, 1) + " %" }),
+        " of $" + GM.roundDec(monthly.limit, 2) + " (" + monthly.name + ")"], { key: "mtd", cls: "state-" + monthly.state }));
+    } else if (fc) {
+      list.push(card("Month to date", usd(fc.month.spent_usd), "no monthly budget configured", { key: "mtd" }));
+    }
+    if (fc && fc.month.projected_usd) {
+      const p = fc.month.projected_usd;
+      list.push(card("Projected month end", usd(p.likely, 2), "range " + usd(p.conservative, 2) + " – " + usd(p.aggressive, 2) + " (" + fc.method + ")", { key: "projected" }));
+    }
+    if (s.unpriced_calls) list.push(card("Unpriced calls", intf(s.unpriced_calls), "no price known: add an override", { key: "unpriced", cls: "warn" }));
+    box.replaceChildren(...list);
+    box.dataset.costExact = s.cost_usd;
+  }
+
+  function stackOptions() {
+    const sel = document.getElementById("stack");
+    const options = ["model", "provider", "service", "operation", ...CONFIG.fields.filter((f) => !["model", "provider", "service", "operation"].includes(f))];
+    const chosen = option("stack", "model");
+    for (const f of options) sel.append(h("option", { value: f, text: f, selected: f === chosen }));
+    sel.addEventListener("change", () => GM.go((p) => p.set("stack", sel.value)));
+    const stepSel = document.getElementById("step");
+    const allowed = allowedSteps();
+    let step = option("step", defaultStep());
+    if (!allowed.includes(step)) step = allowed.includes(defaultStep()) ? defaultStep() : allowed[allowed.length - 1];
+    for (const s of Object.keys(STEP_SECONDS)) stepSel.append(h("option", { value: s, text: s, disabled: !allowed.includes(s), selected: s === step }));
+    stepSel.addEventListener("change", () => GM.go((p) => p.set("step", stepSel.value)));
+    return { stack: chosen, step };
+  }
+
+  function label(iso, step) { const t = time(iso); return step === "1d" ? t.slice(0, 10) : (step === "1h" ? t.slice(5) : t.slice(11)); }
+
+  async function trend() {
+    const { stack, step } = stackOptions();
+    const rep = await api("reports/trend", query({ step, group_by: stack }));
+    const rows = rep.tables.series.rows;
+    const starts = [...new Set(rows.map((r) => r.start))].sort();
+    const totals = {};
+    for (const r of rows) totals[r[stack]] = (totals[r[stack]] || 0) + num(r.cost_usd) + r.calls * 1e-9;
+    const keys = Object.keys(totals).sort((a, b) => totals[b] - totals[a]);
+    const top = keys.slice(0, 8);
+    const name = (k) => (top.includes(k) ? (k === "" ? "(none)" : k) : "other");
+    const names = [...top.map((k) => (k === "" ? "(none)" : k)), ...(keys.length > 8 ? ["other"] : [])];
+    const idx = Object.fromEntries(starts.map((s, i) => [s, i]));
+    const cost = Object.fromEntries(names.map((n) => [n, starts.map(() => 0)]));
+    const calls = Object.fromEntries(names.map((n) => [n, starts.map(() => 0)]));
+    for (const r of rows) { cost[name(r[stack])][idx[r.start]] += num(r.cost_usd); calls[name(r[stack])][idx[r.start]] += r.calls; }
+    const labels = starts.map((s) => label(s, step));
+    C.stackedBar("chart-cost-time", labels, names.map((n) => ({ label: n, data: cost[n] })), { money: true });
+    C.stackedBar("chart-requests-time", labels, names.map((n) => ({ label: n, data: calls[n] })), {});
+    heatmap(rep.tables.heatmap);
+    period(rep.tables.comparisons);
+  }
+
+  function heatmap(tbl) {
+    const box = document.getElementById("heatmap");
+    const days = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+    const cells = {};
+    let max = 0;
+    for (const r of (tbl ? tbl.rows : [])) { cells[r.day_of_week + "-" + r.hour] = r; max = Math.max(max, r.calls); }
+    const grid = [h("div", { class: "hm-corner" })];
+    for (let hr = 0; hr < 24; hr++) grid.push(h("div", { class: "hm-hour", text: hr % 3 === 0 ? String(hr) : "" }));
+    let drawn = 0;
+    for (const d of days) {
+      grid.push(h("div", { class: "hm-day", text: d }));
+      for (let hr = 0; hr < 24; hr++) {
+        const r = cells[d + "-" + hr];
+        const v = r ? r.calls : 0;
+        if (v) drawn++;
+        const alpha = max ? 0.08 + 0.92 * (v / max) : 0;
+        grid.push(h("div", { class: "hm-cell" + (v ? " on" : ""), style: v ? `background: rgba(37, 99, 235, ${alpha.toFixed(3)})` : null,
+          title: `${d} ${String(hr).padStart(2, "0")}:00 — ${intf(v)} requests` + (r ? ", " + usd(r.cost_usd) : "") }));
+      }
+    }
+    box.replaceChildren(...grid);
+    box.dataset.points = String(drawn);
+  }
+
+  function period(tbl) {
+    const rows = tbl ? tbl.rows : [];
+    const names = { week_over_week: "Week over week", period_over_period: "This range vs the previous", year_over_year: "Year over year" };
+    C.bars("chart-period", rows.map((r) => names[r.comparison] || r.comparison), [
+      { label: "Previous (USD)", data: rows.map((r) => num(r.previous_cost_usd)), color: "#94a3b8" },
+      { label: "Current (USD)", data: rows.map((r) => num(r.cost_usd)), color: "#2563eb" },
+    ], { money: true });
+    document.getElementById("period-table").replaceChildren(table([
+      { key: "comparison", title: "Comparison", type: "text", render: (v) => names[v] || v },
+      { key: "cost_usd", title: "Cost", type: "usd" }, { key: "previous_cost_usd", title: "Previous", type: "usd" },
+      { key: "change_pct", title: "Change", type: "text", render: (v) => (v === null ? "–" : GM.roundDec(v, 1) + " %") },
+      { key: "calls", title: "Requests", type: "int" }, { key: "previous_calls", title: "Previous", type: "int" },
+    ], rows, { compact: true }));
+  }
+
+  async function models() {
+    const [det, cost] = await Promise.all([api("reports/detailed", query({ group_by: "model", top: 10 })), api("reports/cost", query())]);
+    const groups = det.tables.groups.rows;
+    C.doughnut("chart-model-tokens", groups.map((r) => r.model), groups.map((r) => r.tokens_total));
+    C.doughnut("chart-model-cost", groups.map((r) => r.model), groups.map((r) => num(r.cost_usd)), { money: true });
+    const rbm = det.tables.requests_by_model.rows;
+    const box = document.getElementById("chart-requests-model").parentElement;
+    box.style.height = Math.max(220, 24 * rbm.length + 60) + "px";
+    C.bars("chart-requests-model", rbm.map((r) => r.model + (r.calls ? "" : " (0)")), [{ label: "Requests", data: rbm.map((r) => r.calls) }], { horizontal: true });
+    document.getElementById("chart-requests-model").dataset.models = String(rbm.length);
+    const cls = cost.tables.by_token_class.rows;
+    C.bars("chart-token-class", cls.map((r) => r.token_class.replace("_", " ")), [{ label: "Cost (USD)", data: cls.map((r) => num(r.cost_usd)) }], { money: true });
+  }
+
+  function p95(values) {
+    if (!values.length) return 0;
+    const s = [...values].sort((a, b) => a - b);
+    return s[Math.min(s.length - 1, Math.ceil(0.95 * s.length) - 1)];
+  }
+  async function latency() {
+    const calls = [];
+    let cursor = "";
+    let truncated = false;
+    for (let i = 0; i < LATENCY_PAGES; i++) {
+      const page = await api("events", query({ limit: 500, cursor }));
+      calls.push(...page.calls);
+      cursor = page.next_cursor;
+      if (!cursor || !page.calls.length) break;
+      if (i === LATENCY_PAGES - 1) truncated = true;
+    }
+    document.getElementById("latency-note").textContent = truncated ? `(the newest ${calls.length} calls of the range)` : `(${calls.length} calls)`;
+    for (const by of ["model", "operation"]) {
+      const groups = {};
+      for (const c of calls) (groups[c[by]] = groups[c[by]] || []).push(num(c.duration_s));
+      const keys = Object.keys(groups).sort();
+      C.bars("chart-latency-" + by, keys, [
+        { label: "average (s)", data: keys.map((k) => groups[k].reduce((a, b) => a + b, 0) / groups[k].length), color: "#0ea5e9" },
+        { label: "p95 (s)", data: keys.map((k) => p95(groups[k])), color: "#f97316" },
+      ], { unit: "s" });
+    }
+  }
+
+  async function tops() {
+    const box = document.getElementById("top-tables");
+    const fields = ["customer", "feature", "user"].filter((f) => CONFIG.fields.includes(f));
+    document.getElementById("top-tabs").replaceChildren();
+    const parts = await Promise.all(fields.map((f) => api("reports/detailed", query({ group_by: f, top: 10 })).then((d) => [f, d])));
+    box.replaceChildren(h("div", { class: "tops" }, parts.map(([f, d]) => {
+      const t = d.tables["top_cost_" + f];
+      return h("div", { class: "topk", dataset: { top: f } }, h("h3", { text: "Top " + f + "s by cost" }),
+        table([{ key: f, title: f[0].toUpperCase() + f.slice(1), type: "text", render: (v) => (v === "" ? "(none)" : v) },
+          { key: "calls", title: "Requests", type: "int" }, { key: "tokens_in", title: "Input tok.", type: "int" },
+          { key: "tokens_out", title: "Output tok.", type: "int" }, { key: "tokens_total", title: "Total tok.", type: "int" },
+          { key: "cost_usd", title: "Cost", type: "usd" }], t ? t.rows : [], { compact: true }));
+    })));
+  }
+
+  GM.onReady(() => {
+    const jobs = [[cards, "cards"], [trend, "chart-cost-time"], [models, "chart-model-tokens"], [latency, "chart-latency-model"], [tops, "top-tables"]];
+    return Promise.all(jobs.map(([fn, where]) => fn().catch((e) => {
+      const el = document.getElementById(where);
+      GM.failed(el.tagName === "CANVAS" ? el.parentElement : el, e);
+    })));
+  });
+})();

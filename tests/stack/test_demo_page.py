@@ -1,0 +1,100 @@
+"""`make demo` shows the product's web page (issue 11 item 8, issue 9 "the demo runs with the ledger"):
+its URL comes first, its API answers from the demo's own ledger with ~30 days of synthetic history
+plus the live calls (growing while the demo runs, with organizations, users and conversations of
+several turns), the demo budget (live services only) crosses a threshold within 3 minutes, and the
+exit summary has the ledger's totals beside Prometheus's. Real processes throughout."""
+
+from __future__ import annotations
+
+import re
+import signal
+import time
+import urllib.parse
+import urllib.request
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+
+from genai_meter.stack.processes import port_free
+from tests.stack.demo_process import Demo, alive, children_of, first_url, get_json
+
+
+def _calls(page: str, query: str) -> int:
+    summary = get_json(f"{page}api/v1/reports/summary?{query}")["summary"]
+    assert isinstance(summary, dict)
+    return int(summary["calls"])
+
+
+@pytest.mark.slow
+def test_the_demo_shows_the_page_with_history_live_calls_conversations_and_a_budget_crossing() -> None:
+    demo = Demo()  # the defaults a newcomer gets from `make demo` (on free ports)
+    try:
+        assert demo.wait_for(r"demo running", 90), demo.text()
+        assert demo.wait_for(r"Ctrl-C to stop", 5), demo.text()
+        banner = demo.text()[demo.text().index("demo running"):]
+        page = f"http://127.0.0.1:{demo.ports['--reports-listen']}/"
+        assert first_url(banner) == page, banner  # the page's URL first among the URLs
+        written = re.search(r"(\d+) synthetic calls of history written", banner)
+        assert written and int(written[1]) > 5000, banner
+        with urllib.request.urlopen(page, timeout=5) as answer:  # the page itself
+            assert answer.status == 200 and "text/html" in answer.headers["Content-Type"]
+            assert "genai-meter" in answer.read().decode()
+
+        # ~30 days of history, clearly marked synthetic, in the demo's own ledger
+        coverage = get_json(f"{page}api/v1/reports/summary?range=30d&environment=synthetic")["coverage"]
+        assert isinstance(coverage, dict)
+        first = datetime.fromisoformat(str(coverage["first_call"]).replace("Z", "+00:00"))
+        assert datetime.now(UTC) - first > timedelta(days=29), coverage
+        assert _calls(page, "range=30d&environment=synthetic") == int(written[1])
+        services = get_json(f"{page}api/v1/dimensions/service/values?range=30d")["values"]
+        assert isinstance(services, list)
+        assert {"synthetic-web", "synthetic-worker", "support-bot", "search-api"} <= set(services), services
+
+        # live calls: the totals grow while the demo runs
+        before = _calls(page, "range=1h")
+        time.sleep(4)
+        after = _calls(page, "range=1h")
+        assert after > before + 10, (before, after)  # 10 calls/s
+
+        # organizations, customers, users, features and conversations of several turns, live
+        events = get_json(f"{page}api/v1/events?limit=100&environment=prod")["calls"]
+        assert isinstance(events, list) and len(events) == 100
+        assert {e["dimensions"]["organization"] for e in events} >= {"acme", "globex"}
+        assert all(e["dimensions"]["customer"] and e["dimensions"]["feature"] and e["user"] for e in events)
+        conversations = get_json(f"{page}api/v1/conversations?range=1h&limit=50")["conversations"]
+        assert isinstance(conversations, list)
+        live = [c for c in conversations if c["conversation"].startswith("demo-") and c["calls"] >= 2]
+        assert live, conversations
+        one = live[0]
+        calls = get_json(f"{page}api/v1/conversations/{urllib.parse.quote(one['conversation'])}")["calls"]
+        assert isinstance(calls, list) and len(calls) == one["calls"]
+        assert len({c["dimensions"]["customer"] for c in calls}) == 1  # one customer talks in one conversation
+        assert sum(Decimal(c["cost_usd"]) for c in calls) == Decimal(one["cost_usd"])
+
+        # the budget: the live services only, so the history does not trip it at once ...
+        budget = get_json(f"{page}api/v1/budgets")["budgets"][0]  # type: ignore[index]
+        assert budget["name"] == "demo-daily" and budget["match"] == {"service_name": "~search-api|support-bot"}
+        assert Decimal(budget["percent"]) < 25, budget
+        # ... and its first threshold is crossed within 3 minutes, on the webhook and on the page
+        alert = demo.wait_for(r"alert firing .*LLMBudget(ThresholdReached|Exceeded) demo-daily", 180)
+        assert alert, demo.text()
+        assert alert[0] - demo.started < 180 + 30, demo.text()  # 3 minutes of traffic, after start-up
+        budget = get_json(f"{page}api/v1/budgets")["budgets"][0]  # type: ignore[index]
+        assert Decimal(budget["percent"]) >= 25 and budget["state"] != "ok", budget
+
+        children = children_of(demo.process.pid)
+        assert len(children) == 4, children
+        demo.process.send_signal(signal.SIGINT)  # Ctrl-C
+        assert demo.process.wait(20) == 0, demo.text()
+        text = demo.text()
+        summary = re.search(r"Prometheus saw (\d+) requests, total cost \$([\d.]+).*\n  ledger: (\d+) live calls, "
+                            r"total cost \$([\d.]+); (\d+) synthetic history calls", text)
+        assert summary, text
+        assert int(summary[3]) == int(summary[1]) > 500, text  # the ledger and Prometheus agree
+        assert abs(Decimal(summary[4]) - Decimal(summary[2])) <= Decimal("0.0001"), text
+        assert int(summary[5]) == int(written[1]), text
+        assert not [pid for pid in children if alive(pid)]
+        assert all(port_free("127.0.0.1", port) for port in demo.ports.values()), demo.ports
+    finally:
+        demo.kill()
