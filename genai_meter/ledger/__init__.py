@@ -11,6 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from genai_meter.config import Config
+from genai_meter.ledger.clickhouse_reader import open_clickhouse_reader
+from genai_meter.ledger.clickhouse_writer import migrate_clickhouse, open_clickhouse_writer
 from genai_meter.ledger.maintenance import RepriceResult, backup, forget, prune, reprice
 from genai_meter.ledger.model import (
     BASE_FIELDS,
@@ -46,8 +48,6 @@ def open_writer(url: str, config: Config) -> LedgerWriter:
     """The writer for `url`, its schema migrated; LedgerOpenError naming the place when it cannot open."""
     target = clickhouse_target(url)
     if target is not None:
-        from genai_meter.ledger.clickhouse_writer import open_clickhouse_writer
-
         return open_clickhouse_writer(target, config)
     return SQLiteWriter(_sqlite(url), config)
 
@@ -56,8 +56,6 @@ def open_reader(url: str, config: Config) -> LedgerReader:
     """The query interface for `url`; read-only, never migrates, refuses an unknown schema version."""
     target = clickhouse_target(url)
     if target is not None:
-        from genai_meter.ledger.clickhouse_reader import open_clickhouse_reader
-
         return open_clickhouse_reader(target, config)
     return open_sqlite_reader(_sqlite(url), config)
 
@@ -66,8 +64,6 @@ def migrate(url: str, config: Config) -> None:
     """Create or upgrade the ledger's schema (the serve parent, once, before its workers start)."""
     target = clickhouse_target(url)
     if target is not None:
-        from genai_meter.ledger.clickhouse_writer import migrate_clickhouse
-
         migrate_clickhouse(target, config)
         return
     path = _sqlite(url)
