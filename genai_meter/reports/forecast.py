@@ -21,8 +21,6 @@ from functools import lru_cache
 from statistics import mean, median, pstdev
 
 import numpy as np
-import pandas as pd
-from statsmodels.tsa.exponential_smoothing.ets import ETSModel
 
 Z80 = 1.2816  # the 80 % two-sided normal quantile: 10th..90th percentile
 
@@ -50,6 +48,10 @@ def _clip_spikes(values: list[float]) -> list[float]:
 
 
 def _ets(values: list[float], horizon: int) -> list[Band]:
+    # statsmodels and pandas take seconds to import: loaded on the first forecast, not with the CLI
+    import pandas as pd
+    from statsmodels.tsa.exponential_smoothing.ets import ETSModel
+
     data = pd.Series([math.log1p(max(0.0, v)) for v in _clip_spikes(values)], dtype=float)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -9,12 +9,6 @@ from __future__ import annotations
 import io
 from decimal import Decimal
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
-from fpdf import FPDF
-
 from genai_meter.money import from_pico
 from genai_meter.reports.ranges import iso
 from genai_meter.reports.tables import Cell, Column, Report, Table, cell_text
@@ -65,6 +59,12 @@ def _chart_png(table: Table) -> bytes | None:
     labels = [_cell(table.columns[label_i], r[label_i])[:20] for r in rows]
     series = [_numbers(table, key, rows) for key in spec.values]
     values = series[len(series) // 2]
+    # matplotlib takes a second or more to import: loaded on the first PDF, not with the CLI
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     fig, ax = plt.subplots(figsize=(9, 3.2), dpi=110)
     if spec.kind == "line":
         if len(series) == 3:
@@ -106,6 +106,8 @@ def _latin(text: str) -> str:
 
 def report_pdf(report: Report) -> bytes:
     """The PDF's bytes."""
+    from fpdf import FPDF  # loaded on the first PDF, like matplotlib
+
     pdf = FPDF(orientation="L", unit="mm", format="A4")
     pdf.set_auto_page_break(auto=True, margin=12)
     pdf.add_page()

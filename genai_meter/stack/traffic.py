@@ -2,8 +2,11 @@
 
 The spans carry the current GenAI semantic-convention attributes an instrumented app would emit
 (provider, request and response model, token usage with cached and reasoning parts) plus the
-attribution attributes the default config reads (customer.id, feature.id). Nothing here calls a
-paid API.
+attribution attributes the default config reads: organization (`organization.id`), customer
+(`customer.id`), end user (`enduser.id`), feature (`feature.id`), and for chats a conversation of
+several turns (`gen_ai.conversation.id`), so the web page's feed, conversations and filters have
+live rows. Models are chosen uniformly per conversation, so the mean cost per call is the one
+stack.budget sizes the demo budget with. Nothing here calls a paid API.
 """
 
 from __future__ import annotations
@@ -38,11 +41,33 @@ MODELS = (
     ModelProfile("openai", "gpt-4o-mini", "gpt-4o-mini-2024-07-18", 1800, 300, 0.3, 0.0),
     ModelProfile("openai", "o3-mini", "o3-mini-2025-01-31", 1500, 1400, 0.0, 0.6),
     ModelProfile("anthropic", "claude-sonnet-4-20250514", "claude-sonnet-4-20250514", 3000, 600, 0.6, 0.0),
-    ModelProfile("self-hosted", "llama-3.1-70b-ft", "llama-3.1-70b-ft", 1200, 250, 0.0, 0.0),  # unpriced unless overridden
+    # unpriced unless overridden
+    ModelProfile("self-hosted", "llama-3.1-70b-ft", "llama-3.1-70b-ft", 1200, 250, 0.0, 0.0),
 )
-CUSTOMERS = ("acme", "globex", "initech", "umbrella", "hooli")
+FAILURE_SHARE = 0.02  # calls that fail (no usage, no cost)
+ORGANIZATIONS: dict[str, tuple[str, ...]] = {  # organization -> its customers
+    "acme": ("acme-retail", "acme-bank"), "globex": ("globex-eu", "globex-us"), "umbrella": ("umbrella-labs",),
+    "hooli": ("hooli-search",),
+}
+USERS_PER_CUSTOMER = 3
 FEATURES = ("search", "chat", "summarize")
 SERVICES = (("support-bot", "prod"), ("search-api", "prod"), ("support-bot", "staging"))
+CHAT_TURNS = (2, 6)  # a chat is a conversation of this many turns (inclusive)
+OPEN_CONVERSATIONS = 6  # chats under way at once; a call continues one of them or starts a new one
+
+
+@dataclass
+class Conversation:
+    """Who talks to which model through which service; `conversation_id` is "" for a one-off call."""
+
+    conversation_id: str
+    service: tuple[str, str]
+    organization: str
+    customer: str
+    user: str
+    feature: str
+    profile: ModelProfile
+    turns_left: int
 
 
 class Traffic:
@@ -53,10 +78,12 @@ class Traffic:
         self.rate = rate
         self.sent = 0
         self._random = random.Random(seed)
+        self._open: list[Conversation] = []
         self._stop = threading.Event()
         self._providers = {
             service: TracerProvider(resource=Resource.create(
-                {"service.name": service[0], "deployment.environment.name": service[1], "project.id": "atlas"}))
+                {"service.name": service[0], "deployment.environment.name": service[1], "project.id": "atlas"}),
+                shutdown_on_exit=False)  # stop() shuts down within its bound; no unbounded flush at exit
             for service in SERVICES
         }
         for provider in self._providers.values():
@@ -67,12 +94,21 @@ class Traffic:
     def start(self) -> None:
         self._thread.start()
 
-    def stop(self) -> None:
-        """Stop sending and flush what was made (bounded by the exporters' timeouts)."""
+    def stop(self, timeout_s: float = 3.0) -> None:
+        """Stop making spans, flush what was made, shut the exporters down, all within `timeout_s`:
+        the providers flush at once, each on its own thread; past the bound they are left to
+        finish on those daemon threads (no retry outlives the exporter's own 5 s timeout)."""
+        deadline = time.monotonic() + timeout_s
         self._stop.set()
-        self._thread.join(timeout=5)
-        for provider in self._providers.values():
-            provider.shutdown()
+        if self._thread.is_alive():
+            self._thread.join(timeout=max(0.0, deadline - time.monotonic()))
+        flush_ms = max(1, int((deadline - time.monotonic()) * 1000))
+        threads = [threading.Thread(target=_flush_and_shut, args=(provider, flush_ms), daemon=True,
+                                    name="genai-meter-demo-flush") for provider in self._providers.values()]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
 
     def _run(self) -> None:
         interval = 1.0 / self.rate
@@ -82,24 +118,48 @@ class Traffic:
             next_at += interval
             self._stop.wait(max(0.0, next_at - time.monotonic()))
 
+    def next_conversation(self) -> Conversation:
+        """The conversation the next call belongs to: an open chat's next turn, or a new one."""
+        rnd = self._random
+        if self._open and (len(self._open) >= OPEN_CONVERSATIONS or rnd.random() < 0.6):
+            chat = rnd.choice(self._open)
+        else:
+            organization = rnd.choice(list(ORGANIZATIONS))
+            customer = rnd.choice(ORGANIZATIONS[organization])
+            feature = rnd.choice(FEATURES)
+            turns = rnd.randint(*CHAT_TURNS) if feature == "chat" else 1
+            chat = Conversation(f"demo-{rnd.getrandbits(48):012x}" if turns > 1 else "", rnd.choice(SERVICES),
+                                organization, customer, f"{customer}-user-{rnd.randint(1, USERS_PER_CUSTOMER)}",
+                                feature, rnd.choice(MODELS), turns)
+            if turns > 1:
+                self._open.append(chat)
+        chat.turns_left -= 1
+        if chat.turns_left <= 0 and chat in self._open:
+            self._open.remove(chat)
+        return chat
+
     def emit_one(self) -> None:
         """Emit the span of one synthetic call."""
         rnd = self._random
-        profile = rnd.choice(MODELS)
-        service = rnd.choice(SERVICES)
+        chat = self.next_conversation()
+        profile, service = chat.profile, chat.service
         tracer = self._providers[service].get_tracer("genai-meter.demo")
         prompt = max(1, int(rnd.gauss(profile.prompt_tokens, profile.prompt_tokens / 4)))
         completion = max(1, int(rnd.gauss(profile.completion_tokens, profile.completion_tokens / 4)))
-        failed = rnd.random() < 0.02
+        failed = rnd.random() < FAILURE_SHARE
         start = time.time_ns()
         duration_ns = int(rnd.uniform(0.4, 6.0) * 1e9)
         span = tracer.start_span(f"chat {profile.model}", start_time=start - duration_ns, attributes={
             "gen_ai.operation.name": "chat",
             "gen_ai.provider.name": profile.provider,
             "gen_ai.request.model": profile.model,
-            "customer.id": rnd.choice(CUSTOMERS),
-            "feature.id": rnd.choice(FEATURES),
+            "organization.id": chat.organization,
+            "customer.id": chat.customer,
+            "enduser.id": chat.user,
+            "feature.id": chat.feature,
         })
+        if chat.conversation_id:
+            span.set_attribute("gen_ai.conversation.id", chat.conversation_id)
         if failed:
             span.set_attribute("error.type", rnd.choice(("429", "timeout", "500")))
             span.set_status(Status(StatusCode.ERROR))
@@ -114,3 +174,10 @@ class Traffic:
             })
         span.end(end_time=start)
         self.sent += 1
+
+
+def _flush_and_shut(provider: TracerProvider, flush_ms: int) -> None:
+    try:
+        provider.force_flush(timeout_millis=flush_ms)
+    finally:
+        provider.shutdown()

@@ -7,6 +7,7 @@ import json
 import os
 import queue
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -62,7 +63,20 @@ class Demo:
         return "".join(self.output)
 
     def kill(self) -> None:
-        if self.process.poll() is None:
+        """After a failed test: the demo's own stop first (it stops its children), then SIGKILL to
+        whatever is left, children included (they run in sessions of their own)."""
+        if self.process.poll() is not None:
+            return
+        children = children_of(self.process.pid)
+        self.process.send_signal(signal.SIGINT)
+        try:
+            self.process.wait(20)
+        except subprocess.TimeoutExpired:
+            for pid in [*children_of(self.process.pid), *children]:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
             self.process.kill()
             self.process.wait(10)
 

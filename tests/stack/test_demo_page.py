@@ -1,8 +1,10 @@
 """`make demo` shows the product's web page (issue 11 item 8, issue 9 "the demo runs with the ledger"):
 its URL comes first, its API answers from the demo's own ledger with ~30 days of synthetic history
 plus the live calls (growing while the demo runs, with organizations, users and conversations of
-several turns), the demo budget (live services only) crosses a threshold within 3 minutes, and the
-exit summary has the ledger's totals beside Prometheus's. Real processes throughout."""
+several turns), the demo budget (live services only) crosses a threshold within 3 minutes, alerts
+reach the webhook, and the exit summary has the ledger's totals beside Prometheus's: every call sent
+counted once in both. Real processes throughout (the demo, genai-meter serve and reports, Prometheus,
+Alertmanager); one demo run, so that tests/stack stays well under 5 minutes."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import urllib.parse
 import urllib.request
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -33,6 +36,8 @@ def test_the_demo_shows_the_page_with_history_live_calls_conversations_and_a_bud
         assert demo.wait_for(r"demo running", 90), demo.text()
         assert demo.wait_for(r"Ctrl-C to stop", 5), demo.text()
         banner = demo.text()[demo.text().index("demo running"):]
+        workdir = Path(re.search(r"files and logs in (\S+)\)", banner)[1])  # type: ignore[index]
+        assert (workdir / "deploy/grafana/dashboards").is_dir() and (workdir / "ledger.db").is_file()
         page = f"http://127.0.0.1:{demo.ports['--reports-listen']}/"
         assert first_url(banner) == page, banner  # the page's URL first among the URLs
         written = re.search(r"(\d+) synthetic calls of history written", banner)
@@ -47,30 +52,14 @@ def test_the_demo_shows_the_page_with_history_live_calls_conversations_and_a_bud
         first = datetime.fromisoformat(str(coverage["first_call"]).replace("Z", "+00:00"))
         assert datetime.now(UTC) - first > timedelta(days=29), coverage
         assert _calls(page, "range=30d&environment=synthetic") == int(written[1])
-        services = get_json(f"{page}api/v1/dimensions/service/values?range=30d")["values"]
-        assert isinstance(services, list)
-        assert {"synthetic-web", "synthetic-worker", "support-bot", "search-api"} <= set(services), services
-
         # live calls: the totals grow while the demo runs
         before = _calls(page, "range=1h")
         time.sleep(4)
         after = _calls(page, "range=1h")
         assert after > before + 10, (before, after)  # 10 calls/s
-
-        # organizations, customers, users, features and conversations of several turns, live
-        events = get_json(f"{page}api/v1/events?limit=100&environment=prod")["calls"]
-        assert isinstance(events, list) and len(events) == 100
-        assert {e["dimensions"]["organization"] for e in events} >= {"acme", "globex"}
-        assert all(e["dimensions"]["customer"] and e["dimensions"]["feature"] and e["user"] for e in events)
-        conversations = get_json(f"{page}api/v1/conversations?range=1h&limit=50")["conversations"]
-        assert isinstance(conversations, list)
-        live = [c for c in conversations if c["conversation"].startswith("demo-") and c["calls"] >= 2]
-        assert live, conversations
-        one = live[0]
-        calls = get_json(f"{page}api/v1/conversations/{urllib.parse.quote(one['conversation'])}")["calls"]
-        assert isinstance(calls, list) and len(calls) == one["calls"]
-        assert len({c["dimensions"]["customer"] for c in calls}) == 1  # one customer talks in one conversation
-        assert sum(Decimal(c["cost_usd"]) for c in calls) == Decimal(one["cost_usd"])
+        services = get_json(f"{page}api/v1/dimensions/service/values?range=30d")["values"]
+        assert isinstance(services, list)
+        assert {"synthetic-web", "synthetic-worker", "support-bot", "search-api"} <= set(services), services
 
         # the budget: the live services only, so the history does not trip it at once ...
         budget = get_json(f"{page}api/v1/budgets")["budgets"][0]  # type: ignore[index]
@@ -83,17 +72,38 @@ def test_the_demo_shows_the_page_with_history_live_calls_conversations_and_a_bud
         budget = get_json(f"{page}api/v1/budgets")["budgets"][0]  # type: ignore[index]
         assert Decimal(budget["percent"]) >= 25 and budget["state"] != "ok", budget
 
+        # organizations, customers, users, features and conversations of several turns, live
+        events = get_json(f"{page}api/v1/events?limit=200&environment=prod")["calls"]
+        assert isinstance(events, list) and len(events) == 200
+        assert {e["dimensions"]["organization"] for e in events} >= {"acme", "globex"}
+        assert all(e["dimensions"]["customer"] and e["dimensions"]["feature"] and e["user"] for e in events)
+        conversations = get_json(f"{page}api/v1/conversations?range=1h&limit=50")["conversations"]
+        assert isinstance(conversations, list)
+        live = [c for c in conversations if c["conversation"].startswith("demo-") and c["calls"] >= 2]
+        assert live, conversations
+        one = live[-1]  # the least recent: finished, no turn still on its way
+        calls = get_json(f"{page}api/v1/conversations/{urllib.parse.quote(one['conversation'])}")["calls"]
+        assert isinstance(calls, list) and len(calls) == one["calls"]
+        assert len({c["dimensions"]["customer"] for c in calls}) == 1  # one customer talks in one conversation
+        assert sum(Decimal(c["cost_usd"]) for c in calls) == Decimal(one["cost_usd"])
+
         children = children_of(demo.process.pid)
         assert len(children) == 4, children
         demo.process.send_signal(signal.SIGINT)  # Ctrl-C
         assert demo.process.wait(20) == 0, demo.text()
         text = demo.text()
-        summary = re.search(r"Prometheus saw (\d+) requests, total cost \$([\d.]+).*\n  ledger: (\d+) live calls, "
-                            r"total cost \$([\d.]+); (\d+) synthetic history calls", text)
+        summary = re.search(r"summary: (\d+) calls sent; Prometheus saw (\d+) requests, total cost \$([\d.]+), "
+                            r"(\d+) unpriced\n  ledger: (\d+) live calls, total cost \$([\d.]+); "
+                            r"(\d+) synthetic history calls", text)
         assert summary, text
-        assert int(summary[3]) == int(summary[1]) > 500, text  # the ledger and Prometheus agree
-        assert abs(Decimal(summary[4]) - Decimal(summary[2])) <= Decimal("0.0001"), text
-        assert int(summary[5]) == int(written[1]), text
+        sent, seen, cost, unpriced = int(summary[1]), int(summary[2]), Decimal(summary[3]), int(summary[4])
+        assert sent > 500 and seen == sent == int(summary[5]), text  # every call counted once, in both
+        assert cost > 0 and abs(Decimal(summary[6]) - cost) <= Decimal("0.0001"), text
+        assert 0 < unpriced < sent, text  # the self-hosted model has no price: flagged
+        assert int(summary[7]) == int(written[1]), text
+        # Prometheus -> Alertmanager -> the demo's webhook: the watchdog and the unpriced model too
+        assert re.search(r"alert firing +\w+ +LLM(Watchdog|UnpricedModel)", text), text
+        assert not workdir.exists()
         assert not [pid for pid in children if alive(pid)]
         assert all(port_free("127.0.0.1", port) for port in demo.ports.values()), demo.ports
     finally:
