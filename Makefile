@@ -3,9 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-APT_PACKAGES := prometheus prometheus-alertmanager
+APT_PACKAGES := prometheus prometheus-alertmanager chromium
 
-.PHONY: install system-deps test test-fast bench demo generate clean
+.PHONY: install system-deps lint test test-fast bench demo generate screenshot clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,17 +15,24 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# Debian packages for the real components (Prometheus, promtool, Alertmanager, amtool).
+# Debian packages for the real components (Prometheus, promtool, Alertmanager, amtool) and the
+# headless Chromium the web page's tests drive.
 system-deps:
 	@missing=""; \
 	command -v promtool >/dev/null || missing="$$missing prometheus"; \
 	command -v prometheus-alertmanager >/dev/null || missing="$$missing prometheus-alertmanager"; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(APT_PACKAGES); \
 	fi
 
-test: install system-deps
+# Lint and types first: a ruff or mypy error fails the run like a failing test.
+lint: install
+	$(VENV)/bin/ruff check genai_meter tests benchmarks
+	$(VENV)/bin/mypy
+
+test: install system-deps lint
 	$(PY) -m pytest -q -p no:cacheprovider
 
 test-fast: install
@@ -37,9 +44,13 @@ bench: install
 demo: install system-deps
 	$(VENV)/bin/genai-meter demo
 
-# deploy/ is generated from deploy/genai-meter.yaml; tests/test_generate.py fails on drift.
+# deploy/ is generated from deploy/genai-meter.yaml; tests/alert_rules/test_generate.py fails on drift.
 generate: install
 	$(VENV)/bin/genai-meter generate --config deploy/genai-meter.yaml --out deploy
+
+# docs/screenshot.png: the page over 30 days of synthetic history, taken by headless Chromium.
+screenshot: install system-deps
+	$(PY) -m tests.web.screenshot docs/screenshot.png
 
 clean:
 	rm -rf $(VENV) build *.egg-info

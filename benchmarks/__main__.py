@@ -9,6 +9,7 @@ BENCHMARKS = {
     "processor": "benchmarks.bench_processor",
     "exposition": "benchmarks.bench_exposition",
     "receiver": "benchmarks.bench_receiver",
+    "stages": "benchmarks.stages",
 }
 
 

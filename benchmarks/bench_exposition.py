@@ -60,7 +60,7 @@ def _store() -> UsageMetrics:
     return store
 
 
-def _client_registry():  # noqa: ANN202 - prometheus_client types
+def _client_registry():
     """The same 100k counter series in prometheus_client: labelled Counters, one inc per series."""
     from prometheus_client import CollectorRegistry, Counter
 

@@ -47,7 +47,7 @@ class _Capture(SpanExporter):
     def __init__(self) -> None:
         self.spans: list[ReadableSpan] = []
 
-    def export(self, spans) -> SpanExportResult:  # noqa: ANN001 - SpanExporter API
+    def export(self, spans) -> SpanExportResult:
         self.spans.extend(spans)
         return SpanExportResult.SUCCESS
 

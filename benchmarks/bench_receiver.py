@@ -42,6 +42,7 @@ from benchmarks.harness import report
 from benchmarks.otlp_bodies import SPANS_PER_REQUEST, Stamper, template_body
 
 REPO = Path(__file__).resolve().parents[1]
+SERVE_TREE = Path(os.environ.get("BENCH_SERVE_TREE", REPO))  # the tree whose `genai_meter` is served (a baseline)
 SCENARIO_S = float(os.environ.get("BENCH_SCENARIO_SECONDS", "5"))
 SLICES = 5  # the load runs in slices, each after a run of the references
 REFERENCE_BODIES = 8  # bodies the references parse / count per slice
@@ -68,10 +69,8 @@ class Server:
     lines: list[str] = field(default_factory=list)
 
     def cpu_seconds(self) -> float:
-        """utime + stime of the whole process (every thread), from /proc/PID/stat."""
-        with open(f"/proc/{self.process.pid}/stat", encoding="ascii") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / _CLK_TCK  # fields 14 and 15 of stat(5)
+        """utime + stime of the process and of every process below it (all threads), from /proc."""
+        return tree_cpu_seconds(self.process.pid)
 
     def stop(self, timeout: float = 20.0) -> None:
         """SIGTERM by PID (the config turns the shutdown scrape wait off), SIGKILL after `timeout`."""
@@ -84,6 +83,48 @@ class Server:
                 self.process.wait(5)
 
 
+def _stat(pid: int) -> list[str]:
+    with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+        return f.read().rsplit(")", 1)[1].split()
+
+
+def tree_cpu_seconds(root: int) -> float:
+    """utime + stime of `root` and its live descendants (stat(5) fields 14, 15; parent is field 4),
+    plus what reaped children left in cutime/cstime: every process of a `serve` counts."""
+    stats: dict[int, list[str]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stats[int(entry)] = _stat(int(entry))
+            except OSError:  # gone meanwhile
+                pass
+    children: dict[int, list[int]] = {}
+    for pid, fields in stats.items():
+        children.setdefault(int(fields[1]), []).append(pid)
+    total, todo = 0, [root]
+    while todo:
+        pid = todo.pop()
+        fields = stats.get(pid)
+        if fields is not None:
+            total += int(fields[11]) + int(fields[12]) + int(fields[13]) + int(fields[14])
+        todo.extend(children.get(pid, ()))
+    return total / _CLK_TCK
+
+
+def start_reference(mode: str) -> Server:
+    """A reference gRPC server (benchmarks.grpc_reference: `null` or `naive`) on an ephemeral port."""
+    process = subprocess.Popen([sys.executable, "-m", "benchmarks.grpc_reference", mode], cwd=REPO,
+                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    server = Server(process)
+    if not line.startswith("listening on "):
+        server.stop(5)
+        raise RuntimeError(f"the {mode} gRPC reference did not start: {line}")
+    server.addresses["otlp-grpc"] = line.split()[-1]
+    return server
+
+
 def start_server(config_dir: Path, ledger: str = "none") -> Server:
     """`genai-meter serve` on ephemeral 127.0.0.1 ports; returns once it logged `ready`. `ledger`:
     "none" (metrics only, the pre-ledger figures) or "on" (SQLite in `config_dir`, the default setup)."""
@@ -94,7 +135,7 @@ def start_server(config_dir: Path, ledger: str = "none") -> Server:
             "--ledger", "none" if ledger == "none" else f"sqlite:///{config_dir / 'ledger.db'}"]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     env.pop("GENAI_METER_CONFIG", None)
-    process = subprocess.Popen(args, cwd=REPO, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+    process = subprocess.Popen(args, cwd=SERVE_TREE, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True)
     server = Server(process)
     ready = threading.Event()
@@ -276,10 +317,12 @@ def visibility_ms(server: Server, probes: int = 5) -> list[float]:
 
 
 def timed(run: Callable[[], object]) -> float:
+    """CPU seconds of this thread for `run()`: like the server's figure, CPU time, so that a busy shared
+    machine's waits count in neither (wall time would make the references look slower than they are)."""
     gc.collect()
-    start = time.perf_counter()
+    start = time.thread_time()
     run()
-    return time.perf_counter() - start
+    return time.thread_time() - start
 
 
 def naive_receiver() -> Callable[[bytes], None]:
@@ -337,11 +380,25 @@ class Scenario:
     server: Throughput
     parse: Rate
     naive: Rate
+    grpc_naive: Throughput | None = None  # the naive receiver behind grpcio (gRPC scenarios)
+    grpc_null: Throughput | None = None  # grpcio alone, answering without looking
 
 
-def _scenario(name: str, share: float, protocol: str, tmp: Path) -> Scenario:
+def _load_slice(server: Server, protocol: str, stamper: Stamper, seconds: float, into: Throughput) -> None:
+    load = http_load if protocol == "http" else grpc_load
+    address = server.addresses["otlp-http" if protocol == "http" else "otlp-grpc"]
+    cpu0 = server.cpu_seconds()
+    spans, wall = load(address, stamper, seconds)
+    into.cpu_s += server.cpu_seconds() - cpu0
+    into.spans += spans
+    into.wall_s += wall
+
+
+def _scenario(name: str, share: float, protocol: str, tmp: Path, ledger: str) -> Scenario:
     """Load a fresh server for SCENARIO_S seconds, in SLICES slices; before each slice, the same-run
-    references run on the same bodies (so a drift of the shared machine's speed hits both alike)."""
+    references run on the same bodies (so a drift of the shared machine's speed hits both alike).
+    For gRPC, each slice also loads the two reference gRPC servers (grpcio alone, and the naive
+    receiver behind grpcio) for the same time, in turn with the server under test."""
     from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
     template = template_body(share)
@@ -353,32 +410,39 @@ def _scenario(name: str, share: float, protocol: str, tmp: Path) -> Scenario:
     out = Scenario(Throughput(), Rate(), Rate())
     ref_spans = len(ref_bodies) * SPANS_PER_REQUEST
     stamper = Stamper(template)
-    server = start_server(tmp)
+    data = tmp / f"{protocol}-{share}-{ledger}"
+    data.mkdir()
+    servers = [start_server(data, ledger)]
     try:
-        load = http_load if protocol == "http" else grpc_load
-        address = server.addresses["otlp-http" if protocol == "http" else "otlp-grpc"]
-        load(address, stamper, WARMUP_S)  # caches, price lookups, series
+        if protocol == "grpc":
+            out.grpc_null, out.grpc_naive = Throughput(), Throughput()
+            servers += [start_reference("null"), start_reference("naive")]
+        for server in servers:
+            _load_slice(server, protocol, stamper, WARMUP_S, Throughput())  # caches, price lookups, series
         for _ in range(SLICES):
             out.parse.add(ref_spans, timed(lambda: [parse(body) for body in ref_bodies]))
             out.naive.add(ref_spans, timed(lambda: [naive(body) for body in ref_bodies]))
-            cpu0 = server.cpu_seconds()
-            spans, wall = load(address, stamper, SCENARIO_S / SLICES)
-            out.server.cpu_s += server.cpu_seconds() - cpu0
-            out.server.spans += spans
-            out.server.wall_s += wall
-        text = scrape(server.addresses["metrics"])
+            _load_slice(servers[0], protocol, stamper, SCENARIO_S / SLICES, out.server)
+            if out.grpc_null is not None and out.grpc_naive is not None:
+                _load_slice(servers[1], protocol, stamper, SCENARIO_S / SLICES, out.grpc_null)
+                _load_slice(servers[2], protocol, stamper, SCENARIO_S / SLICES, out.grpc_naive)
+        text = scrape(servers[0].addresses["metrics"])
         counters = {name: sample(text, name) for name in (
-            "genai_meter_spans_duplicate_total", "genai_meter_processing_errors_total")}
+            "genai_meter_spans_duplicate_total", "genai_meter_processing_errors_total",
+            "genai_meter_ledger_failures_total")}
     finally:
-        server.stop()
+        for server in servers:
+            server.stop()
     if any(counters.values()):
         raise RuntimeError(f"{name}: duplicates or errors in the load: {counters}")
     return out
 
 
 def _visibility_under_load(tmp: Path) -> tuple[list[float], list[float]]:
-    """Visibility idle, then while OTLP/HTTP all-LLM load runs."""
-    server = start_server(tmp)
+    """Visibility idle, then while OTLP/HTTP all-LLM load runs (ledger on, the default)."""
+    data = tmp / "visibility"
+    data.mkdir()
+    server = start_server(data, "on")
     try:
         idle = visibility_ms(server)
         stamper = Stamper(template_body(1.0))
@@ -393,34 +457,54 @@ def _visibility_under_load(tmp: Path) -> tuple[list[float], list[float]]:
     return idle, busy
 
 
+def _rows(label: str, name: str, ledger: str, target: int, result: Scenario) -> list[tuple[str, str, str]]:
+    per_core, naive, parse = result.server.per_core, result.naive.per_s, result.parse.per_s
+    head = f"{label}, {name}, ledger {ledger}"
+    rows = [(f"{head}: serve, per CPU-second", f"{per_core:,.0f} spans/s",
+             f"{per_core / naive:.2f}x naive, {per_core / parse:.3f}x parse floor "
+             f"(target {target:,} quiet: {'meets' if per_core >= target else 'misses'}); "
+             f"busy {result.server.cpu_s / result.server.wall_s:.0%} of a core")]
+    if result.grpc_naive is not None and result.grpc_null is not None:
+        rows.append((f"{head}: naive receiver behind grpcio", f"{result.grpc_naive.per_core:,.0f} spans/s",
+                     f"serve is {per_core / result.grpc_naive.per_core:.2f}x it"))
+        null_us = 1e6 / result.grpc_null.per_core
+        rows.append((f"{head}: grpcio alone (null handler)", f"{result.grpc_null.per_core:,.0f} spans/s",
+                     f"{null_us:.2f} µs/span of serve's {1e6 / per_core:.2f} µs "
+                     f"({null_us * per_core / 1e6:.0%}) is grpcio's own"))
+    rows.append((f"{head}: naive receiver, in-process", f"{naive:,.0f} spans/s", "reference, same slices"))
+    rows.append((f"{head}: parse floor", f"{parse:,.0f} spans/s", "reference, upb FromString alone, same slices"))
+    return rows
+
+
+SCENARIOS = [(label, share, protocol, ledger) for label, share in (("all-LLM", 1.0), ("10% LLM", 0.1))
+             for protocol in ("http", "grpc") for ledger in ("none", "on")]
+
+
 def main() -> None:
+    only = os.environ.get("BENCH_ONLY", "")  # e.g. "all-LLM http" to run a subset
     rows: list[tuple[str, str, str]] = []
     with tempfile.TemporaryDirectory(prefix="genai-meter-bench-") as tmp_name:
         tmp = Path(tmp_name)
-        for label, share in (("all-LLM", 1.0), ("10% LLM", 0.1)):
-            for protocol, target in (("http", HTTP_TARGET_PER_CORE), ("grpc", GRPC_TARGET_PER_CORE)):
-                result = _scenario(f"{label} {protocol}", share, protocol, tmp)
-                name = "OTLP/HTTP" if protocol == "http" else "OTLP/gRPC"
-                per_core, naive, parse = result.server.per_core, result.naive.per_s, result.parse.per_s
-                verdict = "meets" if per_core >= target else "MISSES"
-                rows.append((f"{label}, {name}: serve, per core", f"{per_core:,.0f} spans/s",
-                             f"{per_core / naive:.2f}x naive, {per_core / parse:.3f}x parse floor; "
-                             f"target >= {target:,}: {verdict}"))
-                rows.append((f"{label}, {name}: serve, wall", f"{result.server.per_s:,.0f} spans/s",
-                             f"server busy {result.server.cpu_s / result.server.wall_s:.0%} of a core"))
-                rows.append((f"{label}, {name}: naive receiver", f"{naive:,.0f} spans/s",
-                             "reference, in-process, same slices"))
-                rows.append((f"{label}, {name}: parse floor", f"{parse:,.0f} spans/s",
-                             "reference, upb FromString alone, same slices"))
-        idle, busy = _visibility_under_load(tmp)
-    for label, values in (("idle", idle), ("under all-LLM HTTP load", busy)):
-        worst = max(values)
-        verdict = "meets" if worst <= VISIBILITY_TARGET_MS else "MISSES"
-        rows.append((f"cost visible on /metrics, {label}", f"{worst:.1f} ms max",
-                     f"median {statistics.median(values):.1f} ms of {len(values)}; "
-                     f"target <= {VISIBILITY_TARGET_MS:.0f} ms: {verdict}"))
+        for label, share, protocol, ledger in SCENARIOS:
+            if only and only not in f"{label} {protocol} {ledger}":
+                continue
+            target = HTTP_TARGET_PER_CORE if protocol == "http" else GRPC_TARGET_PER_CORE
+            result = _scenario(f"{label} {protocol} {ledger}", share, protocol, tmp, ledger)
+            name = "OTLP/HTTP" if protocol == "http" else "OTLP/gRPC"
+            new_rows = _rows(label, name, ledger, target, result)
+            rows += new_rows
+            for row in new_rows:
+                print("  " + "  ".join(row), flush=True)
+        if not only:
+            idle, busy = _visibility_under_load(tmp)
+            for label, values in (("idle", idle), ("under all-LLM HTTP load", busy)):
+                worst = max(values)
+                verdict = "meets" if worst <= VISIBILITY_TARGET_MS else "MISSES"
+                rows.append((f"cost visible on /metrics, {label}", f"{worst:.1f} ms max",
+                             f"median {statistics.median(values):.1f} ms of {len(values)}; "
+                             f"target <= {VISIBILITY_TARGET_MS:.0f} ms: {verdict}"))
     report(f"OTLP receiver, {SPANS_PER_REQUEST} spans/request, {HTTP_CONNECTIONS} HTTP connections / "
-           f"{GRPC_CHANNELS} gRPC channels, {SCENARIO_S:g} s per scenario", rows)
+           f"{GRPC_CHANNELS} gRPC channels, {SCENARIO_S:g} s per scenario; CPU of every server process", rows)
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ RESERVED_LABELS = frozenset(
 # Labels the contract itself uses; a dimension may not take one of these names.
 BASE_LABELS = frozenset(
     {"service_name", "environment", "provider", "model", "operation", "status", "error_type",
-     "token_type", "cost_type", "budget", "period", "reason", "dimension", "metric"}
+     "token_type", "cost_type", "budget", "period", "reason", "dimension", "metric", "tool_name"}
 )
 _LABEL_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 _OFFSET = re.compile(r"^[+-]\d{2}:\d{2}$")
@@ -148,6 +148,7 @@ class LimitsConfig(_Model):
     max_label_value_length: int = Field(default=128, ge=8)  # longer values are cut
     dedup_window_seconds: int = Field(default=600, ge=0)  # how long a (trace, span) id is remembered
     dedup_max_entries: int = Field(default=1_000_000, ge=0)  # and how many at most
+    max_tool_names: int = Field(default=200, ge=1)  # distinct tool names on the tool-call counter; more fold
     max_tokens_per_call: int = Field(default=100_000_000, ge=1)  # more (or < 0) in a call: invalid, never priced
 
 

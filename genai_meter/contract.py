@@ -97,6 +97,11 @@ class MetricNames:
         return f"{self.prefix}_unmetered_requests_total"
 
     @property
+    def tool_calls(self) -> str:
+        """Tool executions (spans of `execute_tool` and the like; they carry no tokens, no cost)."""
+        return f"{self.prefix}_tool_calls_total"
+
+    @property
     def price(self) -> str:
         return f"{self.prefix}_price_usd_per_million_tokens"
 
@@ -156,3 +161,4 @@ class Contract:
     unmetered_labels: tuple[str, ...] = ("service_name", "provider", "model", "reason")
     budget_labels: tuple[str, ...] = ("budget", "period")
     price_labels: tuple[str, ...] = ("provider", "model", "token_type")
+    tool_labels: tuple[str, ...] = ("service_name", "environment", "tool_name", "status")

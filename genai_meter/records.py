@@ -10,7 +10,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from genai_meter.money import to_pico
+
 AttrValue = str | bool | int | float | tuple[object, ...] | list[object]
+# The cost classes of `Cost.by_type`, in the order of `Cost.pico`: the five token classes, then the request fee.
+COST_CLASSES: tuple[str, ...] = ("input", "cache_read", "cache_write", "output", "reasoning", "request")
 
 ZERO = Decimal(0)
 
@@ -100,7 +104,28 @@ class Cost:
     price_version: str  # catalog version, or the override entry's date
     price_entry: str  # human-readable id of the price entry used (provider/model[@from])
     unit_prices: dict[str, Decimal] = field(default_factory=dict)  # USD per million tokens by token class
+    # by_type in 10^-12 USD, in COST_CLASSES order, set where the call is priced (() = not given: see `picos`)
+    pico: tuple[int, ...] = ()
 
     @property
     def total(self) -> Decimal:
         return sum(self.by_type.values(), ZERO)
+
+    def picos(self) -> tuple[int, ...]:
+        """The six classes in 10^-12 USD, COST_CLASSES order: `pico` when the pricer set it, else from
+        `by_type` (each value rounded half-even, as `money.to_pico`)."""
+        if self.pico:
+            return self.pico
+        get = self.by_type.get
+        return tuple(to_pico(v) if (v := get(name)) else 0 for name in COST_CLASSES)
+
+
+@dataclass(slots=True)
+class ToolCall:
+    """One tool execution span (no tokens, no cost): counted by tool name, never priced."""
+
+    service: str
+    environment: str
+    tool: str  # the tool's name ("" when the span names none)
+    status: str  # "ok" or "error"
+    end_ns: int

@@ -33,6 +33,13 @@ USER_KEYS: tuple[str, ...] = (
     "traceloop.association.properties.user_id",
     "ai.telemetry.metadata.userId",
 )
+# Tool names of tool-execution spans, in preference order.
+TOOL_NAME_KEYS: tuple[str, ...] = (
+    "gen_ai.tool.name",  # OTel GenAI semconv, pydantic-ai, ADK, OpenLIT
+    "tool.name",  # OpenInference TOOL spans
+    "ai.toolCall.name",  # Vercel AI SDK ai.toolCall spans
+    "traceloop.entity.name",  # OpenLLMetry @tool spans (traceloop.span.kind = tool)
+)
 REQUEST_MODEL_KEYS: tuple[str, ...] = (GEN_AI_REQUEST_MODEL, AI_MODEL_ID, LLM_REQUEST_MODEL_NAME)
 
 
@@ -54,6 +61,11 @@ def conversation_of(attributes: Mapping[str, Any], resource: Mapping[str, Any], 
 def user_of(attributes: Mapping[str, Any], resource: Mapping[str, Any], max_len: int) -> str:
     """The end-user id as reported (hashing is the ledger's job): span keys first, then the resource's."""
     return first_text(attributes, USER_KEYS, max_len) or first_text(resource, USER_KEYS, max_len)
+
+
+def tool_name_of(attributes: Mapping[str, Any], max_len: int) -> str:
+    """The name of the tool a tool span executed ("" when it names none)."""
+    return first_text(attributes, TOOL_NAME_KEYS, max_len)
 
 
 def request_model_of(attributes: Mapping[str, Any], max_len: int) -> str:

@@ -7,6 +7,7 @@ from typing import Any
 
 from genai_meter import contract
 from genai_meter.config import Config
+from genai_meter.conventions.attribution import tool_name_of
 from genai_meter.conventions.family import family_of
 from genai_meter.conventions.keys import ERROR_TYPE, MARKER_KEYS
 from genai_meter.conventions.langsmith import read_langsmith
@@ -34,7 +35,7 @@ from genai_meter.conventions.values import (
     says_1h,
 )
 from genai_meter.conventions.vercel import read_vercel
-from genai_meter.records import LLMCall, SpanRecord, TokenCounts
+from genai_meter.records import LLMCall, SpanRecord, TokenCounts, ToolCall
 
 
 class Conventions:
@@ -125,6 +126,16 @@ class Conventions:
         if invalid:
             call.invalid = invalid
         return call
+
+    def tool_call(self, span: SpanRecord) -> ToolCall | None:
+        """The tool execution a span skipped as `non_inference` describes, when it names its tool."""
+        tool = tool_name_of(span.attributes, self._cap)
+        if not tool:
+            return None
+        _, service, environment, _ = self._resource_labels(span.resource)
+        is_error = span.is_error or span.attributes.get(ERROR_TYPE) is not None
+        return ToolCall(service, environment, tool, contract.STATUS_ERROR if is_error else contract.STATUS_OK,
+                        span.end_ns)
 
     def _label(self, value: object) -> str:
         """`value` as a label value: a string of at most limits.max_label_value_length characters."""

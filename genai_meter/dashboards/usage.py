@@ -18,7 +18,6 @@ from genai_meter.dashboards.panels import (
     BarGaugePanel,
     PieChartPanel,
     TablePanel,
-    TextPanel,
     TimeSeriesPanel,
 )
 from genai_meter.dashboards.tiers import bucketed
@@ -34,12 +33,6 @@ TOP_LABELS = (("customer", "customers"), ("user", "users"), ("organization", "or
 WEEKDAYS = ("7 Sun", "1 Mon", "2 Tue", "3 Wed", "4 Thu", "5 Fri", "6 Sat")  # PromQL day_of_week() 0..6
 QUANTILES = ((0.5, "p50"), (0.95, "p95"), (0.99, "p99"))
 INF = 'le="+Inf"'  # the count of a histogram
-TOOL_NOTE = (
-    "**Tool calls are not metered yet.** Tool spans (`gen_ai.operation.name = execute_tool`, "
-    "`gen_ai.tool.name`) carry no token usage, so the processor skips them (`non_inference`) and the "
-    "metric contract has no tool label. A usage-by-tool view needs a counter such as "
-    "`llm_tool_calls_total{service_name, environment, tool_name, status}` from the processor; "
-    "see docs/dashboards.md.")
 
 
 def _models_panels(lay: Layout, ctx: Ctx) -> None:
@@ -203,7 +196,14 @@ def _pattern_panels(lay: Layout, ctx: Ctx) -> None:
                     "to 8 days, 1 day beyond.",
         targets=bucketed(ctx, n.requests, r.requests_increase15m, by="operation", legend="{{operation}}")), 12, 7,
         USAGE_OVER_TIME)
-    lay.add(TextPanel(title="Usage by tool name", content=TOOL_NOTE), 24, 3)
+    for title, status in (("Tool calls by tool name", ""), ("Failed tool calls by tool name", 'status="error"')):
+        tools = f"{n.tool_calls}{ctx.filters(('service_name', 'environment'), status)}"
+        lay.add(BarGaugePanel(
+            title=title, unit=REQUESTS,
+            description="Tool executions in the range (spans such as execute_tool, which carry no tokens and no "
+                        "cost), by tool name, from the raw counter (current to the last scrape).",
+            targets=[target(f"sort_desc(sum by (tool_name) (increase({tools}[$__range])))",
+                            legend="{{tool_name}}", instant=True)]), 12, 7)
 
 
 def build_usage(ctx: Ctx) -> dict[str, Any]:

@@ -14,8 +14,7 @@ instead (genai_meter.exporters.otel_metrics) or run `genai-meter serve` (docs/me
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Protocol
 
 from prometheus_client.metrics_core import (

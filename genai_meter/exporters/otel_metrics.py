@@ -40,7 +40,7 @@ from opentelemetry.metrics import CallbackOptions, Histogram, MeterProvider, Obs
 from genai_meter import __version__, contract
 from genai_meter.config import Config
 from genai_meter.exporters.store import UsageMetrics
-from genai_meter.records import Cost, LLMCall
+from genai_meter.records import Cost, LLMCall, ToolCall
 
 METER_NAME = "genai_meter"
 
@@ -120,6 +120,10 @@ class OTelMetricsRecorder:
     def record_skip(self, reason: str) -> None:
         """Count one span that was not an inference call."""
         self.store.record_skip(reason)
+
+    def record_tool(self, tool: ToolCall) -> None:
+        """Count one tool execution (observed by the tool-call counter like the other counters)."""
+        self.store.record_tool(tool)
 
     def record_self(self, name: str, amount: float = 1, **labels: str) -> None:
         """Add to a genai_meter_* self-metric counter."""

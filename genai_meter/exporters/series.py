@@ -28,6 +28,7 @@ from typing import Any, Literal
 from genai_meter.contract import OVERFLOW
 
 Kind = Literal["counter", "gauge", "histogram"]
+_EXACT_INT = 2**53  # ints below it are exact floats: int / 1e12 is then correctly rounded
 
 
 def escape_label_value(value: str) -> str:
@@ -119,13 +120,16 @@ class CounterTable(SeriesTable):
     """A counter (or, with kind="gauge", a gauge); values are int, float or Decimal."""
 
     def __init__(self, name: str, help_text: str, labelnames: Sequence[str], *, max_series: int,
-                 exact: bool = False, kind: Kind = "counter", **kwargs: Any) -> None:
+                 exact: bool = False, pico: bool = False, kind: Kind = "counter", **kwargs: Any) -> None:
         super().__init__(name, help_text, labelnames, max_series=max_series,
                          foldable=kind == "counter", **kwargs)
         self.kind = kind
         self.exact = exact  # values are Decimal (money); rendered as floats
+        # money kept in 10^-12 USD (ints; Decimal when sample-weighted): `values` hold that unit,
+        # `snapshot` hands out Decimal USD like any exact table
+        self.pico = pico
         self.values: list[Any] = []
-        self._zero: int | Decimal = Decimal(0) if exact else 0
+        self._zero: int | Decimal = 0 if pico or not exact else Decimal(0)
 
     def _new_value(self) -> None:
         self.values.append(self._zero)
@@ -146,8 +150,19 @@ class CounterTable(SeriesTable):
         if idx is not None:
             self.values[idx] = value
 
+    def float_values(self) -> list[Any]:
+        """A copy of the values for the text exposition: a `pico` table's as float USD (each the
+        float nearest the exact amount, as `float(Decimal)` gives), others as they are."""
+        if not self.pico:
+            return self.values[:]
+        return [v / 1e12 if type(v) is int and -_EXACT_INT < v < _EXACT_INT else float(Decimal(v).scaleb(-12))
+                for v in self.values]
+
     def snapshot(self) -> tuple[list[str], list[Any]]:
-        """(heads, a copy of the values); zip them (call under the owner's lock)."""
+        """(heads, a copy of the values); zip them (call under the owner's lock). A `pico` table's
+        values come out as exact Decimal USD."""
+        if self.pico:
+            return self.heads, [Decimal(v).scaleb(-12) for v in self.values]
         return self.heads, self.values[:]
 
 

@@ -84,12 +84,27 @@ class Row(NamedTuple):
 
 _PRICES: dict[tuple[object, ...], Price] = {}
 _PRICES_MAX = 10_000
+_PRICES_BY_UNITS: dict[int, tuple[dict[str, Decimal], tuple[str, str, str], Price]] = {}
 _USERS: dict[str, str] = {}
 _USERS_MAX = 100_000
 
 
 def price_of(cost: Cost) -> Price:
-    """The call's price entry (cached: the same few entries price nearly every call)."""
+    """The call's price entry (cached: the same few entries price nearly every call; the pricer
+    shares one `unit_prices` dict among the calls of one rate set, so that dict is a key first)."""
+    units = cost.unit_prices
+    hit = _PRICES_BY_UNITS.get(id(units))
+    if hit is not None and hit[0] is units and hit[1] == (cost.price_source, cost.price_version, cost.price_entry):
+        return hit[2]
+    found = _price_of(cost)
+    if len(_PRICES_BY_UNITS) >= _PRICES_MAX:
+        _PRICES_BY_UNITS.clear()
+    # the dict is held, so its id is not reused while the entry lives (read-only by contract)
+    _PRICES_BY_UNITS[id(units)] = (units, (cost.price_source, cost.price_version, cost.price_entry), found)
+    return found
+
+
+def _price_of(cost: Cost) -> Price:
     key = (cost.price_source, cost.price_version, cost.price_entry, *cost.unit_prices.items())
     found = _PRICES.get(key)
     if found is None:
@@ -106,8 +121,12 @@ def _pico(value: Decimal | None) -> int:
 
 
 def cost_pico(cost: Cost | None) -> tuple[int, int, int, int, int, int]:
+    """The six cost classes in 10^-12 USD (COST_CLASSES order): the pricer's own `Cost.pico` when it
+    set it (the same rounded values as `by_type`), else each `by_type` value through `to_pico`."""
     if cost is None:
         return (0, 0, 0, 0, 0, 0)
+    if len(cost.pico) == 6:
+        return cost.pico  # six ints, in records.COST_CLASSES order (= COST_CLASSES here)
     get = cost.by_type.get
     return (_pico(get("input")), _pico(get("cache_read")), _pico(get("cache_write")), _pico(get("output")),
             _pico(get("reasoning")), _pico(get("request")))

@@ -26,7 +26,7 @@ from genai_meter.config import Config
 from genai_meter.ledger import sqlite_prune
 from genai_meter.ledger.model import Entry, LedgerUnavailable
 from genai_meter.ledger.rows import Price, Row, RowBuilder
-from genai_meter.ledger.sqlite_rollups import HOUR_NS, add_rollups, group_sums, seal_days
+from genai_meter.ledger.sqlite_rollups import HOUR_NS, add_rollups, seal_days
 from genai_meter.ledger.sqlite_schema import open_write
 
 log = logging.getLogger(__name__)
@@ -193,7 +193,7 @@ class SQLiteWriter:
             seen = existing_keys(conn, keys)
             answers: list[list[bool]] = []
             params = []
-            members: dict[tuple[int, int], list[Row]] = {}
+            groups: dict[tuple[int, int], list[int]] = {}  # (hour, labelset) -> SUM_NAMES sums of the batch
             labelset_id, price_id, dicts = self._dicts.labelset_id, self._dicts.price_id, self._dicts
             for rows, _ in batch:
                 flags = []
@@ -210,13 +210,13 @@ class SQLiteWriter:
                                    r.duration_us, r.ttft_us, *r.tokens, *r.costs, r.list_cost, pr, r.unpriced,
                                    r.unmetered, r.invalid, r.weight_micro, r.cache_write_1h))
                     group = (r.end_ns - r.end_ns % HOUR_NS, ls)
-                    found = members.get(group)
-                    if found is None:
-                        members[group] = [r]
+                    sums = groups.get(group)
+                    if sums is None:
+                        groups[group] = r.sums()  # a fresh list: summed into in place below
                     else:
-                        found.append(r)
+                        for i, v in enumerate(r.sums()):
+                            sums[i] += v
                 answers.append(flags)
-            groups = {group: group_sums(rows) for group, rows in members.items()}
             params.sort()  # primary-key order: the inserts append
             if params:
                 conn.executemany(INSERT_CALL, params)

@@ -1,8 +1,9 @@
 """`PriceBook`: the price of one call, from the override file first and then the genai-prices catalog.
 
 Hot path (`cost`): one dict lookup of the resolved (provider, model) -> a few integer comparisons to
-pick the price period -> Decimal arithmetic in `Plan.cost`. Resolution (catalog match, override
-match, plan building) runs once per distinct (provider, model) and is cached; the cache is bounded
+pick the price period -> integer arithmetic in `Plan.cost` (10^-12 USD, each class rounded half-even).
+Resolution (catalog match, override match, plan building, each rate as an integer ratio) runs once
+per distinct (provider, model) and price period and is cached; the cache is bounded
 and dropped when genai-prices' auto-update swaps its data. Thread-safe without locks: the cache holds
 immutable values and a racing miss only resolves twice.
 """

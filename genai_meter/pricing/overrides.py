@@ -19,8 +19,17 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import yaml
-from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, PlainValidator, StrictInt, ValidationError,
-                      field_validator, model_validator)
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    StrictInt,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from genai_meter.config import ConfigError, CurrencyConfig
 from genai_meter.pricing.rates import Plan, Steps, build_plan

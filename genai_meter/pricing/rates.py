@@ -2,7 +2,10 @@
 
 A `Plan` is everything needed to price a call once the price entry is chosen (catalog model and
 period, or override entry): the per-class rates of each prompt-length bracket, and where they came
-from. `Plan.cost` is pure Decimal arithmetic on plain ints: no lookups, no locks, no I/O.
+from. `Plan.cost` is pure arithmetic on plain ints: each rate is resolved once, when its `Rates` is
+built, into an integer numerator/denominator of 10^-12 USD per token, so a class's cost is one
+multiplication and one half-even division (`pico_cost`), equal to the Decimal product rounded
+(tests/pricing/test_pico_pricing.py); no lookups, no locks, no I/O.
 
 Rates are USD per million tokens (`per_request` is USD per request). Both the catalog and the
 override file are reduced to the same shape by `build_plan`, so their fallbacks are identical:
@@ -21,7 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from genai_meter.money import round_usd
+from genai_meter.money import PICO, round_usd
 from genai_meter.records import ZERO, Cost, TokenCounts
 
 # Raw price keys a plan is built from (a subset of genai-prices' price keys, renamed).
@@ -33,6 +36,33 @@ RAW_KEYS: tuple[str, ...] = (
 RATE_KEYS: tuple[str, ...] = ("input", "cache_read", "cache_write", "cache_write_1h", "output", "reasoning")
 
 _PER_TOKEN = -6  # scaleb exponent: USD per million tokens -> USD per token, exact
+_PREC = 28  # digits of Decimal's default context: below it the Decimal product `rate * tokens` is exact
+_MAX_PICO = 10**_PREC  # larger costs take the Decimal path (which then raises, as it always did)
+
+
+def pico_ratio(per_token: Decimal) -> tuple[int, int, int]:
+    """`per_token` (USD per token) as (numerator, denominator, token limit): for n < limit tokens the
+    exact cost is n * numerator / denominator in 10^-12 USD, and the Decimal product `per_token * n`
+    is exact too, so rounding either half-even to 10^-12 gives the same value. Limit 0: never."""
+    sign, digits, exponent = per_token.as_tuple()
+    if not isinstance(exponent, int):  # NaN or infinity: only the Decimal path
+        return 0, 1, 0
+    coefficient = int("".join(map(str, digits))) * (-1 if sign else 1)
+    shift = exponent + 12
+    if shift >= 0:
+        return coefficient * 10**shift, 1, 10 ** max(0, _PREC - len(digits))
+    return coefficient, 10**-shift, 10 ** max(0, _PREC - len(digits))
+
+
+def pico_cost(tokens: int, numerator: int, denominator: int) -> int:
+    """tokens * numerator / denominator rounded half-even to an integer (10^-12 USD)."""
+    if denominator == 1:
+        return tokens * numerator
+    q, r = divmod(tokens * numerator, denominator)
+    r += r
+    if r > denominator or (r == denominator and q & 1):
+        q += 1
+    return q
 
 # A raw price: a base value (None: use the class's fallback) and (start, value) steps that apply
 # when the call's total input tokens > start.
@@ -52,6 +82,9 @@ class Rates:
     per_request: Decimal  # USD per request (not per token)
     # USD per token, derived (exact: a power-of-ten shift), for the hot path
     _t: tuple[Decimal, ...] = field(init=False, repr=False, compare=False)
+    # the same per token as (numerator, denominator, token limit) of 10^-12 USD (`pico_ratio`)
+    _p: tuple[tuple[int, int, int], ...] = field(init=False, repr=False, compare=False)
+    _request: tuple[Decimal, int] = field(init=False, repr=False, compare=False)  # the fee rounded, and in pico
     # Cost.unit_prices dicts by which token classes a call used (at most 64), shared by every call
     # that used the same classes: no dict built per call, and the store's "prices unchanged?"
     # check becomes an identity test. Read-only by contract (Cost.unit_prices is never mutated).
@@ -59,6 +92,9 @@ class Rates:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_t", tuple(getattr(self, key).scaleb(_PER_TOKEN) for key in RATE_KEYS))
+        object.__setattr__(self, "_p", tuple(pico_ratio(t) for t in self._t))
+        fee = round_usd(self.per_request)
+        object.__setattr__(self, "_request", (fee, int(fee.scaleb(12))))
         object.__setattr__(self, "_units", {})
 
     def unit_prices(self, used: int) -> dict[str, Decimal]:
@@ -106,14 +142,18 @@ class Plan:
         return self.brackets[bisect_left(self.starts, input_total)]
 
     def cost(self, tokens: TokenCounts, cache_write_1h: bool = False) -> Cost:
-        """The cost of one call. Pure arithmetic; never raises for non-negative int counts."""
+        """The cost of one call. Pure arithmetic; never raises for non-negative int counts.
+
+        Each class is rounded half-even to 10^-12 USD once, here, in integers (`pico_cost`); the
+        metrics, the ledger and every report add these same values (`Cost.pico`), so they agree to
+        the last digit. `by_type` holds the same values as Decimal."""
         n_input, n_read, n_write = tokens.input, tokens.cache_read, tokens.cache_write
         n_output, n_reasoning = tokens.output, tokens.reasoning
         if self.starts:
             rates = self.brackets[bisect_left(self.starts, n_input + n_read + n_write)]
         else:
             rates = self.brackets[0]
-        t_input, t_read, t_write, t_write_1h, t_output, t_reasoning = rates._t
+        p_input, p_read, p_write, p_write_1h, p_output, p_reasoning = rates._p
         used = 0
         if n_input:
             used = 1
@@ -122,24 +162,40 @@ class Plan:
         if n_write:
             used |= 36 if cache_write_1h else 4
             if cache_write_1h:
-                t_write = t_write_1h
+                p_write = p_write_1h
         if n_output:
             used |= 8
         if n_reasoning:
             used |= 16
-        # each class rounded half-even to 10^-12 USD, once, here: the metrics, the ledger and every
-        # report add these same values, so they agree to the last digit (genai_meter.money)
+        fee, fee_pico = rates._request
+        class_pico = self._class_pico
+        pico = (class_pico(rates, 0, n_input, p_input) if n_input else 0,
+                class_pico(rates, 1, n_read, p_read) if n_read else 0,
+                class_pico(rates, 3 if cache_write_1h else 2, n_write, p_write) if n_write else 0,
+                class_pico(rates, 4, n_output, p_output) if n_output else 0,
+                class_pico(rates, 5, n_reasoning, p_reasoning) if n_reasoning else 0, fee_pico)
         by_type = {
-            "input": round_usd(t_input * n_input) if n_input else ZERO,
-            "cache_read": round_usd(t_read * n_read) if n_read else ZERO,
-            "cache_write": round_usd(t_write * n_write) if n_write else ZERO,
-            "output": round_usd(t_output * n_output) if n_output else ZERO,
-            "reasoning": round_usd(t_reasoning * n_reasoning) if n_reasoning else ZERO,
-            "request": round_usd(rates.per_request),
+            "input": PICO * pico[0] if n_input else ZERO,
+            "cache_read": PICO * pico[1] if n_read else ZERO,
+            "cache_write": PICO * pico[2] if n_write else ZERO,
+            "output": PICO * pico[3] if n_output else ZERO,
+            "reasoning": PICO * pico[4] if n_reasoning else ZERO,
+            "request": fee,
         }
         units = rates._units.get(used)  # (the cached dict, without a method call)
         return Cost(by_type, self.source, self.version, self.entry,
-                    units if units is not None else rates.unit_prices(used))
+                    units if units is not None else rates.unit_prices(used), pico)
+
+    @staticmethod
+    def _class_pico(rates: Rates, column: int, n: int, ratio: tuple[int, int, int]) -> int:
+        """One class's cost (n > 0 tokens) in 10^-12 USD: integers when exact (nearly always), else the
+        Decimal path."""
+        numerator, denominator, limit = ratio
+        if n < limit:
+            q = pico_cost(n, numerator, denominator)
+            if -_MAX_PICO < q < _MAX_PICO:
+                return q
+        return int(round_usd(rates._t[column] * n).scaleb(12))
 
     def scaled(self, factor: Decimal, divisor: Decimal = Decimal(1), **changes: str) -> Plan:
         """A copy with every rate times `factor` / `divisor`, and new provenance fields."""

@@ -104,7 +104,8 @@ def history(config: Config, now: float) -> list[Family]:
         (n.budget_tokens[:-6], "counter"), (n.budget_limit, "gauge"), (errors[:-6], "counter"),
         (c.SELF_SPANS_RECEIVED[:-6], "counter"), (c.SELF_SPANS_COUNTED[:-6], "counter"),
         (c.SELF_SPANS_SKIPPED[:-6], "counter"), (c.SELF_SPANS_SAMPLED[:-6], "counter"),
-        (c.SELF_LABEL_OVERFLOW[:-6], "counter"), (c.SELF_SERIES_OVERFLOW[:-6], "counter")]}
+        (c.SELF_LABEL_OVERFLOW[:-6], "counter"), (c.SELF_SERIES_OVERFLOW[:-6], "counter"),
+        (n.tool_calls[:-6], "counter")]}
     start = now - HISTORY_DAYS * 86400
     fine_from = now - 2 * 3600
     times = [start + 300 * i for i in range(int((fine_from - start) // 300))]
@@ -173,6 +174,9 @@ def history(config: Config, now: float) -> list[Family]:
         count(n.unmetered[:-6], n.unmetered, {"service_name": "chat", "provider": "openai", "model": "gpt-4o",
                                              "reason": c.UNMETERED_NO_USAGE}, t, 0.1 * minutes)
         count(c.SELF_SPANS_SAMPLED[:-6], c.SELF_SPANS_SAMPLED, {}, t, 0.0)
+        for tool, per_minute, status in (("web_search", 2.0, "ok"), ("sql_query", 0.8, "ok"), ("sql_query", 0.1, "error")):
+            count(n.tool_calls[:-6], n.tool_calls, {"service_name": "agent", "environment": "prod", "tool_name": tool,
+                                                    "status": status}, t, per_minute * minutes * daily)
         count(c.SELF_LABEL_OVERFLOW[:-6], c.SELF_LABEL_OVERFLOW, {"dimension": "customer"}, t, 0.01 * minutes)
         count(c.SELF_SERIES_OVERFLOW[:-6], c.SELF_SERIES_OVERFLOW, {"metric": n.requests}, t, 0.0)
         for key, (family, labels) in touched.items():

@@ -21,11 +21,14 @@ from genai_meter.collector_processor.metering.nested import NestedCalls
 from genai_meter.collector_processor.metering.weights import adjusted_count
 from genai_meter.config import Config
 from genai_meter.conventions import Conventions
-from genai_meter.conventions.attribution import conversation_of, request_model_of, user_of
+from genai_meter.conventions.attribution import CONVERSATION_KEYS, USER_KEYS, first_text, request_model_of
 from genai_meter.pricing import PriceBook
-from genai_meter.records import Cost, LLMCall, SpanRecord
+from genai_meter.records import Cost, LLMCall, SpanRecord, ToolCall
 
 log = logging.getLogger("genai_meter")
+
+_CONVERSATION_KEY_SET = frozenset(CONVERSATION_KEYS)
+_USER_KEY_SET = frozenset(USER_KEYS)
 
 
 class Recorder(Protocol):
@@ -59,6 +62,9 @@ class Meter:
                 set_info(self.prices.catalog_version, self.prices.overrides_version)
         self._label_cap = config.limits.max_label_value_length
         self._logged_errors: set[str] = set()
+        # (resource mapping, its conversation id, its user id), by identity: the spans of one
+        # ResourceSpans (receiver) or one SDK (in-process) share the mapping; replaced atomically
+        self._resource_ids: tuple[object, str, str] = (None, "", "")
 
     def process(self, span: SpanRecord) -> tuple[LLMCall, Cost | None] | None:
         """Meter one span into every recorder: `assess`, then `record`. Returns the call and its cost
@@ -69,17 +75,24 @@ class Meter:
         if isinstance(outcome, str):
             self.record_skip(outcome)
             return None
+        if isinstance(outcome, ToolCall):
+            self.record_skip(contract.SKIP_NON_INFERENCE)
+            self.record_tool(outcome)
+            return None
         return outcome if self.record(*outcome) else None
 
-    def assess(self, span: SpanRecord) -> tuple[LLMCall, Cost | None] | str | None:
+    def assess(self, span: SpanRecord) -> tuple[LLMCall, Cost | None] | ToolCall | str | None:
         """Classify and price `span` without recording anything: the call and its cost (None when
-        unpriced or invalid), a skip reason, or None after a counted processing error. Never raises.
+        unpriced or invalid), a skip reason, a `ToolCall` (a tool span: skipped as `non_inference`,
+        counted by tool), or None after a counted processing error. Never raises.
 
         The receiver records only what its ledger stored (docs/ledger.md), so the two steps are apart.
         """
         try:
             outcome = self.conventions.classify(span)
             if isinstance(outcome, str):
+                if outcome == contract.SKIP_NON_INFERENCE:
+                    return self.conventions.tool_call(span) or outcome
                 return outcome
             if self.nested.check_and_note(span):
                 return contract.SKIP_NESTED
@@ -119,14 +132,32 @@ class Meter:
         except Exception as exc:
             self._count_error(exc)
 
+    def record_tool(self, tool: ToolCall) -> None:
+        """Count one tool execution in every recorder that counts tools. Never raises."""
+        try:
+            for recorder in self.recorders:
+                record = getattr(recorder, "record_tool", None)  # optional: metric stores count tools
+                if record is not None:
+                    record(tool)
+        except Exception as exc:
+            self._count_error(exc)
+
     def _identify(self, call: LLMCall, span: SpanRecord) -> None:
         """The call's identity and attribution beyond the dimensions: ids, conversation, user, request model."""
         call.trace_id = span.trace_id
         call.span_id = span.span_id
         call.parent_span_id = span.parent_span_id
         attributes, resource, cap = span.attributes, span.resource, self._label_cap
-        call.conversation_id = conversation_of(attributes, resource, cap)
-        call.user_id = user_of(attributes, resource, cap)
+        # = attribution.conversation_of / user_of: span keys first, then the resource's; a span with
+        # none of the keys (one C-level test) skips the scan, a resource is read once
+        ids = self._resource_ids
+        if ids[0] is not resource:
+            ids = (resource, first_text(resource, CONVERSATION_KEYS, cap), first_text(resource, USER_KEYS, cap))
+            self._resource_ids = ids
+        call.conversation_id = (("" if _CONVERSATION_KEY_SET.isdisjoint(attributes)
+                                 else first_text(attributes, CONVERSATION_KEYS, cap)) or ids[1])
+        call.user_id = (("" if _USER_KEY_SET.isdisjoint(attributes)
+                         else first_text(attributes, USER_KEYS, cap)) or ids[2])
         call.request_model = request_model_of(attributes, cap) or call.model
 
     def _count_error(self, exc: Exception) -> None:

@@ -27,7 +27,7 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from genai_meter import contract
@@ -37,7 +37,7 @@ from genai_meter.collector_processor.metering.weights import adjusted_count
 from genai_meter.collector_processor.receiver.decode import Decoded
 from genai_meter.collector_processor.receiver.spans import SpanExtractor
 from genai_meter.ledger import Entry, LedgerUnavailable, LedgerWriter
-from genai_meter.records import Cost, LLMCall, SpanRecord
+from genai_meter.records import Cost, LLMCall, SpanRecord, ToolCall
 
 log = logging.getLogger("genai_meter")
 
@@ -95,6 +95,7 @@ class _Pending:
     assessed: list[tuple[SpanRecord, LLMCall, Cost | None]]
     skips: dict[str, int]
     duplicates: int
+    tools: list[ToolCall] = field(default_factory=list)  # tool spans (skipped as non_inference), by tool
     future: Future[list[bool]] | None = None
 
 
@@ -175,6 +176,9 @@ class Ingestor:
                 continue  # a processing error, counted by the Meter
             if isinstance(outcome, str):
                 skips[outcome] = skips.get(outcome, 0) + 1
+            elif isinstance(outcome, ToolCall):
+                skips[contract.SKIP_NON_INFERENCE] = skips.get(contract.SKIP_NON_INFERENCE, 0) + 1
+                pending.tools.append(outcome)
             else:
                 pending.assessed.append((record, outcome[0], outcome[1]))
         if sampled:
@@ -219,6 +223,8 @@ class Ingestor:
                 self.metrics.record_self(contract.SELF_SPANS_SKIPPED, n, reason=reason)
             else:
                 meter.record_skip(reason, n)
+        for tool in pending.tools:
+            meter.record_tool(tool)
         if duplicates:
             self.metrics.record_self(contract.SELF_SPANS_DUPLICATE, duplicates)
         self.dedup.settle(pending.claimed)

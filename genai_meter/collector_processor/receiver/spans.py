@@ -169,7 +169,7 @@ def attributes(raws: Sequence[bytes]) -> dict[str, Any]:
             except ValueError:
                 break
         if dropped:
-            out = dict(hits)
+            out = dict(hits)  # type: ignore[arg-type]  # no None left
             del out[_DROP[0]]
             return out
     return dict(hits)  # type: ignore[arg-type]  # no None left
