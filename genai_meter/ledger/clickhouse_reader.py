@@ -20,6 +20,7 @@ from genai_meter.ledger.rows import COST_CLASSES, LABEL_FIELDS, SUM_NAMES, TOKEN
 from genai_meter.ledger.urls import ClickHouseTarget, LedgerOpenError
 from genai_meter.money import to_pico
 
+DAY_NS = 86400 * 10**9
 _MONEY = frozenset(i for i, n in enumerate(SUM_NAMES) if n.startswith("c_") or n == "list_cost")
 
 
@@ -102,7 +103,9 @@ class ClickHouseSource:
         first, last, count, day_first, day_count = (_int(v) for v in self.executor.query(sql.coverage_sql(self.db))[0])
         raw_first = first if count else None
         firsts = [v for v in (raw_first, day_first if day_count else None) if v is not None]
-        return Coverage(min(firsts) if firsts else None, last if count else None, raw_first)
+        # TTL removed raw calls when a daily rollup starts before the first raw call's day
+        pruned = raw_first is not None and day_count and day_first < raw_first - raw_first % DAY_NS
+        return Coverage(min(firsts) if firsts else None, last if count else None, raw_first if pruned else None)
 
     def close(self) -> None:
         self.executor.close()

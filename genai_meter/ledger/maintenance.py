@@ -203,6 +203,8 @@ def _forget_customer(conn: sqlite3.Connection, value: str) -> int:
             conn.executemany(upsert_rollup_sql(table), params)
             conn.execute(f"DELETE FROM {table} WHERE labelset = ?", (labelset,))
         conn.execute("DELETE FROM labelsets WHERE id = ?", (labelset,))
+    # the per-field daily rollup keeps the customer's value itself: drop it with the customer
+    conn.execute("DELETE FROM rollup_field_day WHERE field = 'customer' AND value = ?", (value,))
     return changed
 
 

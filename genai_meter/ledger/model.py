@@ -160,7 +160,7 @@ class Latency:
 class Coverage:
     first_ns: int | None  # the oldest call stored (raw or rollup), None when empty
     last_ns: int | None
-    raw_since_ns: int | None  # raw calls are kept from here on (retention); older: rollups only
+    raw_since_ns: int | None  # raw calls are kept from here on; None until a prune removed raw calls
 
 
 class LedgerReader(Protocol):

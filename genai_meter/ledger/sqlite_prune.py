@@ -69,5 +69,6 @@ def prune_connection(conn: sqlite3.Connection, path: Path, config: LedgerConfig,
     conn.execute("BEGIN IMMEDIATE")
     conn.execute("DELETE FROM rollup_hour WHERE bucket < ?", (rollup_cutoff,))
     conn.execute("DELETE FROM rollup_day WHERE bucket < ?", (rollup_cutoff - rollup_cutoff % DAY_NS,))
+    conn.execute("DELETE FROM rollup_field_day WHERE bucket < ?", (rollup_cutoff - rollup_cutoff % DAY_NS,))
     conn.execute("COMMIT")
     return deleted

@@ -1,16 +1,18 @@
 """The SQLite `Source`: the primitive queries of `query.Reader` on a read-only connection.
 
-Label sets (the base fields and dimensions of a call, dictionary-encoded) are cached in memory and
-refreshed incrementally per query; filters on them become a list of label-set ids, groups are
-formed per label set in SQL and merged in Python. Money sums are taken as high and low 32-bit
-parts (`SUM(c >> 32)`, `SUM(c & 0xFFFFFFFF)`), so no SQL sum overflows. Each query is one
-statement in autocommit mode: no read transaction is held between calls or pages.
+Filters on label-set fields (the base fields and dimensions of a call, dictionary-encoded in
+`labelsets`) are matched in SQL against that dictionary; groups are formed in SQL (sums per label
+set, joined to `labelsets`, summed per requested field), and queries without a label-set group run
+in one pass with no join. Aggregate answers are cached per connection until another connection
+commits (`PRAGMA data_version`). Money sums are taken as high and low 32-bit parts
+(`SUM(c >> 32)`, `SUM(c & 0xFFFFFFFF)`), so no SQL sum overflows. Each query is one statement in
+autocommit mode: no read transaction is held between calls or pages.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,12 +30,19 @@ _RAW_SUMS = ["COUNT(*)", "0", "SUM(unpriced)", "SUM(unmetered <> '')", "SUM(inva
     + ["SUM(duration_us)", "SUM(weight_micro)"]
 _ROLLUP_SUMS = [x for n in SUM_NAMES for x in ((f"SUM({n}_hi)", f"SUM({n}_lo)") if n in MONEY_SUMS else (f"SUM({n})",))]
 _MONEY_INDEX = frozenset(SUM_NAMES.index(n) for n in MONEY_SUMS)
-_ERRORS = SUM_NAMES.index("errors")
+_RAW_ERRORS = 1  # the column of _RAW_SUMS that is "errors"
+CACHE_ENTRIES = 64  # aggregate answers kept per connection until another connection commits
+CACHE_MAX_ROWS = 50_000
 CALL_SELECT = ("SELECT c.end_ns, c.trace_id, c.span_id, c.parent_span_id, c.labelset, c.conversation, c.user, "
                "c.duration_us, c.ttft_us, c.t_input, c.t_cache_read, c.t_cache_write, c.t_output, c.t_reasoning, "
                "c.c_input, c.c_cache_read, c.c_cache_write, c.c_output, c.c_reasoning, c.c_request, c.unpriced, "
                "c.unmetered, c.invalid, c.weight_micro, p.source, p.version, p.entry, p.unit_prices "
                "FROM calls c JOIN prices p ON p.id = c.price")
+
+
+def dim_path(name: str) -> str:
+    """The JSON path of dimension `name` in `labelsets.dims` (quoted: any name is safe)."""
+    return "$." + json.dumps(name)
 
 
 def combine(raw: Sequence[int | None]) -> list[int]:
@@ -59,6 +68,10 @@ class SQLiteSource:
         self._fields = BASE_FIELDS + tuple(d for d in self._dims if d not in BASE_FIELDS)
         self._labelsets: dict[int, tuple[tuple[str, ...], dict[str, str]]] = {}
         self._max_id = 0
+        self._cache: dict[tuple[object, ...], list[AggRow]] = {}
+        self._cache_version: object = None
+        self._dim_cache: dict[str, frozenset[str]] = {}
+        self._dim_state: object = None
 
     def fields(self) -> tuple[str, ...]:
         return self._fields
@@ -84,79 +97,189 @@ class SQLiteSource:
         index = _LABEL_INDEX.get(name)
         return labels[index] if index is not None else dims.get(name, "")
 
-    def _where(self, filters: Filters, alias: str = "") -> tuple[list[str], list[object]] | None:
-        """SQL conditions and parameters for `filters`; None when no label set can match."""
-        self._refresh()
+    def _where(self, filters: Filters, alias: str = "") -> tuple[list[str], list[object]]:
+        """SQL conditions and parameters for `filters`: label-set fields are matched in SQL against the
+        `labelsets` dictionary; every name and value is a bound parameter."""
+        label_conds: list[str] = []
+        label_params: list[object] = []
         conds: list[str] = []
         params: list[object] = []
-        label_filters = {k: set(v) for k, v in filters.items() if k not in ("conversation", "user")}
-        if label_filters:
-            ids = [i for i in self._labelsets if all(self._value(i, k) in v for k, v in label_filters.items())]
-            if not ids:
-                return None
-            conds.append(f"{alias}labelset IN (SELECT value FROM json_each(?))")
-            params.append(json.dumps(ids))
-        for name in ("conversation", "user"):
-            if name in filters:
+        for name, values in filters.items():
+            if name in ("conversation", "user"):
                 conds.append(f"{alias}{name} IN (SELECT value FROM json_each(?)) AND {alias}{name} <> ''")
-                params.append(json.dumps(list(filters[name])))
-        return conds, params
+                params.append(json.dumps(list(values)))
+            elif name in _LABEL_INDEX:
+                label_conds.append(f"{name} IN (SELECT value FROM json_each(?))")
+                label_params.append(json.dumps(list(values)))
+            else:
+                label_conds.append("COALESCE(json_extract(dims, ?), '') IN (SELECT value FROM json_each(?))")
+                label_params += [dim_path(name), json.dumps(list(values))]
+        if label_conds:
+            conds.insert(0, f"{alias}labelset IN (SELECT id FROM labelsets WHERE {' AND '.join(label_conds)})")
+        return conds, label_params + params
 
     # -- aggregates ------------------------------------------------------------------------------
 
     def aggregate(self, table: Table, start_ns: int, end_ns: int, filters: Filters, group_by: Sequence[str],
                   by_time: bool) -> Iterable[AggRow]:
-        where = self._where(filters)
-        if where is None:
-            return []
-        conds, params = where
+        """Grouped in SQL by the requested fields: the range is summed per label set (the tables' key
+        order, no sort), joined to the label-set dictionary and summed again per group."""
+        key = (table, start_ns, end_ns, json.dumps(sorted((k, list(v)) for k, v in filters.items())),
+               tuple(group_by), by_time)
+        version = self._conn.execute("PRAGMA data_version").fetchone()[0]
+        if version != self._cache_version:
+            self._cache.clear()
+            self._cache_version = version
+        hit = self._cache.get(key)
+        if hit is not None:
+            return hit
+        rows = self._aggregate(table, start_ns, end_ns, filters, group_by, by_time)
+        if len(rows) <= CACHE_MAX_ROWS:
+            if len(self._cache) >= CACHE_ENTRIES:
+                self._cache.pop(next(iter(self._cache)))
+            self._cache[key] = rows
+        return rows
+
+    def _aggregate(self, table: Table, start_ns: int, end_ns: int, filters: Filters, group_by: Sequence[str],
+                   by_time: bool) -> list[AggRow]:
+        if table == "day":
+            by_field = self._field_rollup(start_ns, end_ns, filters, group_by, by_time)
+            if by_field is not None:
+                return by_field
+        conds, params = self._where(filters)
         raw_groups = [g for g in ("conversation", "user") if g in group_by]
+        label_groups = [g for g in group_by if g not in raw_groups]
         if table == "raw":
             time_expr = f"end_ns - end_ns % {60 * 10**9}" if by_time else "0"
             conds = ["end_ns >= ?", "end_ns < ?", *conds]
-            sums, name = _RAW_SUMS, "calls"
+            sums, name = list(_RAW_SUMS), "calls"
+            if not label_groups:  # errors: calls of label sets whose status is not ok
+                sums[_RAW_ERRORS] = "SUM(labelset IN (SELECT id FROM labelsets WHERE status <> 'ok'))"
         else:
             time_expr = "bucket" if by_time else "0"
             conds = ["bucket >= ?", "bucket < ?", *conds]
             sums, name = _ROLLUP_SUMS, f"rollup_{table}"
-        group = ", ".join(["t" if by_time else "", "labelset", *raw_groups]).lstrip(", ")
-        sql = (f"SELECT {time_expr} AS t, labelset, {''.join(g + ', ' for g in raw_groups)}{', '.join(sums)} "
-               f"FROM {name} WHERE {' AND '.join(conds)} GROUP BY {group}")
-        rows = self._conn.execute(sql, [start_ns, end_ns, *params]).fetchall()
-        return self._keyed(rows, group_by, raw_groups, table == "raw")
+        n = len(group_by)
+        if not label_groups:  # no label-set field asked: one pass, no join
+            group = ", ".join(["t" if by_time else "", *raw_groups]).strip(", ")
+            sql = (f"SELECT {time_expr} AS t, {''.join(g + ', ' for g in group_by)}{', '.join(sums)} FROM {name} "
+                   f"WHERE {' AND '.join(conds)}{' GROUP BY ' + group if group else ''}")
+            rows = self._conn.execute(sql, [start_ns, end_ns, *params]).fetchall()
+            return [(r[0], tuple(str(v) for v in r[1:1 + n]), combine(r[1 + n:])) for r in rows
+                    if r[1 + n] is not None and (r[1 + n] or group)]
+        inner_group = ", ".join(["t" if by_time else "", "labelset", *raw_groups]).lstrip(", ")
+        inner = (f"SELECT {time_expr} AS t, labelset, {''.join(g + ', ' for g in raw_groups)}"
+                 f"{', '.join(f'{x} AS s{i}' for i, x in enumerate(sums))} "
+                 f"FROM {name} WHERE {' AND '.join(conds)} GROUP BY {inner_group}")
+        keys, key_params = self._keys(group_by, "s.")
+        outer = [f"SUM(s.s{i})" for i in range(len(sums))]
+        if table == "raw":  # errors: the calls of label sets whose status is not ok
+            outer[_RAW_ERRORS] = "SUM(CASE WHEN l.status <> 'ok' THEN s.s0 ELSE 0 END)"
+        cols = ", ".join([*(f"{k} AS g{i}" for i, k in enumerate(keys)), *outer])
+        group = ", ".join(["s.t", *(f"g{i}" for i in range(len(keys)))])
+        sql = f"SELECT s.t, {cols} FROM ({inner}) s JOIN labelsets l ON l.id = s.labelset GROUP BY {group}"
+        rows = self._conn.execute(sql, [*key_params, start_ns, end_ns, *params]).fetchall()
+        return [(r[0], tuple(str(v) for v in r[1:1 + n]), combine(r[1 + n:])) for r in rows]
 
-    def _keyed(self, rows: list[tuple[Any, ...]], group_by: Sequence[str], raw_groups: list[str],
-               raw: bool) -> Iterator[AggRow]:
-        offset = 2 + len(raw_groups)
-        for row in rows:
-            labelset = row[1]
-            extra = dict(zip(raw_groups, row[2:offset]))
-            key = tuple(extra[g] if g in extra else self._value(labelset, g) for g in group_by)
-            sums = combine(row[offset:])
-            if raw and self._value(labelset, "status") != "ok":
-                sums[_ERRORS] = sums[0]
-            yield row[0], key, sums
+    def _field_rollup(self, start_ns: int, end_ns: int, filters: Filters, group_by: Sequence[str],
+                      by_time: bool) -> list[AggRow] | None:
+        """The answer from `rollup_field_day` when the fields used are base fields only (field '') or one
+        dimension alone; None when it cannot answer. Dimension values are those of a current label set
+        (an erased customer is gone); calls without a value form the "" group (all minus the rest)."""
+        used = set(filters) | set(group_by)
+        if used & {"conversation", "user"}:
+            return None
+        dims = used - set(_LABEL_INDEX)
+        if len(dims) > 1 or (dims and len(used) > 1) or any("" in filters.get(d, ()) for d in dims):
+            return None
+        sums = ", ".join(_ROLLUP_SUMS)
+        time_expr = "bucket" if by_time else "0"
+        since = "bucket >= (SELECT MIN(bucket) FROM rollup_day)"  # rollup retention as rollup_day
+        n = len(group_by)
+        if not dims:
+            conds = ["field = ''", "bucket >= ?", "bucket < ?", since]
+            params: list[object] = [start_ns, end_ns]
+            for name, values in filters.items():
+                conds.append(f"json_extract(value, '$[{_LABEL_INDEX[name]}]') IN (SELECT value FROM json_each(?))")
+                params.append(json.dumps(list(values)))
+            keys = [f"json_extract(value, '$[{_LABEL_INDEX[g]}]')" for g in group_by]
+            group = ", ".join(["t", *(f"g{i}" for i in range(n))])
+            sql = (f"SELECT {time_expr} AS t, {''.join(f'{k} AS g{i}, ' for i, k in enumerate(keys))}{sums} "
+                   f"FROM rollup_field_day WHERE {' AND '.join(conds)} GROUP BY {group}")
+            rows = self._conn.execute(sql, params).fetchall()
+            return [(r[0], tuple(str(v) for v in r[1:1 + n]), combine(r[1 + n:])) for r in rows
+                    if r[1 + n]]
+        [dim] = dims
+        conds = ["field = ?", "bucket >= ?", "bucket < ?", since]
+        params = [dim, start_ns, end_ns]
+        if dim in filters:
+            conds.append("value IN (SELECT value FROM json_each(?))")
+            params.append(json.dumps(list(filters[dim])))
+        sql = (f"SELECT {time_expr} AS t, value, {sums} FROM rollup_field_day "
+               f"WHERE {' AND '.join(conds)} GROUP BY t, value")
+        valid = self._dim_values(dim)
+        merged: dict[tuple[int, tuple[str, ...]], list[int]] = {}
+        for r in self._conn.execute(sql, params):
+            if r[1] in valid:  # an erased value is no longer in any label set
+                acc = merged.setdefault((r[0], (str(r[1]),) if n else ()), [0] * len(SUM_NAMES))
+                for i, v in enumerate(combine(r[2:])):
+                    acc[i] += v
+        rows = [(t, key, v) for (t, key), v in merged.items()]
+        if not n or dim in filters:  # a filter on the dimension never holds "" here
+            return [r for r in rows if r[2][0]]
+        rest: dict[int, list[int]] = {}  # per step: all calls minus those with a value
+        for t, sums_all in ((r[0], r[2]) for r in self._field_rollup(start_ns, end_ns, {}, (), by_time) or []):
+            rest[t] = list(sums_all)
+        for t, _, values in rows:
+            acc = rest.setdefault(t, [0] * len(values))
+            for i, v in enumerate(values):
+                acc[i] -= v
+        out = [r for r in rows if r[2][0]]
+        out += [(t, ("",), v) for t, v in rest.items() if v[0]]
+        return out
+
+    def _dim_values(self, dim: str) -> frozenset[str]:
+        """The values of dimension `dim` in the current label sets (cached until label sets change)."""
+        state = self._conn.execute("SELECT MAX(id), COUNT(*) FROM labelsets").fetchone()
+        if self._dim_state != state:
+            self._dim_cache.clear()
+            self._dim_state = state
+        values = self._dim_cache.get(dim)
+        if values is None:
+            rows = self._conn.execute("SELECT DISTINCT json_extract(dims, ?) FROM labelsets", (dim_path(dim),))
+            values = self._dim_cache[dim] = frozenset(str(r[0]) for r in rows if r[0] is not None)
+        return values
+
+    @staticmethod
+    def _keys(group_by: Sequence[str], alias: str) -> tuple[list[str], list[object]]:
+        """SQL expressions of the group fields over `labelsets l` (and conversation/user of `alias`)."""
+        keys: list[str] = []
+        params: list[object] = []
+        for g in group_by:
+            if g in ("conversation", "user"):
+                keys.append(f"{alias}{g}")
+            elif g in _LABEL_INDEX:
+                keys.append(f"l.{g}")
+            else:
+                keys.append("COALESCE(json_extract(l.dims, ?), '')")
+                params.append(dim_path(g))
+        return keys, params
 
     def durations(self, start_ns: int, end_ns: int, filters: Filters,
                   group_by: Sequence[str]) -> Iterable[tuple[tuple[str, ...], int]]:
-        where = self._where(filters)
-        if where is None:
-            return
-        conds, params = where
-        sql = (f"SELECT labelset, conversation, user, duration_us FROM calls WHERE end_ns >= ? AND end_ns < ? "
-               f"{''.join(' AND ' + c for c in conds)}")
-        for labelset, conv, user, us in self._conn.execute(sql, [start_ns, end_ns, *params]).fetchall():
-            extra = {"conversation": conv, "user": user}
-            yield tuple(extra[g] if g in extra else self._value(labelset, g) for g in group_by), us
+        conds, params = self._where(filters, "c.")
+        keys, key_params = self._keys(group_by, "c.")
+        sql = (f"SELECT {''.join(k + ', ' for k in keys)}c.duration_us FROM calls c JOIN labelsets l "
+               f"ON l.id = c.labelset WHERE c.end_ns >= ? AND c.end_ns < ?{''.join(' AND ' + c for c in conds)}")
+        for row in self._conn.execute(sql, [*key_params, start_ns, end_ns, *params]):
+            yield tuple(str(v) for v in row[:-1]), row[-1]
 
     # -- calls -----------------------------------------------------------------------------------
 
     def calls(self, filters: Filters, start_ns: int | None, end_ns: int | None, before: tuple[int, bytes, bytes] | None,
               limit: int, conversation: str | None = None) -> list[CallRow]:
-        where = self._where(filters, "c.")
-        if where is None:
-            return []
-        conds, params = where
+        self._refresh()
+        conds, params = self._where(filters, "c.")
         if start_ns is not None:
             conds.append("c.end_ns >= ?")
             params.append(start_ns)
@@ -188,10 +311,8 @@ class SQLiteSource:
 
     def conversation_groups(self, start_ns: int, end_ns: int, filters: Filters, before: tuple[int, str] | None,
                             limit: int) -> list[Conversation]:
-        where = self._where(filters)
-        if where is None:
-            return []
-        conds, params = where
+        self._refresh()
+        conds, params = self._where(filters)
         total = " + ".join(f"c_{c}" for c in COST_CLASSES)
         having = "HAVING (MAX(end_ns), conversation) < (?, ?)" if before else ""
         sql = (f"SELECT conversation, COUNT(*), {', '.join(f'SUM(t_{c})' for c in TOKEN_CLASSES)}, "
@@ -211,13 +332,15 @@ class SQLiteSource:
         return out
 
     def coverage(self) -> Coverage:
-        first, last = self._conn.execute("SELECT MIN(end_ns), MAX(end_ns) FROM calls").fetchone()
-        hour_first, hour_last = self._conn.execute("SELECT MIN(bucket), MAX(bucket) FROM rollup_hour").fetchone()
+        # one MIN or MAX per subquery: each is a single index seek (MIN and MAX together scan the table)
+        first, last, hour_first, hour_last = self._conn.execute(
+            "SELECT (SELECT MIN(end_ns) FROM calls), (SELECT MAX(end_ns) FROM calls), "
+            "(SELECT MIN(bucket) FROM rollup_hour), (SELECT MAX(bucket) FROM rollup_hour)").fetchone()
         day_first = self._conn.execute("SELECT MIN(bucket) FROM rollup_day").fetchone()[0]
         since = self._conn.execute("SELECT value FROM meta WHERE key = 'raw_since_ns'").fetchone()
         firsts = [v for v in (first, hour_first, day_first) if v is not None]
         lasts = [v for v in (last, hour_last) if v is not None]
-        raw_since = int(since[0]) if since else first
+        raw_since = int(since[0]) if since else None  # set by a prune that removed raw calls
         return Coverage(min(firsts) if firsts else None, max(lasts) if lasts else None, raw_since)
 
 

@@ -5,7 +5,9 @@
 the `day_rollups_until_ns` watermark in `meta`); a batch or correction that touches an hour before
 the watermark also adds to `rollup_day` itself, in the same transaction, so the daily sums are
 always exact for days before the watermark (queries use hourly rows after it). This keeps the
-write path to one rollup upsert per group instead of two.
+write path to one rollup upsert per group instead of two. `rollup_field_day` (per day, the base
+label set or one dimension's value) is filled from `rollup_day` in the same transactions: when
+days are sealed, and rebuilt for a sealed day a late call or a correction touches.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import sqlite3
 from collections.abc import Sequence
 
 from genai_meter.ledger.rows import MONEY_SUMS, SUM_NAMES, Row
-from genai_meter.ledger.sqlite_schema import MASK32, rollup_columns
+from genai_meter.ledger.sqlite_schema import MASK32, field_rollup_sql, rollup_columns
 
 HOUR_NS = 3600 * 10**9
 DAY_NS = 24 * HOUR_NS
@@ -71,6 +73,16 @@ def add_rollups(conn: sqlite3.Connection, groups: dict[tuple[int, int], list[int
                 day[i] += v
     if days:
         conn.executemany(upsert_rollup_sql("rollup_day"), [rollup_params(b, ls, s) for (b, ls), s in days.items()])
+        refresh_field_days(conn, sorted({b for b, _ in days}))
+
+
+def refresh_field_days(conn: sqlite3.Connection, buckets: list[int]) -> None:
+    """Rebuild `rollup_field_day` of these sealed days from `rollup_day` (a late call or a correction)."""
+    for day in buckets:
+        conn.execute("DELETE FROM rollup_field_day WHERE field IN (SELECT DISTINCT field FROM rollup_field_day) "
+                     "AND bucket = ?", (day,))
+        for statement in field_rollup_sql("r.bucket = ?"):
+            conn.execute(statement, (day,))
 
 
 def group_sums(rows: list[Row]) -> list[int]:
@@ -96,6 +108,8 @@ def seal_days(conn: sqlite3.Connection, now_ns: int) -> int:
                          f"SELECT bucket - bucket % {DAY_NS}, labelset, {', '.join(f'SUM({c})' for c in cols)} "
                          f"FROM rollup_hour WHERE bucket >= ? AND bucket < ? GROUP BY 1, 2 "
                          f"ON CONFLICT (bucket, labelset) DO UPDATE SET {_sets()}", (until, target))
+            for statement in field_rollup_sql("r.bucket >= ? AND r.bucket < ?"):
+                conn.execute(statement, (until, target))
         if target >= until:
             conn.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET "
                          "value = excluded.value", (DAY_MARK, str(max(target, until))))

@@ -67,7 +67,34 @@ _V2 = [
     + ", list_cost INTEGER NOT NULL, PRIMARY KEY (trace_id, span_id, reprice)) WITHOUT ROWID",
     "ALTER TABLE calls ADD COLUMN cache_write_1h INTEGER NOT NULL DEFAULT 0",  # re-pricing needs the 1h rate flag
 ]
-MIGRATIONS: list[list[str]] = [_V1, _V2]  # append only; never edit a released step
+
+
+def field_rollup_sql(where: str) -> list[str]:
+    """INSERT ... SELECT statements filling `rollup_field_day` from the `rollup_day` rows matching
+    `where` (a condition on `r.bucket` with `?` placeholders, the same parameters for each): one row
+    per day and base label set (field '', value the JSON array of LABEL_FIELDS) and one per day,
+    dimension and value."""
+    cols = rollup_columns()
+    sums = ", ".join(f"SUM(r.{c})" for c in cols)
+    labels = ", ".join(f"l.{f}" for f in LABEL_FIELDS)
+    head = f"INSERT INTO rollup_field_day (bucket, field, value, {', '.join(cols)}) "
+    tail = f" ON CONFLICT (field, bucket, value) DO UPDATE SET {', '.join(f'{c} = {c} + excluded.{c}' for c in cols)}"
+    return [head + f"SELECT r.bucket, '', json_array({labels}), {sums} FROM rollup_day r JOIN labelsets l "
+            f"ON l.id = r.labelset WHERE {where} GROUP BY 1, 3" + tail,
+            head + f"SELECT r.bucket, j.key, j.value, {sums} FROM rollup_day r JOIN labelsets l ON l.id = r.labelset, "
+            f"json_each(l.dims) j WHERE {where} AND j.type = 'text' GROUP BY 1, 2, 3" + tail]
+
+
+# V3: daily rollups per field (the base label set, or one dimension's value): a report that groups or
+# filters by base fields only, or by one dimension alone, reads a few rows per day whatever the label-set
+# cardinality (many customers x features x models). Filled from rollup_day when days are sealed.
+_V3 = [
+    "CREATE TABLE rollup_field_day (\n  bucket INTEGER NOT NULL,\n  field TEXT NOT NULL,\n  value TEXT NOT NULL,\n  "
+    + ",\n  ".join(f"{c} INTEGER NOT NULL" for c in rollup_columns())
+    + ",\n  PRIMARY KEY (field, bucket, value)\n) WITHOUT ROWID",
+    *field_rollup_sql("r.bucket >= 0"),
+]
+MIGRATIONS: list[list[str]] = [_V1, _V2, _V3]  # append only; never edit a released step
 LATEST = len(MIGRATIONS)
 
 

@@ -111,10 +111,8 @@ class Ctx:
     def require_raw(self, start_ns: int | None) -> None:
         """400 naming the retained start when raw calls before `start_ns` are no longer kept."""
         cov = self.svc.reader.coverage()
-        raw_since = cov.raw_since_ns
-        # rollup buckets start up to a day before the first raw call; older rollups mean raw calls were pruned
-        pruned = raw_since is not None and cov.first_ns is not None and cov.first_ns < raw_since - days_ns(1)
-        if start_ns is not None and raw_since is not None and pruned and start_ns < raw_since:
+        raw_since = cov.raw_since_ns  # None until a prune removed raw calls
+        if start_ns is not None and raw_since is not None and start_ns < raw_since:
             raise ParamError(f"from: raw calls are kept from {iso(raw_since)} on; this answer needs raw calls "
                              "(summary, cost and trend reports answer older ranges from rollups)", "from")
 

@@ -1,4 +1,4 @@
-"""Forecast, budgets and savings advice: `/api/v1/forecast`, `/budgets`, `/recommendations`."""
+"""Forecast, budgets, savings advice and latency: `/api/v1/forecast`, `/budgets`, `/recommendations`, `/latency`."""
 
 from __future__ import annotations
 
@@ -7,12 +7,13 @@ from decimal import Decimal
 from flask import Blueprint, Response, jsonify
 
 from genai_meter.reports.advice import cache_savings, cheaper_models, unpriced_models
-from genai_meter.reports.api import INT, STR, Endpoint, arr, context, days_ns, obj, route
+from genai_meter.reports.api import INT, RANGE_PARAMS, STR, Endpoint, arr, context, days_ns, obj, route
 from genai_meter.reports.insights import budget_payload, budgets_payload, forecast_payload
 from genai_meter.reports.params import NotFound, Param, ParamError
 from genai_meter.reports.ranges import iso
 
 bp = Blueprint("insights_api", __name__, url_prefix="/api/v1")
+NUM = {"type": "number"}
 BAND = obj({"conservative": STR, "likely": STR, "aggressive": STR})
 FORECAST = Endpoint("/forecast", "/api/v1/forecast", "forecast",
                     "Projected cost and tokens per day (conservative / likely / aggressive) and the month's end",
@@ -36,6 +37,25 @@ RECOMMENDATIONS = Endpoint(
            default="0.5", max_length=6)),
     schema=obj({"from": STR, "to": STR, "cheaper_models": arr(ITEM), "prompt_cache": arr(ITEM),
                 "unpriced_models": arr(ITEM)}))
+LATENCY = Endpoint(
+    "/latency", "/api/v1/latency", "latency",
+    "Call duration per group over the window (average and percentiles, from every raw call)",
+    RANGE_PARAMS + (Param("group_by", "fields to group by (repeatable, at most 3)", kind="array"),),
+    schema=obj({"from": STR, "to": STR, "group_by": arr(STR),
+                "groups": arr(obj({"key": {"type": "object"}, "calls": INT, "avg_s": NUM, "p50_s": NUM,
+                                   "p95_s": NUM, "p99_s": NUM}))}))
+
+
+@route(bp, LATENCY)
+def latency_view() -> Response:
+    ctx = context(LATENCY)
+    window = ctx.window()
+    group_by = ctx.group_by()
+    ctx.require_raw(window.start_ns)
+    rows = ctx.svc.reader.latency(window.start_ns, window.end_ns, ctx.filters, group_by)
+    return jsonify({"from": iso(window.start_ns), "to": iso(window.end_ns), "group_by": group_by,
+                    "groups": [{"key": dict(zip(group_by, r.key)), "calls": r.calls, "avg_s": round(r.avg_s, 6),
+                                "p50_s": r.p50_s, "p95_s": r.p95_s, "p99_s": r.p99_s} for r in rows]})
 
 
 @route(bp, FORECAST)

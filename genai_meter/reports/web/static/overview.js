@@ -6,7 +6,6 @@
   const STEP_SECONDS = { "1m": 60, "1h": 3600, "1d": 86400 };
   const RANGE_SECONDS = { "1h": 3600, "24h": 86400, "7d": 604800, "30d": 2592000, "90d": 7776000, today: 86400, this_month: 2678400 };
   const MAX_POINTS = 5000;
-  const LATENCY_PAGES = 4; // at most 4 x 500 of the newest calls in the range
 
   function rangeSeconds() {
     const p = GM.params;
@@ -156,30 +155,16 @@
     C.bars("chart-token-class", cls.map((r) => r.token_class.replace("_", " ")), [{ label: "Cost (USD)", data: cls.map((r) => num(r.cost_usd)) }], { money: true });
   }
 
-  function p95(values) {
-    if (!values.length) return 0;
-    const s = [...values].sort((a, b) => a - b);
-    return s[Math.min(s.length - 1, Math.ceil(0.95 * s.length) - 1)];
-  }
   async function latency() {
-    const calls = [];
-    let cursor = "";
-    let truncated = false;
-    for (let i = 0; i < LATENCY_PAGES; i++) {
-      const page = await api("events", query({ limit: 500, cursor }));
-      calls.push(...page.calls);
-      cursor = page.next_cursor;
-      if (!cursor || !page.calls.length) break;
-      if (i === LATENCY_PAGES - 1) truncated = true;
-    }
-    document.getElementById("latency-note").textContent = truncated ? `(the newest ${calls.length} calls of the range)` : `(${calls.length} calls)`;
-    for (const by of ["model", "operation"]) {
-      const groups = {};
-      for (const c of calls) (groups[c[by]] = groups[c[by]] || []).push(num(c.duration_s));
-      const keys = Object.keys(groups).sort();
-      C.bars("chart-latency-" + by, keys, [
-        { label: "average (s)", data: keys.map((k) => groups[k].reduce((a, b) => a + b, 0) / groups[k].length), color: "#0ea5e9" },
-        { label: "p95 (s)", data: keys.map((k) => p95(groups[k])), color: "#f97316" },
+    // every call of the range, aggregated by the service (GET /api/v1/latency)
+    const [byModel, byOperation] = await Promise.all(["model", "operation"].map((by) => api("latency", query({ group_by: by }))));
+    const calls = byModel.groups.reduce((a, g) => a + g.calls, 0);
+    document.getElementById("latency-note").textContent = `(${intf(calls)} calls)`;
+    for (const [by, body] of [["model", byModel], ["operation", byOperation]]) {
+      const groups = body.groups;
+      C.bars("chart-latency-" + by, groups.map((g) => g.key[by]), [
+        { label: "average (s)", data: groups.map((g) => g.avg_s), color: "#0ea5e9" },
+        { label: "p95 (s)", data: groups.map((g) => g.p95_s), color: "#f97316" },
       ], { unit: "s" });
     }
   }
