@@ -21,6 +21,7 @@ from pathlib import Path
 from genai_meter.config import Config
 from genai_meter.ledger import clickhouse_sql as sql
 from genai_meter.ledger.clickhouse_exec import ConnectExecutor, Executor, cell_int
+from genai_meter.ledger.commit_queue import CommitQueue
 from genai_meter.ledger.model import Entry, LedgerUnavailable
 from genai_meter.ledger.rows import Row, RowBuilder
 from genai_meter.ledger.spool import Spool
@@ -92,12 +93,9 @@ class ClickHouseWriter:
         self._builder = RowBuilder(config)
         self._spool = Spool(spool_dir)
         self._factory = executor_factory
-        self._interval_s = config.ledger.commit_interval_ms / 1000.0
         self._grace_ns = int(seal_grace_s * 1e9)
         self._recent: dict[tuple[bytes, bytes], None] = {}
-        self._cond = threading.Condition()
-        self._queue: list[tuple[list[Row], Future[list[bool]]]] = []
-        self._closing = False
+        self._commits = CommitQueue(config.ledger.commit_interval_ms / 1000.0)
         self._ship_wake = threading.Event()
         self.shipped = 0  # batches accepted by ClickHouse (self-metric)
         self.ship_failures = 0
@@ -107,38 +105,21 @@ class ClickHouseWriter:
         self._shipper.start()
 
     def submit(self, entries: Sequence[Entry]) -> Future[list[bool]]:
-        future: Future[list[bool]] = Future()
-        rows = self._builder.rows(entries)
-        with self._cond:
-            if self._closing:
-                future.set_exception(LedgerUnavailable("the ledger writer is closed"))
-                return future
-            self._queue.append((rows, future))
-            if len(self._queue) == 1:
-                self._cond.notify()
-        return future
+        return self._commits.put(self._builder.rows(entries))
 
     def wal_bytes(self) -> int:
         """Bytes waiting in the spool (the self-metric beside SQLite's WAL size)."""
         return self._spool.size_bytes()
 
     def close(self, timeout_s: float = 10.0) -> None:
-        with self._cond:
-            self._closing = True
-            self._cond.notify()
+        self._commits.close()
         self._writer.join(timeout_s)
         self._ship_wake.set()
         self._shipper.join(timeout_s)
 
     def _write_loop(self) -> None:
         while True:
-            with self._cond:
-                while not self._queue and not self._closing:
-                    self._cond.wait()
-                if self._queue and not self._closing and self._interval_s > 0:
-                    self._cond.wait(self._interval_s)
-                batch, self._queue = self._queue, []
-                closing = self._closing
+            batch, closing = self._commits.take()
             if batch:
                 self._commit(batch)
             if closing:
@@ -184,7 +165,7 @@ class ClickHouseWriter:
         while True:
             self._ship_wake.wait(SHIP_EVERY_S)
             self._ship_wake.clear()
-            done = self._closing and not self._writer.is_alive()
+            done = self._commits.closing and not self._writer.is_alive()
             try:
                 if executor is None:
                     executor = self._factory()

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from genai_meter.config import Config
 from genai_meter.ledger import sqlite_prune
+from genai_meter.ledger.commit_queue import CommitQueue
 from genai_meter.ledger.model import Entry, LedgerUnavailable
 from genai_meter.ledger.rows import Price, Row, RowBuilder
 from genai_meter.ledger.sqlite_rollups import HOUR_NS, add_rollups, seal_days
@@ -105,10 +106,7 @@ class SQLiteWriter:
         for pragma in pragmas:  # e.g. max_page_count in tests
             self._conn.execute(f"PRAGMA {pragma}")
         self._dicts = Dictionaries()
-        self._interval_s = config.ledger.commit_interval_ms / 1000.0
-        self._cond = threading.Condition()
-        self._queue: list[tuple[list[Row], Future[list[bool]]]] = []
-        self._closing = False
+        self._commits = CommitQueue(config.ledger.commit_interval_ms / 1000.0)
         self._closed = threading.Event()
         self.batches = 0  # group commits done (self-metric)
         self.failures = 0  # batches answered LedgerUnavailable (self-metric)
@@ -118,16 +116,7 @@ class SQLiteWriter:
     # -- any thread --------------------------------------------------------------------------------
 
     def submit(self, entries: Sequence[Entry]) -> Future[list[bool]]:
-        future: Future[list[bool]] = Future()
-        rows = self._builder.rows(entries)
-        with self._cond:
-            if self._closing:
-                future.set_exception(LedgerUnavailable("the ledger writer is closed"))
-                return future
-            self._queue.append((rows, future))
-            if len(self._queue) == 1:
-                self._cond.notify()
-        return future
+        return self._commits.put(self._builder.rows(entries))
 
     def wal_bytes(self) -> int:
         """Size of the write-ahead log file now (a self-metric)."""
@@ -137,9 +126,7 @@ class SQLiteWriter:
             return 0
 
     def close(self, timeout_s: float = 10.0) -> None:
-        with self._cond:
-            self._closing = True
-            self._cond.notify()
+        self._commits.close()
         self._thread.join(timeout_s)
 
     # -- the writer thread -----------------------------------------------------------------------
@@ -149,14 +136,7 @@ class SQLiteWriter:
         next_prune = time.monotonic()
         try:
             while True:
-                with self._cond:
-                    while not self._queue and not self._closing:
-                        if not self._cond.wait(max(0.0, next_checkpoint - time.monotonic())):
-                            break
-                    if self._queue and not self._closing and self._interval_s > 0:
-                        self._cond.wait(self._interval_s)  # company for the group commit
-                    batch, self._queue = self._queue, []
-                    closing = self._closing
+                batch, closing = self._commits.take(max(0.0, next_checkpoint - time.monotonic()))
                 if batch:
                     self._commit(batch)
                 now = time.monotonic()
@@ -166,19 +146,13 @@ class SQLiteWriter:
                 if now >= next_prune and not closing:
                     self._prune()
                     next_prune = now + PRUNE_CHECK_EVERY_S
-                if closing:
-                    with self._cond:
-                        if not self._queue:
-                            break
+                if closing and self._commits.empty():
+                    break
         except BaseException:
             log.exception("ledger %s: the writer thread stopped", self.path)
             raise
         finally:
-            with self._cond:  # nothing may wait forever on a stopped writer
-                self._closing = True
-                left, self._queue = self._queue, []
-            for _, future in left:
-                future.set_exception(LedgerUnavailable("the ledger writer stopped"))
+            self._commits.stop("the ledger writer stopped")
             self._checkpoint()
             self._conn.close()
             self._closed.set()
