@@ -27,24 +27,19 @@ from genai_meter.conventions.family import family_of_scope
 from genai_meter.conventions.keys import (
     AI_OPERATION_ID,
     GEN_AI_OPERATION_NAME,
-    GEN_AI_PROVIDER_NAME,
-    GEN_AI_REQUEST_MODEL,
-    GEN_AI_RESPONSE_MODEL,
     GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK,
-    GEN_AI_SYSTEM,
     LANGSMITH_SPAN_KIND,
     OPENINFERENCE_SPAN_KIND,
 )
 from genai_meter.conventions.pydantic_ai import is_run_totals
 from genai_meter.conventions.reading import Reading
-from genai_meter.conventions.semconv import DETAILS, read_gen_ai, read_gen_ai_tokens
+from genai_meter.conventions.semconv import DETAILS, read_gen_ai, read_usage_and_model
 from genai_meter.conventions.tables import (
     OPERATION_OUTCOMES,
     SKIPS,
     SOURCE_BOTOCORE,
     SOURCE_OPENLLMETRY,
     SOURCE_OTEL_CONTRIB,
-    normalize_provider,
 )
 from genai_meter.conventions.values import seconds
 from genai_meter.records import SpanRecord
@@ -117,10 +112,7 @@ def read_gen_ai_planned(span: SpanRecord, a: Mapping[str, Any], plan: Plan) -> R
     if operation in SKIPS:
         return operation
     reading = Reading(source, operation)
-    read_gen_ai_tokens(a, reading)
-    provider_raw = a.get(GEN_AI_PROVIDER_NAME) or a.get(GEN_AI_SYSTEM)
-    reading.provider = normalize_provider(provider_raw)
-    reading.model = a.get(GEN_AI_RESPONSE_MODEL) or a.get(GEN_AI_REQUEST_MODEL)
+    provider_raw = read_usage_and_model(a, reading)
     hook = DETAILS.get(source)
     if hook is not None:
         hook(a, reading, provider_raw)

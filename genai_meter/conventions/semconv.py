@@ -84,10 +84,7 @@ def read_gen_ai(span: SpanRecord, a: Mapping[str, Any], source: str) -> Reading 
     if operation in SKIPS:
         return operation
     reading = Reading(source, operation)
-    read_gen_ai_tokens(a, reading)
-    provider_raw = a.get(GEN_AI_PROVIDER_NAME) or a.get(GEN_AI_SYSTEM)
-    reading.provider = normalize_provider(provider_raw)
-    reading.model = a.get(GEN_AI_RESPONSE_MODEL) or a.get(GEN_AI_REQUEST_MODEL)
+    provider_raw = read_usage_and_model(a, reading)
     if operation == "" and not has_usage(reading) and not (reading.provider and reading.model):
         return contract.SKIP_NON_INFERENCE
     if operation == "":
@@ -100,6 +97,16 @@ def read_gen_ai(span: SpanRecord, a: Mapping[str, Any], source: str) -> Reading 
         if ttft is not None:
             reading.ttft_s = seconds(ttft)
     return reading
+
+
+def read_usage_and_model(a: Mapping[str, Any], reading: Reading) -> object:
+    """Token counts, provider and model of a gen_ai.* span into `reading`; returns the raw provider
+    value (the per-source hooks look at it)."""
+    read_gen_ai_tokens(a, reading)
+    provider_raw = a.get(GEN_AI_PROVIDER_NAME) or a.get(GEN_AI_SYSTEM)
+    reading.provider = normalize_provider(provider_raw)
+    reading.model = a.get(GEN_AI_RESPONSE_MODEL) or a.get(GEN_AI_REQUEST_MODEL)
+    return provider_raw
 
 
 def gen_ai_operation(span: SpanRecord, a: Mapping[str, Any], source: str) -> str:
