@@ -125,9 +125,10 @@ def start_reference(mode: str) -> Server:
     return server
 
 
-def start_server(config_dir: Path, ledger: str = "none") -> Server:
+def start_server(config_dir: Path, ledger: str = "none", path: str = "accelerated") -> Server:
     """`genai-meter serve` on ephemeral 127.0.0.1 ports; returns once it logged `ready`. `ledger`:
-    "none" (metrics only, the pre-ledger figures) or "on" (SQLite in `config_dir`, the default setup)."""
+    "none" (metrics only, the pre-ledger figures) or "on" (SQLite in `config_dir`, the default setup);
+    `path`: "accelerated" (the C accelerator, when built) or "pure" (GENAI_METER_ACCELERATOR=off)."""
     config = config_dir / "bench.yaml"
     config.write_text("server:\n  shutdown_scrape_wait_seconds: 0\n", encoding="utf-8")
     args = [sys.executable, "-m", "genai_meter", "serve", "--config", str(config),
@@ -135,6 +136,8 @@ def start_server(config_dir: Path, ledger: str = "none") -> Server:
             "--ledger", "none" if ledger == "none" else f"sqlite:///{config_dir / 'ledger.db'}"]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     env.pop("GENAI_METER_CONFIG", None)
+    if path == "pure":
+        env["GENAI_METER_ACCELERATOR"] = "off"
     process = subprocess.Popen(args, cwd=SERVE_TREE, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True)
     server = Server(process)
@@ -394,7 +397,7 @@ def _load_slice(server: Server, protocol: str, stamper: Stamper, seconds: float,
     into.wall_s += wall
 
 
-def _scenario(name: str, share: float, protocol: str, tmp: Path, ledger: str) -> Scenario:
+def _scenario(name: str, share: float, protocol: str, tmp: Path, ledger: str, path: str) -> Scenario:
     """Load a fresh server for SCENARIO_S seconds, in SLICES slices; before each slice, the same-run
     references run on the same bodies (so a drift of the shared machine's speed hits both alike).
     For gRPC, each slice also loads the two reference gRPC servers (grpcio alone, and the naive
@@ -410,9 +413,9 @@ def _scenario(name: str, share: float, protocol: str, tmp: Path, ledger: str) ->
     out = Scenario(Throughput(), Rate(), Rate())
     ref_spans = len(ref_bodies) * SPANS_PER_REQUEST
     stamper = Stamper(template)
-    data = tmp / f"{protocol}-{share}-{ledger}"
+    data = tmp / f"{protocol}-{share}-{ledger}-{path}"
     data.mkdir()
-    servers = [start_server(data, ledger)]
+    servers = [start_server(data, ledger, path)]
     try:
         if protocol == "grpc":
             out.grpc_null, out.grpc_naive = Throughput(), Throughput()
@@ -457,9 +460,10 @@ def _visibility_under_load(tmp: Path) -> tuple[list[float], list[float]]:
     return idle, busy
 
 
-def _rows(label: str, name: str, ledger: str, target: int, result: Scenario) -> list[tuple[str, str, str]]:
+def _rows(label: str, name: str, ledger: str, path: str, target: int, result: Scenario
+          ) -> list[tuple[str, str, str]]:
     per_core, naive, parse = result.server.per_core, result.naive.per_s, result.parse.per_s
-    head = f"{label}, {name}, ledger {ledger}"
+    head = f"{label}, {name}, ledger {ledger}, {path}"
     rows = [(f"{head}: serve, per CPU-second", f"{per_core:,.0f} spans/s",
              f"{per_core / naive:.2f}x naive, {per_core / parse:.3f}x parse floor "
              f"(target {target:,} quiet: {'meets' if per_core >= target else 'misses'}); "
@@ -476,8 +480,9 @@ def _rows(label: str, name: str, ledger: str, target: int, result: Scenario) -> 
     return rows
 
 
-SCENARIOS = [(label, share, protocol, ledger) for label, share in (("all-LLM", 1.0), ("10% LLM", 0.1))
-             for protocol in ("http", "grpc") for ledger in ("none", "on")]
+# (label, LLM share, protocol, ledger, path): both paths for every scenario (BENCH_ONLY selects)
+SCENARIOS = [(label, share, protocol, ledger, path) for label, share in (("all-LLM", 1.0), ("10% LLM", 0.1))
+             for protocol in ("http", "grpc") for ledger in ("none", "on") for path in ("accelerated", "pure")]
 
 
 def main() -> None:
@@ -485,13 +490,13 @@ def main() -> None:
     rows: list[tuple[str, str, str]] = []
     with tempfile.TemporaryDirectory(prefix="genai-meter-bench-") as tmp_name:
         tmp = Path(tmp_name)
-        for label, share, protocol, ledger in SCENARIOS:
-            if only and only not in f"{label} {protocol} {ledger}":
+        for label, share, protocol, ledger, path in SCENARIOS:
+            if only and only not in f"{label} {protocol} {ledger} {path}":
                 continue
             target = HTTP_TARGET_PER_CORE if protocol == "http" else GRPC_TARGET_PER_CORE
-            result = _scenario(f"{label} {protocol} {ledger}", share, protocol, tmp, ledger)
+            result = _scenario(f"{label} {protocol} {ledger} {path}", share, protocol, tmp, ledger, path)
             name = "OTLP/HTTP" if protocol == "http" else "OTLP/gRPC"
-            new_rows = _rows(label, name, ledger, target, result)
+            new_rows = _rows(label, name, ledger, path, target, result)
             rows += new_rows
             for row in new_rows:
                 print("  " + "  ".join(row), flush=True)

@@ -12,6 +12,7 @@ naive receiver of bench_receiver run on the same bodies, so their ratios are com
 from __future__ import annotations
 
 import gc
+import importlib.util
 import tempfile
 import time
 from collections.abc import Callable
@@ -22,6 +23,7 @@ from benchmarks.harness import report
 from benchmarks.otlp_bodies import SPANS_PER_REQUEST, Stamper, template_body
 
 BODIES = 24  # per round
+TALLY_ACCELERATED = importlib.util.find_spec("genai_meter.collector_processor.metering._tally") is not None
 ROUNDS = 5  # best round of each stage is reported
 
 
@@ -60,6 +62,8 @@ def _round(p: dict[str, Any], bodies: list[bytes]) -> dict[str, float]:
     lean = stage("upb parse (lean schema)", lambda: [parse_lean(b) for b in bodies])
     extractor = p["extractor"]
     found = stage("extraction (attributes, SpanRecord)", lambda: [extractor.extract(r) for r in lean])
+    if extractor.accelerated:  # the C accelerator (spans.extract_data), from the body: the same result
+        stage("extraction, accelerated (C, from the body)", lambda: [extractor.extract_data(b) for b in bodies])
     candidates = [f.candidates for f in found]
     dedup = p["dedup"]
 
@@ -81,6 +85,12 @@ def _round(p: dict[str, Any], bodies: list[bytes]) -> dict[str, float]:
     assessed = stage("assess (classify + identify + price)",
                      lambda: [[meter.assess(r) for r in spans] for spans in candidates])
     entries = [[Entry(c, cost) for c, cost in a] for a in assessed]
+    # metering.tally, as the Ingestor runs it per request (templates learned by assess above), on the
+    # candidates the receiver meets (the C extraction's, keys interned, when it is built)
+    served = [e.candidates for e in map(extractor.extract_data, bodies)] if extractor.accelerated else candidates
+    stage("tally (templated assess + group counts), pure", lambda: _tally_requests(meter, served, False))
+    if TALLY_ACCELERATED:
+        stage("tally (templated assess + group counts), accelerated", lambda: _tally_requests(meter, served, True))
     rows_of = p["rows"].rows
     stage("ledger rows (RowBuilder, in submit)", lambda: [rows_of(e) for e in entries])
     writer = p["writer"]
@@ -90,6 +100,22 @@ def _round(p: dict[str, Any], bodies: list[bytes]) -> dict[str, float]:
     stage("recording (Meter.record -> UsageMetrics)",
           lambda: [[record(c, cost) for c, cost in a] for a in assessed])
     return t
+
+
+def _tally_requests(meter: Any, requests: list[list[Any]], accelerated: bool) -> None:
+    """`Tally.run` over each request, `Meter.assess` for each span it does not take (as Ingestor.export)."""
+    if accelerated:
+        from genai_meter.collector_processor.metering._tally import run as c_run
+    meter.bulk = True  # a tally on both paths, whether or not the accelerator is switched on
+    for spans in requests:
+        meter.nested = type(meter.nested)()
+        tally = meter.tally()
+        i, n = 0, len(spans)
+        while i < n:
+            i = c_run(tally, spans, i) if accelerated else tally.run_pure(spans, i)
+            if i < n:
+                meter.assess(spans[i])
+                i += 1
 
 
 def _whole_requests(tmp: Path, stamper: Stamper, ledger: bool) -> dict[str, float]:

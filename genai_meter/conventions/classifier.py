@@ -13,7 +13,7 @@ from genai_meter.conventions.keys import ERROR_TYPE, MARKER_KEYS
 from genai_meter.conventions.langsmith import read_langsmith
 from genai_meter.conventions.openinference import read_openinference
 from genai_meter.conventions.plans import Dimensions, Plan, ShapePlans, read_gen_ai_planned
-from genai_meter.conventions.reading import INVALID_TOKEN_COUNT, Reading, out_of_range, split_tokens
+from genai_meter.conventions.reading import INVALID_TOKEN_COUNT, Reading, out_of_range, split_counts, split_tokens
 from genai_meter.conventions.semconv import read_gen_ai
 from genai_meter.conventions.tables import (
     SOURCE_ADK,
@@ -55,8 +55,9 @@ class Conventions:
                                              for name, dim in config.active_dimensions.items())
         # what the keys of a span shape decide, worked out once per shape (conventions.plans)
         self._plans = ShapePlans(self._dimensions) if shape_plans else None
-        # (resource mapping, service, environment, dimension values read from it); replaced atomically
-        self._last_resource: tuple[object, str, str, dict[str, str]] = (None, "", "", {})
+        # (resource mapping, service, environment, dimension values read from it, all three as one
+        # hashable key); replaced atomically
+        self._last_resource: _ResourceLabels = (None, "", "", {}, ())
 
     def classify(self, span: SpanRecord) -> LLMCall | str:
         """An `LLMCall` for an inference span, else the skip reason (a `contract.SKIP_*` string)."""
@@ -96,7 +97,7 @@ class Conventions:
             model = rest if provider else model
         cache_1h = reading.cache_1h or (tokens.cache_write > 0 and (plan is None or plan.one_hour_keys)
                                         and says_1h(attributes))
-        _, service, environment, resource_dimensions = self._resource_labels(span.resource)
+        _, service, environment, resource_dimensions, _ = self._resource_labels(span.resource)
         duration_ns = span.end_ns - span.start_ns
         ttft_s = reading.ttft_s
         if ttft_s is None and span.events:
@@ -132,17 +133,46 @@ class Conventions:
         tool = tool_name_of(span.attributes, self._cap)
         if not tool:
             return None
-        _, service, environment, _ = self._resource_labels(span.resource)
+        _, service, environment, _, _ = self._resource_labels(span.resource)
         is_error = span.is_error or span.attributes.get(ERROR_TYPE) is not None
         return ToolCall(service, environment, tool, contract.STATUS_ERROR if is_error else contract.STATUS_OK,
                         span.end_ns)
+
+    def template_key(self, span: SpanRecord) -> tuple[Any, ...] | None:
+        """The key of `span`'s call template (conventions.templates), or None when the span needs the
+        full classifier. Spans with equal keys classify into calls equal in every field but tokens,
+        duration, time to first token and end time; `key[0]` is the shape's `Plan`."""
+        plans = self._plans
+        if plans is None:
+            return None
+        attributes = span.attributes
+        plan = plans.plan(span, attributes)
+        if plan is None or plan.template is None:
+            return None
+        return (plan, self._resource_labels(span.resource)[4], span.is_error, plan.template.values(attributes))
+
+    def from_template(self, template: LLMCall, span: SpanRecord, counts: tuple[int | None, ...]) -> LLMCall:
+        """The call of `span`, whose template key is that of `template`'s span and whose raw token
+        counts are `counts` (`templates.token_counts`): `template` with this span's numbers. The
+        dimensions mapping is shared with the template (calls never change it)."""
+        inp, out, cache_read, cache_write, reasoning = counts
+        if inp is None and out is None and cache_read is None and cache_write is None and reasoning is None:
+            tokens = TokenCounts()
+        else:  # the shortcut's sources: input includes the cache, reasoning is a part of output
+            tokens = split_counts(inp, out, cache_read, cache_write, reasoning, None, True, True)
+        duration_ns = span.end_ns - span.start_ns
+        t = template
+        return LLMCall(t.service, t.environment, t.provider, t.model, t.operation, t.status, t.error_type,
+                       duration_ns / 1e9 if duration_ns > 0 else 0.0,
+                       event_ttft(span) if span.events else None,
+                       tokens, span.end_ns, t.dimensions, t.source, t.unmetered, t.cache_write_1h)
 
     def _label(self, value: object) -> str:
         """`value` as a label value: a string of at most limits.max_label_value_length characters."""
         text = value if type(value) is str else str(value)
         return text if len(text) <= self._cap else text[: self._cap]
 
-    def _resource_labels(self, resource: Mapping[str, Any]) -> tuple[object, str, str, dict[str, str]]:
+    def _resource_labels(self, resource: Mapping[str, Any]) -> _ResourceLabels:
         """Service, environment and resource-side dimension values of `resource` (cached by identity)."""
         last = self._last_resource
         if last[0] is resource:
@@ -154,10 +184,10 @@ class Conventions:
                 dimensions[name] = self._label(value)
         service = first_present(resource, self._service_keys)
         environment = first_present(resource, self._environment_keys)
-        last = (resource,
-                self._label(service) if service is not None else contract.UNKNOWN,
-                self._label(environment) if environment is not None else contract.UNKNOWN,
-                dimensions)
+        service_label = self._label(service) if service is not None else contract.UNKNOWN
+        environment_label = self._label(environment) if environment is not None else contract.UNKNOWN
+        last = (resource, service_label, environment_label, dimensions,
+                (service_label, environment_label, *dimensions.items()))
         self._last_resource = last
         return last
 
@@ -179,6 +209,8 @@ class Conventions:
                     values[name] = from_resource[name]
         return values
 
+
+_ResourceLabels = tuple[object, str, str, dict[str, str], tuple[object, ...]]
 
 READERS = {
     SOURCE_SEMCONV: read_gen_ai,

@@ -41,6 +41,7 @@ from genai_meter.conventions.tables import (
     SOURCE_OPENLLMETRY,
     SOURCE_OTEL_CONTRIB,
 )
+from genai_meter.conventions.templates import TemplateKeys, template_keys
 from genai_meter.conventions.values import seconds
 from genai_meter.records import SpanRecord
 
@@ -52,15 +53,16 @@ _KEYED_FAMILIES = (AI_OPERATION_ID, OPENINFERENCE_SPAN_KIND, LANGSMITH_SPAN_KIND
 Dimensions = tuple[tuple[str, tuple[str, ...], bool], ...]  # (name, attribute keys, read the resource too)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class Plan:
-    """What the keys of one shape decide."""
+    """What the keys of one shape decide. Compared and hashed by identity (a part of template keys)."""
 
     family: str
     gen_ai_shortcut: bool  # `read_gen_ai_planned` applies
     dimensions: Dimensions  # as Conventions' dimensions, with only the keys this shape carries
     one_hour_keys: bool  # some key mentions ephemeral_1h (values.says_1h may find a count)
     ttft_key: bool  # gen_ai.response.time_to_first_chunk is present
+    template: TemplateKeys | None = None  # the shape's calls follow templates (conventions.templates)
 
 
 class ShapePlans:
@@ -96,8 +98,12 @@ class ShapePlans:
                     and not is_run_totals(dict.fromkeys(present)))
         dimensions = tuple((name, tuple(k for k in dim_keys if k in present), resource)
                            for name, dim_keys, resource in self.dimensions)
-        return Plan(family, shortcut, dimensions, any("ephemeral_1h" in k for k in keys),
-                    GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK in present)
+        one_hour_keys = any("ephemeral_1h" in k for k in keys)
+        ttft_key = GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK in present
+        dimension_keys = frozenset(k for _, dim_keys, _ in dimensions for k in dim_keys)
+        template = template_keys(present, keys, dimension_keys, shortcut=shortcut, one_hour_keys=one_hour_keys,
+                                 ttft_key=ttft_key)
+        return Plan(family, shortcut, dimensions, one_hour_keys, ttft_key, template)
 
 
 def read_gen_ai_planned(span: SpanRecord, a: Mapping[str, Any], plan: Plan) -> Reading | str:

@@ -64,7 +64,20 @@ def out_of_range(reading: Reading, ceiling: int) -> bool:
 
 
 def split_tokens(reading: Reading) -> tuple[TokenCounts, bool]:
-    """The five disjoint classes from a source's counts; and whether the span reported any usage.
+    """The five disjoint classes from a source's counts (`split_counts`); and whether the span
+    reported any usage."""
+    inp, out, cache_read, cache_write, reasoning = (reading.inp, reading.out, reading.cache_read,
+                                                    reading.cache_write, reading.reasoning)
+    if inp is None and out is None and cache_read is None and cache_write is None and reasoning is None:
+        return TokenCounts(), False
+    return split_counts(inp, out, cache_read, cache_write, reasoning, reading.total, reading.inclusive,
+                        reading.reasoning_in_output), True
+
+
+def split_counts(inp: int | None, out: int | None, cache_read: int | None, cache_write: int | None,
+                 reasoning: int | None, total: int | None, inclusive: bool, reasoning_in_output: bool
+                 ) -> TokenCounts:
+    """The five disjoint classes from counts as a source reports them (None = not reported).
 
     Inclusive sources: uncached input = input - cache_read - cache_write. Cache counts larger than
     the input are clamped (cache_read first, then cache_write) so that the three input classes sum
@@ -72,15 +85,12 @@ def split_tokens(reading: Reading) -> tuple[TokenCounts, bool]:
     counts present is taken as cache only. Reasoning is a part of output (clamped to it) unless the
     source keeps it apart, or the span's total equals input + output + reasoning.
     """
-    inp, out, cache_read, cache_write, reasoning = (reading.inp, reading.out, reading.cache_read,
-                                                    reading.cache_write, reading.reasoning)
-    if inp is None and out is None and cache_read is None and cache_write is None and reasoning is None:
-        return TokenCounts(), False
+    reported_input = inp
     cache_read = cache_read or 0
     cache_write = cache_write or 0
     reasoning = reasoning or 0
     out = out or 0
-    if reading.inclusive:
+    if inclusive:
         if inp is None:
             inp = cache_read + cache_write
         if cache_read + cache_write > inp:
@@ -90,11 +100,10 @@ def split_tokens(reading: Reading) -> tuple[TokenCounts, bool]:
     else:
         uncached = inp or 0
     if reasoning:
-        total = reading.total
-        if reading.reasoning_in_output and not (total is not None and reading.inp is not None
-                                                and total == reading.inp + out + reasoning):
+        if reasoning_in_output and not (total is not None and reported_input is not None
+                                        and total == reported_input + out + reasoning):
             if reasoning > out:
                 reasoning = out
             out -= reasoning
         # else: reasoning is counted beside output (the source says so, or its total does: Gemini style)
-    return TokenCounts(uncached, cache_read, cache_write, out, reasoning), True
+    return TokenCounts(uncached, cache_read, cache_write, out, reasoning)

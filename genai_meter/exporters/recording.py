@@ -29,6 +29,7 @@ from genai_meter import contract
 from genai_meter.config import Config
 from genai_meter.contract import Contract
 from genai_meter.exporters.budgets import Budget, BudgetTracker
+from genai_meter.exporters.group_add import add_group
 from genai_meter.exporters.labels import LabelResolver
 from genai_meter.exporters.series import CounterTable, HistogramTable, SeriesTable
 from genai_meter.periods import NS
@@ -98,6 +99,8 @@ class CallCounter:
         self._slots_max = cap
         # raw (base values, dimension values) -> the same entries as _slots; see _call_slots
         self._combos: dict[tuple[Any, ...], list[Any]] = {}
+        # id(template call) -> (that call, its `_group_slots`): the group path's series indexes
+        self._slot_cache: dict[int, tuple[LLMCall, tuple[Any, ...]]] = {}
         self._dim_names = tuple(dim.name for dim in self._resolver.dimensions)
         self._has_budgets = bool(self._budgets)
         # (provider, model) -> the last unit-price dict seen, and the rates the price gauge shows
@@ -220,6 +223,82 @@ class CallCounter:
         if self._counted is not None:
             self._counted.values[self._counted_idx] += 1
         return dur_key, ttft_key
+
+    def _count_group(self, call: LLMCall, prices: dict[str, Decimal] | None, calls: int, tokens: Sequence[int],
+                     costs: Sequence[int], duration_counts: Sequence[int], durations: Sequence[float],
+                     ttft_counts: Sequence[int], ttfts: Sequence[float]) -> bool:
+        """`_count` of `calls` unweighted calls with `call`'s labels at once (under the lock), when every
+        series they touch exists and nothing else must happen per call; else False, nothing counted."""
+        slots = self._group_slots(call, prices is not None, False)
+        if slots is None or not self._has_series(slots, tokens, costs, ttfts):
+            slots = self._group_slots(call, prices is not None, True)  # series made since
+            if slots is None or not self._has_series(slots, tokens, costs, ttfts):
+                return False
+        priced = prices is not None
+        if priced and prices and self._last_prices.get(slots[8]) is not prices:
+            self._set_prices(slots[8][0], slots[8][1], prices)  # as the group's first call would
+        add_group(slots, calls, tokens, costs, duration_counts, durations, ttft_counts, ttfts, priced,
+                  self._group_tables)
+        return True
+
+    @property
+    def _group_tables(self) -> tuple[Any, ...]:
+        """The value lists `add_group` adds to."""
+        counted = self._counted
+        return (self.requests.values, self.tokens.values, self.cost.values, self.unpriced.values,
+                self.request_errors.values, self.unmetered.values, self.duration.counts, self.duration.sums,
+                self.ttft.counts, self.ttft.sums, counted.values if counted is not None else None,
+                self._counted_idx)
+
+    @staticmethod
+    def _has_series(slots: tuple[Any, ...], tokens: Sequence[int], costs: Sequence[int], ttfts: Sequence[float]
+                    ) -> bool:
+        if ttfts and slots[2] is None:
+            return False
+        token_idx, cost_idx = slots[3], slots[4]
+        for i, n in enumerate(tokens):
+            if n > 0 and token_idx[i] is None:
+                return False
+        return all(not (n > 0 and cost_idx[i] is None) for i, n in enumerate(costs))
+
+    def _group_slots(self, call: LLMCall, priced: bool, refresh: bool) -> tuple[Any, ...] | None:
+        """The series indexes a group of calls like `call` adds to (None where a series does not exist
+        yet), cached per call object: (requests, duration, ttft, 5 token classes, 6 cost classes,
+        unpriced, errors, unmetered, (provider, model) labels); None when the label set overflowed or
+        was never counted."""
+        cached = self._slot_cache.get(id(call))
+        if cached is not None and cached[0] is call and not refresh:
+            return cached[1]
+        entry = self._combos.get((call.service, call.environment, call.provider, call.model, call.operation,
+                                  *map(call.dimensions.get, self._dim_names)))
+        pos = _STATUS_POS.get(call.status)
+        if entry is None or pos is None:
+            return None  # a label overflowed (counted per call), or not counted yet
+        labels: tuple[str, ...] = entry[_SLOT_LABELS]
+        service, provider, model = labels[0], labels[2], labels[3]
+        request_idx, duration_idx = entry[_SLOT_REQ + pos], entry[_SLOT_DUR + pos]
+        if request_idx is None or duration_idx is None:
+            return None
+        error_idx = unmetered_idx = unpriced_idx = None
+        if call.status == contract.STATUS_ERROR:
+            error_idx = self.request_errors.index.get(
+                labels[:5] + (self._resolver.base(call.error_type or contract.UNKNOWN),))
+            if error_idx is None:
+                return None
+        if call.unmetered:
+            unmetered_idx = self.unmetered.index.get((service, provider, model, self._resolver.base(call.unmetered)))
+            if unmetered_idx is None:
+                return None
+        if not priced:
+            unpriced_idx = self.unpriced.index.get((service, provider, model))
+            if unpriced_idx is None:
+                return None
+        slots = (request_idx, duration_idx, entry[_SLOT_TTFT], tuple(entry[0:5]),
+                 tuple(entry[_SLOT_COST:_SLOT_COST + 6]), unpriced_idx, error_idx, unmetered_idx, (provider, model))
+        if len(self._slot_cache) >= self._slots_max:
+            self._slot_cache.clear()
+        self._slot_cache[id(call)] = (call, slots)
+        return slots
 
     def _count_cost(self, entry: list[Any], labels: tuple[str, ...], cost: Cost, dweight: Decimal | None) -> None:
         """Add the call's cost classes to the cost family, in 10^-12 USD."""

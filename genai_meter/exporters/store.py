@@ -14,7 +14,7 @@ label set that is not in the contract (a programming error).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 
 from genai_meter import __version__, contract
@@ -108,6 +108,20 @@ class UsageMetrics(CallCounter):
         budgets = self._budgets.matching(call) if self._has_budgets else ()  # pure: outside the lock
         with self._lock:
             self._count(call, cost, budgets)
+
+    def record_group(self, call: LLMCall, prices: dict[str, Decimal] | None, calls: int, tokens: Sequence[int],
+                     costs: Sequence[int], duration_counts: Sequence[int], durations: Sequence[float],
+                     ttft_counts: Sequence[int], ttfts: Sequence[float]) -> bool:
+        """Count `calls` calls labelled like `call` at once (metering.tally): their token and cost
+        sums (costs in 10^-12 USD; `prices` their unit prices, None: unpriced), histogram bucket counts
+        and observed values in order. The same figures as `record_call` for each; False (nothing
+        counted) when that needs the calls one by one: a series not there yet, a label overflow, a
+        budget, a price the gauge does not show yet."""
+        if self._has_budgets and self._budgets.matching(call):
+            return False
+        with self._lock:
+            return self._count_group(call, prices, calls, tokens, costs, duration_counts, durations,
+                                     ttft_counts, ttfts)
 
     def record_tool(self, tool: ToolCall) -> None:
         """Count one tool execution by tool name (names past limits.max_tool_names fold into __overflow__)."""

@@ -107,6 +107,9 @@ class ClickHouseWriter:
     def submit(self, entries: Sequence[Entry]) -> Future[list[bool]]:
         return self._commits.put(self._builder.rows(entries))
 
+    def submit_rows(self, rows: Sequence[Row]) -> Future[list[bool]]:
+        return self._commits.put(list(rows))
+
     def wal_bytes(self) -> int:
         """Bytes waiting in the spool (the self-metric beside SQLite's WAL size)."""
         return self._spool.size_bytes()

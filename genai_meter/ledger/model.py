@@ -2,8 +2,9 @@
 
 Write side: `LedgerWriter.submit(entries)` hands a request's metered calls to the group-commit
 writer and returns a `Future`; it resolves, once the calls are durable, to one bool per entry
-(True: newly stored; False: that (trace id, span id) was already stored, a retry or replay), or
-raises `LedgerUnavailable` (nothing of that submission was stored; the receiver answers 503).
+(True: newly stored; False: that call was already stored, a retry or replay), or raises
+`LedgerUnavailable` (nothing of that submission was stored; the receiver answers 503).
+`submit_rows(rows)` does the same for a caller that built the stored rows (`ledger.rows.Row`) itself.
 
 Read side: `LedgerReader`, the one query interface of both backends (SQLite embedded, ClickHouse
 at scale). Times are Unix nanoseconds, ranges half-open [start_ns, end_ns). Money is integer
@@ -16,9 +17,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from genai_meter.records import Cost, LLMCall
+
+if TYPE_CHECKING:  # rows.py imports this module (Entry): the annotation only, no import circle
+    from genai_meter.ledger.rows import Row
 
 # Fields every backend can filter and group on. Dimension names from the config are added to
 # these at run time (`LedgerReader.fields()`); `user` is the end-user id (hashed unless the config
@@ -47,6 +51,9 @@ class Entry:
 class LedgerWriter(Protocol):
     def submit(self, entries: Sequence[Entry]) -> Future[list[bool]]:
         """Queue `entries` for the next group commit; see the module docstring. Never blocks on I/O."""
+
+    def submit_rows(self, rows: Sequence[Row]) -> Future[list[bool]]:
+        """`submit` for rows already built (`RowBuilder.row`, or from its `labelset` parts): one bool per row."""
 
     def close(self, timeout_s: float = 10.0) -> None:
         """Commit what is queued and stop; idempotent."""

@@ -17,7 +17,7 @@ from typing import NamedTuple
 from genai_meter.config import Config
 from genai_meter.ledger.model import Entry
 from genai_meter.money import to_pico
-from genai_meter.records import Cost
+from genai_meter.records import Cost, LLMCall
 
 TOKEN_CLASSES: tuple[str, ...] = ("input", "cache_read", "cache_write", "output", "reasoning")
 COST_CLASSES: tuple[str, ...] = TOKEN_CLASSES + ("request",)
@@ -54,7 +54,9 @@ NO_PRICE = Price("", "", "", "{}")
 
 
 class Row(NamedTuple):
-    """One call as stored. `labels` are LABEL_FIELDS values; `dims` a sorted tuple of (name, value)."""
+    """One call as stored. `labels` are LABEL_FIELDS values; `dims` a sorted tuple of (name, value)
+    (share both per label set: `RowBuilder.labelset`). (end_ns, trace_id, span_id) is the call's
+    identity: the ids are `bytes` (16 and 8), never empty (`RowBuilder` draws random ones)."""
 
     end_ns: int
     trace_id: bytes
@@ -87,6 +89,9 @@ _PRICES_MAX = 10_000
 _PRICES_BY_UNITS: dict[int, tuple[dict[str, Decimal], tuple[str, str, str], Price]] = {}
 _USERS: dict[str, str] = {}
 _USERS_MAX = 100_000
+_LABELSETS_MAX = 100_000  # per RowBuilder: distinct raw (labels, dimension values)
+_NO_COSTS = (0, 0, 0, 0, 0, 0)
+_new_row = tuple.__new__  # Row(...) without the generated __new__'s Python frame
 
 
 def price_of(cost: Cost) -> Price:
@@ -143,45 +148,73 @@ def hashed_user(user: str) -> str:
 
 
 class RowBuilder:
-    """Turns `Entry`s into `Row`s under one config (hashing, the stored dimensions). Thread-safe."""
+    """Turns `Entry`s into `Row`s under one config (hashing, the stored dimensions). Thread-safe.
+
+    The label values and stored dimensions of a call are cached per distinct raw (labels,
+    dimension values), so the calls of one label set share one `labels` and one `dims` tuple
+    (the writers resolve a label set once per distinct pair; `labelset` gives the pair to a caller
+    that builds `Row`s itself and hands them to `LedgerWriter.submit_rows`)."""
 
     def __init__(self, config: Config) -> None:
         self.dimensions = tuple(config.active_dimensions)
         self.hashed = frozenset(name for name, dim in config.active_dimensions.items() if dim.hash)
         self.hash_users = config.ledger.hash_user_ids
+        self._sets: dict[tuple[object, ...], tuple[tuple[str, ...], tuple[tuple[str, str], ...]]] = {}
+
+    def labelset(self, call: LLMCall) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]:
+        """(labels, dims) of `call` as stored: LABEL_FIELDS values and the sorted configured dimensions
+        present (hashed where configured); the same tuple objects for every call of one label set."""
+        raw = call.dimensions
+        key = (call.service, call.environment, call.provider, call.model, call.request_model, call.operation,
+               call.status, call.error_type, *map(raw.get, self.dimensions)) if raw else \
+            (call.service, call.environment, call.provider, call.model, call.request_model, call.operation,
+             call.status, call.error_type)
+        found = self._sets.get(key)
+        if found is None:
+            dims = []
+            for name in self.dimensions:
+                value = raw.get(name)
+                if value:
+                    value = str(value)
+                    dims.append((name, hash_value(value) if name in self.hashed else value))
+            found = ((call.service, call.environment, call.provider, call.model, call.request_model or call.model,
+                      call.operation, call.status, call.error_type), tuple(dims))
+            if len(self._sets) >= _LABELSETS_MAX:
+                self._sets.clear()
+            self._sets[key] = found
+        return found
 
     def row(self, entry: Entry) -> Row:
         call, cost = entry.call, entry.cost
-        costs = cost_pico(cost)
-        if entry.catalog_cost is not None:
-            list_cost = sum(cost_pico(entry.catalog_cost))
+        raw = call.dimensions  # the cache lookup of `labelset`, inlined
+        found = self._sets.get(
+            (call.service, call.environment, call.provider, call.model, call.request_model, call.operation,
+             call.status, call.error_type, *map(raw.get, self.dimensions)) if raw else
+            (call.service, call.environment, call.provider, call.model, call.request_model, call.operation,
+             call.status, call.error_type))
+        labels, dims = found if found is not None else self.labelset(call)
+        if cost is None:
+            costs, price, unpriced = _NO_COSTS, NO_PRICE, int(not call.invalid)
         else:
-            list_cost = sum(costs)
-        raw_dims = call.dimensions
-        dims = []
-        for name in self.dimensions:
-            value = raw_dims.get(name)
-            if value:
-                value = str(value)
-                dims.append((name, hash_value(value) if name in self.hashed else value))
+            costs, price, unpriced = cost.pico if len(cost.pico) == 6 else cost_pico(cost), price_of(cost), 0
+        list_cost = sum(costs) if entry.catalog_cost is None else sum(cost_pico(entry.catalog_cost))
         user = call.user_id
         if user and self.hash_users:
-            user = hashed_user(user)
-        trace_id = call.trace_id or os.urandom(TRACE_ID_BYTES)  # no identity: stored, but never deduplicated
-        span_id = call.span_id or os.urandom(SPAN_ID_BYTES)
+            user = _USERS.get(user) or hashed_user(user)
         t = call.tokens
-        return Row(
-            call.end_ns, trace_id, span_id, call.parent_span_id or b"",
-            (call.service, call.environment, call.provider, call.model, call.request_model or call.model,
-             call.operation, call.status, call.error_type),
-            tuple(dims), call.conversation_id or "", user or "",
-            max(0, round(call.duration_s * 1_000_000)),
-            None if call.ttft_s is None else max(0, round(call.ttft_s * 1_000_000)),
+        ttft = call.ttft_s
+        weight = call.sample_weight
+        duration = round(call.duration_s * 1_000_000)
+        return _new_row(Row, (
+            call.end_ns,
+            call.trace_id or os.urandom(TRACE_ID_BYTES),  # no identity: stored, but never deduplicated
+            call.span_id or os.urandom(SPAN_ID_BYTES),
+            call.parent_span_id or b"", labels, dims, call.conversation_id or "", user or "",
+            duration if duration > 0 else 0, None if ttft is None else max(0, round(ttft * 1_000_000)),
             (t.input, t.cache_read, t.cache_write, t.output, t.reasoning),
-            costs, list_cost, NO_PRICE if cost is None else price_of(cost),
-            int(cost is None and not call.invalid), call.unmetered, call.invalid,
-            round(call.sample_weight * 1_000_000), int(call.cache_write_1h),
-        )
+            costs, list_cost, price, unpriced, call.unmetered, call.invalid,
+            1_000_000 if weight == 1.0 else round(weight * 1_000_000), 1 if call.cache_write_1h else 0,
+        ))
 
     def rows(self, entries: Sequence[Entry]) -> list[Row]:
-        return [self.row(e) for e in entries]
+        return list(map(self.row, entries))

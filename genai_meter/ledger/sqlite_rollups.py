@@ -15,7 +15,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 
-from genai_meter.ledger.rows import MONEY_SUMS, SUM_NAMES, Row
+from genai_meter.ledger.rows import MONEY_SUMS, SUM_NAMES
 from genai_meter.ledger.sqlite_schema import MASK32, field_rollup_sql, rollup_columns
 
 HOUR_NS = 3600 * 10**9
@@ -43,15 +43,39 @@ def upsert_rollup_sql(table: str) -> str:
             f"ON CONFLICT (bucket, labelset) DO UPDATE SET {_sets()}")
 
 
+UPSERT_HOUR = upsert_rollup_sql("rollup_hour")
+
+
+def _upsert_sums_sql(table: str) -> str:
+    order = ("calls", "errors", "unmetered", "invalid", *(n for n in SUM_NAMES if n.startswith("t_")), *MONEY_SUMS,
+             "duration_us", "weight_micro", "unpriced")
+    assert sorted(order) == sorted(SUM_NAMES)
+    cols, values = [], []
+    for i, name in enumerate(order, start=3):
+        if name in MONEY_SUMS:
+            cols += [f"{name}_hi", f"{name}_lo"]
+            values += [f"?{i} >> 32", f"?{i} & {MASK32}"]
+        else:
+            cols.append(name)
+            values.append(f"?{i}")
+    return (f"INSERT INTO {table} (bucket, labelset, {', '.join(cols)}) VALUES (?1, ?2, {', '.join(values)}) "
+            f"ON CONFLICT (bucket, labelset) DO UPDATE SET {_sets()}")
+
+
+# The writer's upsert of one group: (bucket, labelset, calls, errors, unmetered, invalid, the five token
+# sums, the seven money sums (COST_CLASSES, list_cost) as plain integers below 2^63, split into _hi/_lo
+# here, duration_us, weight_micro, unpriced): the order of the calls insert's summed columns.
+UPSERT_HOUR_SUMS = _upsert_sums_sql("rollup_hour")
 _FIRST_MONEY = SUM_NAMES.index(MONEY_SUMS[0])
 _END_MONEY = SUM_NAMES.index(MONEY_SUMS[-1]) + 1
-assert SUM_NAMES[_FIRST_MONEY:_END_MONEY] == MONEY_SUMS  # money sums are contiguous
+assert SUM_NAMES[_FIRST_MONEY:_END_MONEY] == MONEY_SUMS and len(MONEY_SUMS) == 7  # contiguous (rollup_params)
 
 
-def rollup_params(bucket: int, labelset: int, sums: Sequence[int]) -> list[int]:
+def rollup_params(bucket: int, labelset: int, sums: Sequence[int]) -> tuple[int, ...]:
     """The parameters of `upsert_rollup_sql` for one group (sums may be negative: corrections)."""
-    split = [x for v in sums[_FIRST_MONEY:_END_MONEY] for x in (v >> 32, v & MASK32)]
-    return [bucket, labelset, *sums[:_FIRST_MONEY], *split, *sums[_END_MONEY:]]
+    a, b, c, d, e, f, g = sums[_FIRST_MONEY:_END_MONEY]
+    return (bucket, labelset, *sums[:_FIRST_MONEY], a >> 32, a & MASK32, b >> 32, b & MASK32, c >> 32, c & MASK32,
+            d >> 32, d & MASK32, e >> 32, e & MASK32, f >> 32, f & MASK32, g >> 32, g & MASK32, *sums[_END_MONEY:])
 
 
 def days_sealed_until(conn: sqlite3.Connection) -> int:
@@ -63,7 +87,7 @@ def days_sealed_until(conn: sqlite3.Connection) -> int:
 def add_rollups(conn: sqlite3.Connection, groups: dict[tuple[int, int], list[int]]) -> None:
     """Add per-(hour start, labelset) sums to rollup_hour, and to rollup_day for sealed days.
     Runs inside the caller's write transaction."""
-    conn.executemany(upsert_rollup_sql("rollup_hour"), [rollup_params(b, ls, s) for (b, ls), s in groups.items()])
+    conn.executemany(UPSERT_HOUR, [rollup_params(b, ls, s) for (b, ls), s in groups.items()])
     sealed = days_sealed_until(conn)
     days: dict[tuple[int, int], list[int]] = {}
     for (hour, labelset), sums in groups.items():
@@ -83,13 +107,6 @@ def refresh_field_days(conn: sqlite3.Connection, buckets: list[int]) -> None:
                      "AND bucket = ?", (day,))
         for statement in field_rollup_sql("r.bucket = ?"):
             conn.execute(statement, (day,))
-
-
-def group_sums(rows: list[Row]) -> list[int]:
-    """SUM_NAMES sums of `rows` (one rollup group)."""
-    if len(rows) == 1:
-        return rows[0].sums()
-    return [sum(column) for column in zip(*(r.sums() for r in rows))]
 
 
 def seal_days(conn: sqlite3.Connection, now_ns: int) -> int:

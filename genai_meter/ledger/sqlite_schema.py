@@ -94,7 +94,23 @@ _V3 = [
     + ",\n  PRIMARY KEY (field, bucket, value)\n) WITHOUT ROWID",
     *field_rollup_sql("r.bucket >= 0"),
 ]
-MIGRATIONS: list[list[str]] = [_V1, _V2, _V3]  # append only; never edit a released step
+# V4: a call's identity is (end time, trace id, span id), the primary key: a retried or re-sent span carries
+# the same end time, so the writer finds it through the primary key (recent, appended pages) instead of the
+# unique (trace_id, span_id) index, whose random-order inserts dirtied about one page per call. The price
+# history is keyed by the same identity (two calls with one span id and different end times are two calls).
+_V4 = [
+    "DROP INDEX IF EXISTS calls_identity",
+    "CREATE TABLE price_history_v4 (end_ns INTEGER NOT NULL, trace_id BLOB NOT NULL, span_id BLOB NOT NULL, "
+    "reprice INTEGER NOT NULL, price INTEGER NOT NULL, unpriced INTEGER NOT NULL, "
+    + ", ".join(f"c_{c} INTEGER NOT NULL" for c in COST_CLASSES)
+    + ", list_cost INTEGER NOT NULL, PRIMARY KEY (end_ns, trace_id, span_id, reprice)) WITHOUT ROWID",
+    "INSERT INTO price_history_v4 (end_ns, trace_id, span_id, reprice, price, unpriced, "
+    + ", ".join(f"c_{c}" for c in COST_CLASSES) + ", list_cost) SELECT end_ns, trace_id, span_id, reprice, price, "
+    "unpriced, " + ", ".join(f"c_{c}" for c in COST_CLASSES) + ", list_cost FROM price_history",
+    "DROP TABLE price_history",
+    "ALTER TABLE price_history_v4 RENAME TO price_history",
+]
+MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4]  # append only; never edit a released step
 LATEST = len(MIGRATIONS)
 
 
@@ -143,7 +159,7 @@ def open_write(path: Path, busy_timeout_s: float) -> sqlite3.Connection:
         conn.execute(f"PRAGMA journal_size_limit={JOURNAL_SIZE_LIMIT}")
         conn.execute(f"PRAGMA wal_autocheckpoint={AUTOCHECKPOINT_PAGES}")
         conn.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
-        conn.execute(f"PRAGMA cache_size=-{WRITER_CACHE_KIB}")  # the random-order unique index stays in memory
+        conn.execute(f"PRAGMA cache_size=-{WRITER_CACHE_KIB}")  # the partial indexes' hot pages stay in memory
         migrate_connection(conn, path)
     except LedgerOpenError:
         conn.close()

@@ -1,12 +1,15 @@
 """The SQLite ledger writer: one thread with its own connection doing group commit.
 
 `submit` (any thread) builds the row tuples and queues them; the writer thread collects
-submissions for `ledger.commit_interval_ms`, then in one BEGIN IMMEDIATE transaction looks up which
-(trace id, span id) keys exist, inserts the new rows, upserts the hourly and daily rollups (summed
-per batch in Python) and commits, and only then resolves each submission's Future with its new/dup
-bools. Any error resolves the whole batch with `LedgerUnavailable` (nothing of it stored). Several
-processes may write one file: the lookup and the insert share the IMMEDIATE transaction, so each
-key is stored once across processes. The thread also checkpoints the WAL (PASSIVE each second,
+submissions for `ledger.commit_interval_ms`, then in one BEGIN IMMEDIATE transaction inserts the
+new rows, upserts the hourly rollups (summed per batch in Python) and commits, and only then
+resolves each submission's Future with its new/dup bools. A call's identity is its primary key
+(end time, trace id, span id): the rows are inserted as they are, and when one was stored before (a
+retry, a replay) the insert fails on the key, the transaction is rolled back and the batch is done
+again with the keys looked up first (primary-key searches), inserting only the new rows. Any other
+error resolves the whole batch with `LedgerUnavailable` (nothing of it stored). Several processes
+may write one file: the insert (or the lookup and the insert) runs in the IMMEDIATE transaction, so
+each key is stored once across processes. The thread also checkpoints the WAL (PASSIVE each second,
 TRUNCATE above `WAL_TRUNCATE_BYTES`) and prunes (daily, and above `ledger.max_bytes`).
 """
 
@@ -20,14 +23,17 @@ import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import Future
+from itertools import groupby
+from operator import itemgetter
 from pathlib import Path
+from typing import Any
 
 from genai_meter.config import Config
 from genai_meter.ledger import sqlite_prune
-from genai_meter.ledger.commit_queue import CommitQueue
+from genai_meter.ledger.commit_queue import CommitQueue, Submission
 from genai_meter.ledger.model import Entry, LedgerUnavailable
 from genai_meter.ledger.rows import Price, Row, RowBuilder
-from genai_meter.ledger.sqlite_rollups import HOUR_NS, add_rollups, seal_days
+from genai_meter.ledger.sqlite_rollups import HOUR_NS, UPSERT_HOUR_SUMS, add_rollups, days_sealed_until, seal_days
 from genai_meter.ledger.sqlite_schema import open_write
 
 log = logging.getLogger(__name__)
@@ -35,13 +41,39 @@ log = logging.getLogger(__name__)
 WAL_TRUNCATE_BYTES = 64 * 1024 * 1024
 CHECKPOINT_EVERY_S = 1.0
 PRUNE_CHECK_EVERY_S = 60.0
-LOOKUP_CHUNK = 400  # (trace id, span id) pairs per lookup statement (2 variables each)
+LOOKUP_CHUNK = 400  # (end time, trace id, span id) keys per lookup statement (3 variables each)
 
-_CALL_COLS = ("end_ns, trace_id, span_id, parent_span_id, labelset, conversation, user, duration_us, ttft_us, "
-              "t_input, t_cache_read, t_cache_write, t_output, t_reasoning, c_input, c_cache_read, c_cache_write, "
-              "c_output, c_reasoning, c_request, list_cost, price, unpriced, unmetered, invalid, weight_micro, "
-              "cache_write_1h")
-INSERT_CALL = f"INSERT INTO calls ({_CALL_COLS}) VALUES ({', '.join('?' * 27)})"
+# The insert's column order puts the summed columns last and together (params[12:27], in the order of
+# `UPSERT_HOUR_SUMS`'s sums), so a rollup group's sums are columns of one slice per row.
+_CALL_COLS = ("end_ns, trace_id, span_id, parent_span_id, labelset, conversation, user, ttft_us, price, unmetered, "
+              "invalid, cache_write_1h, t_input, t_cache_read, t_cache_write, t_output, t_reasoning, c_input, "
+              "c_cache_read, c_cache_write, c_output, c_reasoning, c_request, list_cost, duration_us, weight_micro, "
+              "unpriced")
+# ttft_us is bound as -1 for "none" (NULL): binding None takes sqlite3's slow adaptation path
+INSERT_CALL = f"INSERT INTO calls ({_CALL_COLS}) VALUES ({', '.join('?' * 7)}, NULLIF(?, -1), {', '.join('?' * 19)})"
+_KEY = itemgetter(0, 1, 2)  # a Row's identity: (end time, trace id, span id)
+_END = itemgetter(0)
+_LABELSET = itemgetter(4)
+_UNMETERED, _INVALID = itemgetter(9), itemgetter(10)
+_SUMMED = itemgetter(*range(12, 27))
+_INT64 = 2**63
+
+
+def _group(params: list[tuple[Any, ...]], error: int) -> tuple[int, ...]:
+    """(calls, errors, unmetered, invalid, *the 15 summed columns) of one rollup group's insert
+    parameters, column-wise at C speed: the parameters of `UPSERT_HOUR_SUMS` after (bucket, labelset).
+    `error`: 1 when the label set's status is not ok."""
+    if len(params) == 1:
+        p = params[0]
+        return (1, error, int(p[9] != ""), int(p[10] != ""), *p[12:27])
+    n = len(params)
+    return (n, error * n, sum(map(bool, map(_UNMETERED, params))), sum(map(bool, map(_INVALID, params))),
+            *map(sum, zip(*map(_SUMMED, params))))
+
+
+def _sum_names_order(group: tuple[int, ...]) -> list[int]:
+    """A `_group` tuple as SUM_NAMES sums (for `add_rollups`)."""
+    return [group[0], group[1], group[18], group[2], group[3], *group[4:16], group[16], group[17]]
 
 
 class Dictionaries:
@@ -82,16 +114,16 @@ class Dictionaries:
         return int(row[0])
 
 
-def existing_keys(conn: sqlite3.Connection, keys: Sequence[tuple[bytes, bytes]]) -> set[tuple[bytes, bytes]]:
-    """Which of `keys` are stored already (through the unique (trace_id, span_id) index)."""
-    found: set[tuple[bytes, bytes]] = set()
+def existing_keys(conn: sqlite3.Connection, keys: Sequence[tuple[int, bytes, bytes]]) -> set[tuple[int, bytes, bytes]]:
+    """Which of `keys` (end time, trace id, span id) are stored already (primary-key searches)."""
+    found: set[tuple[int, bytes, bytes]] = set()
     for i in range(0, len(keys), LOOKUP_CHUNK):
         chunk = keys[i:i + LOOKUP_CHUNK]
-        values = ", ".join("(?, ?)" for _ in chunk)
-        params = [part for key in chunk for part in key]
-        found.update(conn.execute(  # a join, so each pair is one index search (row-value IN scans)
-            f"SELECT c.trace_id, c.span_id FROM (VALUES {values}) AS v "
-            "JOIN calls AS c ON c.trace_id = v.column1 AND c.span_id = v.column2", params).fetchall())
+        values = ", ".join("(?, ?, ?)" for _ in chunk)
+        params = [part for end, trace, span in chunk for part in (end, bytearray(trace), bytearray(span))]
+        found.update((end, bytes(trace), bytes(span)) for end, trace, span in conn.execute(
+            f"SELECT c.end_ns, c.trace_id, c.span_id FROM (VALUES {values}) AS v JOIN calls AS c "
+            "ON c.end_ns = v.column1 AND c.trace_id = v.column2 AND c.span_id = v.column3", params).fetchall())
     return found
 
 
@@ -106,6 +138,7 @@ class SQLiteWriter:
         for pragma in pragmas:  # e.g. max_page_count in tests
             self._conn.execute(f"PRAGMA {pragma}")
         self._dicts = Dictionaries()
+        self._errors: dict[int, int] = {}  # label set id -> 1 when its status is not ok
         self._commits = CommitQueue(config.ledger.commit_interval_ms / 1000.0)
         self._closed = threading.Event()
         self.batches = 0  # group commits done (self-metric)
@@ -117,6 +150,9 @@ class SQLiteWriter:
 
     def submit(self, entries: Sequence[Entry]) -> Future[list[bool]]:
         return self._commits.put(self._builder.rows(entries))
+
+    def submit_rows(self, rows: Sequence[Row]) -> Future[list[bool]]:
+        return self._commits.put(list(rows))
 
     def wal_bytes(self) -> int:
         """Size of the write-ahead log file now (a self-metric)."""
@@ -157,62 +193,115 @@ class SQLiteWriter:
             self._conn.close()
             self._closed.set()
 
-    def _commit(self, batch: list[tuple[list[Row], Future[list[bool]]]]) -> None:
-        conn = self._conn
-        pending_ls: dict[tuple[tuple[str, ...], tuple[tuple[str, str], ...]], int] = {}
-        pending_pr: dict[Price, int] = {}
+    def _commit(self, batch: list[Submission]) -> None:
+        rows = [r for rows, _ in batch for r in rows]
         try:
-            conn.execute("BEGIN IMMEDIATE")
-            keys = [(r.trace_id, r.span_id) for rows, _ in batch for r in rows]
-            seen = existing_keys(conn, keys)
-            answers: list[list[bool]] = []
-            params = []
-            groups: dict[tuple[int, int], list[int]] = {}  # (hour, labelset) -> SUM_NAMES sums of the batch
-            labelset_id, price_id, dicts = self._dicts.labelset_id, self._dicts.price_id, self._dicts
-            for rows, _ in batch:
-                flags = []
-                for r in rows:
-                    key = (r.trace_id, r.span_id)
-                    if key in seen:
-                        flags.append(False)
-                        continue
-                    seen.add(key)
-                    flags.append(True)
-                    ls = dicts.labelsets.get((r.labels, r.dims)) or labelset_id(conn, r.labels, r.dims, pending_ls)
-                    pr = dicts.prices.get(r.price) or price_id(conn, r.price, pending_pr)
-                    params.append((r.end_ns, r.trace_id, r.span_id, r.parent_span_id, ls, r.conversation, r.user,
-                                   r.duration_us, r.ttft_us, *r.tokens, *r.costs, r.list_cost, pr, r.unpriced,
-                                   r.unmetered, r.invalid, r.weight_micro, r.cache_write_1h))
-                    group = (r.end_ns - r.end_ns % HOUR_NS, ls)
-                    sums = groups.get(group)
-                    if sums is None:
-                        groups[group] = r.sums()  # a fresh list: summed into in place below
-                    else:
-                        for i, v in enumerate(r.sums()):
-                            sums[i] += v
-                answers.append(flags)
-            params.sort()  # primary-key order: the inserts append
-            if params:
-                conn.executemany(INSERT_CALL, params)
-                add_rollups(conn, groups)
-            conn.execute("COMMIT")
+            try:
+                flags = self._store(rows, look_up=False)
+            except sqlite3.IntegrityError:  # a call stored before (a retry, a replay): look the keys up
+                self._rollback()
+                flags = self._store(rows, look_up=True)
         except Exception as exc:
             self.failures += 1
-            try:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-            except sqlite3.Error:
-                pass
+            self._rollback()
             log.warning("ledger %s: batch not stored: %s", self.path, exc)
             error = LedgerUnavailable(f"the ledger cannot store calls now: {exc}")
             for _, future in batch:
                 future.set_exception(error)
             return
         self.batches += 1
-        self._dicts.labelsets.update(pending_ls)
-        self._dicts.prices.update(pending_pr)
-        for (_, future), flags in zip(batch, answers):
-            future.set_result(flags)
+        i = 0
+        for submitted, future in batch:
+            future.set_result(flags[i:i + len(submitted)])
+            i += len(submitted)
+
+    def _rollback(self) -> None:
+        try:
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass
+
+    def _store(self, rows: list[Row], *, look_up: bool) -> list[bool]:
+        """One transaction: insert the new rows, add their rollups, commit; the new/duplicate flags.
+        Without `look_up` every row is inserted: a key stored before, or twice in the batch, fails the
+        insert on the primary key with IntegrityError (the caller rolls back and comes again with
+        `look_up`, which looks the keys up first and inserts only the first of each new key)."""
+        conn = self._conn
+        dicts = self._dicts
+        pending_ls: dict[tuple[tuple[str, ...], tuple[tuple[str, str], ...]], int] = {}
+        pending_pr: dict[Price, int] = {}
+        conn.execute("BEGIN IMMEDIATE")
+        if look_up:  # a duplicate within the batch, or stored before
+            keys = list(map(_KEY, rows))
+            seen = existing_keys(conn, keys)
+            flags, fresh = [], []
+            for r, key in zip(rows, keys):
+                new = key not in seen
+                flags.append(new)
+                if new:
+                    seen.add(key)
+                    fresh.append(r)
+        else:
+            flags, fresh = [True] * len(rows), rows
+        if fresh:
+            params = self._params(sorted(fresh, key=_END), pending_ls, pending_pr)  # time order: inserts append
+            conn.executemany(INSERT_CALL, params)  # IntegrityError: a key stored before (or twice in the batch)
+            first, last = params[0][0], params[-1][0]
+            hour = first - first % HOUR_NS
+            # the usual case: one hour, after the sealed days: one rollup row per label set, made here
+            direct = hour == last - last % HOUR_NS and hour >= days_sealed_until(conn)
+            rollups: list[tuple[int, ...]] = []
+            groups: dict[tuple[int, int], list[int]] = {}
+            large = False  # a group's money past 2^63 in one batch (> $9.2M; one call's fits, it was bound)
+            errors = self._errors
+            for ls, of_set in groupby(sorted(params, key=_LABELSET), _LABELSET):
+                ps = list(of_set)
+                error = errors[ls]
+                if direct and len(ps) == 1:  # most groups, with many label sets (as `_group`, inlined)
+                    p = ps[0]
+                    rollups.append((hour, ls, 1, error, int(p[9] != ""), int(p[10] != ""), *p[12:27]))
+                elif direct:
+                    sums = _group(ps, error)
+                    large = large or max(sums[9:16]) >= _INT64
+                    rollups.append((hour, ls, *sums))
+                else:
+                    hours: dict[int, list[tuple[Any, ...]]] = {}
+                    for p in ps:
+                        hours.setdefault(p[0] - p[0] % HOUR_NS, []).append(p)
+                    for bucket, part in hours.items():
+                        groups[(bucket, ls)] = _sum_names_order(_group(part, error))
+            if direct and not large:
+                conn.executemany(UPSERT_HOUR_SUMS, rollups)  # money split into _hi/_lo in SQL
+            elif direct:  # split in Python
+                add_rollups(conn, {(g[0], g[1]): _sum_names_order(g[2:]) for g in rollups})
+            else:
+                add_rollups(conn, groups)
+        conn.execute("COMMIT")
+        dicts.labelsets.update(pending_ls)
+        dicts.prices.update(pending_pr)
+        return flags
+
+    def _params(self, rows: list[Row], pending_ls: dict[tuple[tuple[str, ...], tuple[tuple[str, str], ...]], int],
+                pending_pr: dict[Price, int]) -> list[tuple[Any, ...]]:
+        """The INSERT_CALL parameters of `rows`, in their order, built column-wise (`zip`, `map`: C speed);
+        label-set and price ids resolved once per distinct value. Bytes go in as bytearray: bytes
+        parameters take sqlite3's slow adaptation path, and so does None (ttft_us is bound as -1)."""
+        conn, dicts = self._conn, self._dicts
+        (ends, traces, spans, parents, labels, dims, conversations, users, durations, ttfts, tokens, costs, list_costs,
+         prices, unpriced, unmetered, invalid, weights, cache_1h) = zip(*rows)
+        sets = dict.fromkeys(zip(labels, dims))
+        for key in sets:
+            ls = dicts.labelsets.get(key) or dicts.labelset_id(conn, key[0], key[1], pending_ls)
+            sets[key] = ls
+            self._errors[ls] = int(key[0][6] != "ok")
+        ids = dict.fromkeys(prices)
+        for price in ids:
+            ids[price] = dicts.prices.get(price) or dicts.price_id(conn, price, pending_pr)
+        return list(zip(ends, map(bytearray, traces), map(bytearray, spans), map(bytearray, parents),
+                        map(sets.__getitem__, zip(labels, dims)), conversations, users,
+                        [-1 if t is None else t for t in ttfts], map(ids.__getitem__, prices), unmetered, invalid,
+                        cache_1h, *zip(*tokens), *zip(*costs), list_costs, durations, weights, unpriced))
 
     def _checkpoint(self) -> None:
         try:

@@ -172,6 +172,22 @@ class PriceBook:
             return candidates[0].plan  # an entry without `from` that always wins
         return _Resolved(tuple(candidates), catalog)
 
+    def fixed_price(self, provider: str, model: str) -> tuple[bool, Plan | None]:
+        """(True, plan) when every call of (provider, model) is priced by `plan` whatever its time or
+        size (one untiered bracket; no auto-update), (True, None) when none ever is (unpriced), else
+        (False, None). Resolves the pair if it was not yet."""
+        if self._follow:
+            return False, None
+        resolved = self._cache.get((provider, model), _UNSEEN)
+        if resolved is _UNSEEN:
+            self._plan(provider, model, 0)
+            resolved = self._cache.get((provider, model))
+        if resolved is None:
+            return True, None
+        if type(resolved) is Plan and not resolved.starts:
+            return True, resolved
+        return False, None
+
     def quote(self, provider: str, model: str, at: datetime, *, input_total: int = 0) -> Quote | None:
         """The entry and all class rates that apply at `at` to a call with `input_total` input tokens."""
         plan = self._plan(provider, model, to_ns(at))

@@ -146,6 +146,10 @@ def test_migrations_from_every_earlier_version(tmp_path: Path, version: int) -> 
                      "c_cache_write, c_output, c_reasoning, c_request, list_cost, price, unpriced, unmetered, invalid, "
                      "weight_micro) VALUES (?, ?, ?, x'', 1, '', '', 5, 1, 0, 0, 2, 0, 7, 0, 0, 0, 0, 0, 7, 1, 0, '', "
                      "'', 1000000)", (T0, b"\x01" * 16, b"\x02" * 8))
+    if version >= 2:  # a re-priced call's history moves with the version-4 key (end time first)
+        conn.execute("INSERT INTO price_history (trace_id, span_id, reprice, end_ns, price, unpriced, c_input, "
+                     "c_cache_read, c_cache_write, c_output, c_reasoning, c_request, list_cost) "
+                     "VALUES (?, ?, 1, ?, 1, 0, 9, 0, 0, 0, 0, 0, 9)", (b"\x01" * 16, b"\x02" * 8, T0))
     conn.close()
     with pytest.raises(LedgerOpenError, match=f"schema version {version}, expected {LATEST}"):
         open_reader(f"sqlite:///{path}", Config())  # readers never migrate
@@ -156,7 +160,14 @@ def test_migrations_from_every_earlier_version(tmp_path: Path, version: int) -> 
     reader.close()
     conn = sqlite3.connect(path)
     assert conn.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] == LATEST
+    history = conn.execute("SELECT end_ns, trace_id, span_id, reprice, c_input FROM price_history").fetchall()
+    assert history == ([(T0, b"\x01" * 16, b"\x02" * 8, 1, 9)] if version >= 2 else [])
+    assert conn.execute("SELECT name FROM sqlite_master WHERE name = 'calls_identity'").fetchall() == []
     conn.close()
+    writer = open_writer(f"sqlite:///{path}", Config())  # the migrated file takes calls, retries found by key
+    assert writer.submit([entry(5, T0 + 5), entry(5, T0 + 5)]).result(5) == [True, False]
+    assert writer.submit([entry(5, T0 + 5)]).result(5) == [False]
+    writer.close()
 
 
 def test_newer_schema_is_refused(tmp_path: Path) -> None:

@@ -14,10 +14,25 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from genai_meter import contract
+from genai_meter.collector_processor.metering import tally as tally_module
 from genai_meter.collector_processor.metering.nested import NestedCalls
+from genai_meter.collector_processor.metering.tally import (
+    G_CALLS,
+    G_COSTS,
+    G_DUR_COUNTS,
+    G_DURS,
+    G_ENTRY,
+    G_TOKENS,
+    G_TTFT_COUNTS,
+    G_TTFTS,
+    G_USED,
+    UNPRICED,
+    Tally,
+)
+from genai_meter.collector_processor.metering.templates import CallTemplates
 from genai_meter.collector_processor.metering.weights import adjusted_count
 from genai_meter.config import Config
 from genai_meter.conventions import Conventions
@@ -48,12 +63,19 @@ class Meter:
     """Turns finished spans into metric updates on every recorder."""
 
     def __init__(self, config: Config, recorders: Sequence[Recorder], *,
-                 conventions: Conventions | None = None, prices: PriceBook | None = None) -> None:
+                 conventions: Conventions | None = None, prices: PriceBook | None = None,
+                 templates: bool = True) -> None:
         self.config = config
         self.recorders = tuple(recorders)
         self.conventions = conventions or Conventions(config)
         self.prices = prices or PriceBook.from_config(config)
         self.nested = NestedCalls()
+        # classification once per template key instead of per span (metering.templates)
+        self.templates = (CallTemplates(self.conventions, self.prices, config.limits.max_tokens_per_call)
+                          if templates else None)
+        # count templated calls in bulk (`tally`): by default only when metering.tally runs in C (its
+        # pure-Python reference costs more per span than assessing and recording each call)
+        self.bulk = tally_module.ACCELERATED
         # probability-sampled spans count 1/p times when the config asks for estimates (docs/accuracy.md)
         self.weight_sampled = config.sampling.weight_by_adjusted_count
         for recorder in self.recorders:  # every figure traces back to the prices that made it
@@ -89,6 +111,9 @@ class Meter:
         The receiver records only what its ledger stored (docs/ledger.md), so the two steps are apart.
         """
         try:
+            found = self.templates.find(span) if self.templates is not None else None
+            if found is not None and found[1]:
+                return self._assess_templated(found[1], span, found[2])  # type: ignore[arg-type]
             outcome = self.conventions.classify(span)
             if isinstance(outcome, str):
                 if outcome == contract.SKIP_NON_INFERENCE:
@@ -96,17 +121,36 @@ class Meter:
                 return outcome
             if self.nested.check_and_note(span):
                 return contract.SKIP_NESTED
-            if self.weight_sampled and span.trace_state:
-                weight = adjusted_count(span.trace_state)
-                if weight is not None:
-                    outcome.sample_weight = weight
+            self._weigh(outcome, span)
             self._identify(outcome, span)
             if outcome.invalid:
                 return outcome, None  # implausible token counts are never priced
+            if found is not None and found[1] is None and self.templates is not None:
+                rebuilt = self.conventions.from_template(outcome, span, found[2])
+                self._weigh(rebuilt, span)
+                self._identify(rebuilt, span)
+                self.templates.learn(found[0], outcome, rebuilt)
             return outcome, self.prices.cost(outcome)
         except Exception as exc:  # never into the app, never lose the other spans
-            self._count_error(exc)
+            self.count_error(exc)
             return None
+
+    def _assess_templated(self, template: LLMCall, span: SpanRecord, counts: tuple[int | None, ...]
+                          ) -> tuple[LLMCall, Cost | None] | str:
+        """`assess` for a span whose template key has a template: the same outcome, classified once per key."""
+        call = self.conventions.from_template(template, span, counts)
+        if self.nested.check_and_note(span):
+            return contract.SKIP_NESTED
+        self._weigh(call, span)
+        self._identify(call, span)
+        return call, self.prices.cost(call)
+
+    def _weigh(self, call: LLMCall, span: SpanRecord) -> None:
+        """Probability-sampled spans count 1/p when the config asks for estimates."""
+        if self.weight_sampled and span.trace_state:
+            weight = adjusted_count(span.trace_state)
+            if weight is not None:
+                call.sample_weight = weight
 
     def record(self, call: LLMCall, cost: Cost | None) -> bool:
         """Count an assessed call in every recorder (an invalid call only in a self-metric); False
@@ -120,8 +164,51 @@ class Meter:
                 recorder.record_call(call, cost)
             return True
         except Exception as exc:
-            self._count_error(exc)
+            self.count_error(exc)
             return False
+
+    def tally(self) -> Tally | None:
+        """A `Tally` over this Meter's templates (metering.tally), or None when calls cannot be counted
+        in bulk: no templates or shape plans, or other recorders than one that counts groups."""
+        plans = self.conventions._plans
+        if (not self.bulk or self.templates is None or plans is None or len(self.recorders) != 1
+                or not hasattr(self.recorders[0], "record_group")):
+            return None
+        return Tally(templates=self.templates.entries, plans=plans._plans, conventions=self.conventions, meter=self,
+                     parents=self.nested._parents, max_parents=self.nested.max_entries,
+                     max_tokens=self.config.limits.max_tokens_per_call, weight_sampled=self.weight_sampled,
+                     duration_bounds=contract.DURATION_BUCKETS, ttft_bounds=contract.TTFT_BUCKETS)
+
+    def record_tally(self, tally: Tally, keep: Sequence[bool] | None = None) -> tuple[int, int]:
+        """Count the tally's taken calls (those whose `keep` flag, aligned with `tally.taken`, is true)
+        in the recorder, a group at a time where it can, else call by call; returns the calls
+        counted and their cost in 10^-12 USD. Never raises."""
+        recorder: Any = self.recorders[0]
+        groups = tally.groups if keep is None else tally.regroup(keep)
+        counted = pico = 0
+        members = None
+        for group in groups:
+            try:
+                entry = group[G_ENTRY]
+                used = group[G_USED]
+                prices = None if used == UNPRICED else entry.plan.brackets[0].unit_prices(used)
+                done = recorder.record_group(entry.call, prices, group[G_CALLS], group[G_TOKENS:G_COSTS],
+                                             group[G_COSTS:G_DUR_COUNTS], group[G_DUR_COUNTS], group[G_DURS],
+                                             group[G_TTFT_COUNTS], group[G_TTFTS])
+            except Exception as exc:
+                self.count_error(exc)
+                continue
+            if done:
+                counted += group[G_CALLS]
+                pico += sum(group[G_COSTS:G_DUR_COUNTS])
+                continue
+            if members is None:
+                members = tally.members(keep)
+            for taken in members[(group[G_ENTRY], group[G_USED])]:  # new series, budgets, overflows: one by one
+                if self.record(*tally.call_of(taken)):
+                    counted += 1
+                    pico += sum(taken.costs)
+        return counted, pico
 
     def record_skip(self, reason: str, count: int = 1) -> None:
         """Count `count` spans skipped for `reason` in every recorder. Never raises."""
@@ -130,7 +217,7 @@ class Meter:
                 for _ in range(count):
                     recorder.record_skip(reason)
         except Exception as exc:
-            self._count_error(exc)
+            self.count_error(exc)
 
     def record_tool(self, tool: ToolCall) -> None:
         """Count one tool execution in every recorder that counts tools. Never raises."""
@@ -140,7 +227,7 @@ class Meter:
                 if record is not None:
                     record(tool)
         except Exception as exc:
-            self._count_error(exc)
+            self.count_error(exc)
 
     def _identify(self, call: LLMCall, span: SpanRecord) -> None:
         """The call's identity and attribution beyond the dimensions: ids, conversation, user, request model."""
@@ -160,7 +247,8 @@ class Meter:
                          else first_text(attributes, USER_KEYS, cap)) or ids[2])
         call.request_model = request_model_of(attributes, cap) or call.model
 
-    def _count_error(self, exc: Exception) -> None:
+    def count_error(self, exc: Exception) -> None:
+        """Count a processing error (genai_meter_processing_errors_total) and log its kind once."""
         kind = type(exc).__name__
         for recorder in self.recorders:
             try:

@@ -33,10 +33,13 @@ from typing import Protocol
 from genai_meter import contract
 from genai_meter.collector_processor.forwarding.forwarder import Forwarder
 from genai_meter.collector_processor.metering.meter import Meter
+from genai_meter.collector_processor.metering.tally import Tally
 from genai_meter.collector_processor.metering.weights import adjusted_count
 from genai_meter.collector_processor.receiver.decode import Decoded
 from genai_meter.collector_processor.receiver.spans import SpanExtractor
+from genai_meter.collector_processor.receiver.tally_rows import tally_rows
 from genai_meter.ledger import Entry, LedgerUnavailable, LedgerWriter
+from genai_meter.ledger.rows import RowBuilder
 from genai_meter.records import Cost, LLMCall, SpanRecord, ToolCall
 
 log = logging.getLogger("genai_meter")
@@ -97,6 +100,7 @@ class _Pending:
     duplicates: int
     tools: list[ToolCall] = field(default_factory=list)  # tool spans (skipped as non_inference), by tool
     future: Future[list[bool]] | None = None
+    tally: Tally | None = None  # the calls counted in bulk (metering.tally), after `assessed` in the ledger
 
 
 class Ingestor:
@@ -117,6 +121,7 @@ class Ingestor:
         self.ledger = ledger
         self.commit_timeout_s = commit_timeout_s
         self.reconcile = Reconciliation()
+        self._rows = RowBuilder(meter.config)
         tune_garbage_collector()
         # Python work runs one request at a time. The work holds the GIL anyway, so this costs no
         # throughput; without it, concurrent gRPC handler threads preempt each other inside the
@@ -147,7 +152,9 @@ class Ingestor:
 
     def _assess(self, decoded: Decoded) -> _Pending:
         skip_all = not self.extractor.maybe_has_candidates(decoded.data)
-        found = self.extractor.extract(decoded.lean, skip_all=skip_all)
+        found = None if skip_all else self.extractor.extract_data(decoded.data)  # C, when built
+        if found is None:
+            found = self.extractor.extract(decoded.lean, skip_all=skip_all)
         record_self = self.metrics.record_self
         if found.received:
             record_self(contract.SELF_SPANS_RECEIVED, found.received)
@@ -161,31 +168,57 @@ class Ingestor:
             return pending
         keys = [r.trace_id + r.span_id for r in candidates]
         fresh = self.dedup.claim(keys)
-        assess = self.meter.assess
-        skips = pending.skips
+        records = []
         sampled = 0
         for record, key, new in zip(candidates, keys, fresh):
             if not new:
                 pending.duplicates += 1
                 continue
             pending.claimed.append(key)
+            records.append(record)
             if record.trace_state and adjusted_count(record.trace_state) is not None:
                 sampled += 1
-            outcome = assess(record)
-            if outcome is None:
-                continue  # a processing error, counted by the Meter
-            if isinstance(outcome, str):
-                skips[outcome] = skips.get(outcome, 0) + 1
-            elif isinstance(outcome, ToolCall):
-                skips[contract.SKIP_NON_INFERENCE] = skips.get(contract.SKIP_NON_INFERENCE, 0) + 1
-                pending.tools.append(outcome)
-            else:
-                pending.assessed.append((record, outcome[0], outcome[1]))
         if sampled:
             record_self(contract.SELF_SPANS_SAMPLED, sampled)
-        if self.ledger is not None and pending.assessed:
-            pending.future = self.ledger.submit([Entry(call, cost) for _, call, cost in pending.assessed])
+        tally = self.meter.tally() if self.forwarder is None else None
+        if tally is None:
+            for record in records:
+                self._assess_one(record, pending)
+        else:  # templated calls in bulk; each other span, in its turn, through Meter.assess
+            pending.tally = tally
+            try:
+                i, n = 0, len(records)
+                while i < n:
+                    i = tally.run(records, i)
+                    if i < n:
+                        self._assess_one(records[i], pending)
+                        i += 1
+            except Exception as exc:  # a defect, never span content: count it, then every span one by one
+                self.meter.count_error(exc)
+                pending.tally, pending.assessed, pending.skips, pending.tools = None, [], {}, []
+                if found.not_candidate:
+                    pending.skips[contract.SKIP_NOT_LLM] = found.not_candidate
+                for record in records:
+                    self._assess_one(record, pending)
+        if self.ledger is not None and (pending.assessed or (pending.tally is not None and pending.tally.taken)):
+            rows = self._rows.rows([Entry(call, cost) for _, call, cost in pending.assessed])
+            if pending.tally is not None:
+                rows.extend(tally_rows(pending.tally, self._rows))
+            pending.future = self.ledger.submit_rows(rows)
         return pending
+
+    def _assess_one(self, record: SpanRecord, pending: _Pending) -> None:
+        outcome = self.meter.assess(record)
+        if outcome is None:
+            return  # a processing error, counted by the Meter
+        skips = pending.skips
+        if isinstance(outcome, str):
+            skips[outcome] = skips.get(outcome, 0) + 1
+        elif isinstance(outcome, ToolCall):
+            skips[contract.SKIP_NON_INFERENCE] = skips.get(contract.SKIP_NON_INFERENCE, 0) + 1
+            pending.tools.append(outcome)
+        else:
+            pending.assessed.append((record, outcome[0], outcome[1]))
 
     def _finish(self, pending: _Pending) -> Outcome:
         stored: list[bool] | None = None
@@ -218,6 +251,18 @@ class Ingestor:
                     counted_calls[(record.trace_id, record.span_id)] = (call, cost)
             if stored is not None:
                 ledger_pico += pico
+        tally = pending.tally
+        if tally is not None and tally.taken:
+            keep = None if stored is None else stored[len(pending.assessed):]
+            if keep is not None and all(keep):
+                keep = None
+            if keep is not None:
+                duplicates += keep.count(False)
+            taken_counted, taken_pico = meter.record_tally(tally, keep)
+            counted += taken_counted
+            metrics_pico += taken_pico
+            if stored is not None:
+                ledger_pico += sum(sum(t.costs) for i, t in enumerate(tally.taken) if keep is None or keep[i])
         for reason, n in pending.skips.items():
             if reason == contract.SKIP_NOT_LLM:
                 self.metrics.record_self(contract.SELF_SPANS_SKIPPED, n, reason=reason)

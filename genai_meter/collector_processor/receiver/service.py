@@ -23,6 +23,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from genai_meter.collector_processor.metering import tally
+from genai_meter.collector_processor.receiver import spans
 from genai_meter.collector_processor.receiver.lifecycle import (
     ScrapeWatch,
     ShutdownSignals,
@@ -32,6 +34,7 @@ from genai_meter.collector_processor.receiver.lifecycle import (
 from genai_meter.collector_processor.receiver.receivers import LISTENER_STOP_GRACE_S, Receivers
 from genai_meter.collector_processor.receiver.workers import Supervisor
 from genai_meter.config import Config, ConfigError, LedgerConfig
+from genai_meter.exporters import group_add
 from genai_meter.exporters.endpoint import start_metrics_server
 from genai_meter.exporters.httpd import HttpServer, format_address, parse_listen
 from genai_meter.ledger import LedgerOpenError, migrate, resolve_url
@@ -113,6 +116,16 @@ def run(args: argparse.Namespace, config: Config) -> int:
     return service.run_until_signal()
 
 
+def hot_path() -> str:
+    """Which parts of the per-span work run in C (docs/performance.md), for the start-up log."""
+    parts = {"span extraction": spans.ACCELERATED, "bulk counting": tally.ACCELERATED,
+             "series additions": group_add.ACCELERATED}
+    compiled = [name for name, on in parts.items() if on]
+    if not compiled:
+        return "pure Python (the C accelerator is not built, or GENAI_METER_ACCELERATOR=off)"
+    return "C accelerator for " + ", ".join(compiled) + "; Python for the rest"
+
+
 class Service:
     """Single-process `serve`: receivers and /metrics in this process."""
 
@@ -137,6 +150,7 @@ class Service:
         for name, address in self.receivers.start().items():
             log_listening(name, address)
         self._ready = True
+        log.info("genai-meter: hot path: %s", hot_path())
         log.info("genai-meter: ready")
 
     def run_until_signal(self) -> int:

@@ -15,13 +15,19 @@ attribute as its raw `KeyValue` bytes, so:
 * resource attributes are decoded once per ResourceSpans, and only if it holds a candidate.
 
 A candidate with an invalid trace or span id is rejected (partial success); the others go on.
+
+`SpanExtractor.extract_data` does the same from the raw body in C (`_extract.c`, an optional
+accelerator built by setup.py when a C compiler is there; `ACCELERATED` says whether it is active,
+`GENAI_METER_ACCELERATOR=off` switches it off). This module stays the reference: the C code defers
+to it for every attribute it does not decode itself, and the tests compare both paths.
 """
 
 from __future__ import annotations
 
+import os
 import struct
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from google.protobuf.message import DecodeError
@@ -29,6 +35,19 @@ from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 
 from genai_meter.conventions import MARKER_KEYS
 from genai_meter.records import SpanRecord
+
+try:
+    from genai_meter.collector_processor.receiver._extract import Scanner
+except ImportError:  # not built (no C compiler at install): the pure path only
+    Scanner = None  # type: ignore[assignment,misc]
+
+ACCELERATOR_ENV = "GENAI_METER_ACCELERATOR"  # "off": the pure path only (read once, at import)
+ACCELERATED: bool = Scanner is not None and os.environ.get(ACCELERATOR_ENV, "").strip().lower() != "off"
+# SpanRecord's fields in its order, as the C code sets them (it checks they are slots; a record with
+# other fields leaves the accelerator off, which tests/receiver/test_extract_accelerated.py reports)
+_RECORD_FIELDS = ("name", "attributes", "resource", "start_ns", "end_ns", "is_error", "scope_name", "trace_id",
+                  "span_id", "parent_span_id", "trace_state", "events")
+ACCELERATED = ACCELERATED and tuple(f.name for f in fields(SpanRecord)) == _RECORD_FIELDS
 
 REJECT_INVALID_ID = "invalid_id"
 CACHE_MAX_ENTRIES = 65_536  # decoded attributes remembered (cleared when full)
@@ -199,6 +218,13 @@ def _decode_and_remember(raw: bytes) -> tuple[str, Any] | None:
     return hit
 
 
+def _decode_cached(raw: bytes) -> tuple[str, Any] | None:
+    """One raw attribute as `attributes` decodes it (the cache, else `decode_key_value`): the C
+    accelerator's way for the attributes it does not decode itself."""
+    hit = _cache.get(raw)
+    return hit if hit is not None else _decode_and_remember(raw)
+
+
 def marker_needles(markers: Iterable[str]) -> tuple[bytes, ...]:
     """Few byte strings, one of which occurs in the attribute bytes of any span that has one of
     `markers`: each key's first segment with its dot (`gen_ai.`, `llm.`, ...), minus those that
@@ -239,6 +265,35 @@ class SpanExtractor:
             markers = MARKER_KEYS
         self.markers = frozenset(markers)
         self.needles = marker_needles(self.markers)
+        self._scanner: Scanner | None = None
+        # the C scan screens a span by its keys; that equals the needle prefilter only if every marker has a dot
+        if ACCELERATED and all("." in m for m in self.markers) and len(self.markers) <= 128:
+            self._scanner = Scanner(self.markers, self.needles, SpanRecord, _RECORD_FIELDS, _decode_cached)
+
+    @property
+    def accelerated(self) -> bool:
+        """Whether `extract_data` runs the C accelerator (else it always returns None)."""
+        return self._scanner is not None
+
+    def extract_data(self, data: bytes) -> Extracted | None:
+        """`extract(parse_lean(data))` in C, from the serialized request, for a body upb accepts.
+
+        The same `received`, `not_candidate`, `rejected` and candidates (records equal field by
+        field, attribute dicts in the same key order with the same value types); candidates of one
+        ResourceSpans share one resource dict (decoded only if it holds a candidate), those of one
+        ScopeSpans one scope-name str; attribute keys are interned. None when the accelerator is not
+        built or switched off, or when the C code meets something it does not handle (groups, a
+        key spans.attributes reserves...): then call `extract`. Never a partial result; exceptions
+        raised by the Python decoding it defers to propagate. Safe on any bytes (bounds-checked).
+        """
+        scanner = self._scanner
+        if scanner is None:
+            return None
+        found = scanner.scan(data)
+        if found is None:
+            return None
+        received, plain, invalid, candidates = found
+        return Extracted(received, plain, {REJECT_INVALID_ID: invalid} if invalid else {}, candidates)
 
     def maybe_has_candidates(self, data: bytes) -> bool:
         """False when no marker key can occur in a raw (decompressed) body: then no span needs
