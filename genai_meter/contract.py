@@ -38,6 +38,9 @@ SKIP_NOT_LLM = "not_llm"
 SKIP_AGGREGATE = "aggregate"  # an agent/workflow/wrapper span repeating its children's usage
 SKIP_NON_INFERENCE = "non_inference"  # tool, retrieval and other GenAI spans without a model call
 INVALID_TOKEN_COUNT = "token_count_out_of_range"  # LLMCall.invalid, and the rejected{reason} of such calls
+# LLMCall.invalid (and rejected{reason}) of a call whose price gives a class or a total of 2^63 * 10^-12 USD
+# or more (about 9.2M USD for one call; pricing.rates.pico_in_range): the ledger's Int64 cannot hold it
+INVALID_COST = "cost_out_of_range"
 SKIP_NESTED = "nested_llm"  # an LLM span whose child LLM span already counted the same call
 # Reasons an LLM call is unmetered (llm_unmetered_requests_total{reason}).
 UNMETERED_NO_USAGE = "no_usage"

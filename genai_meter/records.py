@@ -86,7 +86,8 @@ class LLMCall:
     unmetered: str = ""  # "", "no_usage" or "cache_unknown"
     cache_write_1h: bool = False  # cache writes were for 1 hour (priced at the 1h rate)
     sample_weight: float = 1.0  # 1/p for probability-sampled spans when weighting is on
-    invalid: str = ""  # why the token counts cannot be trusted ("" = valid); an invalid call is never priced
+    invalid: str = ""  # why the call cannot be counted at a price ("" = valid): implausible token counts, or a
+    # cost past what the ledger stores (contract.INVALID_*); an invalid call is never priced
     request_model: str = ""  # the model asked for (the billed `model` is the response model when known)
     trace_id: bytes = b""  # 16 bytes; with span_id the call's identity in the ledger
     span_id: bytes = b""  # 8 bytes

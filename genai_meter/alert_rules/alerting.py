@@ -199,6 +199,12 @@ def meter_alerts(config: Config) -> list[Alert]:
               "Spans reported token counts that are negative, not numbers, or above limits.max_tokens_per_call: "
               "those calls are stored as invalid and never priced. Check the instrumentation that sends them.",
               links.METER_SPANS),
+        Alert("LLMCostOutOfRange",
+              seen(f'{c.SELF_SPANS_REJECTED}{{reason="{c.INVALID_COST}"}}', ["instance"]), "warning",
+              "genai-meter at {{ $labels.instance }} priced LLM calls at 9.2 million USD or more each.",
+              "A price made one call cost 2^63 * 10^-12 USD or more, beyond what the ledger stores: those calls "
+              "are stored as invalid, without tokens or cost, and their spend is missing. Check the price "
+              "overrides (a rate per million tokens given per token?).", links.METER_SPANS),
         Alert("LLMLedgerWriteFailures",
               f"sum by (instance) (increase({c.SELF_LEDGER_FAILURES}[10m])) > 0", "critical",
               "genai-meter at {{ $labels.instance }} cannot store calls in its ledger.",

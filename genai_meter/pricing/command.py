@@ -14,8 +14,9 @@ from decimal import Decimal
 from typing import Any
 
 from genai_meter.config import Config
-from genai_meter.contract import COST_TYPES, TOKEN_TYPES
+from genai_meter.contract import COST_TYPES, INVALID_COST, TOKEN_TYPES
 from genai_meter.pricing.book import PriceBook
+from genai_meter.pricing.rates import pico_in_range
 from genai_meter.records import TokenCounts
 
 EXIT_UNPRICED = 3
@@ -62,6 +63,14 @@ def _money(value: Decimal) -> str:
     return "0" if text in ("-0", "") else text
 
 
+def _pico_text(pico: int) -> str:
+    """10^-12 USD as `_money` shows it, exact at any size (Decimal arithmetic rounds past 28 digits)."""
+    whole, fraction = divmod(abs(pico), 10**12)
+    digits = f"{fraction:012d}".rstrip("0")
+    text = f"{whole}.{digits}" if digits else str(whole)
+    return f"-{text}" if pico < 0 and text != "0" else text
+
+
 def run(args: argparse.Namespace, config: Config) -> int:
     """Print the breakdown; returns 0, or 3 when no price matches."""
     book = PriceBook.from_config(config)
@@ -97,19 +106,22 @@ def _run(args: argparse.Namespace, config: Config, book: PriceBook) -> int:
     unit = {key: rates[key] for key in TOKEN_TYPES}
     if args.cache_write_1h:
         unit["cache_write"] = rates["cache_write_1h"]
-    total = cost.total
+    pico = cost.picos()
+    total = Decimal(f"{sum(pico)}E-12")  # exact (a string is never rounded)
     report.update({
         "priced": True,
         "unit_prices_usd_per_mtok": {key: _money(value) for key, value in unit.items()},
         "per_request_usd": _money(quote.rates.per_request),
-        "cost_usd": {key: _money(cost.by_type[key]) for key in COST_TYPES},
-        "total_usd": _money(total),
+        "cost_usd": dict(zip(COST_TYPES, map(_pico_text, pico))),  # COST_TYPES = records.COST_CLASSES
+        "total_usd": _pico_text(sum(pico)),
         "price_source": cost.price_source,
         "price_entry": cost.price_entry,
         "price_version": cost.price_version,
     })
     if quote.plan.note:
         report["price_note"] = quote.plan.note
+    if not pico_in_range(pico):  # what the Meter does with such a call (contract.INVALID_COST)
+        report["invalid"] = INVALID_COST
     currency = config.pricing.currency
     if currency.code != "USD":
         report["display_currency"] = {"code": currency.code, "per_usd": _money(currency.per_usd),
@@ -141,5 +153,8 @@ def _table(report: dict[str, Any]) -> str:
     lines.append(f"price: {report['price_entry']} (source {report['price_source']}, version {report['price_version']})")
     if report.get("price_note"):
         lines.append(f"note: {report['price_note']}")
+    if report.get("invalid"):
+        lines.append(f"invalid ({report['invalid']}): 2^63 * 10^-12 USD or more, beyond what the ledger stores; "
+                     "the meter flags such a call and prices it nothing")
     lines.append(f"catalog genai-prices {report['catalog_version']}, overrides {report['overrides_version']}")
     return "\n".join(lines)

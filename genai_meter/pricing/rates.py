@@ -4,8 +4,9 @@ A `Plan` is everything needed to price a call once the price entry is chosen (ca
 period, or override entry): the per-class rates of each prompt-length bracket, and where they came
 from. `Plan.cost` is pure arithmetic on plain ints: each rate is resolved once, when its `Rates` is
 built, into an integer numerator/denominator of 10^-12 USD per token, so a class's cost is one
-multiplication and one half-even division (`pico_cost`), equal to the Decimal product rounded
-(tests/pricing/test_pico_pricing.py); no lookups, no locks, no I/O.
+multiplication and one half-even division (`pico_cost`): the exact product rounded half-even for any
+count, equal to the Decimal product rounded wherever that is exact (tests/pricing/test_pico_pricing.py);
+no Decimal arithmetic, no lookups, no locks, no I/O.
 
 Rates are USD per million tokens (`per_request` is USD per request). Both the catalog and the
 override file are reduced to the same shape by `build_plan`, so their fallbacks are identical:
@@ -20,11 +21,11 @@ override file are reduced to the same shape by `build_plan`, so their fallbacks 
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from genai_meter.money import PICO, round_usd
+from genai_meter.money import PICO
 from genai_meter.records import ZERO, Cost, TokenCounts
 
 # Raw price keys a plan is built from (a subset of genai-prices' price keys, renamed).
@@ -37,16 +38,26 @@ RATE_KEYS: tuple[str, ...] = ("input", "cache_read", "cache_write", "cache_write
 
 _PER_TOKEN = -6  # scaleb exponent: USD per million tokens -> USD per token, exact
 _PREC = 28  # digits of Decimal's default context: below it the Decimal product `rate * tokens` is exact
-_MAX_PICO = 10**_PREC  # larger costs take the Decimal path (which then raises, as it always did)
+# A cost in 10^-12 USD must stay below this in magnitude, each class and a call's total (list_cost): the
+# ledger stores them as SQLite / ClickHouse Int64. A call priced at or above it (2^63 pico, about 9.2M USD
+# for one call) is invalid (contract.INVALID_COST): never priced, never stored with that cost.
+PICO_LIMIT = 1 << 63
+
+
+def pico_in_range(pico: Sequence[int]) -> bool:
+    """Whether each of a call's class costs (10^-12 USD) and their sum are in -2^63 < x < 2^63."""
+    total = sum(pico)
+    return -PICO_LIMIT < total < PICO_LIMIT and max(pico) < PICO_LIMIT and min(pico) > -PICO_LIMIT
 
 
 def pico_ratio(per_token: Decimal) -> tuple[int, int, int]:
-    """`per_token` (USD per token) as (numerator, denominator, token limit): for n < limit tokens the
-    exact cost is n * numerator / denominator in 10^-12 USD, and the Decimal product `per_token * n`
-    is exact too, so rounding either half-even to 10^-12 gives the same value. Limit 0: never."""
+    """`per_token` (USD per token, finite) as (numerator, denominator, token limit): the exact cost of
+    n tokens is n * numerator / denominator in 10^-12 USD (`pico_cost`, for any n), and for n < limit
+    the Decimal product `per_token * n` is exact too (the bulk tally takes only counts below it).
+    Raises ValueError for NaN or an infinity (the override file and the catalog never give one)."""
     sign, digits, exponent = per_token.as_tuple()
-    if not isinstance(exponent, int):  # NaN or infinity: only the Decimal path
-        return 0, 1, 0
+    if not isinstance(exponent, int):
+        raise ValueError(f"a price must be a finite number, got {per_token}")
     coefficient = int("".join(map(str, digits))) * (-1 if sign else 1)
     shift = exponent + 12
     if shift >= 0:
@@ -93,8 +104,9 @@ class Rates:
     def __post_init__(self) -> None:
         object.__setattr__(self, "_t", tuple(getattr(self, key).scaleb(_PER_TOKEN) for key in RATE_KEYS))
         object.__setattr__(self, "_p", tuple(pico_ratio(t) for t in self._t))
-        fee = round_usd(self.per_request)
-        object.__setattr__(self, "_request", (fee, int(fee.scaleb(12))))
+        numerator, denominator, _ = pico_ratio(self.per_request)  # USD, not per token: the same arithmetic
+        fee = pico_cost(1, numerator, denominator)  # exact for any fee (round_usd raises beyond 28 digits)
+        object.__setattr__(self, "_request", (PICO * fee, fee))
         object.__setattr__(self, "_units", {})
 
     def unit_prices(self, used: int) -> dict[str, Decimal]:
@@ -142,7 +154,9 @@ class Plan:
         return self.brackets[bisect_left(self.starts, input_total)]
 
     def cost(self, tokens: TokenCounts, cache_write_1h: bool = False) -> Cost:
-        """The cost of one call. Pure arithmetic; never raises for non-negative int counts.
+        """The cost of one call. Pure arithmetic; never raises for non-negative int counts, exact for any
+        count and any (finite) rate. The result may be too large to store (`pico_in_range`): the Meter
+        then flags the call invalid (contract.INVALID_COST).
 
         Each class is rounded half-even to 10^-12 USD once, here, in integers (`pico_cost`); the
         metrics, the ledger and every report add these same values (`Cost.pico`), so they agree to
@@ -168,12 +182,11 @@ class Plan:
         if n_reasoning:
             used |= 16
         fee, fee_pico = rates._request
-        class_pico = self._class_pico
-        pico = (class_pico(rates, 0, n_input, p_input) if n_input else 0,
-                class_pico(rates, 1, n_read, p_read) if n_read else 0,
-                class_pico(rates, 3 if cache_write_1h else 2, n_write, p_write) if n_write else 0,
-                class_pico(rates, 4, n_output, p_output) if n_output else 0,
-                class_pico(rates, 5, n_reasoning, p_reasoning) if n_reasoning else 0, fee_pico)
+        pico = (pico_cost(n_input, p_input[0], p_input[1]) if n_input else 0,
+                pico_cost(n_read, p_read[0], p_read[1]) if n_read else 0,
+                pico_cost(n_write, p_write[0], p_write[1]) if n_write else 0,
+                pico_cost(n_output, p_output[0], p_output[1]) if n_output else 0,
+                pico_cost(n_reasoning, p_reasoning[0], p_reasoning[1]) if n_reasoning else 0, fee_pico)
         by_type = {
             "input": PICO * pico[0] if n_input else ZERO,
             "cache_read": PICO * pico[1] if n_read else ZERO,
@@ -185,17 +198,6 @@ class Plan:
         units = rates._units.get(used)  # (the cached dict, without a method call)
         return Cost(by_type, self.source, self.version, self.entry,
                     units if units is not None else rates.unit_prices(used), pico)
-
-    @staticmethod
-    def _class_pico(rates: Rates, column: int, n: int, ratio: tuple[int, int, int]) -> int:
-        """One class's cost (n > 0 tokens) in 10^-12 USD: integers when exact (nearly always), else the
-        Decimal path."""
-        numerator, denominator, limit = ratio
-        if n < limit:
-            q = pico_cost(n, numerator, denominator)
-            if -_MAX_PICO < q < _MAX_PICO:
-                return q
-        return int(round_usd(rates._t[column] * n).scaleb(12))
 
     def scaled(self, factor: Decimal, divisor: Decimal = Decimal(1), **changes: str) -> Plan:
         """A copy with every rate times `factor` / `divisor`, and new provenance fields."""

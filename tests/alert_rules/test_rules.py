@@ -103,7 +103,7 @@ SUBJECTS = {
     "LLMUnmeteredCalls": ["provider", "model", "service_name"],
     "LLMCacheTokensUnknown": ["provider", "model", "service_name"], "LLMDimensionOverflow": ["dimension"],
     "LLMSeriesOverflow": ["metric"], "LLMMeterDown": ["instance"],
-    "LLMInvalidTokenCounts": ["instance"], "LLMLedgerWriteFailures": ["instance"],
+    "LLMInvalidTokenCounts": ["instance"], "LLMCostOutOfRange": ["instance"], "LLMLedgerWriteFailures": ["instance"],
     "LLMLedgerDisagrees": ["instance"], "LLMWorkersUnresponsive": ["instance"],
     **{f"LLMCustomer{m}Anomaly": ["customer"] for m in ("Requests", "Tokens", "Cost")},
     **{f"LLMModel{m}Anomaly": ["provider", "model"] for m in ("Requests", "Tokens", "Cost")},

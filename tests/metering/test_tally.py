@@ -33,6 +33,9 @@ OVERRIDES = """\
   model: huge
   prices: {input_mtok: "90000000000", output_mtok: "1000000000000000", per_request: "12345678.123456789"}
 - provider: self-hosted
+  model: edge
+  prices: {input_mtok: "0.001", output_mtok: "0.000001", per_request: "9223372.036852275808"}
+- provider: self-hosted
   model: frac
   prices: {input_mtok: "0.333333333333", output_mtok: "1.234567890123", cache_read_mtok: "0.0123456789",
            cache_write_mtok: "0.777777777777", reasoning_mtok: "2.5", per_request: "0.000123456789"}
@@ -151,7 +154,8 @@ _COUNT = st.sampled_from(range(8)).flatmap(lambda k: _ODD_COUNT if k == 0 else s
 _TOKEN_KEYS = ("gen_ai.usage.input_tokens", "gen_ai.usage.output_tokens", "gen_ai.usage.cache_read.input_tokens",
                "gen_ai.usage.cache_creation.input_tokens", "gen_ai.usage.reasoning.output_tokens")
 _MODELS = [("openai", "gpt-4o"), ("openai", "gpt-4o-mini"), ("anthropic", "claude-sonnet-4-5"),
-           ("openai", "no-such-model"), ("self-hosted", "tiny"), ("self-hosted", "huge"), ("self-hosted", "frac")]
+           ("openai", "no-such-model"), ("self-hosted", "tiny"), ("self-hosted", "huge"), ("self-hosted", "edge"),
+           ("self-hosted", "frac")]
 _EVENTS = st.lists(st.tuples(st.sampled_from(["gen_ai.content.chunk", "gen_ai.first_token", "ai.stream.firstChunk"]),
                              st.integers(10**18 - 10**9, 10**18 + 10**10)), max_size=3).map(tuple)
 
@@ -226,9 +230,35 @@ def test_generated_runs_take_spans_at_all(tmp_path: Path) -> None:
     resource = spans[0].resource
     spans = [dataclasses.replace(s, resource=resource) for s in spans]
     taken = _compare([spans], config)
-    # all but the first of each model whose price is fixed; "huge"'s request fee (> 2^63 pico) takes the
-    # reference's path for each span, and so does nothing else here
-    assert sorted(taken) == sorted(2 * ["gpt-4o", "gpt-4o-mini", "no-such-model", "tiny", "huge", "frac"])
+    # all but the first of each model whose price is fixed; not "huge": its request fee alone is 2^63 pico or
+    # more (C: the reference's path for each span, which leaves it to `Meter.assess`, which flags it)
+    assert sorted(taken) == sorted(2 * ["gpt-4o", "gpt-4o-mini", "no-such-model", "tiny", "edge", "frac"])
+
+
+def _edge_span(n: int, input_tokens: int, output_tokens: int, resource: dict[str, str]) -> SpanRecord:
+    attributes = {"gen_ai.operation.name": "chat", "gen_ai.provider.name": "self-hosted", "gen_ai.request.model": "edge",
+                  "gen_ai.usage.input_tokens": input_tokens, "gen_ai.usage.output_tokens": output_tokens}
+    return SpanRecord("chat", attributes, resource, 10**18, 10**18 + 5, False,
+                      "opentelemetry.instrumentation.openai_v2", bytes(16), bytes([n, 1, 1, 1, 1, 1, 1, 1]))
+
+
+def test_the_sum_limit_alike(tmp_path: Path) -> None:
+    """Each class below 2^63 pico but their sum (the ledger's list_cost) at 2^63: not taken, by C and pure
+    alike; at 2^63 - 1: taken, exactly. "edge" costs a fee of 2^63 - 2,500,000 pico, 1000 pico an input
+    token and 1 pico an output token."""
+    resource = {"service.name": "a"}
+    counts = [(1, 0), (2499, 999), (2500, 0), (2499, 1000), (0, 0), (2499, 999), (10**8, 0)]
+    spans = [_edge_span(n, i, o, resource) for n, (i, o) in enumerate(counts)]
+    config = _config(tmp_path, False)
+    assert len(_compare([spans], config)) == 3  # (2499, 999) twice and (0, 0); the first span teaches
+    for accelerated in (True, False):
+        meter = _meter(config)
+        stops, t = _drive(meter, spans, accelerated)
+        assert stops == [0, 2, 3, 6]
+        fee = 2**63 - 2_500_000
+        assert [x.costs for x in t.taken] == [(2_499_000, 0, 0, 999, 0, fee), (0, 0, 0, 0, 0, fee),
+                                              (2_499_000, 0, 0, 999, 0, fee)]
+        assert [sum(x.costs) for x in t.taken] == [2**63 - 1, fee, 2**63 - 1]
 
 
 def _outcome(meter: Meter, t: tally.Tally, spans: list[SpanRecord], accelerated: bool) -> Any:

@@ -9,7 +9,8 @@
  * How it stays exact:
  * - every "not taken" test of `Tally._take` is made here in the same terms (exact dict and int types,
  *   0 <= n <= max_tokens, identity of the resource caches, the price limits of `_price` in int64 / __int128
- *   with floor division and half-even rounding as `pico_cost`, a TypeError while hashing the template key);
+ *   with floor division and half-even rounding as `pico_cost`, each class and the six classes' sum within
+ *   -2^63 < x < 2^63, a TypeError while hashing the template key);
  * - whatever the fast path does not model (a non-int time, a non-bytes id, odd events, rates that are not
  *   plain ints, a hashing error other than TypeError...) is handed, before anything was changed for that
  *   span, to the reference `tally._take(span)` itself; a tally whose settings the fast path does not model
@@ -1097,6 +1098,12 @@ static int take(Run *R, PyObject *span, SpanWork *w) {
                 return NOT_TAKEN;
             costs[i] = (int64_t)q;
         }
+        /* the fee and the six classes' sum (list_cost) within -2^63 < x < 2^63, as each class */
+        __int128 total = 0;
+        for (int i = 0; i < 6; i++)
+            total += costs[i];
+        if (costs[5] == INT64_MIN || !(total > -(__int128)INT63_MAX - 1 && total < (__int128)INT63_MAX + 1))
+            return NOT_TAKEN;
     }
     /* ids, times, events: what the reference reads after this point, checked before anything changes */
     FIELD(w, span, S_TRACE_ID);

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any, Protocol
 
 from genai_meter import contract
@@ -38,7 +39,8 @@ from genai_meter.config import Config
 from genai_meter.conventions import Conventions
 from genai_meter.conventions.attribution import CONVERSATION_KEYS, USER_KEYS, first_text, request_model_of
 from genai_meter.pricing import PriceBook
-from genai_meter.records import Cost, LLMCall, SpanRecord, ToolCall
+from genai_meter.pricing.rates import PICO_LIMIT, pico_in_range
+from genai_meter.records import Cost, LLMCall, SpanRecord, TokenCounts, ToolCall
 
 log = logging.getLogger("genai_meter")
 
@@ -130,7 +132,7 @@ class Meter:
                 self._weigh(rebuilt, span)
                 self._identify(rebuilt, span)
                 self.templates.learn(found[0], outcome, rebuilt)
-            return outcome, self.prices.cost(outcome)
+            return self._priced(outcome)
         except Exception as exc:  # never into the app, never lose the other spans
             self.count_error(exc)
             return None
@@ -143,7 +145,19 @@ class Meter:
             return contract.SKIP_NESTED
         self._weigh(call, span)
         self._identify(call, span)
-        return call, self.prices.cost(call)
+        return self._priced(call)
+
+    def _priced(self, call: LLMCall) -> tuple[LLMCall, Cost | None]:
+        """`call` and its cost (None: unpriced). A cost the ledger cannot hold (a class or the total at
+        2^63 * 10^-12 USD or more, `pico_in_range`) makes the call invalid (contract.INVALID_COST): a copy
+        (`call` may be a template now) with no tokens and no cost, as for implausible token counts."""
+        cost = self.prices.cost(call)
+        if cost is None:
+            return call, None
+        pico = cost.pico or cost.picos()
+        if (min(pico) >= 0 and sum(pico) < PICO_LIMIT) or pico_in_range(pico):  # (the common case first)
+            return call, cost
+        return replace(call, invalid=contract.INVALID_COST, tokens=TokenCounts()), None
 
     def _weigh(self, call: LLMCall, span: SpanRecord) -> None:
         """Probability-sampled spans count 1/p when the config asks for estimates."""

@@ -10,7 +10,8 @@ are met in their order and `NestedCalls` sees what it would see span by span. A 
 - its template key has a `TallyEntry` (learned by `Meter.assess` from a call it classified in full,
   `Meter.tally_entry`), its five counts are plain ints in 0..limits.max_tokens_per_call, it carries no
   sampling weight to apply, and no counted child LLM span makes it a nested call;
-- each class costs less than 2^63 * 10^-12 USD through the entry's integer rates.
+- each class, and the six classes' sum (the ledger's list_cost), costs less than 2^63 * 10^-12 USD
+  through the entry's integer rates (more: `Meter.assess` flags the call, contract.INVALID_COST).
 
 A taken span adds to its `Group` (template key and the token classes it used): calls, the five token
 classes, the six cost classes in 10^-12 USD (rounded half-even per class, as `Plan.cost`), histogram
@@ -195,7 +196,9 @@ class Tally:
 
     def _price(self, entry: TallyEntry, tokens: tuple[int, int, int, int, int]
                ) -> tuple[int, tuple[int, int, int, int, int, int]] | None:
-        """(used classes bits as `Plan.cost`, the six costs), or None when a class needs the Decimal path."""
+        """(used classes bits as `Plan.cost`, the six costs), or None when the span is left to `Meter.assess`:
+        a count at or above its rate's limit, a rate outside int64, a class or the total cost outside
+        -2^63 < x < 2^63 (10^-12 USD; `Meter.assess` flags such a call INVALID_COST)."""
         if entry.plan is None:
             return UNPRICED, (0, 0, 0, 0, 0, 0)
         r = entry.pico_rates
@@ -215,6 +218,8 @@ class Tally:
                 if not -INT63 < q < INT63:
                     return None
                 costs[i] = q
+        if not -INT63 < costs[5] < INT63 or not -INT63 < sum(costs) < INT63:
+            return None
         return used, (costs[0], costs[1], costs[2], costs[3], costs[4], costs[5])
 
     def _add(self, entry: TallyEntry, used: int, tokens: tuple[int, ...], costs: tuple[int, ...],
