@@ -36,7 +36,7 @@ from benchmarks.harness import report
 from genai_meter.config import Config, load_config
 from genai_meter.ledger import Entry, open_reader, open_writer
 from genai_meter.ledger.sqlite_rollups import seal_days
-from genai_meter.ledger.sqlite_schema import MASK32, open_write, rollup_columns
+from genai_meter.ledger.sqlite_schema import open_write
 from genai_meter.money import to_pico, usd_text
 from genai_meter.records import Cost, LLMCall, TokenCounts
 from genai_meter.reports.app import create_app
@@ -124,15 +124,8 @@ def bulk_fill(config: Config, calls: int, customers: int = 2000) -> None:
         f"  {pico['input']}, {pico['cache_read']}, 0, {pico['output']}, 0, 0, "
         f"  {sum(pico.values())}, (i % 6) + 1, 0, '', '', 1000000 FROM g",
         (calls, start, step, step, customers, customers))
-    sums = ["COUNT(*)", "0", "0", "0", "0"] + [f"SUM(t_{c})" for c in COST_CLASSES[:5]]
-    for name in [f"c_{c}" for c in COST_CLASSES] + ["list_cost"]:
-        sums += [f"SUM({name} >> 32) + (SUM({name} & {MASK32}) >> 32)", f"SUM({name} & {MASK32}) & {MASK32}"]
-    sums += ["SUM(duration_us)", "SUM(weight_micro)"]
-    hour = 3600 * 10**9
-    conn.execute(f"INSERT INTO rollup_hour (bucket, labelset, {', '.join(rollup_columns())}) "
-                 f"SELECT end_ns - end_ns % {hour}, labelset, {', '.join(sums)} FROM calls GROUP BY 1, 2")
     conn.execute("COMMIT")
-    while seal_days(conn, NOW_NS) < NOW_NS - NOW_NS % DAY_NS:  # the steady state: past days sealed
+    while seal_days(conn, NOW_NS) < NOW_NS - NOW_NS % DAY_NS:  # the steady state: hours and past days sealed
         pass
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     conn.close()

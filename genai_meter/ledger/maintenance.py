@@ -2,7 +2,9 @@
 
 Re-pricing recomputes costs from the stored token counts with the current price book; applying it
 moves each changed call's old costs to `price_history` (one `reprices` run id), points the call at
-its new price entry and corrects the rollups by the exact differences, in bounded transactions.
+its new price entry and corrects the rollups by the exact differences (for the calls already rolled
+up: those before the hourly watermark; a seal pass rolls the others up with their new costs later),
+in bounded transactions.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from genai_meter.ledger.rows import (
     Price,
     hash_value,
 )
-from genai_meter.ledger.sqlite_rollups import HOUR_NS, add_rollups, rollup_params, upsert_rollup_sql
+from genai_meter.ledger.sqlite_rollups import HOUR_NS, add_rollups, hours_sealed_until, rollup_params, upsert_rollup_sql
 from genai_meter.ledger.sqlite_schema import MASK32, open_write, rollup_columns
 from genai_meter.ledger.sqlite_writer import Dictionaries
 from genai_meter.ledger.urls import clickhouse_target, sqlite_path
@@ -89,6 +91,7 @@ def reprice(url: str, config: Config, start_ns: int, end_ns: int, provider: str 
                     (*position, end_ns, json.dumps(ids), CHUNK)).fetchall()
                 deltas: dict[tuple[int, int], list[int]] = {}
                 pending_prices: dict[Price, int] = {}
+                sealed = hours_sealed_until(conn)  # calls before this are in the rollups: correct them
                 for r in rows:
                     labels = sets[r[3]][0]
                     old = tuple(r[9:15])
@@ -102,6 +105,8 @@ def reprice(url: str, config: Config, start_ns: int, end_ns: int, provider: str 
                     conn.execute(f"UPDATE calls SET {', '.join(f'c_{c} = ?' for c in COST_CLASSES)}, list_cost = ?, "
                                  "price = ?, unpriced = ? WHERE end_ns = ? AND trace_id = ? AND span_id = ?",
                                  (*new.costs, new.list_cost, new_price, new.unpriced, r[0], r[1], r[2]))
+                    if r[0] >= sealed:
+                        continue
                     delta = deltas.setdefault((r[0] - r[0] % HOUR_NS, r[3]), [0] * len(SUM_NAMES))
                     delta[_I_UNPRICED] += new.unpriced - r[17]
                     for i in range(6):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import timedelta
 from typing import Literal, Protocol
 
@@ -47,7 +47,8 @@ class Source(Protocol):
     def fields(self) -> tuple[str, ...]: ...
 
     def rollups_before_ns(self) -> tuple[int, int]:
-        """(hourly rollups are complete before this, daily rollups are complete before this)."""
+        """(W: the hourly rollups hold exactly the calls that end before W, which need not be hour-aligned;
+        the daily rollups are complete for the days before this)."""
 
     def aggregate(self, table: Table, start_ns: int, end_ns: int, filters: Filters, group_by: Sequence[str],
                   by_time: bool) -> Iterable[AggRow]:
@@ -78,7 +79,10 @@ def ceil_to(ns: int, unit: int) -> int:
 def plan(start_ns: int, end_ns: int, hour_ok: bool, day_ok: bool, rollups_before: int,
          days_before: int | None = None) -> list[tuple[Table, int, int]]:
     """Split [start, end) into (table, start, end) parts: daily rollups for aligned whole days before
-    `days_before`, hourly rollups for aligned hours before `rollups_before`, raw calls for the rest."""
+    `days_before`, hourly rollups for aligned hours before `rollups_before` (W), raw calls for the rest.
+    The hourly rollups hold exactly the calls before W: when W is not hour-aligned, W <= end and its
+    hour h starts in the range, h's row (the calls in [h, W)) is read too (the hour part then ends at
+    h + 1h, past W) and raw calls from W on."""
     if end_ns <= start_ns:
         return []
     if not hour_ok:
@@ -86,8 +90,10 @@ def plan(start_ns: int, end_ns: int, hour_ok: bool, day_ok: bool, rollups_before
     h0 = ceil_to(start_ns, HOUR_NS)
     h1 = min(end_ns, rollups_before)
     h1 -= h1 % HOUR_NS
-    if h0 >= h1:
+    partial = rollups_before <= end_ns and rollups_before % HOUR_NS != 0 and h1 >= h0
+    if h0 >= h1 and not partial:
         return [("raw", start_ns, end_ns)]
+    hour_end, raw_from = (h1 + HOUR_NS, rollups_before) if partial else (h1, h1)
     parts: list[tuple[Table, int, int]] = []
     if start_ns < h0:
         parts.append(("raw", start_ns, h0))
@@ -95,11 +101,11 @@ def plan(start_ns: int, end_ns: int, hour_ok: bool, day_ok: bool, rollups_before
     if days_before is not None:
         d1 = min(d1, days_before - days_before % DAY_NS)
     if day_ok and d0 < d1:
-        parts += [("hour", h0, d0), ("day", d0, d1), ("hour", d1, h1)]
+        parts += [("hour", h0, d0), ("day", d0, d1), ("hour", d1, hour_end)]
     else:
-        parts.append(("hour", h0, h1))
-    if h1 < end_ns:
-        parts.append(("raw", h1, end_ns))
+        parts.append(("hour", h0, hour_end))
+    if raw_from < end_ns:
+        parts.append(("raw", raw_from, end_ns))
     return [p for p in parts if p[1] < p[2]]
 
 
@@ -186,12 +192,24 @@ class Reader:
         return clean
 
     def _rows(self, start_ns: int, end_ns: int, filters: dict[str, list[str]], group_by: Sequence[str],
-              hour_ok: bool, day_ok: bool, by_time: bool) -> Iterator[AggRow]:
+              hour_ok: bool, day_ok: bool, by_time: bool) -> list[AggRow]:
         rollups = not (RAW_ONLY & (set(filters) | set(group_by)))
+        hour_ok, day_ok = hour_ok and rollups, day_ok and rollups
         hours_before, days_before = self.source.rollups_before_ns()
-        for table, s, e in plan(start_ns, end_ns, hour_ok and rollups, day_ok and rollups, hours_before,
-                                days_before):
-            yield from self.source.aggregate(table, s, e, filters, group_by, by_time)
+        parts = plan(start_ns, end_ns, hour_ok, day_ok, hours_before, days_before)
+        rows = self._read(parts, filters, group_by, by_time)
+        if any(table == "hour" and e > hours_before for table, _, e in parts) \
+                and self.source.rollups_before_ns()[0] != hours_before:
+            # a seal pass added to the partial hour's row while we read raw calls from W: read again without
+            # that row (nothing a seal pass changes: hour rows before its hour, raw calls, days before the mark)
+            aligned = hours_before - hours_before % HOUR_NS
+            rows = self._read(plan(start_ns, end_ns, hour_ok, day_ok, aligned, days_before), filters, group_by,
+                              by_time)
+        return rows
+
+    def _read(self, parts: list[tuple[Table, int, int]], filters: dict[str, list[str]], group_by: Sequence[str],
+              by_time: bool) -> list[AggRow]:
+        return [r for table, s, e in parts for r in self.source.aggregate(table, s, e, filters, group_by, by_time)]
 
     def totals(self, start_ns: int, end_ns: int, filters: Filters, group_by: Sequence[str] = ()) -> list[Totals]:
         clean = self._check(filters, group_by)

@@ -1,6 +1,7 @@
 """Retention of the SQLite ledger: raw calls past `retention_days` (or the oldest ones above
 `max_bytes`) and rollups past `rollup_retention_days`, deleted in bounded batches, each its own
-short IMMEDIATE transaction so writers are never blocked for long."""
+short IMMEDIATE transaction so writers are never blocked for long. Raw calls not rolled up yet (at or
+after the hourly watermark) are sealed into the hourly rollups in the transaction that deletes them."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import sqlite3
 from pathlib import Path
 
 from genai_meter.config import LedgerConfig
+from genai_meter.ledger.sqlite_rollups import seal_hours_in
 
 DAY_NS = 86400 * 10**9
 PRUNE_BATCH = 5000  # raw rows per transaction
@@ -33,6 +35,8 @@ def _delete_batch(conn: sqlite3.Connection, before_ns: int | None, batch: int = 
         if last is None:
             conn.execute("COMMIT")
             return 0
+        while seal_hours_in(conn, last + 1) <= last:  # at most about `batch` calls: those deleted here
+            pass
         cur = conn.execute("DELETE FROM calls WHERE end_ns <= ?", (last,))
         conn.execute("DELETE FROM price_history WHERE end_ns <= ?", (last,))
         conn.execute("INSERT INTO meta (key, value) VALUES ('raw_since_ns', ?) ON CONFLICT (key) DO UPDATE SET "

@@ -20,8 +20,8 @@ from genai_meter.config import Config
 from genai_meter.ledger.model import BASE_FIELDS, CallRow, Conversation, Coverage, Filters
 from genai_meter.ledger.query import AggRow, Reader, Table
 from genai_meter.ledger.rows import COST_CLASSES, LABEL_FIELDS, MONEY_SUMS, SUM_NAMES, TOKEN_CLASSES
-from genai_meter.ledger.sqlite_rollups import days_sealed_until
-from genai_meter.ledger.sqlite_schema import MASK32, open_read
+from genai_meter.ledger.sqlite_rollups import DAY_MARK
+from genai_meter.ledger.sqlite_schema import HOUR_MARK, MASK32, open_read
 
 _LABEL_INDEX = {f: i for i, f in enumerate(LABEL_FIELDS)}
 _RAW_SUMS = ["COUNT(*)", "0", "SUM(unpriced)", "SUM(unmetered <> '')", "SUM(invalid <> '')"] \
@@ -77,8 +77,10 @@ class SQLiteSource:
         return self._fields
 
     def rollups_before_ns(self) -> tuple[int, int]:
-        # hourly rollups: in the same transaction as the raw rows; daily: sealed days
-        return 2**63 - 1, days_sealed_until(self._conn)
+        # (the hourly watermark, not hour-aligned: rollup_hour holds exactly the calls before it; sealed days)
+        row = self._conn.execute("SELECT (SELECT value FROM meta WHERE key = ?), "
+                                 "(SELECT value FROM meta WHERE key = ?)", (HOUR_MARK, DAY_MARK)).fetchone()
+        return int(row[0] or 0), int(row[1] or 0)
 
     def close(self) -> None:
         self._conn.close()

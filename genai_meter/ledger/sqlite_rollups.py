@@ -1,13 +1,21 @@
-"""The SQLite rollups: hourly sums upserted with every batch, daily sums sealed from closed days.
+"""The SQLite rollups: hourly sums sealed from raw calls behind a watermark, daily sums from closed days.
 
-`rollup_hour` gets each batch's sums in the batch's own transaction. `rollup_day` is filled from
-`rollup_hour` for whole days once they are over (`seal_days`, in one transaction that also moves
-the `day_rollups_until_ns` watermark in `meta`); a batch or correction that touches an hour before
-the watermark also adds to `rollup_day` itself, in the same transaction, so the daily sums are
-always exact for days before the watermark (queries use hourly rows after it). This keeps the
-write path to one rollup upsert per group instead of two. `rollup_field_day` (per day, the base
-label set or one dimension's value) is filled from `rollup_day` in the same transactions: when
-days are sealed, and rebuilt for a sealed day a late call or a correction touches.
+`rollup_hour` holds exactly the calls that end before the hourly watermark W (`hour_rollups_until_ns`
+in `meta`; not hour-aligned: the row of hour floor_hour(W) holds the calls in [that hour, W)). The
+write path only inserts calls; a call that ends before W (read in the batch's own transaction) is
+*late* and is added to the rollups right there (`add_rollups`). A seal pass (`seal`: the writer
+thread every few seconds, up to a grace period before now) rolls the calls in [W, until) up in one
+INSERT ... SELECT ... GROUP BY hour and label set, and moves W, in one IMMEDIATE transaction; one pass
+takes at most about `SEAL_ROWS_PER_PASS` calls, so a backlog never holds the write lock for long (the
+next pass goes on). Doing this in SQL, in bulk, costs the write path nothing per call.
+
+`rollup_day` is filled from `rollup_hour` for whole days before floor_day(W) (`seal_days`, which seals
+hours first, in the same transaction that moves the `day_rollups_until_ns` watermark); a late call or
+a correction that touches an hour before that watermark also adds to `rollup_day` itself, in its own
+transaction, so the daily sums are always exact for days before the watermark (queries use hourly rows
+after it). `rollup_field_day` (per day, the base label set or one dimension's value) is filled from
+`rollup_day` in the same transactions: when days are sealed, and rebuilt for a sealed day a late call
+or a correction touches. The day watermark never passes W, so a seal pass never touches a sealed day.
 """
 
 from __future__ import annotations
@@ -16,11 +24,12 @@ import sqlite3
 from collections.abc import Sequence
 
 from genai_meter.ledger.rows import MONEY_SUMS, SUM_NAMES
-from genai_meter.ledger.sqlite_schema import MASK32, field_rollup_sql, rollup_columns
+from genai_meter.ledger.sqlite_schema import HOUR_MARK, MASK32, field_rollup_sql, rollup_columns
 
 HOUR_NS = 3600 * 10**9
 DAY_NS = 24 * HOUR_NS
 SEAL_DAYS_PER_PASS = 7
+SEAL_ROWS_PER_PASS = 50_000  # calls one hourly seal pass rolls up, about (~2 us each, holding the write lock)
 DAY_MARK = "day_rollups_until_ns"
 
 
@@ -46,26 +55,6 @@ def upsert_rollup_sql(table: str) -> str:
 UPSERT_HOUR = upsert_rollup_sql("rollup_hour")
 
 
-def _upsert_sums_sql(table: str) -> str:
-    order = ("calls", "errors", "unmetered", "invalid", *(n for n in SUM_NAMES if n.startswith("t_")), *MONEY_SUMS,
-             "duration_us", "weight_micro", "unpriced")
-    assert sorted(order) == sorted(SUM_NAMES)
-    cols, values = [], []
-    for i, name in enumerate(order, start=3):
-        if name in MONEY_SUMS:
-            cols += [f"{name}_hi", f"{name}_lo"]
-            values += [f"?{i} >> 32", f"?{i} & {MASK32}"]
-        else:
-            cols.append(name)
-            values.append(f"?{i}")
-    return (f"INSERT INTO {table} (bucket, labelset, {', '.join(cols)}) VALUES (?1, ?2, {', '.join(values)}) "
-            f"ON CONFLICT (bucket, labelset) DO UPDATE SET {_sets()}")
-
-
-# The writer's upsert of one group: (bucket, labelset, calls, errors, unmetered, invalid, the five token
-# sums, the seven money sums (COST_CLASSES, list_cost) as plain integers below 2^63, split into _hi/_lo
-# here, duration_us, weight_micro, unpriced): the order of the calls insert's summed columns.
-UPSERT_HOUR_SUMS = _upsert_sums_sql("rollup_hour")
 _FIRST_MONEY = SUM_NAMES.index(MONEY_SUMS[0])
 _END_MONEY = SUM_NAMES.index(MONEY_SUMS[-1]) + 1
 assert SUM_NAMES[_FIRST_MONEY:_END_MONEY] == MONEY_SUMS and len(MONEY_SUMS) == 7  # contiguous (rollup_params)
@@ -78,10 +67,68 @@ def rollup_params(bucket: int, labelset: int, sums: Sequence[int]) -> tuple[int,
             d >> 32, d & MASK32, e >> 32, e & MASK32, f >> 32, f & MASK32, g >> 32, g & MASK32, *sums[_END_MONEY:])
 
 
+def _mark(conn: sqlite3.Connection, key: str) -> int:
+    row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+    return int(row[0]) if row else 0
+
+
+def _set_mark(conn: sqlite3.Connection, key: str, value: int) -> None:
+    conn.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                 (key, str(value)))
+
+
 def days_sealed_until(conn: sqlite3.Connection) -> int:
     """Days before this instant are complete in `rollup_day` (0: none)."""
-    row = conn.execute("SELECT value FROM meta WHERE key = ?", (DAY_MARK,)).fetchone()
-    return int(row[0]) if row else 0
+    return _mark(conn, DAY_MARK)
+
+
+def hours_sealed_until(conn: sqlite3.Connection) -> int:
+    """W: `rollup_hour` holds exactly the calls that end before this instant."""
+    return _mark(conn, HOUR_MARK)
+
+
+def _seal_hours_sql() -> str:
+    """INSERT ... SELECT adding the calls in [?1, ?2) to rollup_hour per (hour, label set): the sums the
+    write path's `Row.sums` would add (errors: the calls of a label set whose status is not ok;
+    unmetered, invalid: non-empty strings), money summed as 32-bit halves and normalised."""
+    sums = []
+    for name in SUM_NAMES:
+        if name == "calls":
+            sums.append("COUNT(*)")
+        elif name == "errors":
+            sums.append("COUNT(*) * (labelset IN (SELECT id FROM labelsets WHERE status <> 'ok'))")
+        elif name in ("unmetered", "invalid"):
+            sums.append(f"SUM({name} <> '')")
+        elif name in MONEY_SUMS:
+            lo = f"SUM({name} & {MASK32})"
+            sums += [f"SUM({name} >> 32) + ({lo} >> 32)", f"{lo} & {MASK32}"]
+        else:
+            sums.append(f"SUM({name})")
+    return (f"INSERT INTO rollup_hour (bucket, labelset, {', '.join(rollup_columns())}) "
+            f"SELECT end_ns - end_ns % {HOUR_NS}, labelset, {', '.join(sums)} FROM calls "
+            f"WHERE end_ns >= ?1 AND end_ns < ?2 GROUP BY 1, 2 ON CONFLICT (bucket, labelset) DO UPDATE SET {_sets()}")
+
+
+SEAL_HOURS = _seal_hours_sql()
+
+
+def seal_hours_in(conn: sqlite3.Connection, until_ns: int) -> int:
+    """One bounded hourly seal pass in the caller's write transaction: add the calls in [W, until) to
+    `rollup_hour` (at most about `SEAL_ROWS_PER_PASS` of them: the pass then stops at an earlier end
+    time) and move W there; returns the new W (below `until_ns` when there is more to do)."""
+    mark = hours_sealed_until(conn)
+    if until_ns <= mark:
+        return mark
+    target = until_ns
+    first = conn.execute("SELECT MIN(end_ns) FROM calls WHERE end_ns >= ?", (mark,)).fetchone()[0]
+    if first is not None and first < until_ns:  # from the first call: a new file has W = 0
+        bound = conn.execute("SELECT end_ns FROM calls WHERE end_ns >= ? ORDER BY end_ns LIMIT 1 OFFSET ?",
+                             (first, SEAL_ROWS_PER_PASS)).fetchone()
+        if bound is not None:
+            target = min(until_ns, max(bound[0], first + 1))
+        conn.execute(SEAL_HOURS, (first, target))
+    _set_mark(conn, HOUR_MARK, target)
+    return target
 
 
 def add_rollups(conn: sqlite3.Connection, groups: dict[tuple[int, int], list[int]]) -> None:
@@ -109,30 +156,43 @@ def refresh_field_days(conn: sqlite3.Connection, buckets: list[int]) -> None:
             conn.execute(statement, (day,))
 
 
-def seal_days(conn: sqlite3.Connection, now_ns: int) -> int:
-    """Fold whole days before `now_ns` (a bounded number per call) from rollup_hour into rollup_day
-    and move the watermark, in one IMMEDIATE transaction; returns the watermark."""
+def _seal_days_in(conn: sqlite3.Connection, until_ns: int) -> int:
+    """Fold whole days before `until_ns` (at most SEAL_DAYS_PER_PASS) from rollup_hour into rollup_day and
+    move the day watermark, in the caller's write transaction; returns the day watermark."""
     cols = rollup_columns()
+    limit = until_ns - until_ns % DAY_NS
+    start = mark = days_sealed_until(conn)
+    if mark == 0:
+        first = conn.execute("SELECT MIN(bucket) FROM rollup_hour").fetchone()[0]
+        start = limit if first is None else min(limit, first - first % DAY_NS)
+    target = min(limit, start + SEAL_DAYS_PER_PASS * DAY_NS)
+    if target > start:
+        conn.execute(f"INSERT INTO rollup_day (bucket, labelset, {', '.join(cols)}) "
+                     f"SELECT bucket - bucket % {DAY_NS}, labelset, {', '.join(f'SUM({c})' for c in cols)} "
+                     f"FROM rollup_hour WHERE bucket >= ? AND bucket < ? GROUP BY 1, 2 "
+                     f"ON CONFLICT (bucket, labelset) DO UPDATE SET {_sets()}", (start, target))
+        for statement in field_rollup_sql("r.bucket >= ? AND r.bucket < ?"):
+            conn.execute(statement, (start, target))
+    if max(target, start) != mark:
+        _set_mark(conn, DAY_MARK, max(target, start))
+    return max(target, start)
+
+
+def seal(conn: sqlite3.Connection, until_ns: int) -> tuple[int, int]:
+    """One bounded seal pass in one IMMEDIATE transaction: calls before `until_ns` into `rollup_hour`
+    (`seal_hours_in`), then whole days before floor_day(W) into `rollup_day`. Returns (W, day watermark)."""
     conn.execute("BEGIN IMMEDIATE")
     try:
-        until = days_sealed_until(conn)
-        if until == 0:
-            first = conn.execute("SELECT MIN(bucket) FROM rollup_hour").fetchone()[0]
-            until = now_ns - now_ns % DAY_NS if first is None else first - first % DAY_NS
-        target = min(now_ns - now_ns % DAY_NS, until + SEAL_DAYS_PER_PASS * DAY_NS)
-        if target > until:
-            conn.execute(f"INSERT INTO rollup_day (bucket, labelset, {', '.join(cols)}) "
-                         f"SELECT bucket - bucket % {DAY_NS}, labelset, {', '.join(f'SUM({c})' for c in cols)} "
-                         f"FROM rollup_hour WHERE bucket >= ? AND bucket < ? GROUP BY 1, 2 "
-                         f"ON CONFLICT (bucket, labelset) DO UPDATE SET {_sets()}", (until, target))
-            for statement in field_rollup_sql("r.bucket >= ? AND r.bucket < ?"):
-                conn.execute(statement, (until, target))
-        if target >= until:
-            conn.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET "
-                         "value = excluded.value", (DAY_MARK, str(max(target, until))))
+        hours = seal_hours_in(conn, until_ns)
+        days = _seal_days_in(conn, min(until_ns, hours))
         conn.execute("COMMIT")
-        return max(target, until)
+        return hours, days
     except BaseException:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise
+
+
+def seal_days(conn: sqlite3.Connection, until_ns: int) -> int:
+    """`seal`, returning the day watermark (repeat while it is below the day wanted: each call progresses)."""
+    return seal(conn, until_ns)[1]

@@ -18,6 +18,7 @@ MASK32 = 0xFFFFFFFF
 JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024
 WRITER_CACHE_KIB = 65536
 AUTOCHECKPOINT_PAGES = 16384  # a safety net only: the writer checkpoints every second itself
+HOUR_MARK = "hour_rollups_until_ns"  # meta: rollup_hour holds exactly the calls that end before this
 
 _MONEY = {f"c_{c}" for c in COST_CLASSES} | {"list_cost"}
 
@@ -110,7 +111,14 @@ _V4 = [
     "DROP TABLE price_history",
     "ALTER TABLE price_history_v4 RENAME TO price_history",
 ]
-MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4]  # append only; never edit a released step
+# V5: the hourly rollups are sealed from the raw calls behind a watermark (sqlite_rollups), no longer upserted
+# with every batch. Every call stored so far was rolled up by its batch: the watermark starts after the last
+# one (and not before the day watermark: hours are sealed only into days not sealed yet); a new file has 0.
+_V5 = [
+    f"INSERT INTO meta (key, value) SELECT '{HOUR_MARK}', CAST(MAX(COALESCE((SELECT MAX(end_ns) + 1 FROM calls), 0), "
+    "COALESCE((SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'day_rollups_until_ns'), 0)) AS TEXT)",
+]
+MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4, _V5]  # append only; never edit a released step
 LATEST = len(MIGRATIONS)
 
 

@@ -2,14 +2,16 @@
 
 `submit` (any thread) builds the row tuples and queues them; the writer thread collects
 submissions for `ledger.commit_interval_ms`, then in one BEGIN IMMEDIATE transaction inserts the
-new rows, upserts the hourly rollups (summed per batch in Python) and commits, and only then
-resolves each submission's Future with its new/dup bools. A call's identity is its primary key
-(end time, trace id, span id): the rows are inserted as they are, and when one was stored before (a
-retry, a replay) the insert fails on the key, the transaction is rolled back and the batch is done
-again with the keys looked up first (primary-key searches), inserting only the new rows. Any other
-error resolves the whole batch with `LedgerUnavailable` (nothing of it stored). Several processes
-may write one file: the insert (or the lookup and the insert) runs in the IMMEDIATE transaction, so
-each key is stored once across processes. The thread also checkpoints the WAL (PASSIVE each second,
+new rows (and adds the few that end before the hourly rollup watermark, late calls, to the
+rollups) and commits, and only then resolves each submission's Future with its new/dup bools. A
+call's identity is its primary key (end time, trace id, span id): the rows are inserted as they
+are, and when one was stored before (a retry, a replay) the insert fails on the key, the
+transaction is rolled back and the batch is done again with the keys looked up first (primary-key
+searches), inserting only the new rows. Any other error resolves the whole batch with
+`LedgerUnavailable` (nothing of it stored). Several processes may write one file: the insert (or
+the lookup and the insert) runs in the IMMEDIATE transaction, so each key is stored once across
+processes. The thread also seals the rollups (`sqlite_rollups.seal`: every `SEAL_EVERY_S` up to
+`SEAL_GRACE_S` before now, back to back while behind), checkpoints the WAL (PASSIVE each second,
 TRUNCATE above `WAL_TRUNCATE_BYTES`) and prunes (daily, and above `ledger.max_bytes`).
 """
 
@@ -21,9 +23,9 @@ import os
 import sqlite3
 import threading
 import time
+from bisect import bisect_left
 from collections.abc import Sequence
 from concurrent.futures import Future
-from itertools import groupby
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
@@ -32,8 +34,8 @@ from genai_meter.config import Config
 from genai_meter.ledger import sqlite_prune
 from genai_meter.ledger.commit_queue import CommitQueue, Submission
 from genai_meter.ledger.model import Entry, LedgerUnavailable
-from genai_meter.ledger.rows import Price, Row, RowBuilder
-from genai_meter.ledger.sqlite_rollups import HOUR_NS, UPSERT_HOUR_SUMS, add_rollups, days_sealed_until, seal_days
+from genai_meter.ledger.rows import SUM_NAMES, Price, Row, RowBuilder
+from genai_meter.ledger.sqlite_rollups import HOUR_NS, add_rollups, hours_sealed_until, seal
 from genai_meter.ledger.sqlite_schema import open_write
 
 log = logging.getLogger(__name__)
@@ -41,10 +43,10 @@ log = logging.getLogger(__name__)
 WAL_TRUNCATE_BYTES = 64 * 1024 * 1024
 CHECKPOINT_EVERY_S = 1.0
 PRUNE_CHECK_EVERY_S = 60.0
+SEAL_EVERY_S = 10.0  # an hourly-rollup seal pass this often (sooner while a backlog is sealed)
+SEAL_GRACE_S = 60.0  # seal up to this long before now: spans arrive seconds after they end (later ones are late)
 LOOKUP_CHUNK = 400  # (end time, trace id, span id) keys per lookup statement (3 variables each)
 
-# The insert's column order puts the summed columns last and together (params[12:27], in the order of
-# `UPSERT_HOUR_SUMS`'s sums), so a rollup group's sums are columns of one slice per row.
 _CALL_COLS = ("end_ns, trace_id, span_id, parent_span_id, labelset, conversation, user, ttft_us, price, unmetered, "
               "invalid, cache_write_1h, t_input, t_cache_read, t_cache_write, t_output, t_reasoning, c_input, "
               "c_cache_read, c_cache_write, c_output, c_reasoning, c_request, list_cost, duration_us, weight_micro, "
@@ -54,26 +56,27 @@ INSERT_CALL = f"INSERT INTO calls ({_CALL_COLS}) VALUES ({', '.join('?' * 7)}, N
 _KEY = itemgetter(0, 1, 2)  # a Row's identity: (end time, trace id, span id)
 _END = itemgetter(0)
 _LABELSET = itemgetter(4)
-_UNMETERED, _INVALID = itemgetter(9), itemgetter(10)
-_SUMMED = itemgetter(*range(12, 27))
-_INT64 = 2**63
+_COLUMNS = _CALL_COLS.split(", ")
+_AT = {name: _COLUMNS.index(name) for name in SUM_NAMES[2:]}  # the summed columns (not calls, errors)
+_FLAGS = ("unmetered", "invalid")  # counted when not empty
 
 
-def _group(params: list[tuple[Any, ...]], error: int) -> tuple[int, ...]:
-    """(calls, errors, unmetered, invalid, *the 15 summed columns) of one rollup group's insert
-    parameters, column-wise at C speed: the parameters of `UPSERT_HOUR_SUMS` after (bucket, labelset).
-    `error`: 1 when the label set's status is not ok."""
-    if len(params) == 1:
-        p = params[0]
-        return (1, error, int(p[9] != ""), int(p[10] != ""), *p[12:27])
-    n = len(params)
-    return (n, error * n, sum(map(bool, map(_UNMETERED, params))), sum(map(bool, map(_INVALID, params))),
-            *map(sum, zip(*map(_SUMMED, params))))
-
-
-def _sum_names_order(group: tuple[int, ...]) -> list[int]:
-    """A `_group` tuple as SUM_NAMES sums (for `add_rollups`)."""
-    return [group[0], group[1], group[18], group[2], group[3], *group[4:16], group[16], group[17]]
+def _late_sums(conn: sqlite3.Connection, params: list[tuple[Any, ...]]) -> dict[tuple[int, int], list[int]]:
+    """The SUM_NAMES sums per (hour, label set id) of late calls' insert parameters (errors: the calls
+    of a label set whose status is not ok), as a seal pass would add them."""
+    sets = json.dumps(sorted({_LABELSET(p) for p in params}))
+    failing = {r[0] for r in conn.execute("SELECT id FROM labelsets WHERE status <> 'ok' "
+                                          "AND id IN (SELECT value FROM json_each(?))", (sets,))}
+    groups: dict[tuple[int, int], list[int]] = {}
+    for p in params:
+        ls = _LABELSET(p)
+        acc = groups.setdefault((p[0] - p[0] % HOUR_NS, ls), [0] * len(SUM_NAMES))
+        acc[0] += 1
+        acc[1] += ls in failing
+        for i, name in enumerate(SUM_NAMES[2:], start=2):
+            v = p[_AT[name]]
+            acc[i] += (v != "") if name in _FLAGS else v
+    return groups
 
 
 class Dictionaries:
@@ -138,7 +141,6 @@ class SQLiteWriter:
         for pragma in pragmas:  # e.g. max_page_count in tests
             self._conn.execute(f"PRAGMA {pragma}")
         self._dicts = Dictionaries()
-        self._errors: dict[int, int] = {}  # label set id -> 1 when its status is not ok
         self._commits = CommitQueue(config.ledger.commit_interval_ms / 1000.0)
         self._closed = threading.Event()
         self.batches = 0  # group commits done (self-metric)
@@ -169,16 +171,21 @@ class SQLiteWriter:
 
     def _run(self) -> None:
         next_checkpoint = time.monotonic() + CHECKPOINT_EVERY_S
-        next_prune = time.monotonic()
+        next_seal = next_prune = time.monotonic()
+        behind = False  # the last seal pass did not reach its end: the next comes right after this batch
         try:
             while True:
-                batch, closing = self._commits.take(max(0.0, next_checkpoint - time.monotonic()))
+                idle = 0.0 if behind else max(0.0, next_checkpoint - time.monotonic())
+                batch, closing = self._commits.take(idle)
                 if batch:
                     self._commit(batch)
                 now = time.monotonic()
                 if now >= next_checkpoint:
                     self._checkpoint()
                     next_checkpoint = now + CHECKPOINT_EVERY_S
+                if (behind or now >= next_seal) and not closing:
+                    behind = not self._seal()
+                    next_seal = now + SEAL_EVERY_S
                 if now >= next_prune and not closing:
                     self._prune()
                     next_prune = now + PRUNE_CHECK_EVERY_S
@@ -223,7 +230,7 @@ class SQLiteWriter:
             pass
 
     def _store(self, rows: list[Row], *, look_up: bool) -> list[bool]:
-        """One transaction: insert the new rows, add their rollups, commit; the new/duplicate flags.
+        """One transaction: insert the new rows, add the late ones' rollups, commit; the new/duplicate flags.
         Without `look_up` every row is inserted: a key stored before, or twice in the batch, fails the
         insert on the primary key with IntegrityError (the caller rolls back and comes again with
         `look_up`, which looks the keys up first and inserts only the first of each new key)."""
@@ -247,36 +254,9 @@ class SQLiteWriter:
         if fresh:
             params = self._params(sorted(fresh, key=_END), pending_ls, pending_pr)  # time order: inserts append
             conn.executemany(INSERT_CALL, params)  # IntegrityError: a key stored before (or twice in the batch)
-            first, last = params[0][0], params[-1][0]
-            hour = first - first % HOUR_NS
-            # the usual case: one hour, after the sealed days: one rollup row per label set, made here
-            direct = hour == last - last % HOUR_NS and hour >= days_sealed_until(conn)
-            rollups: list[tuple[int, ...]] = []
-            groups: dict[tuple[int, int], list[int]] = {}
-            large = False  # a group's money past 2^63 in one batch (> $9.2M; one call's fits, it was bound)
-            errors = self._errors
-            for ls, of_set in groupby(sorted(params, key=_LABELSET), _LABELSET):
-                ps = list(of_set)
-                error = errors[ls]
-                if direct and len(ps) == 1:  # most groups, with many label sets (as `_group`, inlined)
-                    p = ps[0]
-                    rollups.append((hour, ls, 1, error, int(p[9] != ""), int(p[10] != ""), *p[12:27]))
-                elif direct:
-                    sums = _group(ps, error)
-                    large = large or max(sums[9:16]) >= _INT64
-                    rollups.append((hour, ls, *sums))
-                else:
-                    hours: dict[int, list[tuple[Any, ...]]] = {}
-                    for p in ps:
-                        hours.setdefault(p[0] - p[0] % HOUR_NS, []).append(p)
-                    for bucket, part in hours.items():
-                        groups[(bucket, ls)] = _sum_names_order(_group(part, error))
-            if direct and not large:
-                conn.executemany(UPSERT_HOUR_SUMS, rollups)  # money split into _hi/_lo in SQL
-            elif direct:  # split in Python
-                add_rollups(conn, {(g[0], g[1]): _sum_names_order(g[2:]) for g in rollups})
-            else:
-                add_rollups(conn, groups)
+            late = bisect_left(params, hours_sealed_until(conn), key=_END)  # these end before the sealed hours
+            if late:
+                add_rollups(conn, _late_sums(conn, params[:late]))
         conn.execute("COMMIT")
         dicts.labelsets.update(pending_ls)
         dicts.prices.update(pending_pr)
@@ -294,7 +274,6 @@ class SQLiteWriter:
         for key in sets:
             ls = dicts.labelsets.get(key) or dicts.labelset_id(conn, key[0], key[1], pending_ls)
             sets[key] = ls
-            self._errors[ls] = int(key[0][6] != "ok")
         ids = dict.fromkeys(prices)
         for price in ids:
             ids[price] = dicts.prices.get(price) or dicts.price_id(conn, price, pending_pr)
@@ -310,11 +289,16 @@ class SQLiteWriter:
         except sqlite3.Error as exc:
             log.debug("ledger %s: checkpoint skipped: %s", self.path, exc)
 
-    def _prune(self) -> None:
+    def _seal(self) -> bool:
+        """One seal pass up to SEAL_GRACE_S before now; False when it stopped short (a backlog)."""
+        until = time.time_ns() - int(SEAL_GRACE_S * 10**9)
         try:
-            seal_days(self._conn, time.time_ns())
-        except sqlite3.Error as exc:
-            log.warning("ledger %s: daily rollups not sealed now: %s", self.path, exc)
+            return seal(self._conn, until)[0] >= until
+        except sqlite3.Error as exc:  # busy past the timeout: the next pass retries
+            log.warning("ledger %s: rollups not sealed now: %s", self.path, exc)
+            return True
+
+    def _prune(self) -> None:
         try:
             sqlite_prune.prune_connection(self._conn, self.path, self._config, time.time_ns(), max_batches=4)
         except Exception as exc:  # pruning is best effort; the next pass retries

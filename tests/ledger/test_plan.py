@@ -23,9 +23,30 @@ def test_aligned_middle_from_rollups_edges_from_raw_rows() -> None:
     assert plan(T0, T0 + 2 * DAY_NS, True, True, NEVER) == [("day", T0, T0 + 2 * DAY_NS)]
     assert plan(start, end, False, False, NEVER) == [("raw", start, end)]
     assert plan(T0 + 5, T0 + HOUR_NS + 5, True, True, NEVER) == [("raw", T0 + 5, T0 + HOUR_NS + 5)]
-    # ClickHouse: rollups only for sealed hours, raw rows (FINAL) after
-    assert plan(T0, T0 + DAY_NS, True, True, T0 + 5 * HOUR_NS + 3) == [
+    # ClickHouse: rollups only for sealed hours (an hour-aligned watermark), raw rows (FINAL) after
+    assert plan(T0, T0 + DAY_NS, True, True, T0 + 5 * HOUR_NS) == [
         ("hour", T0, T0 + 5 * HOUR_NS), ("raw", T0 + 5 * HOUR_NS, T0 + DAY_NS)]
+
+
+def test_a_watermark_inside_an_hour_reads_that_hour_s_row_and_raw_calls_from_it() -> None:
+    w = T0 + 5 * HOUR_NS + 3  # SQLite: rollup_hour holds exactly the calls before w (hour 5's row: [5h, w))
+    assert plan(T0, T0 + DAY_NS, True, True, w) == [("hour", T0, T0 + 6 * HOUR_NS), ("raw", w, T0 + DAY_NS)]
+    assert plan(T0 + 7, T0 + DAY_NS, True, True, w) == [
+        ("raw", T0 + 7, T0 + HOUR_NS), ("hour", T0 + HOUR_NS, T0 + 6 * HOUR_NS), ("raw", w, T0 + DAY_NS)]
+    assert plan(T0, w, True, True, w) == [("hour", T0, T0 + 6 * HOUR_NS)]  # the range ends at w: no raw part
+    assert plan(T0 + 5 * HOUR_NS, w + 9, True, True, w) == [("hour", T0 + 5 * HOUR_NS, T0 + 6 * HOUR_NS),
+                                                             ("raw", w, w + 9)]
+    # the partial hour starts before the range: not usable; the watermark after the range end: aligned
+    assert plan(T0 + 5 * HOUR_NS + 1, T0 + DAY_NS, True, True, w) == [("raw", T0 + 5 * HOUR_NS + 1, T0 + DAY_NS)]
+    assert plan(T0, w - 1, True, True, w) == [("hour", T0, T0 + 5 * HOUR_NS), ("raw", T0 + 5 * HOUR_NS, w - 1)]
+    assert plan(T0, T0 + DAY_NS, False, False, w) == [("raw", T0, T0 + DAY_NS)]
+    # days: whole days before the day watermark, the hours after it up to and including w's hour
+    w2 = T0 + 3 * DAY_NS + 2 * HOUR_NS + 11
+    assert plan(T0 + 5, T0 + 4 * DAY_NS, True, True, w2, T0 + 3 * DAY_NS) == [
+        ("raw", T0 + 5, T0 + HOUR_NS), ("hour", T0 + HOUR_NS, T0 + DAY_NS), ("day", T0 + DAY_NS, T0 + 3 * DAY_NS),
+        ("hour", T0 + 3 * DAY_NS, T0 + 3 * DAY_NS + 3 * HOUR_NS), ("raw", w2, T0 + 4 * DAY_NS)]
+    assert plan(T0, T0 + 4 * DAY_NS, True, True, w2, T0 + DAY_NS) == [
+        ("day", T0, T0 + DAY_NS), ("hour", T0 + DAY_NS, T0 + 3 * DAY_NS + 3 * HOUR_NS), ("raw", w2, T0 + 4 * DAY_NS)]
 
 
 def test_step_starts_follow_local_calendar() -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import sqlite3
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -22,6 +23,8 @@ from genai_meter.collector_processor.receiver.ingest import Ingestor
 from genai_meter.config import Config
 from genai_meter.conventions import Conventions
 from genai_meter.exporters import UsageMetrics
+from genai_meter.ledger.sqlite_rollups import seal
+from genai_meter.ledger.sqlite_schema import open_write
 from genai_meter.ledger.sqlite_writer import SQLiteWriter
 from genai_meter.pricing import PriceBook
 from genai_meter.records import SpanRecord
@@ -77,6 +80,12 @@ def test_bulk_counting_equals_counting_each_call_with_the_ledger(tmp_path: Path)
     assert bulk_writer is not None and each_writer is not None
     bulk_writer.close()
     each_writer.close()
+    until = time.time_ns() + 3600 * 10**9
+    for side in ("bulk", "each"):  # the hourly rollups of calls this recent are sealed a minute later
+        conn = open_write(tmp_path / side / "ledger.db", 5.0)
+        while seal(conn, until)[0] < until:
+            pass
+        conn.close()
     for table in ("calls", "rollup_hour", "labelsets", "prices"):
         rows = [sqlite3.connect(tmp_path / side / "ledger.db").execute(f"SELECT * FROM {table} ORDER BY 1, 2, 3")
                 .fetchall() for side in ("bulk", "each")]
