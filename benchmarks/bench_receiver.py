@@ -397,6 +397,24 @@ def _load_slice(server: Server, protocol: str, stamper: Stamper, seconds: float,
     into.wall_s += wall
 
 
+def seal_cpu_seconds(path: Path) -> float:
+    """CPU seconds of sealing the hourly rollups over every call in the ledger file at `path`: the work
+    serve's writer does for them once they are `SEAL_GRACE_S` old, after a scenario ends (counted with
+    the server's CPU; it includes the warm-up's calls, so it errs high)."""
+    from genai_meter.ledger.sqlite_rollups import seal
+    from genai_meter.ledger.sqlite_schema import open_write
+
+    conn = open_write(path, 30.0)
+    try:
+        until = conn.execute("SELECT MAX(end_ns) + 1 FROM calls").fetchone()[0] or 0
+        start = time.thread_time()
+        while seal(conn, until)[0] < until:
+            pass
+        return time.thread_time() - start
+    finally:
+        conn.close()
+
+
 def _scenario(name: str, share: float, protocol: str, tmp: Path, ledger: str, path: str) -> Scenario:
     """Load a fresh server for SCENARIO_S seconds, in SLICES slices; before each slice, the same-run
     references run on the same bodies (so a drift of the shared machine's speed hits both alike).
@@ -429,6 +447,8 @@ def _scenario(name: str, share: float, protocol: str, tmp: Path, ledger: str, pa
             if out.grpc_null is not None and out.grpc_naive is not None:
                 _load_slice(servers[1], protocol, stamper, SCENARIO_S / SLICES, out.grpc_null)
                 _load_slice(servers[2], protocol, stamper, SCENARIO_S / SLICES, out.grpc_naive)
+        if ledger == "on":  # the hourly rollups of these calls, which serve seals a minute later
+            out.server.cpu_s += seal_cpu_seconds(data / "ledger.db")
         text = scrape(servers[0].addresses["metrics"])
         counters = {name: sample(text, name) for name in (
             "genai_meter_spans_duplicate_total", "genai_meter_processing_errors_total",

@@ -7,6 +7,12 @@ and in every `gen_ai.response.id`, and `Stamper.next_body` swaps in a new stamp 
 `bytes.replace` (~0.1 ms for a 512-span body). Fresh response ids also keep the receiver's
 attribute cache as busy as real traffic makes it (every call has its own response id).
 
+Times move on as they do in live traffic: a template's spans end in order within a short window
+(`BODY_WINDOW_NS`, what 512 spans take at ~100k spans/s), and the Stamper shifts every body's start
+and end times (fixed64 fields, patched in place) to a window after the previous body's and not
+before the clock. Replaying one set of end times in every body would scatter the ledger's
+time-ordered inserts, which live traffic does not do.
+
 LLM spans look like opentelemetry-instrumentation-openai-v2 chat spans (12 attributes, token counts
 varying from span to span); the others like HTTP server spans (8 attributes).
 """
@@ -15,6 +21,7 @@ from __future__ import annotations
 
 import itertools
 import random
+import struct
 import threading
 import time
 from typing import Any
@@ -25,6 +32,9 @@ from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Sp
 from tests.support.otlp import key_values  # one OTLP attribute encoder for tests and benchmarks
 
 SPANS_PER_REQUEST = 512
+_FIXED64 = struct.Struct("<Q")
+BODY_WINDOW_NS = 5_000_000  # the template's spans end within 5 ms
+_START_TAG, _END_TAG = b"\x39", b"\x41"  # Span fields 7 and 8, wire type fixed64
 TEMPLATE_STAMP = b"@STAMP@!"  # occurs nowhere else in a template body
 _STAMP_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 CUSTOMERS = tuple(f"customer-{i:03d}" for i in range(40))
@@ -70,21 +80,22 @@ def template_body(llm_share: float, *, spans: int = SPANS_PER_REQUEST, seed: int
     """One serialized ExportTraceServiceRequest: `spans` spans, `llm_share` of them LLM calls
     (spread evenly), ids and response ids carrying TEMPLATE_STAMP."""
     rng = random.Random(seed)
-    now = time.time_ns()
+    now = time.time_ns() - BODY_WINDOW_NS
     llm_every = 0 if llm_share <= 0 else max(1, round(1 / llm_share))
     out = []
     for i in range(spans):
         trace_id = TEMPLATE_STAMP + (i // 4 + 1).to_bytes(8, "big")  # 4 spans per trace
         span_id = (i + 1).to_bytes(8, "big")
         is_llm = llm_every and i % llm_every == 0
-        start = now - rng.randint(10**8, 3 * 10**9)
+        end = now + i * BODY_WINDOW_NS // spans
         if is_llm:
             attrs = llm_attributes(rng, "chatcmpl-" + TEMPLATE_STAMP.decode() + f"{i:05d}")
             name, kind = f"chat {attrs['gen_ai.request.model']}", Span.SPAN_KIND_CLIENT
         else:
             attrs, name, kind = http_attributes(rng), "GET /api/orders/{id}", Span.SPAN_KIND_SERVER
-        out.append(Span(trace_id=trace_id, span_id=span_id, name=name, kind=kind, start_time_unix_nano=start,
-                        end_time_unix_nano=start + rng.randint(10**7, 2 * 10**9), attributes=key_values(attrs)))
+        out.append(Span(trace_id=trace_id, span_id=span_id, name=name, kind=kind,
+                        start_time_unix_nano=end - rng.randint(10**7, 2 * 10**9), end_time_unix_nano=end,
+                        attributes=key_values(attrs)))
     rs = ResourceSpans()
     rs.resource.attributes.extend(key_values({
         "service.name": "checkout", "deployment.environment.name": "prod", "service.version": "1.4.2",
@@ -118,6 +129,23 @@ def llm_span_body(customer: str) -> bytes:
     return ExportTraceServiceRequest(resource_spans=[rs]).SerializeToString()
 
 
+def time_fields(body: bytes) -> tuple[list[tuple[int, int]], int, int]:
+    """Where the spans' start and end times sit in `body` ((offset, value) of each fixed64), and the
+    first and last end time."""
+    fields: list[tuple[int, int]] = []
+    ends = []
+    for rs in ExportTraceServiceRequest.FromString(body).resource_spans:
+        for ss in rs.scope_spans:
+            for span in ss.spans:
+                ends.append(span.end_time_unix_nano)
+                for tag, value in ((_START_TAG, span.start_time_unix_nano), (_END_TAG, span.end_time_unix_nano)):
+                    encoded = tag + _FIXED64.pack(value)
+                    at = body.find(encoded)
+                    assert at >= 0 and body.find(encoded, at + 1) < 0, "a span time must occur once in the body"
+                    fields.append((at + 1, value))
+    return fields, min(ends), max(ends)
+
+
 def stamp(n: int) -> bytes:
     """The n-th stamp: 8 ASCII characters, distinct for every n < 62**8."""
     chars = bytearray(8)
@@ -128,18 +156,28 @@ def stamp(n: int) -> bytes:
 
 
 class Stamper:
-    """Fresh copies of a template body: thread-safe, each call a new stamp (so new span ids)."""
+    """Fresh copies of a template body: thread-safe, each call a new stamp (so new span ids) and
+    times shifted past the previous body's (the template's window after the last, not before now)."""
 
     def __init__(self, template: bytes, *, first: int | None = None) -> None:
         self.template = template
         # start somewhere random so two runs against one server do not collide either
         self._counter = itertools.count(first if first is not None else random.randrange(62**7))
         self._lock = threading.Lock()
+        self._times, first_end, last_end = time_fields(template)
+        self._window = last_end - first_end + 1
+        self._shift = 0
+        self._base = first_end
 
     def next_body(self) -> bytes:
         with self._lock:
             n = next(self._counter)
-        return self.template.replace(TEMPLATE_STAMP, stamp(n))
+            self._shift = max(self._shift + self._window, time.time_ns() - self._base)
+            shift = self._shift
+        body = bytearray(self.template.replace(TEMPLATE_STAMP, stamp(n)))
+        for offset, value in self._times:
+            _FIXED64.pack_into(body, offset, value + shift)
+        return bytes(body)
 
     def bodies(self, count: int) -> list[bytes]:
         return [self.next_body() for _ in range(count)]

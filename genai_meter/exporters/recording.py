@@ -253,6 +253,9 @@ class CallCounter:
     @staticmethod
     def _has_series(slots: tuple[Any, ...], tokens: Sequence[int], costs: Sequence[int], ttfts: Sequence[float]
                     ) -> bool:
+        """Whether every series the group adds to exists (slots[9]: every class and the ttft series do)."""
+        if slots[9]:
+            return True
         if ttfts and slots[2] is None:
             return False
         token_idx, cost_idx = slots[3], slots[4]
@@ -264,8 +267,8 @@ class CallCounter:
     def _group_slots(self, call: LLMCall, priced: bool, refresh: bool) -> tuple[Any, ...] | None:
         """The series indexes a group of calls like `call` adds to (None where a series does not exist
         yet), cached per call object: (requests, duration, ttft, 5 token classes, 6 cost classes,
-        unpriced, errors, unmetered, (provider, model) labels); None when the label set overflowed or
-        was never counted."""
+        unpriced, errors, unmetered, (provider, model) labels, whether the ttft and every class series
+        exist); None when the label set overflowed or was never counted."""
         cached = self._slot_cache.get(id(call))
         if cached is not None and cached[0] is call and not refresh:
             return cached[1]
@@ -293,8 +296,10 @@ class CallCounter:
             unpriced_idx = self.unpriced.index.get((service, provider, model))
             if unpriced_idx is None:
                 return None
-        slots = (request_idx, duration_idx, entry[_SLOT_TTFT], tuple(entry[0:5]),
-                 tuple(entry[_SLOT_COST:_SLOT_COST + 6]), unpriced_idx, error_idx, unmetered_idx, (provider, model))
+        token_idx, cost_idx = tuple(entry[0:5]), tuple(entry[_SLOT_COST:_SLOT_COST + 6])
+        every_series = entry[_SLOT_TTFT] is not None and None not in token_idx and None not in cost_idx
+        slots = (request_idx, duration_idx, entry[_SLOT_TTFT], token_idx, cost_idx, unpriced_idx, error_idx,
+                 unmetered_idx, (provider, model), every_series)
         if len(self._slot_cache) >= self._slots_max:
             self._slot_cache.clear()
         self._slot_cache[id(call)] = (call, slots)

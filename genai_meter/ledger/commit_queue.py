@@ -2,22 +2,30 @@
 
 Both backends' writers use it: `put` never blocks on I/O and answers through a Future; `take` waits
 for work, then `interval_s` more for company (so concurrent requests share one commit), and hands
-over everything queued. After `close` (or `stop`) new submissions fail with `LedgerUnavailable`.
+over everything queued; `take_now` hands it over at once. After `close` (or `stop`) new submissions
+fail with `LedgerUnavailable`.
 """
 
 from __future__ import annotations
 
 import threading
 from concurrent.futures import Future
+from typing import Any
 
 from genai_meter.ledger.model import LedgerUnavailable
-from genai_meter.ledger.rows import Row
 
-Submission = tuple[list[Row], Future[list[bool]]]
+Submission = tuple[list[Any], Future[list[bool]]]  # a writer's calls (ClickHouse: Rows; SQLite: insert params)
+
+
+def refused(error: LedgerUnavailable) -> Future[list[bool]]:
+    """A submission's Future failed with `error` (the calls were not queued)."""
+    future: Future[list[bool]] = Future()
+    future.set_exception(error)
+    return future
 
 
 class CommitQueue:
-    """Thread-safe; `take` and `stop` belong to the writer thread."""
+    """Thread-safe; `take` and `stop` belong to the writer thread, `take_now` to whoever commits."""
 
     def __init__(self, interval_s: float) -> None:
         self.interval_s = interval_s
@@ -29,14 +37,14 @@ class CommitQueue:
     def closing(self) -> bool:
         return self._closing
 
-    def put(self, rows: list[Row]) -> Future[list[bool]]:
-        """Queue `rows` for the next commit; the Future resolves to one new/duplicate bool per row."""
-        future: Future[list[bool]] = Future()
+    def put(self, calls: list[Any], future: Future[list[bool]] | None = None) -> Future[list[bool]]:
+        """Queue `calls` for the next commit; the Future (`future`, or a new one) resolves to one
+        new/duplicate bool per call."""
+        future = future if future is not None else Future()
         with self._cond:
             if self._closing:
-                future.set_exception(LedgerUnavailable("the ledger writer is closed"))
-                return future
-            self._items.append((rows, future))
+                return refused(LedgerUnavailable("the ledger writer is closed"))
+            self._items.append((calls, future))
             if len(self._items) == 1:
                 self._cond.notify()
         return future
@@ -57,6 +65,12 @@ class CommitQueue:
                 self._cond.wait(self.interval_s)
             batch, self._items = self._items, []
             return batch, self._closing
+
+    def take_now(self) -> list[Submission]:
+        """Everything queued, without waiting (a thread that commits for the others)."""
+        with self._cond:
+            batch, self._items = self._items, []
+            return batch
 
     def empty(self) -> bool:
         with self._cond:

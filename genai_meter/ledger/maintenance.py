@@ -26,9 +26,9 @@ from genai_meter.ledger.rows import (
     Price,
     hash_value,
 )
+from genai_meter.ledger.sqlite_params import labelset_id, price_id
 from genai_meter.ledger.sqlite_rollups import HOUR_NS, add_rollups, hours_sealed_until, rollup_params, upsert_rollup_sql
 from genai_meter.ledger.sqlite_schema import MASK32, open_write, rollup_columns
-from genai_meter.ledger.sqlite_writer import Dictionaries
 from genai_meter.ledger.urls import clickhouse_target, sqlite_path
 from genai_meter.pricing import PriceBook
 
@@ -65,7 +65,6 @@ def reprice(url: str, config: Config, start_ns: int, end_ns: int, provider: str 
     repricer = Repricer(book)
     result = repricer.result
     conn = open_write(path, config.ledger.busy_timeout_seconds)
-    dicts = Dictionaries()
     try:
         sets = _labelsets(conn)
         prices = {r[0]: Price(*r[1:])
@@ -101,7 +100,9 @@ def reprice(url: str, config: Config, start_ns: int, end_ns: int, provider: str 
                     conn.execute(f"INSERT INTO price_history (trace_id, span_id, reprice, end_ns, price, unpriced, "
                                  f"{_COST_COLS}, list_cost) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                                  (r[1], r[2], result.reprice_id, r[0], r[16], r[17], *old, r[15]))
-                    new_price = dicts.price_id(conn, new.price, pending_prices)
+                    if new.price not in pending_prices:
+                        pending_prices[new.price] = price_id(conn, new.price)
+                    new_price = pending_prices[new.price]
                     conn.execute(f"UPDATE calls SET {', '.join(f'c_{c} = ?' for c in COST_CLASSES)}, list_cost = ?, "
                                  "price = ?, unpriced = ? WHERE end_ns = ? AND trace_id = ? AND span_id = ?",
                                  (*new.costs, new.list_cost, new_price, new.unpriced, r[0], r[1], r[2]))
@@ -183,13 +184,12 @@ def forget(url: str, config: Config, *, user: str | None = None, customer: str |
 
 def _forget_customer(conn: sqlite3.Connection, value: str) -> int:
     changed = 0
-    dicts = Dictionaries()
     cols = rollup_columns()
     for labelset, (labels, dims) in _labelsets(conn).items():
         if dims.get("customer") != value:
             continue
         rest = tuple(sorted((k, v) for k, v in dims.items() if k != "customer"))
-        target = dicts.labelset_id(conn, labels, rest, {})
+        target = labelset_id(conn, labels, rest)
         changed += conn.execute("UPDATE calls SET labelset = ? WHERE labelset = ?", (target, labelset)).rowcount
         for table in ("rollup_hour", "rollup_day"):
             rows = conn.execute(f"SELECT bucket, {', '.join(cols)} FROM {table} WHERE labelset = ?",

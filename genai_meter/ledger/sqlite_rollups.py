@@ -4,8 +4,8 @@
 in `meta`; not hour-aligned: the row of hour floor_hour(W) holds the calls in [that hour, W)). The
 write path only inserts calls; a call that ends before W (read in the batch's own transaction) is
 *late* and is added to the rollups right there (`add_rollups`). A seal pass (`seal`: the writer
-thread every few seconds, up to a grace period before now) rolls the calls in [W, until) up in one
-INSERT ... SELECT ... GROUP BY hour and label set, and moves W, in one IMMEDIATE transaction; one pass
+thread every few seconds, up to a grace period before now) rolls the calls in [W, until) up with one
+INSERT ... SELECT ... GROUP BY label set per hour, and moves W, in one IMMEDIATE transaction; one pass
 takes at most about `SEAL_ROWS_PER_PASS` calls, so a backlog never holds the write lock for long (the
 next pass goes on). Doing this in SQL, in bulk, costs the write path nothing per call.
 
@@ -87,10 +87,12 @@ def hours_sealed_until(conn: sqlite3.Connection) -> int:
     return _mark(conn, HOUR_MARK)
 
 
-def _seal_hours_sql() -> str:
-    """INSERT ... SELECT adding the calls in [?1, ?2) to rollup_hour per (hour, label set): the sums the
-    write path's `Row.sums` would add (errors: the calls of a label set whose status is not ok;
-    unmetered, invalid: non-empty strings), money summed as 32-bit halves and normalised."""
+def _seal_hour_sql(split_money: bool) -> str:
+    """INSERT ... SELECT adding the calls in [?1, ?2) (within one hour, bucket ?3) to rollup_hour per label
+    set: the sums a batch's `add_rollups` would add (errors: the calls of a label set whose status is not
+    ok; unmetered, invalid: non-empty strings), money normalised to 32-bit halves. Grouped by the label
+    set alone (a sort on one stored column). Money is summed whole, which raises SQLite's integer
+    overflow past 2^63; `split_money` sums its 32-bit halves instead (exact for any sum, slower)."""
     sums = []
     for name in SUM_NAMES:
         if name == "calls":
@@ -99,17 +101,37 @@ def _seal_hours_sql() -> str:
             sums.append("COUNT(*) * (labelset IN (SELECT id FROM labelsets WHERE status <> 'ok'))")
         elif name in ("unmetered", "invalid"):
             sums.append(f"SUM({name} <> '')")
-        elif name in MONEY_SUMS:
+        elif name in MONEY_SUMS and split_money:
             lo = f"SUM({name} & {MASK32})"
             sums += [f"SUM({name} >> 32) + ({lo} >> 32)", f"{lo} & {MASK32}"]
+        elif name in MONEY_SUMS:
+            sums += [f"SUM({name}) >> 32", f"SUM({name}) & {MASK32}"]
         else:
             sums.append(f"SUM({name})")
     return (f"INSERT INTO rollup_hour (bucket, labelset, {', '.join(rollup_columns())}) "
-            f"SELECT end_ns - end_ns % {HOUR_NS}, labelset, {', '.join(sums)} FROM calls "
-            f"WHERE end_ns >= ?1 AND end_ns < ?2 GROUP BY 1, 2 ON CONFLICT (bucket, labelset) DO UPDATE SET {_sets()}")
+            f"SELECT ?3, labelset, {', '.join(sums)} FROM calls WHERE end_ns >= ?1 AND end_ns < ?2 "
+            f"GROUP BY labelset ON CONFLICT (bucket, labelset) DO UPDATE SET {_sets()}")
 
 
-SEAL_HOURS = _seal_hours_sql()
+SEAL_HOUR = _seal_hour_sql(split_money=False)
+SEAL_HOUR_SPLIT = _seal_hour_sql(split_money=True)
+
+
+def _seal_range(conn: sqlite3.Connection, start_ns: int, end_ns: int) -> None:
+    """Add the calls in [start, end) to rollup_hour, hour by hour (in the caller's transaction)."""
+    while start_ns < end_ns:
+        bucket = start_ns - start_ns % HOUR_NS
+        stop = min(end_ns, bucket + HOUR_NS)
+        try:
+            conn.execute("SAVEPOINT seal_hour")
+            conn.execute(SEAL_HOUR, (start_ns, stop, bucket))
+        except sqlite3.OperationalError as exc:  # a money sum past 2^63 (over $9.2M in the hour and label set)
+            conn.execute("ROLLBACK TO seal_hour")
+            if "overflow" not in str(exc):
+                raise
+            conn.execute(SEAL_HOUR_SPLIT, (start_ns, stop, bucket))
+        conn.execute("RELEASE seal_hour")
+        start_ns = stop
 
 
 def seal_hours_in(conn: sqlite3.Connection, until_ns: int) -> int:
@@ -126,7 +148,7 @@ def seal_hours_in(conn: sqlite3.Connection, until_ns: int) -> int:
                              (first, SEAL_ROWS_PER_PASS)).fetchone()
         if bound is not None:
             target = min(until_ns, max(bound[0], first + 1))
-        conn.execute(SEAL_HOURS, (first, target))
+        _seal_range(conn, first, target)
     _set_mark(conn, HOUR_MARK, target)
     return target
 

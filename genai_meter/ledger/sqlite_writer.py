@@ -1,7 +1,11 @@
 """The SQLite ledger writer: one thread with its own connection doing group commit.
 
-`submit` (any thread) builds the row tuples and queues them; the writer thread collects
-submissions for `ledger.commit_interval_ms`, then in one BEGIN IMMEDIATE transaction inserts the
+`submit` (any thread) builds the calls' insert parameters (`sqlite_params`: ids of label sets and
+prices, a new one stored and committed first) and queues them. A thread that waits for its
+submission's result commits the queue itself when no commit is under way (`_Submitted`: the calls'
+parameters are still in its CPU's caches and no thread hand-off is paid; the commits of concurrent
+requests group while one is under way); the writer thread commits what nobody waits for after
+`ledger.commit_interval_ms`. A commit is one BEGIN IMMEDIATE transaction: it inserts the
 new rows (and adds the few that end before the hourly rollup watermark, late calls, to the
 rollups) and commits, and only then resolves each submission's Future with its new/dup bools. A
 call's identity is its primary key (end time, trace id, span id): the rows are inserted as they
@@ -32,9 +36,10 @@ from typing import Any
 
 from genai_meter.config import Config
 from genai_meter.ledger import sqlite_prune
-from genai_meter.ledger.commit_queue import CommitQueue, Submission
+from genai_meter.ledger.commit_queue import CommitQueue, Submission, refused
 from genai_meter.ledger.model import Entry, LedgerUnavailable
-from genai_meter.ledger.rows import SUM_NAMES, Price, Row, RowBuilder
+from genai_meter.ledger.rows import SUM_NAMES, Row, RowBuilder
+from genai_meter.ledger.sqlite_params import CALL_COLUMNS, END, INSERT_CALL, LABELSET, Dictionaries, Params, params_of
 from genai_meter.ledger.sqlite_rollups import HOUR_NS, add_rollups, hours_sealed_until, seal
 from genai_meter.ledger.sqlite_schema import open_write
 
@@ -47,17 +52,8 @@ SEAL_EVERY_S = 10.0  # an hourly-rollup seal pass this often (sooner while a bac
 SEAL_GRACE_S = 60.0  # seal up to this long before now: spans arrive seconds after they end (later ones are late)
 LOOKUP_CHUNK = 400  # (end time, trace id, span id) keys per lookup statement (3 variables each)
 
-_CALL_COLS = ("end_ns, trace_id, span_id, parent_span_id, labelset, conversation, user, ttft_us, price, unmetered, "
-              "invalid, cache_write_1h, t_input, t_cache_read, t_cache_write, t_output, t_reasoning, c_input, "
-              "c_cache_read, c_cache_write, c_output, c_reasoning, c_request, list_cost, duration_us, weight_micro, "
-              "unpriced")
-# ttft_us is bound as -1 for "none" (NULL): binding None takes sqlite3's slow adaptation path
-INSERT_CALL = f"INSERT INTO calls ({_CALL_COLS}) VALUES ({', '.join('?' * 7)}, NULLIF(?, -1), {', '.join('?' * 19)})"
-_KEY = itemgetter(0, 1, 2)  # a Row's identity: (end time, trace id, span id)
-_END = itemgetter(0)
-_LABELSET = itemgetter(4)
-_COLUMNS = _CALL_COLS.split(", ")
-_AT = {name: _COLUMNS.index(name) for name in SUM_NAMES[2:]}  # the summed columns (not calls, errors)
+_END, _LABELSET = itemgetter(END), itemgetter(LABELSET)
+_AT = {name: CALL_COLUMNS.index(name) for name in SUM_NAMES[2:]}  # the summed columns (not calls, errors)
 _FLAGS = ("unmetered", "invalid")  # counted when not empty
 
 
@@ -79,44 +75,6 @@ def _late_sums(conn: sqlite3.Connection, params: list[tuple[Any, ...]]) -> dict[
     return groups
 
 
-class Dictionaries:
-    """Label-set and price ids, cached; new ids become visible only after their transaction commits."""
-
-    def __init__(self) -> None:
-        self.labelsets: dict[tuple[tuple[str, ...], tuple[tuple[str, str], ...]], int] = {}
-        self.prices: dict[Price, int] = {}
-
-    def labelset_id(self, conn: sqlite3.Connection, labels: tuple[str, ...], dims: tuple[tuple[str, str], ...],
-                    pending: dict[tuple[tuple[str, ...], tuple[tuple[str, str], ...]], int]) -> int:
-        key = (labels, dims)
-        found = self.labelsets.get(key) or pending.get(key)
-        if found is not None:
-            return found
-        dims_json = json.dumps(dict(dims), sort_keys=True, separators=(",", ":"))
-        where = " AND ".join(f"{f} = ?" for f in ("service", "environment", "provider", "model", "request_model",
-                                                   "operation", "status", "error_type", "dims"))
-        row = conn.execute(f"SELECT id FROM labelsets WHERE {where}", (*labels, dims_json)).fetchone()
-        if row is None:
-            cur = conn.execute("INSERT INTO labelsets (service, environment, provider, model, request_model, "
-                               "operation, status, error_type, dims) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                               (*labels, dims_json))
-            row = (cur.lastrowid,)
-        pending[key] = int(row[0])
-        return int(row[0])
-
-    def price_id(self, conn: sqlite3.Connection, price: Price, pending: dict[Price, int]) -> int:
-        found = self.prices.get(price) or pending.get(price)
-        if found is not None:
-            return found
-        row = conn.execute("SELECT id FROM prices WHERE source = ? AND version = ? AND entry = ? AND unit_prices = ?",
-                           price).fetchone()
-        if row is None:
-            row = (conn.execute("INSERT INTO prices (source, version, entry, unit_prices) VALUES (?, ?, ?, ?)",
-                                price).lastrowid,)
-        pending[price] = int(row[0])
-        return int(row[0])
-
-
 def existing_keys(conn: sqlite3.Connection, keys: Sequence[tuple[int, bytes, bytes]]) -> set[tuple[int, bytes, bytes]]:
     """Which of `keys` (end time, trace id, span id) are stored already (primary-key searches)."""
     found: set[tuple[int, bytes, bytes]] = set()
@@ -130,8 +88,24 @@ def existing_keys(conn: sqlite3.Connection, keys: Sequence[tuple[int, bytes, byt
     return found
 
 
+class _Submitted(Future[list[bool]]):
+    """A submission's Future: `result` commits the queue in the waiting thread unless another thread's
+    commit takes (or took) the submission; the same answers, within the same timeout."""
+
+    def __init__(self, writer: SQLiteWriter) -> None:
+        super().__init__()
+        self._writer = writer
+
+    def result(self, timeout: float | None = None) -> list[bool]:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        if not self.done():
+            self._writer.commit_for(self, timeout)
+        return super().result(None if deadline is None else max(0.0, deadline - time.monotonic()))
+
+
 class SQLiteWriter:
-    """The group-commit writer of one process. `submit` is thread-safe and never blocks on I/O."""
+    """The group-commit writer of one process. `submit` is thread-safe; it blocks on I/O only to store a
+    label set or price entry the file has not seen (`Dictionaries`, one short transaction)."""
 
     def __init__(self, path: Path, config: Config, *, pragmas: Sequence[str] = ()) -> None:
         self.path = path
@@ -140,9 +114,11 @@ class SQLiteWriter:
         self._conn = open_write(path, config.ledger.busy_timeout_seconds)
         for pragma in pragmas:  # e.g. max_page_count in tests
             self._conn.execute(f"PRAGMA {pragma}")
-        self._dicts = Dictionaries()
+        self.dictionaries = Dictionaries(path, config.ledger.busy_timeout_seconds)
         self._commits = CommitQueue(config.ledger.commit_interval_ms / 1000.0)
         self._closed = threading.Event()
+        self._connection = threading.Lock()  # held by whichever thread uses the connection (commits, upkeep)
+        self._stopped = False  # the connection is closed (under the lock)
         self.batches = 0  # group commits done (self-metric)
         self.failures = 0  # batches answered LedgerUnavailable (self-metric)
         self._thread = threading.Thread(target=self._run, name="ledger-writer", daemon=True)
@@ -151,10 +127,33 @@ class SQLiteWriter:
     # -- any thread --------------------------------------------------------------------------------
 
     def submit(self, entries: Sequence[Entry]) -> Future[list[bool]]:
-        return self._commits.put(self._builder.rows(entries))
+        return self.submit_rows(self._builder.rows(entries))
 
     def submit_rows(self, rows: Sequence[Row]) -> Future[list[bool]]:
-        return self._commits.put(list(rows))
+        try:
+            params = self.params_of(rows)
+        except LedgerUnavailable as exc:
+            return refused(exc)
+        return self.submit_params(params)
+
+    def params_of(self, rows: Sequence[Row]) -> list[Params]:
+        return params_of(rows, self.dictionaries)
+
+    def submit_params(self, params: list[Params]) -> Future[list[bool]]:
+        return self._commits.put(params, _Submitted(self))
+
+    def commit_for(self, future: Future[list[bool]], timeout: float | None) -> None:
+        """Commit everything queued in this thread, unless `future` is resolved by then (another
+        thread's commit took it) or the lock does not come within `timeout`."""
+        if not self._connection.acquire(timeout=-1 if timeout is None else timeout):
+            return
+        try:
+            if not future.done() and not self._stopped:
+                batch = self._commits.take_now()
+                if batch:
+                    self._commit(batch)
+        finally:
+            self._connection.release()
 
     def wal_bytes(self) -> int:
         """Size of the write-ahead log file now (a self-metric)."""
@@ -166,6 +165,7 @@ class SQLiteWriter:
     def close(self, timeout_s: float = 10.0) -> None:
         self._commits.close()
         self._thread.join(timeout_s)
+        self.dictionaries.close()
 
     # -- the writer thread -----------------------------------------------------------------------
 
@@ -177,18 +177,19 @@ class SQLiteWriter:
             while True:
                 idle = 0.0 if behind else max(0.0, next_checkpoint - time.monotonic())
                 batch, closing = self._commits.take(idle)
-                if batch:
-                    self._commit(batch)
-                now = time.monotonic()
-                if now >= next_checkpoint:
-                    self._checkpoint()
-                    next_checkpoint = now + CHECKPOINT_EVERY_S
-                if (behind or now >= next_seal) and not closing:
-                    behind = not self._seal()
-                    next_seal = now + SEAL_EVERY_S
-                if now >= next_prune and not closing:
-                    self._prune()
-                    next_prune = now + PRUNE_CHECK_EVERY_S
+                with self._connection:
+                    if batch:
+                        self._commit(batch)
+                    now = time.monotonic()
+                    if now >= next_checkpoint:
+                        self._checkpoint()
+                        next_checkpoint = now + CHECKPOINT_EVERY_S
+                    if (behind or now >= next_seal) and not closing:
+                        behind = not self._seal()
+                        next_seal = now + SEAL_EVERY_S
+                    if now >= next_prune and not closing:
+                        self._prune()
+                        next_prune = now + PRUNE_CHECK_EVERY_S
                 if closing and self._commits.empty():
                     break
         except BaseException:
@@ -196,18 +197,20 @@ class SQLiteWriter:
             raise
         finally:
             self._commits.stop("the ledger writer stopped")
-            self._checkpoint()
-            self._conn.close()
+            with self._connection:
+                self._stopped = True
+                self._checkpoint()
+                self._conn.close()
             self._closed.set()
 
     def _commit(self, batch: list[Submission]) -> None:
-        rows = [r for rows, _ in batch for r in rows]
+        params = [p for submitted, _ in batch for p in submitted]
         try:
             try:
-                flags = self._store(rows, look_up=False)
+                flags = self._store(params, look_up=False)
             except sqlite3.IntegrityError:  # a call stored before (a retry, a replay): look the keys up
                 self._rollback()
-                flags = self._store(rows, look_up=True)
+                flags = self._store(params, look_up=True)
         except Exception as exc:
             self.failures += 1
             self._rollback()
@@ -229,58 +232,33 @@ class SQLiteWriter:
         except sqlite3.Error:
             pass
 
-    def _store(self, rows: list[Row], *, look_up: bool) -> list[bool]:
-        """One transaction: insert the new rows, add the late ones' rollups, commit; the new/duplicate flags.
-        Without `look_up` every row is inserted: a key stored before, or twice in the batch, fails the
+    def _store(self, params: list[Params], *, look_up: bool) -> list[bool]:
+        """One transaction: insert the new calls, add the late ones' rollups, commit; the new/duplicate flags.
+        Without `look_up` every call is inserted: a key stored before, or twice in the batch, fails the
         insert on the primary key with IntegrityError (the caller rolls back and comes again with
         `look_up`, which looks the keys up first and inserts only the first of each new key)."""
         conn = self._conn
-        dicts = self._dicts
-        pending_ls: dict[tuple[tuple[str, ...], tuple[tuple[str, str], ...]], int] = {}
-        pending_pr: dict[Price, int] = {}
         conn.execute("BEGIN IMMEDIATE")
         if look_up:  # a duplicate within the batch, or stored before
-            keys = list(map(_KEY, rows))
+            keys = [(p[0], bytes(p[1]), bytes(p[2])) for p in params]
             seen = existing_keys(conn, keys)
             flags, fresh = [], []
-            for r, key in zip(rows, keys):
+            for p, key in zip(params, keys):
                 new = key not in seen
                 flags.append(new)
                 if new:
                     seen.add(key)
-                    fresh.append(r)
+                    fresh.append(p)
         else:
-            flags, fresh = [True] * len(rows), rows
+            flags, fresh = [True] * len(params), params
         if fresh:
-            params = self._params(sorted(fresh, key=_END), pending_ls, pending_pr)  # time order: inserts append
-            conn.executemany(INSERT_CALL, params)  # IntegrityError: a key stored before (or twice in the batch)
-            late = bisect_left(params, hours_sealed_until(conn), key=_END)  # these end before the sealed hours
+            fresh = sorted(fresh, key=_END)  # time order: inserts append
+            conn.executemany(INSERT_CALL, fresh)  # IntegrityError: a key stored before (or twice in the batch)
+            late = bisect_left(fresh, hours_sealed_until(conn), key=_END)  # these end before the sealed hours
             if late:
-                add_rollups(conn, _late_sums(conn, params[:late]))
+                add_rollups(conn, _late_sums(conn, fresh[:late]))
         conn.execute("COMMIT")
-        dicts.labelsets.update(pending_ls)
-        dicts.prices.update(pending_pr)
         return flags
-
-    def _params(self, rows: list[Row], pending_ls: dict[tuple[tuple[str, ...], tuple[tuple[str, str], ...]], int],
-                pending_pr: dict[Price, int]) -> list[tuple[Any, ...]]:
-        """The INSERT_CALL parameters of `rows`, in their order, built column-wise (`zip`, `map`: C speed);
-        label-set and price ids resolved once per distinct value. Bytes go in as bytearray: bytes
-        parameters take sqlite3's slow adaptation path, and so does None (ttft_us is bound as -1)."""
-        conn, dicts = self._conn, self._dicts
-        (ends, traces, spans, parents, labels, dims, conversations, users, durations, ttfts, tokens, costs, list_costs,
-         prices, unpriced, unmetered, invalid, weights, cache_1h) = zip(*rows)
-        sets = dict.fromkeys(zip(labels, dims))
-        for key in sets:
-            ls = dicts.labelsets.get(key) or dicts.labelset_id(conn, key[0], key[1], pending_ls)
-            sets[key] = ls
-        ids = dict.fromkeys(prices)
-        for price in ids:
-            ids[price] = dicts.prices.get(price) or dicts.price_id(conn, price, pending_pr)
-        return list(zip(ends, map(bytearray, traces), map(bytearray, spans), map(bytearray, parents),
-                        map(sets.__getitem__, zip(labels, dims)), conversations, users,
-                        [-1 if t is None else t for t in ttfts], map(ids.__getitem__, prices), unmetered, invalid,
-                        cache_1h, *zip(*tokens), *zip(*costs), list_costs, durations, weights, unpriced))
 
     def _checkpoint(self) -> None:
         try:

@@ -37,9 +37,11 @@ from genai_meter.collector_processor.metering.tally import Tally
 from genai_meter.collector_processor.metering.weights import adjusted_count
 from genai_meter.collector_processor.receiver.decode import Decoded
 from genai_meter.collector_processor.receiver.spans import SpanExtractor
-from genai_meter.collector_processor.receiver.tally_rows import tally_rows
+from genai_meter.collector_processor.receiver.tally_rows import TallyParams, tally_rows
 from genai_meter.ledger import Entry, LedgerUnavailable, LedgerWriter
+from genai_meter.ledger.commit_queue import refused
 from genai_meter.ledger.rows import RowBuilder
+from genai_meter.ledger.sqlite_params import ParamsLedger
 from genai_meter.records import Cost, LLMCall, SpanRecord, ToolCall
 
 log = logging.getLogger("genai_meter")
@@ -122,6 +124,8 @@ class Ingestor:
         self.commit_timeout_s = commit_timeout_s
         self.reconcile = Reconciliation()
         self._rows = RowBuilder(meter.config)
+        # the SQLite ledger takes its insert parameters, built here (bulk-counted calls' in C when built)
+        self._params = (TallyParams(self._rows, ledger.dictionaries) if isinstance(ledger, ParamsLedger) else None)
         tune_garbage_collector()
         # Python work runs one request at a time. The work holds the GIL anyway, so this costs no
         # throughput; without it, concurrent gRPC handler threads preempt each other inside the
@@ -201,11 +205,25 @@ class Ingestor:
                 for record in records:
                     self._assess_one(record, pending)
         if self.ledger is not None and (pending.assessed or (pending.tally is not None and pending.tally.taken)):
-            rows = self._rows.rows([Entry(call, cost) for _, call, cost in pending.assessed])
-            if pending.tally is not None:
-                rows.extend(tally_rows(pending.tally, self._rows))
-            pending.future = self.ledger.submit_rows(rows)
+            pending.future = self._submit(self.ledger, pending)
         return pending
+
+    def _submit(self, ledger: LedgerWriter, pending: _Pending) -> Future[list[bool]]:
+        """The ledger's commit of the assessed calls, then the bulk-counted ones (a failed Future when
+        the ledger refuses them now)."""
+        rows = self._rows.rows([Entry(call, cost) for _, call, cost in pending.assessed])
+        tally = pending.tally
+        if self._params is None or not isinstance(ledger, ParamsLedger):
+            if tally is not None:
+                rows.extend(tally_rows(tally, self._rows))
+            return ledger.submit_rows(rows)
+        try:
+            params = ledger.params_of(rows)
+            if tally is not None:
+                params.extend(self._params.params(tally))
+        except LedgerUnavailable as exc:  # a new label set that cannot be stored now
+            return refused(exc)
+        return ledger.submit_params(params)
 
     def _assess_one(self, record: SpanRecord, pending: _Pending) -> None:
         outcome = self.meter.assess(record)

@@ -1,12 +1,31 @@
 """The ledger rows of the calls a `Tally` counted in bulk: per group the labels, dimensions and price
 (`RowBuilder.row` of its first call), per call its numbers: the same rows `RowBuilder` makes of the
-calls `Meter.assess` would give (tests/receiver/test_tally_ingest.py compares them)."""
+calls `Meter.assess` would give (tests/receiver/test_tally_ingest.py compares them).
+
+`tally_rows` gives `Row`s (any ledger); `TallyParams` gives the SQLite ledger's insert parameters
+directly, with each group's constant part (ids included) kept per (template entry, used classes).
+`params_pure` is the reference of the per-call part; `_tally_params` (C, optional) does the same."""
 
 from __future__ import annotations
 
-from genai_meter.collector_processor.metering.tally import Tally
+import os
+from collections.abc import Sequence
+from typing import Any, cast
+
+from genai_meter.collector_processor.metering.tally import ACCELERATOR_ENV, G_ENTRY, G_USED, Taken, Tally
 from genai_meter.ledger import Entry
 from genai_meter.ledger.rows import Row, RowBuilder
+from genai_meter.ledger.sqlite_params import NO_TTFT, Dictionaries, Params
+
+try:
+    from genai_meter.collector_processor.receiver._tally_params import params as _c_params
+except ImportError:  # not built (no C compiler at install): the pure path only
+    _c_params = None  # type: ignore[assignment]
+
+ACCELERATED: bool = _c_params is not None and os.environ.get(ACCELERATOR_ENV, "").strip().lower() != "off"
+HEADS_MAX = 100_000  # (template entry, used classes) kept; cleared when full
+Head = tuple[Any, ...]  # (labelset id, conversation, user, price id, unmetered, invalid, cache_write_1h,
+# weight_micro, unpriced): what every call of a group shares
 
 
 def tally_rows(tally: Tally, builder: RowBuilder) -> list[Row]:
@@ -27,3 +46,55 @@ def tally_rows(tally: Tally, builder: RowBuilder) -> list[Row]:
                    sum(taken.costs), first.price, first.unpriced, first.unmetered, first.invalid,
                    first.weight_micro, first.cache_write_1h))
     return rows
+
+
+class TallyParams:
+    """The SQLite insert parameters (`sqlite_params.INSERT_CALL`) of taken calls, equal to
+    `params_of(tally_rows(...))`. Not thread-safe (one request at a time, as the Tally)."""
+
+    def __init__(self, builder: RowBuilder, dicts: Dictionaries) -> None:
+        self._builder = builder
+        self._dicts = dicts
+        self._heads: dict[tuple[Any, int], Head] = {}  # by (entry, used)
+
+    def params(self, tally: Tally) -> list[Params]:
+        """Parameters of `tally.taken`, in order."""
+        heads = self._group_heads(tally)
+        if ACCELERATED:
+            return _c_params(tally.taken, heads)
+        return params_pure(tally.taken, heads)
+
+    def _group_heads(self, tally: Tally) -> list[Head]:
+        """Each group's head (by group index), made from its first taken call when new."""
+        heads: list[Head | None] = [self._heads.get((g[G_ENTRY], g[G_USED])) for g in tally.groups]
+        if None in heads:
+            for t in tally.taken:
+                if heads[t.group] is None:
+                    heads[t.group] = self._head(tally, t)
+        return cast(list[Head], heads)
+
+    def _head(self, tally: Tally, taken: Taken) -> Head:
+        row = self._builder.row(Entry(*tally.call_of(taken)))
+        ls, price = self._dicts.ids((row.labels, row.dims), row.price)
+        head = (ls, row.conversation, row.user, price, row.unmetered, row.invalid, row.cache_write_1h,
+                row.weight_micro, row.unpriced)
+        group = tally.groups[taken.group]
+        if len(self._heads) >= HEADS_MAX:
+            self._heads.clear()
+        self._heads[(group[G_ENTRY], group[G_USED])] = head
+        return head
+
+
+def params_pure(taken: Sequence[Taken], heads: Sequence[Head]) -> list[Params]:
+    """The insert parameters of each taken call with its group's head (`heads[t.group]`): the
+    reference of `_tally_params.params`."""
+    out: list[Params] = []
+    append = out.append
+    for t in taken:
+        ls, conversation, user, price, unmetered, invalid, cache_1h, weight, unpriced = heads[t.group]
+        ttft, costs = t.ttft_s, t.costs
+        append((t.end_ns, bytearray(t.trace_id), bytearray(t.span_id), bytearray(t.parent_span_id), ls,
+                conversation, user, NO_TTFT if ttft is None else max(0, round(ttft * 1_000_000)), price,
+                unmetered, invalid, cache_1h, *t.tokens, *costs, sum(costs), max(0, round(t.duration_s * 1_000_000)),
+                weight, unpriced))
+    return out
