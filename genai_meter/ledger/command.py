@@ -85,7 +85,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--output", "-o", type=Path, help="file (default: standard output)")
     p = command("backup", "a consistent copy of the ledger file (VACUUM INTO)")
     p.add_argument("path", type=Path)
-    p = command("forget", "erase an end user's id or a customer's dimension value")
+    p = command("forget", "erase an end user's id or a customer's dimension value (--customer: with no serve "
+                          "writing the file; restart serve after it)")
     p.add_argument("--user")
     p.add_argument("--customer")
     command("migrate", "create or upgrade the ledger schema")

@@ -114,9 +114,16 @@ _V4 = [
 # V5: the hourly rollups are sealed from the raw calls behind a watermark (sqlite_rollups), no longer upserted
 # with every batch. Every call stored so far was rolled up by its batch: the watermark starts after the last
 # one (and not before the day watermark: hours are sealed only into days not sealed yet); a new file has 0.
+# A writer of an earlier version still running when the file is migrated would go on adding its batches to
+# the rollups, which the seal pass then adds again: rollup rows can now be written only by connections that
+# define WRITER_FUNCTION (`open_write` of this version), so such a writer's batches fail (its clients are
+# answered "unavailable" and retry against the new one) instead of being counted twice.
+WRITER_FUNCTION = "genai_meter_rollup_writer_v5"
 _V5 = [
     f"INSERT INTO meta (key, value) SELECT '{HOUR_MARK}', CAST(MAX(COALESCE((SELECT MAX(end_ns) + 1 FROM calls), 0), "
     "COALESCE((SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'day_rollups_until_ns'), 0)) AS TEXT)",
+    *(f"CREATE TRIGGER IF NOT EXISTS {table}_writers BEFORE INSERT ON {table} BEGIN SELECT {WRITER_FUNCTION}(); END"
+      for table in ("rollup_hour", "rollup_day")),
 ]
 MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4, _V5]  # append only; never edit a released step
 LATEST = len(MIGRATIONS)
@@ -152,6 +159,10 @@ def migrate_connection(conn: sqlite3.Connection, path: Path, target: int = LATES
         raise
 
 
+def _writer_of_this_version() -> None:
+    """WRITER_FUNCTION: defined, so the rollup tables' triggers let this connection write."""
+
+
 def open_write(path: Path, busy_timeout_s: float) -> sqlite3.Connection:
     """A writing connection (WAL, synchronous=FULL), the file migrated; LedgerOpenError naming `path`."""
     try:
@@ -168,6 +179,7 @@ def open_write(path: Path, busy_timeout_s: float) -> sqlite3.Connection:
         conn.execute(f"PRAGMA wal_autocheckpoint={AUTOCHECKPOINT_PAGES}")
         conn.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
         conn.execute(f"PRAGMA cache_size=-{WRITER_CACHE_KIB}")  # the partial indexes' hot pages stay in memory
+        conn.create_function(WRITER_FUNCTION, 0, _writer_of_this_version, deterministic=True)
         migrate_connection(conn, path)
     except LedgerOpenError:
         conn.close()

@@ -90,17 +90,23 @@ def existing_keys(conn: sqlite3.Connection, keys: Sequence[tuple[int, bytes, byt
 
 class _Submitted(Future[list[bool]]):
     """A submission's Future: `result` commits the queue in the waiting thread unless another thread's
-    commit takes (or took) the submission; the same answers, within the same timeout."""
+    commit takes (or took) the submission; the same answers. `timeout` bounds the wait for the
+    connection; a commit this thread starts may take up to `ledger.busy_timeout_seconds` longer when
+    another process holds the file's write lock."""
 
     def __init__(self, writer: SQLiteWriter) -> None:
         super().__init__()
         self._writer = writer
 
     def result(self, timeout: float | None = None) -> list[bool]:
+        timeout = None if timeout is None else max(0.0, timeout)
         deadline = None if timeout is None else time.monotonic() + timeout
         if not self.done():
             self._writer.commit_for(self, timeout)
         return super().result(None if deadline is None else max(0.0, deadline - time.monotonic()))
+
+
+Answers = list[tuple[Future[list[bool]], list[bool] | BaseException]]  # given once the connection is free
 
 
 class SQLiteWriter:
@@ -147,13 +153,15 @@ class SQLiteWriter:
         thread's commit took it) or the lock does not come within `timeout`."""
         if not self._connection.acquire(timeout=-1 if timeout is None else timeout):
             return
+        answers: Answers = []
         try:
             if not future.done() and not self._stopped:
                 batch = self._commits.take_now()
                 if batch:
-                    self._commit(batch)
+                    answers = self._commit(batch)
         finally:
             self._connection.release()
+        self._answer(answers)
 
     def wal_bytes(self) -> int:
         """Size of the write-ahead log file now (a self-metric)."""
@@ -177,9 +185,11 @@ class SQLiteWriter:
             while True:
                 idle = 0.0 if behind else max(0.0, next_checkpoint - time.monotonic())
                 batch, closing = self._commits.take(idle)
+                if batch:
+                    with self._connection:
+                        answers = self._commit(batch)
+                    self._answer(answers)
                 with self._connection:
-                    if batch:
-                        self._commit(batch)
                     now = time.monotonic()
                     if now >= next_checkpoint:
                         self._checkpoint()
@@ -203,7 +213,12 @@ class SQLiteWriter:
                 self._conn.close()
             self._closed.set()
 
-    def _commit(self, batch: list[Submission]) -> None:
+    def _commit(self, batch: list[Submission]) -> Answers:
+        """Store the batch (under the connection lock); the answers, which the caller gives with
+        `_answer` once the lock is released (a Future's callback may then wait for another commit).
+        A submission cancelled before its batch was taken is stored all the same, and not answered."""
+        for _, future in batch:
+            future.set_running_or_notify_cancel()  # from now on it cannot be cancelled
         params = [p for submitted, _ in batch for p in submitted]
         try:
             try:
@@ -216,14 +231,24 @@ class SQLiteWriter:
             self._rollback()
             log.warning("ledger %s: batch not stored: %s", self.path, exc)
             error = LedgerUnavailable(f"the ledger cannot store calls now: {exc}")
-            for _, future in batch:
-                future.set_exception(error)
-            return
+            return [(future, error) for _, future in batch]
         self.batches += 1
+        answers: Answers = []
         i = 0
         for submitted, future in batch:
-            future.set_result(flags[i:i + len(submitted)])
+            answers.append((future, flags[i:i + len(submitted)]))
             i += len(submitted)
+        return answers
+
+    @staticmethod
+    def _answer(answers: Answers) -> None:
+        for future, answer in answers:
+            if future.cancelled():
+                continue
+            if isinstance(answer, BaseException):
+                future.set_exception(answer)
+            else:
+                future.set_result(answer)
 
     def _rollback(self) -> None:
         try:

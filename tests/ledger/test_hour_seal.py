@@ -319,3 +319,22 @@ def test_repricing_corrects_only_the_rolled_up_calls(tmp_path: Path) -> None:
     reader = open_reader(url, config)
     assert reader.totals(T0, FAR, {}) == oracle.totals(rows, T0, FAR, {})
     reader.close()
+
+
+def test_a_writer_of_an_earlier_version_cannot_add_rollups_twice(tmp_path: Path) -> None:
+    """A version-4 writer still running beside a migrated file upserts its batches into rollup_hour
+    itself (which the seal pass would add again): that write fails now, so nothing counts twice."""
+    path = tmp_path / "ledger.db"
+    _write(path, [[entry(1, T0 + 5)]])
+    older = sqlite3.connect(path, isolation_level=None)  # a connection without this version's function
+    older.execute("BEGIN IMMEDIATE")
+    for table in ("rollup_hour", "rollup_day"):
+        with pytest.raises(sqlite3.OperationalError, match="genai_meter_rollup_writer_v5"):
+            older.execute(f"INSERT INTO {table} (bucket, labelset, {', '.join(rollup_columns())}) VALUES "
+                          f"({', '.join('0' * (len(rollup_columns()) + 2))})")
+    older.execute("ROLLBACK")
+    older.close()
+    conn = open_write(path, 5.0)  # this version's writers (seal, late calls, corrections) still can
+    assert seal(conn, FAR)[0] == FAR
+    conn.close()
+    assert sum(v[0] for v in _table(path, "rollup_hour").values()) == 1

@@ -99,3 +99,39 @@ def test_a_closed_writer_answers_unavailable(tmp_path: Path) -> None:
     writer.close()
     with pytest.raises(LedgerUnavailable):
         writer.submit([entry(0, T0)]).result(5)
+
+
+def test_a_callback_that_waits_for_another_commit_does_not_deadlock(tmp_path: Path) -> None:
+    writer = SQLiteWriter(tmp_path / "ledger.db", _config(1000))
+    writer.submit([entry(0, T0)]).result(30)
+    first = writer.submit([entry(1, T0 + 1)])
+    got: list[list[bool]] = []
+    first.add_done_callback(lambda _: got.append(writer.submit([entry(2, T0 + 2)]).result(30)))
+    assert first.result(30) == [True]  # this thread commits, then answers outside the connection lock
+    assert got == [[True]]
+    writer.close()
+    assert _stored(tmp_path / "ledger.db") == 3
+
+
+def test_a_cancelled_submission_is_stored_and_the_others_are_answered(tmp_path: Path) -> None:
+    writer = SQLiteWriter(tmp_path / "ledger.db", _config(1000))
+    cancelled = writer.submit([entry(0, T0)])
+    assert cancelled.cancel()
+    other = writer.submit([entry(1, T0 + 1)])
+    assert other.result(30) == [True]
+    assert writer.submit([entry(2, T0 + 2)]).result(30) == [True]  # the connection is still usable
+    writer.close()
+    assert _stored(tmp_path / "ledger.db") == 3  # a cancelled submission's calls are stored all the same
+
+
+def test_a_negative_timeout_acts_as_zero(tmp_path: Path) -> None:
+    writer = SQLiteWriter(tmp_path / "ledger.db", _config(1000))
+    writer._connection.acquire()
+    try:
+        timed_out = writer.submit([entry(0, T0)])
+        with pytest.raises(FutureTimeout):
+            timed_out.result(-1)  # as result(0): no wait (a plain Future raises TimeoutError too)
+    finally:
+        writer._connection.release()
+    assert timed_out.result(30) == [True]  # still queued, committed later
+    writer.close()

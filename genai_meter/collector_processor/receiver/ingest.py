@@ -101,7 +101,6 @@ class _Pending:
     skips: dict[str, int]
     duplicates: int
     tools: list[ToolCall] = field(default_factory=list)  # tool spans (skipped as non_inference), by tool
-    future: Future[list[bool]] | None = None
     tally: Tally | None = None  # the calls counted in bulk (metering.tally), after `assessed` in the ledger
 
 
@@ -204,25 +203,27 @@ class Ingestor:
                     pending.skips[contract.SKIP_NOT_LLM] = found.not_candidate
                 for record in records:
                     self._assess_one(record, pending)
-        if self.ledger is not None and (pending.assessed or (pending.tally is not None and pending.tally.taken)):
-            pending.future = self._submit(self.ledger, pending)
         return pending
 
     def _submit(self, ledger: LedgerWriter, pending: _Pending) -> Future[list[bool]]:
-        """The ledger's commit of the assessed calls, then the bulk-counted ones (a failed Future when
-        the ledger refuses them now)."""
-        rows = self._rows.rows([Entry(call, cost) for _, call, cost in pending.assessed])
-        tally = pending.tally
-        if self._params is None or not isinstance(ledger, ParamsLedger):
-            if tally is not None:
-                rows.extend(tally_rows(tally, self._rows))
-            return ledger.submit_rows(rows)
+        """The ledger's commit of the assessed calls, then the bulk-counted ones; a failed Future when
+        the ledger refuses them now (or building them met a defect, counted as a processing error).
+        Runs outside the ingest lock: a new label set's id may wait for the file's write lock."""
         try:
+            rows = self._rows.rows([Entry(call, cost) for _, call, cost in pending.assessed])
+            tally = pending.tally
+            if self._params is None or not isinstance(ledger, ParamsLedger):
+                if tally is not None:
+                    rows.extend(tally_rows(tally, self._rows))
+                return ledger.submit_rows(rows)
             params = ledger.params_of(rows)
             if tally is not None:
                 params.extend(self._params.params(tally))
         except LedgerUnavailable as exc:  # a new label set that cannot be stored now
             return refused(exc)
+        except Exception as exc:  # a defect: the request is refused whole (its claims released)
+            self.meter.count_error(exc)
+            return refused(LedgerUnavailable(f"the calls could not be made ready for the ledger: {exc}"))
         return ledger.submit_params(params)
 
     def _assess_one(self, record: SpanRecord, pending: _Pending) -> None:
@@ -240,9 +241,9 @@ class Ingestor:
 
     def _finish(self, pending: _Pending) -> Outcome:
         stored: list[bool] | None = None
-        if pending.future is not None:
+        if self.ledger is not None and (pending.assessed or (pending.tally is not None and pending.tally.taken)):
             try:
-                stored = pending.future.result(self.commit_timeout_s)
+                stored = self._submit(self.ledger, pending).result(self.commit_timeout_s)
             except (LedgerUnavailable, FutureTimeout, OSError) as exc:
                 self.dedup.release(pending.claimed)
                 self.metrics.record_self(contract.SELF_LEDGER_FAILURES)

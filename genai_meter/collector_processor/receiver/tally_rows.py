@@ -50,7 +50,7 @@ def tally_rows(tally: Tally, builder: RowBuilder) -> list[Row]:
 
 class TallyParams:
     """The SQLite insert parameters (`sqlite_params.INSERT_CALL`) of taken calls, equal to
-    `params_of(tally_rows(...))`. Not thread-safe (one request at a time, as the Tally)."""
+    `params_of(tally_rows(...))`. Thread-safe (each request its own Tally; the head cache is a dict)."""
 
     def __init__(self, builder: RowBuilder, dicts: Dictionaries) -> None:
         self._builder = builder
@@ -65,24 +65,24 @@ class TallyParams:
         return params_pure(tally.taken, heads)
 
     def _group_heads(self, tally: Tally) -> list[Head]:
-        """Each group's head (by group index), made from its first taken call when new."""
+        """Each group's head (by group index); a new group's made from its first taken call, the ids of
+        all new ones resolved together (at most one transaction)."""
         heads: list[Head | None] = [self._heads.get((g[G_ENTRY], g[G_USED])) for g in tally.groups]
         if None in heads:
+            rows: dict[int, Row] = {}
             for t in tally.taken:
-                if heads[t.group] is None:
-                    heads[t.group] = self._head(tally, t)
+                if heads[t.group] is None and t.group not in rows:
+                    rows[t.group] = self._builder.row(Entry(*tally.call_of(t)))
+            self._dicts.resolve([(r.labels, r.dims) for r in rows.values()], [r.price for r in rows.values()])
+            if len(self._heads) >= HEADS_MAX:
+                self._heads.clear()
+            for index, row in rows.items():
+                ls, price = self._dicts.ids((row.labels, row.dims), row.price)
+                head = heads[index] = (ls, row.conversation, row.user, price, row.unmetered, row.invalid,
+                                       row.cache_write_1h, row.weight_micro, row.unpriced)
+                group = tally.groups[index]
+                self._heads[(group[G_ENTRY], group[G_USED])] = head
         return cast(list[Head], heads)
-
-    def _head(self, tally: Tally, taken: Taken) -> Head:
-        row = self._builder.row(Entry(*tally.call_of(taken)))
-        ls, price = self._dicts.ids((row.labels, row.dims), row.price)
-        head = (ls, row.conversation, row.user, price, row.unmetered, row.invalid, row.cache_write_1h,
-                row.weight_micro, row.unpriced)
-        group = tally.groups[taken.group]
-        if len(self._heads) >= HEADS_MAX:
-            self._heads.clear()
-        self._heads[(group[G_ENTRY], group[G_USED])] = head
-        return head
 
 
 def params_pure(taken: Sequence[Taken], heads: Sequence[Head]) -> list[Params]:
