@@ -28,6 +28,7 @@ import http.client
 import os
 import re
 import signal
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -397,19 +398,25 @@ def _load_slice(server: Server, protocol: str, stamper: Stamper, seconds: float,
     into.wall_s += wall
 
 
-def seal_cpu_seconds(path: Path) -> float:
-    """CPU seconds of sealing the hourly rollups over every call in the ledger file at `path`: the work
-    serve's writer does for them once they are `SEAL_GRACE_S` old, after a scenario ends (counted with
-    the server's CPU; it includes the warm-up's calls, so it errs high)."""
+def seal_stored(conn: sqlite3.Connection) -> None:
+    """Seal the hourly rollups over every call stored in the ledger behind `conn` (the passes serve's writer
+    makes once the calls are `SEAL_GRACE_S` old), and no further: later calls must not be late."""
     from genai_meter.ledger.sqlite_rollups import seal
+
+    until = conn.execute("SELECT MAX(end_ns) + 1 FROM calls").fetchone()[0] or 0
+    while seal(conn, until)[0] < until:
+        pass
+
+
+def seal_cpu_seconds(path: Path) -> float:
+    """CPU seconds of `seal_stored` on the ledger file at `path`: serve's work for a scenario's calls after
+    it ends (counted with the server's CPU; it includes the warm-up's calls, so it errs high)."""
     from genai_meter.ledger.sqlite_schema import open_write
 
     conn = open_write(path, 30.0)
     try:
-        until = conn.execute("SELECT MAX(end_ns) + 1 FROM calls").fetchone()[0] or 0
         start = time.thread_time()
-        while seal(conn, until)[0] < until:
-            pass
+        seal_stored(conn)
         return time.thread_time() - start
     finally:
         conn.close()

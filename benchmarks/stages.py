@@ -21,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from benchmarks.bench_receiver import seal_stored
 from benchmarks.harness import report
 from benchmarks.otlp_bodies import SPANS_PER_REQUEST, Stamper, template_body
 
@@ -103,22 +104,12 @@ def _round(p: dict[str, Any], bodies: list[bytes]) -> dict[str, float]:
           lambda: [writer.params_of(rows_of(e)) for e in entries])
     made = p["tally params"]
     params = stage("ledger params, bulk-counted calls (TallyParams)", lambda: [made.params(t) for t in tallies])
-    stage("ledger commit (SQLite insert, writer thread)", lambda: [writer._commit([(q, _future())]) for q in params])
-    stage("ledger seal (hourly rollups from the raw calls)", lambda: _seal_all(writer._conn))
+    stage("ledger commit (SQLite INSERT + COMMIT)", lambda: [writer._commit([(q, _future())]) for q in params])
+    stage("ledger seal (hourly rollups from the raw calls)", lambda: seal_stored(writer._conn))
     record = meter.record
     stage("recording (Meter.record -> UsageMetrics)",
           lambda: [[record(c, cost) for c, cost in a] for a in assessed])
     return t
-
-
-def _seal_all(conn: Any) -> None:
-    """Seal the hourly rollups over every call stored (as the writer's passes do, a minute later), and no
-    further: later calls must not be late."""
-    from genai_meter.ledger.sqlite_rollups import seal
-
-    until = conn.execute("SELECT MAX(end_ns) + 1 FROM calls").fetchone()[0] or 0
-    while seal(conn, until)[0] < until:
-        pass
 
 
 def _tally_requests(meter: Any, requests: list[list[Any]], accelerated: bool) -> list[Any]:
@@ -180,7 +171,7 @@ def _whole_requests(tmp: Path, stamper: Stamper, ledger: bool) -> dict[str, floa
             for body in bodies:
                 ingestor.export(decode(body, MEDIA_PROTOBUF))
             if sealing is not None:
-                _seal_all(sealing)  # the rollups of these calls, which the writer makes a minute later
+                seal_stored(sealing)  # the rollups of these calls, which the writer makes a minute later
             seconds = time.process_time() - start
             spans = BODIES * SPANS_PER_REQUEST
             out[f"whole requests, gc {label}"] = seconds / spans * 1e6
@@ -247,7 +238,7 @@ def main() -> None:
     rows = [(name, f"{v:.2f} µs", "") for name, v in us.items()]
     floor = refs["parse floor"] / spans * 1e6
     naive_us = refs["naive"] / spans * 1e6
-    ledger = (us["ledger params, bulk-counted calls (TallyParams)"] + us["ledger commit (SQLite insert, writer thread)"]
+    ledger = (us["ledger params, bulk-counted calls (TallyParams)"] + us["ledger commit (SQLite INSERT + COMMIT)"]
               + us["ledger seal (hourly rollups from the raw calls)"])
     rows.append(("ledger, per bulk-counted call (params + insert + seal)", f"{ledger:.2f} µs", ""))
     rows.append(("reference: parse floor (upb, full schema)", f"{floor:.2f} µs", f"{1e6 / floor:,.0f} spans/s"))

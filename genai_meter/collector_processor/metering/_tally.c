@@ -669,6 +669,30 @@ fail:
     return -1;
 }
 
+/* A new accumulator for group (entry, used), whose list is `group` and index `index` (borrowed; the
+ * accumulator holds them, and the group's observed-value lists, from here on): its index in R->accs,
+ * or -1 with an exception set. */
+static Py_ssize_t add_acc(Run *R, PyObject *entry, int64_t used, PyObject *group, PyObject *index) {
+    if (grow((void **)&R->accs, &R->cap_accs, R->n_accs + 1, sizeof(GroupAcc)) < 0)
+        return -1;
+    GroupAcc *a = &R->accs[R->n_accs];
+    memset(a, 0, sizeof(*a));
+    a->buckets = PyMem_Calloc((size_t)(R->nd + R->nt + 2), sizeof(int64_t));
+    if (a->buckets == NULL || map_put(&R->acc_map, entry, used, R->n_accs) < 0) {
+        PyMem_Free(a->buckets);
+        if (!PyErr_Occurred())
+            PyErr_NoMemory();
+        return -1;
+    }
+    a->entry = Py_NewRef(entry);
+    a->used = used;
+    a->group = Py_NewRef(group);
+    a->index = Py_NewRef(index);
+    a->durs = Py_NewRef(PyList_GET_ITEM(group, G_DURS));
+    a->ttfts = Py_NewRef(PyList_GET_ITEM(group, G_TTFTS));
+    return R->n_accs++;
+}
+
 /* The group of an existing (entry, used) in group_index as an accumulator: its index; -1 when the group is
  * new (not in group_index); <-1 with *status set (SLOW: the group is not as _add makes them; ERR). */
 static Py_ssize_t find_group(Run *R, PyObject *entry, int64_t used, int *status) {
@@ -708,32 +732,10 @@ static Py_ssize_t find_group(Run *R, PyObject *entry, int64_t used, int *status)
         *status = SLOW;
         return -2;
     }
-    if (grow((void **)&R->accs, &R->cap_accs, R->n_accs + 1, sizeof(GroupAcc)) < 0) {
+    Py_ssize_t acc = add_acc(R, entry, used, group, index);
+    if (acc < 0)
         *status = ERR;
-        return -2;
-    }
-    GroupAcc *a = &R->accs[R->n_accs];
-    memset(a, 0, sizeof(*a));
-    a->buckets = PyMem_Calloc((size_t)(R->nd + R->nt + 2), sizeof(int64_t));
-    if (a->buckets == NULL || map_put(&R->acc_map, entry, used, R->n_accs) < 0) {
-        PyMem_Free(a->buckets);
-        if (!PyErr_Occurred())
-            PyErr_NoMemory();
-        *status = ERR;
-        return -2;
-    }
-    a->entry = entry;
-    a->used = used;
-    a->group = group;
-    a->index = index;
-    a->durs = PyList_GET_ITEM(group, G_DURS);
-    a->ttfts = PyList_GET_ITEM(group, G_TTFTS);
-    Py_INCREF(entry);
-    Py_INCREF(group);
-    Py_INCREF(index);
-    Py_INCREF(a->durs);
-    Py_INCREF(a->ttfts);
-    return R->n_accs++;
+    return acc < 0 ? -2 : acc;
 }
 
 /* [0] * n */
@@ -784,33 +786,10 @@ static Py_ssize_t new_group(Run *R, PyObject *entry, int64_t used) {
     PyList_SET_ITEM(group, G_TTFTS, ttfts);
     int rc = PyDict_SetItem(R->group_index, key, index);
     Py_DECREF(key);
-    if (rc < 0 || PyList_Append(R->groups, group) < 0 ||
-        grow((void **)&R->accs, &R->cap_accs, R->n_accs + 1, sizeof(GroupAcc)) < 0) {
-        Py_DECREF(index);
-        Py_DECREF(group);
-        return -1;
-    }
-    GroupAcc *a = &R->accs[R->n_accs];
-    memset(a, 0, sizeof(*a));
-    a->buckets = PyMem_Calloc((size_t)(R->nd + R->nt + 2), sizeof(int64_t));
-    if (a->buckets == NULL || map_put(&R->acc_map, entry, used, R->n_accs) < 0) {
-        PyMem_Free(a->buckets);
-        if (!PyErr_Occurred())
-            PyErr_NoMemory();
-        Py_DECREF(index);
-        Py_DECREF(group);
-        return -1;
-    }
-    a->entry = entry;
-    Py_INCREF(entry);
-    a->used = used;
-    a->group = group; /* the reference we made */
-    a->index = index;
-    a->durs = durs;
-    a->ttfts = ttfts;
-    Py_INCREF(durs);
-    Py_INCREF(ttfts);
-    return R->n_accs++;
+    Py_ssize_t at = rc < 0 || PyList_Append(R->groups, group) < 0 ? -1 : add_acc(R, entry, used, group, index);
+    Py_DECREF(index);
+    Py_DECREF(group);
+    return at;
 }
 
 /* list[i] += delta */

@@ -124,7 +124,8 @@ class Ingestor:
         self.reconcile = Reconciliation()
         self._rows = RowBuilder(meter.config)
         # the SQLite ledger takes its insert parameters, built here (bulk-counted calls' in C when built)
-        self._params = (TallyParams(self._rows, ledger.dictionaries) if isinstance(ledger, ParamsLedger) else None)
+        self._sqlite = ((ledger, TallyParams(self._rows, ledger.dictionaries)) if isinstance(ledger, ParamsLedger)
+                        else None)
         tune_garbage_collector()
         # Python work runs one request at a time. The work holds the GIL anyway, so this costs no
         # throughput; without it, concurrent gRPC handler threads preempt each other inside the
@@ -212,19 +213,20 @@ class Ingestor:
         try:
             rows = self._rows.rows([Entry(call, cost) for _, call, cost in pending.assessed])
             tally = pending.tally
-            if self._params is None or not isinstance(ledger, ParamsLedger):
+            if self._sqlite is None:
                 if tally is not None:
                     rows.extend(tally_rows(tally, self._rows))
                 return ledger.submit_rows(rows)
-            params = ledger.params_of(rows)
+            sqlite, tally_params = self._sqlite
+            params = sqlite.params_of(rows)
             if tally is not None:
-                params.extend(self._params.params(tally))
+                params.extend(tally_params.params(tally))
         except LedgerUnavailable as exc:  # a new label set that cannot be stored now
             return refused(exc)
         except Exception as exc:  # a defect: the request is refused whole (its claims released)
             self.meter.count_error(exc)
             return refused(LedgerUnavailable(f"the calls could not be made ready for the ledger: {exc}"))
-        return ledger.submit_params(params)
+        return sqlite.submit_params(params)
 
     def _assess_one(self, record: SpanRecord, pending: _Pending) -> None:
         outcome = self.meter.assess(record)
