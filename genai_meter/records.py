@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from genai_meter.money import to_pico
+from genai_meter.money import PICO, to_pico
 
 AttrValue = str | bool | int | float | tuple[object, ...] | list[object]
 # The cost classes of `Cost.by_type`, in the order of `Cost.pico`: the five token classes, then the request fee.
@@ -94,6 +94,15 @@ class LLMCall:
     parent_span_id: bytes = b""  # 8 bytes, empty for a root span
     conversation_id: str = ""  # conversation / session / thread id, when the span carries one
     user_id: str = ""  # end-user id as reported (the ledger hashes it unless told otherwise)
+    # The price context the provider bills the call under (docs/pricing.md):
+    service_tier: str = ""  # normalised tier the provider answered with (else asked for): "default", "flex",
+    # "priority", "scale", ...; "" = the span does not say
+    batch: bool = False  # made through a batch API (billed at the batch price variant)
+    # Billed quantities beyond the five text token classes, by unit: genai-prices usage keys (input_audio_tokens,
+    # cache_audio_read_tokens, output_image_tokens, web_searches, audio_seconds, ...) or `custom.<name>` for
+    # units priced only by the override file. Disjoint from `tokens`, which then holds text tokens only.
+    units: dict[str, int] = field(default_factory=dict)
+    estimate: str = ""  # the assumption made where the span cannot carry the split the model bills by ("" = none)
 
 
 @dataclass(slots=True)
@@ -107,10 +116,14 @@ class Cost:
     unit_prices: dict[str, Decimal] = field(default_factory=dict)  # USD per million tokens by token class
     # by_type in 10^-12 USD, in COST_CLASSES order, set where the call is priced (() = not given: see `picos`)
     pico: tuple[int, ...] = ()
+    unit_pico: dict[str, int] = field(default_factory=dict)  # cost of each of `LLMCall.units`, 10^-12 USD
+    unpriced_units: tuple[str, ...] = ()  # units of the call with no price: the call is only partly priced
 
     @property
     def total(self) -> Decimal:
-        return sum(self.by_type.values(), ZERO)
+        """The six classes plus every priced unit (exact)."""
+        classes = sum(self.by_type.values(), ZERO)
+        return classes + sum(self.unit_pico.values()) * PICO if self.unit_pico else classes
 
     def picos(self) -> tuple[int, ...]:
         """The six classes in 10^-12 USD, COST_CLASSES order: `pico` when the pricer set it, else from
