@@ -39,7 +39,7 @@ from genai_meter.ledger.sqlite_rollups import seal_days
 from genai_meter.ledger.sqlite_schema import open_write
 from genai_meter.money import to_pico, usd_text
 from genai_meter.records import Cost, LLMCall, TokenCounts
-from genai_meter.reports.app import create_app
+from genai_meter.reports.service.app import create_app
 
 DAY_NS = 86400 * 10**9
 NOW_NS = 1_795_176_000 * 10**9  # 2026-11-20T12:00:00Z

@@ -23,13 +23,13 @@ from genai_meter.ledger import LedgerOpenError, LedgerUnavailable, open_reader, 
 from genai_meter.ledger.urls import data_dir, describe, sqlite_path
 from genai_meter.pricing import PriceBook
 from genai_meter.reports import web
-from genai_meter.reports.api import EXTENSION, Service
-from genai_meter.reports.app import create_app
-from genai_meter.reports.produce import produce
-from genai_meter.reports.ranges import report_offset
-from genai_meter.reports.readers import PerThreadReader
-from genai_meter.reports.schedules import Scheduler, ScheduleState, validate
-from genai_meter.reports.scopes import load_tokens, state_path_default
+from genai_meter.reports.schedules.produce import produce
+from genai_meter.reports.schedules.scheduler import Scheduler, ScheduleState, validate
+from genai_meter.reports.service.api import EXTENSION, Service
+from genai_meter.reports.service.app import create_app
+from genai_meter.reports.service.ranges import report_offset
+from genai_meter.reports.service.readers import PerThreadReader
+from genai_meter.reports.service.scopes import load_tokens, state_path_default
 
 log = logging.getLogger("genai_meter.reports")
 

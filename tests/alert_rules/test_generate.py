@@ -134,7 +134,7 @@ def test_compose_runs_only_commands_and_files_that_exist() -> None:
 
 def test_compose_report_service_shares_the_ledger_and_has_a_token(tmp_path: Path) -> None:
     """reports reads the ledger serve writes; its config (deploy config + the compose token) loads."""
-    from genai_meter.reports.scopes import load_tokens, token_hash
+    from genai_meter.reports.service.scopes import load_tokens, token_hash
 
     compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())
     serve, reports = compose["services"]["genai-meter"], compose["services"]["reports"]

@@ -30,8 +30,8 @@ from genai_meter.money import to_pico
 from genai_meter.pricing import PriceBook
 from genai_meter.pricing.catalog import Catalog
 from genai_meter.records import LLMCall, TokenCounts
-from genai_meter.reports.app import create_app
-from genai_meter.reports.scopes import token_hash
+from genai_meter.reports.service.app import create_app
+from genai_meter.reports.service.scopes import token_hash
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 NOW_NS = int(NOW.timestamp()) * 10**9

@@ -9,11 +9,11 @@ import pytest
 import yaml
 
 from genai_meter.config import ConfigError, load_config, parse_config
-from genai_meter.reports.focus import _split
-from genai_meter.reports.params import Forbidden, Param, ParamError, parse_query
-from genai_meter.reports.ranges import check_step, default_step, iso, parse_time, resolve_window
-from genai_meter.reports.render_pdf import pdf_money
-from genai_meter.reports.scopes import TokenTable, apply_scope, load_tokens, scope_covers, token_hash
+from genai_meter.reports.render.focus import _split
+from genai_meter.reports.render.pdf import pdf_money
+from genai_meter.reports.service.params import Forbidden, Param, ParamError, parse_query
+from genai_meter.reports.service.ranges import check_step, default_step, iso, parse_time, resolve_window
+from genai_meter.reports.service.scopes import TokenTable, apply_scope, load_tokens, scope_covers, token_hash
 from tests.reports.conftest import NOW_NS
 
 H = 3600 * 10**9

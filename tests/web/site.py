@@ -23,8 +23,8 @@ from genai_meter.ledger.model import LedgerReader
 from genai_meter.money import to_pico, usd_text
 from genai_meter.pricing import PriceBook
 from genai_meter.records import LLMCall, TokenCounts
-from genai_meter.reports.app import create_app
-from genai_meter.reports.scopes import token_hash
+from genai_meter.reports.service.app import create_app
+from genai_meter.reports.service.scopes import token_hash
 
 ADMIN_TOKEN = "web-admin-token"
 ACME_TOKEN = "web-acme-token"

@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 from genai_meter.ledger import open_reader
-from genai_meter.reports.app import create_app
+from genai_meter.reports.service.app import create_app
 from genai_meter.reports.web import PREFERRED, filter_fields
 from tests.web.site import build_calls, make_config, write_calls
 

@@ -23,7 +23,7 @@ from playwright.sync_api import Browser, Page
 from pypdf import PdfReader
 
 from genai_meter.money import usd_text
-from genai_meter.reports.render_pdf import pdf_money
+from genai_meter.reports.render.pdf import pdf_money
 from tests.web.conftest import Browse, Served, browse
 from tests.web.site import ACME_TOKEN, IDLE_MODEL, make_call, write_calls
 

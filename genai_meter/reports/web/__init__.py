@@ -12,7 +12,7 @@ import json
 
 from flask import Blueprint, Response, render_template
 
-from genai_meter.reports.api import service
+from genai_meter.reports.service.api import service
 
 bp = Blueprint("web", __name__, static_folder="static", static_url_path="/static", template_folder="templates")
 # Fields offered as filters first, in this order (the rest of the ledger's fields follow).

@@ -22,7 +22,7 @@ from genai_meter.money import to_pico, usd_text
 from genai_meter.periods import NS
 from genai_meter.pricing import PriceBook
 from genai_meter.pricing.rates import Rates
-from genai_meter.reports.tables import ratio
+from genai_meter.reports.render.tables import ratio
 
 MIN_SAVING_SHARE = Decimal("0.10")  # candidates cheaper by less than this are not advised
 CANDIDATES = 3  # cheaper models listed per item

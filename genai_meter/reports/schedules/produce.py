@@ -6,17 +6,17 @@ import json
 
 from genai_meter.config import ScheduleConfig
 from genai_meter.money import usd_text
-from genai_meter.reports.api import CSV, JSON, PDF, XLSX, Ctx, Service
-from genai_meter.reports.focus import focus_export, focus_lines
-from genai_meter.reports.params import Parsed
-from genai_meter.reports.ranges import iso
-from genai_meter.reports.render_pdf import report_pdf
-from genai_meter.reports.render_text import csv_line, report_json, table_csv
-from genai_meter.reports.render_xlsx import report_xlsx
-from genai_meter.reports.schedules import EXTENSIONS, Output
-from genai_meter.reports.scopes import Principal, apply_scope
-from genai_meter.reports.tables import Report
-from genai_meter.reports.views_reports import build_report
+from genai_meter.reports.render.focus import focus_export, focus_lines
+from genai_meter.reports.render.pdf import report_pdf
+from genai_meter.reports.render.tables import Report
+from genai_meter.reports.render.text import csv_line, report_json, table_csv
+from genai_meter.reports.render.xlsx import report_xlsx
+from genai_meter.reports.schedules.scheduler import EXTENSIONS, Output
+from genai_meter.reports.service.api import CSV, JSON, PDF, XLSX, Ctx, Service
+from genai_meter.reports.service.params import Parsed
+from genai_meter.reports.service.ranges import iso
+from genai_meter.reports.service.scopes import Principal, apply_scope
+from genai_meter.reports.views.reports import build_report
 
 
 def slack_text(report: Report, name: str) -> str:

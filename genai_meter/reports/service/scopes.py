@@ -18,7 +18,7 @@ import yaml
 from pydantic import TypeAdapter, ValidationError
 
 from genai_meter.config import Config, ConfigError, ReportTokenConfig
-from genai_meter.reports.params import Forbidden
+from genai_meter.reports.service.params import Forbidden
 
 Scope = Mapping[str, Sequence[str]] | None  # None: admin
 

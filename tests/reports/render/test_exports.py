@@ -12,7 +12,7 @@ from flask.testing import FlaskClient
 from pypdf import PdfReader
 
 from genai_meter.money import usd_text
-from genai_meter.reports.render_pdf import pdf_money
+from genai_meter.reports.render.pdf import pdf_money
 from tests.reports.conftest import CLASSES, auth
 
 WINDOW = "from=2026-10-01T00:00:00Z&to=2026-11-21T00:00:00Z"

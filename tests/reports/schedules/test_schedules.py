@@ -13,10 +13,10 @@ import pytest
 
 from genai_meter.config import Config
 from genai_meter.ledger import open_reader
-from genai_meter.reports.api import EXTENSION, Service
-from genai_meter.reports.app import create_app
-from genai_meter.reports.produce import produce
-from genai_meter.reports.schedules import Scheduler, ScheduleState, latest_slot
+from genai_meter.reports.schedules.produce import produce
+from genai_meter.reports.schedules.scheduler import Scheduler, ScheduleState, latest_slot
+from genai_meter.reports.service.api import EXTENSION, Service
+from genai_meter.reports.service.app import create_app
 from tests.reports.conftest import NOW_NS, build_calls, make_config, start_service, stop_service, write_ledger
 
 MINUTE = 60 * 10**9

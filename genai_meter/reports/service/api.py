@@ -19,9 +19,9 @@ from genai_meter.config import Config
 from genai_meter.ledger.model import LedgerReader
 from genai_meter.periods import NS
 from genai_meter.pricing import PriceBook
-from genai_meter.reports.params import Param, ParamError, Parsed, parse_query
-from genai_meter.reports.ranges import RANGES, RFC3339, Window, iso, resolve_window
-from genai_meter.reports.scopes import ADMIN, Principal, TokenTable, apply_scope
+from genai_meter.reports.service.params import Param, ParamError, Parsed, parse_query
+from genai_meter.reports.service.ranges import RANGES, RFC3339, Window, iso, resolve_window
+from genai_meter.reports.service.scopes import ADMIN, Principal, TokenTable, apply_scope
 
 EXTENSION = "genai_meter_reports"
 JSON = "application/json"

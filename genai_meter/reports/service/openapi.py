@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from genai_meter.reports.api import ERROR, JSON, Endpoint
-from genai_meter.reports.params import MAX_VALUE_LENGTH, MAX_VALUES, Param
+from genai_meter.reports.service.api import ERROR, JSON, Endpoint
+from genai_meter.reports.service.params import MAX_VALUE_LENGTH, MAX_VALUES, Param
 
 NO_NUL = "^[^\\x00]*$"  # any text without NUL characters
 _REASONS = {400: "invalid parameter (the message names it and what is allowed)", 401: "missing or unknown token",

@@ -13,10 +13,9 @@ from decimal import Decimal
 
 from genai_meter.ledger.model import LedgerReader, Step, Totals
 from genai_meter.periods import NS, local_date, local_midnight_ns
-from genai_meter.reports.forecast import forecast_daily
-from genai_meter.reports.insights import daily_history
-from genai_meter.reports.ranges import Window, iso
-from genai_meter.reports.tables import (
+from genai_meter.reports.insights.budgets import daily_history
+from genai_meter.reports.insights.forecast import forecast_daily
+from genai_meter.reports.render.tables import (
     COST_CLASSES,
     TOKEN_CLASSES,
     Chart,
@@ -31,6 +30,7 @@ from genai_meter.reports.tables import (
     summary_json,
     zero_totals,
 )
+from genai_meter.reports.service.ranges import Window, iso
 
 KINDS: tuple[str, ...] = ("summary", "detailed", "cost", "trend")
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")

@@ -11,8 +11,8 @@ import pytest
 from flask.testing import FlaskClient
 
 from genai_meter.ledger import open_reader
-from genai_meter.reports.app import create_app
 from genai_meter.reports.command import run
+from genai_meter.reports.service.app import create_app
 from tests.reports.conftest import NOW_NS, auth, build_calls, make_config, write_ledger
 
 INJECTIONS = ["x' OR '1'='1", "acme'; DROP TABLE calls; --", "%", "_", "*", "acme%", "\\", "' UNION SELECT 1 --",

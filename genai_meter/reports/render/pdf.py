@@ -10,8 +10,8 @@ import io
 from decimal import Decimal
 
 from genai_meter.money import from_pico
-from genai_meter.reports.ranges import iso
-from genai_meter.reports.tables import Cell, Column, Report, Table, cell_text
+from genai_meter.reports.render.tables import Cell, Column, Report, Table, cell_text
+from genai_meter.reports.service.ranges import iso
 
 MAX_PDF_ROWS = 60  # rows per table printed; the rest are counted in a note
 _PREFERRED = ("calls", "failures", "tokens_in", "tokens_out", "tokens_total", "tokens", "cost_usd", "share_of_cost",

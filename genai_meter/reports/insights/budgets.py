@@ -17,10 +17,10 @@ from genai_meter.config import BudgetConfig, Config
 from genai_meter.ledger.model import LedgerReader
 from genai_meter.money import usd_text
 from genai_meter.periods import NS, local_date, local_midnight_ns, period_of
-from genai_meter.reports.forecast import Band, cumulative, forecast_daily
-from genai_meter.reports.params import NotFound
-from genai_meter.reports.ranges import iso
-from genai_meter.reports.scopes import Scope, apply_scope, scope_covers
+from genai_meter.reports.insights.forecast import Band, cumulative, forecast_daily
+from genai_meter.reports.service.params import NotFound
+from genai_meter.reports.service.ranges import iso
+from genai_meter.reports.service.scopes import Scope, apply_scope, scope_covers
 
 HISTORY_DAYS = 56  # days of history a forecast is fitted on
 DAY = 86400 * NS

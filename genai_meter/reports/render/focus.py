@@ -18,8 +18,8 @@ from decimal import Context, Decimal
 from genai_meter.ledger.model import LedgerReader, Totals
 from genai_meter.money import usd_text
 from genai_meter.periods import NS, period_of
-from genai_meter.reports.ranges import iso
-from genai_meter.reports.tables import COST_CLASSES, TOKEN_CLASSES
+from genai_meter.reports.render.tables import COST_CLASSES, TOKEN_CLASSES
+from genai_meter.reports.service.ranges import iso
 
 FOCUS_VERSION = "1.3"
 COLUMNS: tuple[str, ...] = (

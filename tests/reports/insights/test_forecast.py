@@ -12,7 +12,7 @@ import random
 
 import pytest
 
-from genai_meter.reports.forecast import cumulative, forecast_daily
+from genai_meter.reports.insights.forecast import cumulative, forecast_daily
 
 SEEDS = range(8)
 WEEK = (1.0, 1.05, 1.1, 1.05, 1.0, 0.55, 0.5)

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from genai_meter.config import Config
 from genai_meter.ledger.model import MAX_POINTS
 from genai_meter.periods import NS, Period, local_date, local_midnight_ns, parse_utc_offset, period_of
-from genai_meter.reports.params import ParamError
+from genai_meter.reports.service.params import ParamError
 
 RANGES: tuple[str, ...] = ("1h", "24h", "7d", "30d", "90d", "today", "yesterday", "this_week", "this_month",
                            "last_month", "this_year")

@@ -8,7 +8,13 @@ from typing import cast
 from flask import Blueprint, Response, jsonify, stream_with_context
 
 from genai_meter.ledger.model import LedgerReader, Step
-from genai_meter.reports.api import (
+from genai_meter.reports.insights.build import BUILDERS, KINDS, Query
+from genai_meter.reports.render.focus import focus_export, focus_lines
+from genai_meter.reports.render.pdf import report_pdf
+from genai_meter.reports.render.tables import Report
+from genai_meter.reports.render.text import choose_table, csv_line, csv_lines, report_json, table_csv
+from genai_meter.reports.render.xlsx import report_xlsx
+from genai_meter.reports.service.api import (
     COVERAGE,
     CSV,
     INT,
@@ -24,15 +30,9 @@ from genai_meter.reports.api import (
     obj,
     route,
 )
-from genai_meter.reports.build import BUILDERS, KINDS, Query
-from genai_meter.reports.focus import focus_export, focus_lines
-from genai_meter.reports.params import NotFound, Param, ParamError
-from genai_meter.reports.ranges import check_step, default_step, iso
-from genai_meter.reports.render_pdf import report_pdf
-from genai_meter.reports.render_text import choose_table, csv_line, csv_lines, report_json, table_csv
-from genai_meter.reports.render_xlsx import report_xlsx
-from genai_meter.reports.tables import Report
-from genai_meter.reports.views_activity import call_csv_header, call_csv_row
+from genai_meter.reports.service.params import NotFound, Param, ParamError
+from genai_meter.reports.service.ranges import check_step, default_step, iso
+from genai_meter.reports.views.activity import call_csv_header, call_csv_row
 
 bp = Blueprint("reports_api", __name__, url_prefix="/api/v1")
 FORMATS = ("json", "csv", "xlsx", "pdf", "focus")

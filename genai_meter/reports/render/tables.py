@@ -13,7 +13,7 @@ from typing import Literal
 
 from genai_meter.ledger.model import Totals
 from genai_meter.money import usd_text
-from genai_meter.reports.ranges import iso
+from genai_meter.reports.service.ranges import iso
 
 Kind = Literal["text", "int", "usd", "decimal", "ratio", "time"]
 Cell = str | int | Decimal | None

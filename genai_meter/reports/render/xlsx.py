@@ -18,8 +18,8 @@ from xlsxwriter.worksheet import Worksheet
 
 from genai_meter.money import from_pico
 from genai_meter.periods import NS
-from genai_meter.reports.ranges import iso
-from genai_meter.reports.tables import Cell, Column, Report, Table
+from genai_meter.reports.render.tables import Cell, Column, Report, Table
+from genai_meter.reports.service.ranges import iso
 
 _BAD = re.compile(r"[\[\]:*?/\\]")
 MAX_CHART_POINTS = 200

@@ -9,11 +9,11 @@ from flask import Blueprint, Response, jsonify, stream_with_context
 
 from genai_meter.ledger.model import CallRow, Conversation
 from genai_meter.money import usd_text
-from genai_meter.reports.api import CSV, INT, JSON, NSTR, RANGE_PARAMS, STR, Endpoint, arr, context, obj, route
-from genai_meter.reports.params import NotFound, Param, ParamError
-from genai_meter.reports.ranges import iso
-from genai_meter.reports.render_text import csv_line, csv_lines, usd12
-from genai_meter.reports.tables import COST_CLASSES, TOKEN_CLASSES
+from genai_meter.reports.render.tables import COST_CLASSES, TOKEN_CLASSES
+from genai_meter.reports.render.text import csv_line, csv_lines, usd12
+from genai_meter.reports.service.api import CSV, INT, JSON, NSTR, RANGE_PARAMS, STR, Endpoint, arr, context, obj, route
+from genai_meter.reports.service.params import NotFound, Param, ParamError
+from genai_meter.reports.service.ranges import iso
 
 bp = Blueprint("activity_api", __name__, url_prefix="/api/v1")
 CURSOR = Param("cursor", "the next_cursor of the previous page", pattern=r"[A-Za-z0-9_=:.,+/-]{1,200}", max_length=200)

@@ -6,11 +6,11 @@ from decimal import Decimal
 
 from flask import Blueprint, Response, jsonify
 
-from genai_meter.reports.advice import cache_savings, cheaper_models, unpriced_models
-from genai_meter.reports.api import INT, RANGE_PARAMS, STR, Endpoint, arr, context, days_ns, obj, route
-from genai_meter.reports.insights import budget_payload, budgets_payload, forecast_payload
-from genai_meter.reports.params import NotFound, Param, ParamError
-from genai_meter.reports.ranges import iso
+from genai_meter.reports.insights.advice import cache_savings, cheaper_models, unpriced_models
+from genai_meter.reports.insights.budgets import budget_payload, budgets_payload, forecast_payload
+from genai_meter.reports.service.api import INT, RANGE_PARAMS, STR, Endpoint, arr, context, days_ns, obj, route
+from genai_meter.reports.service.params import NotFound, Param, ParamError
+from genai_meter.reports.service.ranges import iso
 
 bp = Blueprint("insights_api", __name__, url_prefix="/api/v1")
 NUM = {"type": "number"}

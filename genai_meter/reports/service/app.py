@@ -17,12 +17,14 @@ from werkzeug.exceptions import HTTPException
 from genai_meter.config import Config
 from genai_meter.ledger.model import LedgerReader, LedgerUnavailable
 from genai_meter.pricing import PriceBook
-from genai_meter.reports import views_activity, views_insights, views_reports
-from genai_meter.reports.api import EXTENSION, REGISTRY, STR, Endpoint, Service, arr, obj, route, service
-from genai_meter.reports.openapi import build_openapi
-from genai_meter.reports.params import ApiError, Forbidden, Unauthorized
-from genai_meter.reports.ranges import report_offset
-from genai_meter.reports.scopes import ADMIN, TokenTable, load_tokens
+from genai_meter.reports.service.api import EXTENSION, REGISTRY, STR, Endpoint, Service, arr, obj, route, service
+from genai_meter.reports.service.openapi import build_openapi
+from genai_meter.reports.service.params import ApiError, Forbidden, Unauthorized
+from genai_meter.reports.service.ranges import report_offset
+from genai_meter.reports.service.scopes import ADMIN, TokenTable, load_tokens
+from genai_meter.reports.views import activity as activity_views
+from genai_meter.reports.views import insights as insights_views
+from genai_meter.reports.views import reports as report_views
 from genai_meter.reports.web import bp as web_page
 
 log = logging.getLogger("genai_meter.reports")
@@ -110,7 +112,7 @@ def create_app(config: Config, reader: LedgerReader, *, book: PriceBook | None =
                   report_offset(config), clock, schedule_status)
     app.extensions[EXTENSION] = svc
     app.before_request(_authenticate)
-    for bp in (views_reports.bp, views_activity.bp, views_insights.bp, meta):
+    for bp in (report_views.bp, activity_views.bp, insights_views.bp, meta):
         app.register_blueprint(bp)
     app.register_blueprint(page if page is not None else web_page)
 

@@ -7,7 +7,7 @@ from decimal import Decimal
 from flask.testing import FlaskClient
 
 from genai_meter.money import usd_text
-from genai_meter.reports.insights import state_of
+from genai_meter.reports.insights.budgets import state_of
 from tests.reports.conftest import NOW_NS, auth
 
 W = "from=2026-10-01T00:00:00Z&to=2026-11-21T00:00:00Z"

@@ -6,9 +6,9 @@ import csv
 import io
 from collections.abc import Iterable, Iterator
 
-from genai_meter.reports.params import ParamError
-from genai_meter.reports.ranges import iso
-from genai_meter.reports.tables import Cell, Column, Report, Table, cell_text
+from genai_meter.reports.render.tables import Cell, Column, Report, Table, cell_text
+from genai_meter.reports.service.params import ParamError
+from genai_meter.reports.service.ranges import iso
 
 
 def json_cell(column: Column, value: Cell) -> str | int | None:

@@ -1,0 +1,1 @@
+"""What the reports compute from the ledger: the four reports, forecasts, budgets and savings advice."""

@@ -1,0 +1,1 @@
+"""Rendering: the `Report` table shape and its formats (JSON, CSV, XLSX, PDF, FOCUS)."""

@@ -1,0 +1,1 @@
+"""Scheduled exports: slots claimed once, rendered under the schedule's scope, delivered."""

@@ -1,0 +1,1 @@
+"""The report service: the Flask app, endpoint registry, parameters, ranges, scopes, ledger readers, OpenAPI."""
