@@ -30,6 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    "or CSV files a reconcile.mappings entry describes")
     p.add_argument("--json", action="store_true", help="one JSON object per file: lines and covered days")
     p.add_argument("--mapping", metavar="NAME", help="read CSV files with this reconcile.mappings entry")
+    p.add_argument("--config", metavar="FILE", default=argparse.SUPPRESS,
+                   help="genai-meter.yaml (default: $GENAI_METER_CONFIG)")
 
 
 def _cell(line: ProviderLine, column: str) -> str:

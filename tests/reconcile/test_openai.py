@@ -108,7 +108,7 @@ def test_costs_keep_the_exact_decimal_and_read_the_model_from_the_line_item() ->
 
 def test_other_usage_endpoints() -> None:
     embeddings = read_export(fixture("openai_embeddings.jsonl"))  # JSON lines: one page per line
-    assert [(l.day, l.input, l.requests, l.source.kind) for l in embeddings.lines] == [
+    assert [(line.day, line.input, line.requests, line.source.kind) for line in embeddings.lines] == [
         (AUG1, 16, 2, "openai.usage.embeddings"), (AUG2, 32, 3, "openai.usage.embeddings")]
     assert embeddings.lines[0].source.file.endswith("openai_embeddings.jsonl")
     (image,) = read_export(fixture("openai_images.json")).lines
