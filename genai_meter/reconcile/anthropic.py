@@ -20,8 +20,8 @@ from dataclasses import replace
 from datetime import date
 
 from genai_meter.money import to_pico
-from genai_meter.reconcile.coverage import DayTiles
-from genai_meter.reconcile.fields import Node, bucket_day, label
+from genai_meter.reconcile.coverage import DayTiles, bucket_results
+from genai_meter.reconcile.fields import Node, label
 from genai_meter.reconcile.lines import ProviderLine, Source, units_of
 from genai_meter.reconcile.models import model_key
 
@@ -56,14 +56,8 @@ def report_kind(report: Node) -> str | None:
 
 def read_report(report: Node, kind: str, source: Source, tiles: DayTiles) -> list[ProviderLine]:
     """The lines of one report page of `kind`; its buckets go to `tiles`."""
-    lines: list[ProviderLine] = []
-    for bucket in report.req("data").items():
-        start, end = bucket.req("starting_at").rfc3339(), bucket.req("ending_at").rfc3339()
-        day = bucket_day(bucket, start, end)
-        tiles.add(PROVIDER, kind, day, start, end, bucket.path)
-        for result in bucket.req("results").items():
-            lines.append(_usage(result, day, source) if kind == USAGE else _cost(result, day, source))
-    return lines
+    read = _usage if kind == USAGE else _cost
+    return [read(result, day, source) for day, result in bucket_results(report, PROVIDER, kind, tiles, unix=False)]
 
 
 def _line(result: Node, day: date, source: Source) -> ProviderLine:

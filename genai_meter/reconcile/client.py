@@ -2,10 +2,11 @@
 
 `AdminClient(provider, base_url, headers, limits)` keeps the deadline of the whole pull. `get_json`
 answers 429 by waiting `Retry-After` (seconds or an HTTP date; backoff when absent), 5xx, timeouts
-and dropped connections by exponential backoff (0.5 s doubling, at most 30 s), each at most
-`limits.max_retries` times; a wait that would pass the deadline fails at once. Any other status is a
-`PullError` with the provider's own message. The admin key travels in `headers` and is never part of
-a message.
+and dropped connections by exponential backoff (0.5 s doubling, at most 30 s; a 5xx's Retry-After
+wins), each at most `limits.max_retries` times; a wait that would pass the deadline fails at once.
+Any other status is a `PullError` with the provider's own message. The admin key travels in
+`headers` and is never part of a message; redirects are not followed (they would carry the key to
+another address).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from email.message import Message
 from email.utils import parsedate_to_datetime
 from urllib.error import HTTPError, URLError
 from urllib.parse import urlencode
-from urllib.request import Request, urlopen
+from urllib.request import HTTPRedirectHandler, OpenerDirector, Request, build_opener
 
 from genai_meter import __version__
 from genai_meter.reconcile.lines import ReconcileError
@@ -83,6 +84,14 @@ def _message(exc: HTTPError) -> str:
     return (text[:200] + "...") if len(text) > 200 else (text or exc.reason or "no message")
 
 
+class _NoRedirect(HTTPRedirectHandler):
+    """Refuses redirects: the 3xx answer is then an HTTPError like any other status."""
+
+    def redirect_request(self, req: Request, fp: object, code: int, msg: str, headers: object,
+                         newurl: str) -> Request | None:
+        return None
+
+
 class AdminClient:
     """GET requests to one provider's admin API within one deadline."""
 
@@ -95,6 +104,7 @@ class AdminClient:
         self._clock = clock
         self._sleep = sleep
         self._deadline = clock() + limits.deadline_s
+        self._opener: OpenerDirector = build_opener(_NoRedirect)
         self.requests = 0  # requests sent, retries included
 
     def url(self, path: str) -> str:
@@ -126,7 +136,7 @@ class AdminClient:
         self.requests += 1
         backoff_s = backoff(failures)
         try:
-            with urlopen(Request(url, headers=self.headers), timeout=timeout) as answer:
+            with self._opener.open(Request(url, headers=self.headers), timeout=timeout) as answer:
                 body = answer.read(MAX_BODY + 1)
         except HTTPError as exc:
             if exc.code == 429:
@@ -134,8 +144,9 @@ class AdminClient:
                 exc.close()
                 return (backoff_s if waited is None else waited), "HTTP 429 (rate limited)"
             if exc.code >= 500:
+                waited = retry_after(exc.headers)
                 exc.close()
-                return backoff_s, f"HTTP {exc.code}"
+                return (backoff_s if waited is None else waited), f"HTTP {exc.code}"
             message = _message(exc)
             exc.close()
             raise PullError(f"{where}: HTTP {exc.code}: {message}") from None

@@ -8,9 +8,10 @@ seen twice (the same page in a file twice) would count twice. Both are a `Reconc
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterator
 from datetime import UTC, date, datetime
 
-from genai_meter.reconcile.fields import DAY
+from genai_meter.reconcile.fields import DAY, Node, bucket_day
 from genai_meter.reconcile.lines import Coverage, ReconcileError
 
 
@@ -57,3 +58,18 @@ class DayTiles:
                                      f"{_clock(at, day)} to {_clock(day_end, day)}): export whole UTC days")
             found.add(Coverage(provider, day, kind))
         return frozenset(found)
+
+
+def bucket_results(page: Node, provider: str, kind: str, tiles: DayTiles, *, unix: bool) -> Iterator[tuple[date, Node]]:
+    """(UTC day, result) for every result of every bucket of `page`, each bucket recorded in `tiles`.
+    Buckets are OpenAI's (start_time / end_time, Unix seconds: `unix`) or Anthropic's (starting_at /
+    ending_at, RFC 3339)."""
+    for bucket in page.req("data").items():
+        if unix:
+            start, end = bucket.req("start_time").unix_time(), bucket.req("end_time").unix_time()
+        else:
+            start, end = bucket.req("starting_at").rfc3339(), bucket.req("ending_at").rfc3339()
+        day = bucket_day(bucket, start, end)
+        tiles.add(provider, kind, day, start, end, bucket.path)
+        for result in bucket.req("results").items():
+            yield day, result

@@ -23,8 +23,8 @@ from dataclasses import replace
 from datetime import date
 
 from genai_meter.money import to_pico
-from genai_meter.reconcile.coverage import DayTiles
-from genai_meter.reconcile.fields import Node, bucket_day, count, label
+from genai_meter.reconcile.coverage import DayTiles, bucket_results
+from genai_meter.reconcile.fields import Node, count, label
 from genai_meter.reconcile.lines import ProviderLine, Source, units_of
 from genai_meter.reconcile.models import model_key
 
@@ -68,15 +68,11 @@ def read_page(page: Node, kind: str, source: Source, tiles: DayTiles) -> list[Pr
     """The lines of one page of `kind`; its buckets go to `tiles`."""
     parse = _PARSERS[kind]
     lines: list[ProviderLine] = []
-    for bucket in page.req("data").items():
-        start, end = bucket.req("start_time").unix_time(), bucket.req("end_time").unix_time()
-        day = bucket_day(bucket, start, end)
-        tiles.add(PROVIDER, kind, day, start, end, bucket.path)
-        for result in bucket.req("results").items():
-            obj = result.req("object")
-            if obj.text() != OBJECTS[kind]:
-                raise obj.fail(f"expected {OBJECTS[kind]!r} like the rest of the file, got {obj.value!r}")
-            lines.append(parse(result, day, source))
+    for day, result in bucket_results(page, PROVIDER, kind, tiles, unix=True):
+        obj = result.req("object")
+        if obj.text() != OBJECTS[kind]:
+            raise obj.fail(f"expected {OBJECTS[kind]!r} like the rest of the file, got {obj.value!r}")
+        lines.append(parse(result, day, source))
     return lines
 
 

@@ -18,13 +18,15 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Iterator
-from datetime import date
+from datetime import UTC, date, datetime
+from email.message import Message
 from typing import Any
 
 import pytest
 
 from genai_meter.config import ReconcileConfig
 from genai_meter.reconcile import ENDPOINTS, Coverage, PullError, ReconcileError, pull
+from genai_meter.reconcile.client import backoff, retry_after
 from tests.reconcile.admin_server import AdminServer
 from tests.reconcile.support import load
 
@@ -188,6 +190,23 @@ def test_client_errors_are_not_retried_and_never_show_the_key(server: AdminServe
     assert KEY not in str(err.value) and server.paths() == [COMPLETIONS]
 
 
+def test_redirects_are_not_followed(server: AdminServer) -> None:
+    server.script(COMPLETIONS, [(302, {"Location": "http://127.0.0.1:9/collect"}, b"")])
+    with pytest.raises(PullError, match=f"^openai: GET {COMPLETIONS}: HTTP 302: "):
+        pull("openai", [AUG1], environ={"OPENAI_ADMIN_KEY": KEY}, base_url=base(server),
+             kinds=["openai.usage.completions"])
+    assert server.paths() == [COMPLETIONS]
+
+
+def test_a_5xx_retry_after_is_honoured(server: AdminServer) -> None:
+    server.route(COMPLETIONS, [EMPTY_PAGE])
+    server.script(COMPLETIONS, [(503, {"Retry-After": "7"}, b"")])
+    waits = Waits()
+    pull("openai", [AUG1], environ={"OPENAI_ADMIN_KEY": KEY}, base_url=base(server), clock=waits.clock,
+         sleep=waits.sleep, kinds=["openai.usage.completions"])
+    assert waits.waits == [7.0]
+
+
 def test_bad_answers(server: AdminServer) -> None:
     server.script(COMPLETIONS, [(200, {}, b"<html>maintenance</html>")])
     with pytest.raises(PullError, match=f"openai: GET {COMPLETIONS}: the answer is not JSON"):
@@ -230,3 +249,23 @@ def test_keys_and_base_urls_are_resolved_in_order(server: AdminServer) -> None:
     assert [h["authorization"] for _, _, h in server.requests] == [f"Bearer {KEY}"] * 2
     with pytest.raises(PullError, match="no admin key: set ACME_OPENAI$"):
         pull("openai", [AUG1], config=config, environ={"OPENAI_ADMIN_KEY": KEY})
+
+
+def test_retry_after_reads_seconds_and_http_dates() -> None:
+    message = Message()
+    message["Retry-After"] = "Wed, 06 Aug 2025 10:00:30 GMT"
+    assert retry_after(message, now=datetime(2025, 8, 6, 10, 0, tzinfo=UTC)) == 30.0
+    message.replace_header("Retry-After", " 12 ")
+    assert retry_after(message) == 12.0
+    message.replace_header("Retry-After", "soon")
+    assert retry_after(message) is None and retry_after(None) is None
+    assert [backoff(n) for n in range(8)] == [0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0]
+
+
+def test_a_refused_connection_is_retried_then_reported() -> None:
+    waits = Waits()
+    with pytest.raises(PullError) as err:
+        pull("openai", [AUG1], environ={"OPENAI_ADMIN_KEY": KEY}, base_url="http://127.0.0.1:9", clock=waits.clock,
+             sleep=waits.sleep, config=ReconcileConfig(max_retries=1), kinds=["openai.usage.completions"])
+    assert str(err.value).startswith(f"openai: GET {COMPLETIONS}: cannot connect (")
+    assert str(err.value).endswith(", 2 times: giving up") and waits.waits == [0.5]
