@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "price": ("genai_meter.pricing.command", "print one call's cost breakdown"),
     "reports": ("genai_meter.reports.command", "run the report service: web page, API, exports, budgets, forecasts"),
     "ledger": ("genai_meter.ledger.command", "what the ledger holds; re-price, prune, export, back up, forget"),
+    "reconcile": ("genai_meter.reconcile.command", "the providers' own usage and cost reports, normalized"),
     "generate": ("genai_meter.generate", "write dashboards, rules and Alertmanager config"),
     "demo": ("genai_meter.stack.demo", "run the whole stack on this machine, without Docker"),
 }
