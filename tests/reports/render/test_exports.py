@@ -23,6 +23,11 @@ def usd(pico: int) -> Decimal:
     return Decimal(pico).scaleb(-12)
 
 
+def money(text: str | None) -> Decimal:
+    """A money cell; blank or null (every call behind it unpriced) adds nothing."""
+    return Decimal(text) if text else Decimal(0)
+
+
 def get(client: FlaskClient, url: str) -> bytes:
     response = client.get(url, headers=auth())
     assert response.status_code == 200, response.get_data(as_text=True)
@@ -86,7 +91,8 @@ def test_csv_main_tables_sum_exactly(client: FlaskClient, ledger: tuple) -> None
                                                          "&group_by=feature").decode())))
     assert sum(Decimal(r["cost_usd"]) for r in groups) == usd(known.cost_total)
     by_model = list(csv.DictReader(io.StringIO(get(client, f"/api/v1/reports/cost?{WINDOW}&format=csv").decode())))
-    assert sum(Decimal(r["cost_usd"]) for r in by_model) == usd(known.cost_total)
+    assert sum(money(r["cost_usd"]) for r in by_model) == usd(known.cost_total)
+    assert [r["cost_usd"] for r in by_model if r["model"] == "mystery-model-x"] == [""], "unpriced: blank, never 0"
     series = list(csv.DictReader(io.StringIO(get(client, f"/api/v1/reports/trend?{WINDOW}&format=csv&step=1d")
                                              .decode())))
     assert sum(Decimal(r["cost_usd"]) for r in series) == usd(known.cost_total)
@@ -100,9 +106,12 @@ def test_streamed_call_csv_sums_exactly(client: FlaskClient, ledger: tuple) -> N
     rows = list(csv.DictReader(io.StringIO(get(client, f"/api/v1/reports/detailed?{WINDOW}&format=csv&rows=calls")
                                            .decode())))
     assert len(rows) == known.calls
-    assert sum(Decimal(r["cost_usd"]) for r in rows) == usd(known.cost_total)
+    assert sum(money(r["cost_usd"]) for r in rows) == usd(known.cost_total)
     for c in CLASSES:
-        assert sum(Decimal(r[f"cost_{c}_usd"]) for r in rows) == usd(known.cost[c])
+        assert sum(money(r[f"cost_{c}_usd"]) for r in rows) == usd(known.cost[c])
+    unpriced = [r for r in rows if r["priced"] == "0"]
+    assert len(unpriced) == known.unpriced and all(r["cost_usd"] == "" and r["exactness"] == "incomplete"
+                                                   for r in unpriced)
     events = list(csv.DictReader(io.StringIO(get(client, "/api/v1/events?format=csv").decode())))
     assert len(events) == known.calls
 
