@@ -12,6 +12,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 from genai_meter.ledger.model import LedgerReader, Step, Totals
+from genai_meter.money import to_pico
 from genai_meter.periods import NS, local_date, local_midnight_ns
 from genai_meter.reports.insights.budgets import daily_history
 from genai_meter.reports.insights.forecast import forecast_daily
@@ -293,10 +294,11 @@ def _forecast_table(q: Query, days: int = 14) -> Table:
     bands, method = forecast_daily([p / 1e12 for p in history.cost_pico], days)
     first = local_midnight_ns(local_date(q.window.end_ns, q.offset), q.offset)
     table = Table("forecast", f"Cost forecast, next {days} days ({method})", [
-        Column("day", "Day", "time"), Column("conservative_usd", "Conservative (USD)", "decimal"),
-        Column("likely_usd", "Likely (USD)", "decimal"), Column("aggressive_usd", "Aggressive (USD)", "decimal")])
-    for i, band in enumerate(bands):
-        table.rows.append([first + i * 86400 * NS, *(Decimal(f"{v:.6f}") for v in (band.low, band.likely, band.high))])
+        Column("day", "Day", "time"), Column("conservative_usd", "Conservative (USD)", "usd"),
+        Column("likely_usd", "Likely (USD)", "usd"), Column("aggressive_usd", "Aggressive (USD)", "usd")])
+    for i, band in enumerate(bands):  # estimates, to the micro-dollar
+        table.rows.append([first + i * 86400 * NS, *(to_pico(Decimal(f"{v:.6f}")) for v in
+                                                     (band.low, band.likely, band.high))])
     table.chart = Chart("line", "day", ("conservative_usd", "likely_usd", "aggressive_usd"),
                         "Cost per day (USD): likely, with the conservative-aggressive range")
     table.note = "Estimates (docs/reports.md, Forecast); money totals elsewhere are exact."

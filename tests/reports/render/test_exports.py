@@ -123,7 +123,8 @@ def test_xlsx_cell_by_cell(client: FlaskClient, ledger: tuple, kind: str) -> Non
                                                          "&group_by=customer")))
     assert book.sheetnames[0] == "Report"
     info = {r[0].value: r[1].value for r in book["Report"].iter_rows(min_row=3) if r[0].value}
-    assert info["Cost (USD)"] == usd_text(known.cost_total)
+    assert info["Cost (USD, exact)"] == usd_text(known.cost_total)
+    assert Decimal(repr(info["Cost (USD)"])) == usd(known.cost_total) and info["Requests"] == known.calls
     assert info["Period from"] == "2026-10-01T00:00:00Z"
     totals = book["totals"]
     head = [c.value for c in totals[1]]
@@ -174,7 +175,7 @@ def test_focus_csv_sums_to_billed_cost_and_excludes_unpriced(client: FlaskClient
     assert not any("mystery-model-x" in r["SkuId"] for r in rows)
     for c in CLASSES[:5]:
         priced_tokens = sum(call.tokens.as_dict()[c] for call, pico in known.calls_list if pico)
-        assert sum(int(r["ConsumedQuantity"]) for r in rows if r["SkuId"].endswith("/" + c)) == priced_tokens
+        assert sum(Decimal(r["ConsumedQuantity"]) for r in rows if r["SkuId"].endswith("/" + c)) == priced_tokens
     fees = [r for r in rows if r["SkuId"].endswith("/request")]
     assert fees and sum(Decimal(r["BilledCost"]) for r in fees) == usd(known.cost["request"])
     assert all(r["PricingUnit"] == "Requests" for r in fees)
