@@ -10,15 +10,12 @@ from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
-from flask import Flask
 from flask.testing import FlaskClient
 
 from genai_meter.config import Config
-from genai_meter.ledger import open_reader
 from genai_meter.ledger.model import LedgerReader
 from genai_meter.records import LLMCall, TokenCounts
-from genai_meter.reports.service.app import create_app
-from tests.reports.conftest import NOW_NS, Known, auth, make_config, write_ledger
+from tests.reports.conftest import NOW_NS, Known, auth, seeded_ledger
 
 WINDOW = "from=2026-11-01T00:00:00Z&to=2026-11-21T00:00:00Z"
 # customer -> calls as (model, unmetered); mystery-model-x has no price
@@ -47,25 +44,10 @@ def _calls() -> list[LLMCall]:
 
 
 @pytest.fixture(scope="module")
-def flagged(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Config, Known, LedgerReader]]:
-    tmp = tmp_path_factory.mktemp("flagged")
-    config = make_config(tmp)
-    known = write_ledger(config, _calls())
-    assert config.ledger.url is not None
-    reader = open_reader(config.ledger.url, config)
-    yield config, known, reader
-    reader.close()
-
-
-@pytest.fixture(scope="module")
-def flagged_app(flagged: tuple[Config, Known, LedgerReader]) -> Flask:
-    config, _, reader = flagged
-    return create_app(config, reader, clock=lambda: NOW_NS)
-
-
-@pytest.fixture()
-def c(flagged_app: Flask) -> FlaskClient:
-    return flagged_app.test_client()
+def ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Config, Known, LedgerReader]]:
+    """This module's ledger (conftest's `app` and `client` serve it)."""
+    with seeded_ledger(tmp_path_factory.mktemp("flagged"), _calls()) as seeded:
+        yield seeded
 
 
 def _json(client: FlaskClient, url: str) -> dict:
@@ -74,8 +56,8 @@ def _json(client: FlaskClient, url: str) -> dict:
     return response.get_json()
 
 
-def test_summary_carries_counts_exactness_and_caveats(c: FlaskClient) -> None:
-    s = _json(c, f"/api/v1/reports/summary?{WINDOW}")["summary"]
+def test_summary_carries_counts_exactness_and_caveats(client: FlaskClient) -> None:
+    s = _json(client, f"/api/v1/reports/summary?{WINDOW}")["summary"]
     assert s["calls"] == 10
     assert s["calls_unpriced"] == 3 and s["calls_upper_bound"] == 3
     assert s["exactness"] == "incomplete", "unpriced calls win over upper bounds"
@@ -84,8 +66,8 @@ def test_summary_carries_counts_exactness_and_caveats(c: FlaskClient) -> None:
 
 
 @pytest.mark.parametrize("kind", ["summary", "detailed", "cost"])
-def test_group_rows_say_what_each_figure_is(c: FlaskClient, kind: str) -> None:
-    body = _json(c, f"/api/v1/reports/{kind}?{WINDOW}&group_by=customer")
+def test_group_rows_say_what_each_figure_is(client: FlaskClient, kind: str) -> None:
+    body = _json(client, f"/api/v1/reports/{kind}?{WINDOW}&group_by=customer")
     rows = {r["customer"]: r for r in body["tables"]["groups"]["rows"]}
     assert (rows["exact-co"]["exactness"], rows["exact-co"]["calls_unpriced"],
             rows["exact-co"]["calls_upper_bound"]) == ("exact", 0, 0)
@@ -100,37 +82,37 @@ def test_group_rows_say_what_each_figure_is(c: FlaskClient, kind: str) -> None:
     assert (totals["calls_unpriced"], totals["calls_upper_bound"], totals["exactness"]) == (3, 3, "incomplete")
 
 
-def test_cost_per_request_divides_by_priced_requests(c: FlaskClient) -> None:
-    body = _json(c, f"/api/v1/reports/summary?{WINDOW}&group_by=customer")
+def test_cost_per_request_divides_by_priced_requests(client: FlaskClient) -> None:
+    body = _json(client, f"/api/v1/reports/summary?{WINDOW}&group_by=customer")
     mixed = next(r for r in body["tables"]["groups"]["rows"] if r["customer"] == "mixed-co")
     assert Decimal(mixed["cost_per_call_usd"]) * 2 <= Decimal(mixed["cost_usd"]) < \
         (Decimal(mixed["cost_per_call_usd"]) + Decimal("1e-12")) * 2
 
 
-def test_every_report_table_with_money_carries_exactness(c: FlaskClient) -> None:
+def test_every_report_table_with_money_carries_exactness(client: FlaskClient) -> None:
     for kind in ("summary", "detailed", "cost", "trend"):
-        body = _json(c, f"/api/v1/reports/{kind}?{WINDOW}&group_by=customer&compare=previous_period")
+        body = _json(client, f"/api/v1/reports/{kind}?{WINDOW}&group_by=customer&compare=previous_period")
         for name, table in body["tables"].items():
             keys = {col["key"] for col in table["columns"]}
             if "cost_usd" in keys and name != "forecast":
                 assert {"calls_unpriced", "calls_upper_bound", "exactness"} <= keys, (kind, name)
-    by_model = _json(c, f"/api/v1/reports/cost?{WINDOW}")["tables"]["by_model"]["rows"]
+    by_model = _json(client, f"/api/v1/reports/cost?{WINDOW}")["tables"]["by_model"]["rows"]
     mystery = next(r for r in by_model if r["model"] == "mystery-model-x")
     assert mystery["cost_usd"] is None and mystery["change_usd"] is None and mystery["change_pct"] is None
-    trend = _json(c, f"/api/v1/reports/trend?{WINDOW}&step=1h&group_by=customer")["tables"]["series"]["rows"]
+    trend = _json(client, f"/api/v1/reports/trend?{WINDOW}&step=1h&group_by=customer")["tables"]["series"]["rows"]
     assert {r["exactness"] for r in trend if r["customer"] == "unknown-co"} == {"incomplete"}
     assert all(r["cost_usd"] is None for r in trend if r["customer"] == "unknown-co")
 
 
-def test_csv_has_the_columns_and_blank_unknown_cost(c: FlaskClient) -> None:
-    response = c.get(f"/api/v1/reports/summary?{WINDOW}&group_by=customer&format=csv", headers=auth())
+def test_csv_has_the_columns_and_blank_unknown_cost(client: FlaskClient) -> None:
+    response = client.get(f"/api/v1/reports/summary?{WINDOW}&group_by=customer&format=csv", headers=auth())
     rows = {r["customer"]: r for r in csv.DictReader(io.StringIO(response.get_data(as_text=True)))}
     assert rows["unknown-co"]["cost_usd"] == "" and rows["unknown-co"]["exactness"] == "incomplete"
     assert rows["bounded-co"]["calls_upper_bound"] == "2" and rows["bounded-co"]["exactness"] == "upper_bound"
 
 
-def test_events_say_priced_and_never_zero(c: FlaskClient) -> None:
-    calls = _json(c, "/api/v1/events?limit=50")["calls"]
+def test_events_say_priced_and_never_zero(client: FlaskClient) -> None:
+    calls = _json(client, "/api/v1/events?limit=50")["calls"]
     assert len(calls) == 10
     for call in calls:
         if call["model"] == "mystery-model-x":
@@ -141,14 +123,14 @@ def test_events_say_priced_and_never_zero(c: FlaskClient) -> None:
             assert call["exactness"] == ("upper_bound" if call["unmetered"] == "cache_unknown" else "exact")
 
 
-def test_conversations_carry_exactness(c: FlaskClient) -> None:
-    items = {x["conversation"]: x for x in _json(c, f"/api/v1/conversations?{WINDOW}")["conversations"]}
+def test_conversations_carry_exactness(client: FlaskClient) -> None:
+    items = {x["conversation"]: x for x in _json(client, f"/api/v1/conversations?{WINDOW}")["conversations"]}
     assert items["conv-unknown-co"]["cost_usd"] is None
     assert (items["conv-unknown-co"]["exactness"], items["conv-unknown-co"]["calls_unpriced"]) == ("incomplete", 2)
     assert (items["conv-bounded-co"]["exactness"], items["conv-bounded-co"]["calls_upper_bound"]) == ("upper_bound", 2)
     assert items["conv-exact-co"]["exactness"] == "exact"
-    one = _json(c, "/api/v1/conversations/conv-mixed-co")
+    one = _json(client, "/api/v1/conversations/conv-mixed-co")
     assert one["exactness"] == "incomplete" and one["calls_unpriced"] == 1 and one["calls_upper_bound"] == 1
     assert Decimal(one["cost_usd"]) > 0
     assert [x["priced"] for x in one["calls"]].count(False) == 1
-    assert _json(c, "/api/v1/conversations/conv-unknown-co")["cost_usd"] is None
+    assert _json(client, "/api/v1/conversations/conv-unknown-co")["cost_usd"] is None

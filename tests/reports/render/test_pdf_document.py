@@ -17,11 +17,9 @@ from flask import Flask
 from pypdf import PdfReader
 
 from genai_meter.config import Config
-from genai_meter.ledger import open_reader
 from genai_meter.ledger.model import LedgerReader
 from genai_meter.reports.render import numbers
-from genai_meter.reports.service.app import create_app
-from tests.reports.conftest import NOW_NS, Known, auth, build_calls, make_config, write_ledger
+from tests.reports.conftest import Known, auth, build_calls, seeded_ledger
 
 WINDOW = "from=2026-10-01T00:00:00Z&to=2026-11-21T00:00:00Z"
 NAMES = ("客户-Ω", "客户-Ж", "Acme Corporation International Holdings GmbH & Co. KG", "c-1", "ลูกค้า-7",
@@ -29,25 +27,14 @@ NAMES = ("客户-Ω", "客户-Ж", "Acme Corporation International Holdings GmbH
 
 
 @pytest.fixture(scope="module")
-def named(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Config, Known, LedgerReader]]:
-    tmp = tmp_path_factory.mktemp("named")
-    config = make_config(tmp)
+def ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Config, Known, LedgerReader]]:
     calls = build_calls()
     for i, call in enumerate(calls):
         call.dimensions["customer"] = NAMES[i % len(NAMES)]
         if call.model == "text-embedding-3-large" and i % 2:
             call.model = call.request_model = "text-embedding-3-small"
-    known = write_ledger(config, calls)
-    assert config.ledger.url is not None
-    reader = open_reader(config.ledger.url, config)
-    yield config, known, reader
-    reader.close()
-
-
-@pytest.fixture(scope="module")
-def named_app(named: tuple[Config, Known, LedgerReader]) -> Flask:
-    config, _, reader = named
-    return create_app(config, reader, clock=lambda: NOW_NS)
+    with seeded_ledger(tmp_path_factory.mktemp("named"), calls) as seeded:
+        yield seeded
 
 
 def _pdf(app: Flask, query: str) -> tuple[PdfReader, list[str]]:
@@ -60,8 +47,8 @@ def _pdf(app: Flask, query: str) -> tuple[PdfReader, list[str]]:
 @pytest.mark.parametrize("query", [f"summary?{WINDOW}&group_by=customer", f"detailed?{WINDOW}&group_by=customer",
                                    f"cost?{WINDOW}&group_by=customer&compare=previous_period",
                                    f"trend?{WINDOW}&step=1d"])
-def test_every_page_has_header_footer_and_page_x_of_y(named_app: Flask, query: str) -> None:
-    pdf, pages = _pdf(named_app, query)
+def test_every_page_has_header_footer_and_page_x_of_y(app: Flask, query: str) -> None:
+    pdf, pages = _pdf(app, query)
     assert len(pages) >= 2
     for number, text in enumerate(pages, start=1):
         assert f"Page {number} of {len(pages)}" in text
@@ -73,8 +60,8 @@ def test_every_page_has_header_footer_and_page_x_of_y(named_app: Flask, query: s
     assert sum(len(page.images) for page in pdf.pages) >= 1, "charts are drawn"
 
 
-def test_names_in_any_script_stay_distinct(named_app: Flask) -> None:
-    _, pages = _pdf(named_app, f"summary?{WINDOW}&group_by=customer")
+def test_names_in_any_script_stay_distinct(app: Flask) -> None:
+    _, pages = _pdf(app, f"summary?{WINDOW}&group_by=customer")
     text = "\n".join(pages)
     assert "客户-Ω" in text and "客户-Ж" in text
     assert "Acme Corporation International Holdings GmbH" in text
@@ -84,9 +71,9 @@ def test_names_in_any_script_stay_distinct(named_app: Flask) -> None:
     assert "??" not in text
 
 
-def test_money_percent_and_alignment_formats(named: tuple, named_app: Flask) -> None:
-    _, known, _ = named
-    _, pages = _pdf(named_app, f"cost?{WINDOW}&group_by=customer")
+def test_money_percent_and_alignment_formats(ledger: tuple, app: Flask) -> None:
+    _, known, _ = ledger
+    _, pages = _pdf(app, f"cost?{WINDOW}&group_by=customer")
     text = "\n".join(pages)
     assert numbers.money(known.cost_total) in text  # the key figure, in cents
     assert numbers.exact_money(known.cost_total) in text  # and exact
@@ -100,17 +87,17 @@ def test_money_percent_and_alignment_formats(named: tuple, named_app: Flask) -> 
     assert "text-embedding-3-small" in text, "names are never cut mid-word"
 
 
-def test_exact_figures_appendix_holds_every_group(named: tuple, named_app: Flask) -> None:
-    _, known, _ = named
-    _, pages = _pdf(named_app, f"summary?{WINDOW}&group_by=customer")
+def test_exact_figures_appendix_holds_every_group(ledger: tuple, app: Flask) -> None:
+    _, known, _ = ledger
+    _, pages = _pdf(app, f"summary?{WINDOW}&group_by=customer")
     appendix = "\n".join(pages).split("Exact figures (USD)", 1)[1]
     for name in ("客户-Ω", "客户-Ж", "c-1"):
         assert numbers.exact_money(known.by[("customer", name)]["cost"]) in appendix, name
     assert "unpriced" in appendix  # the customer whose every call is unpriced
 
 
-def test_change_is_a_percentage(named_app: Flask) -> None:
-    _, pages = _pdf(named_app, f"trend?{WINDOW}&step=1d")
+def test_change_is_a_percentage(app: Flask) -> None:
+    _, pages = _pdf(app, f"trend?{WINDOW}&step=1d")
     comparisons = "\n".join(pages).split("Comparisons", 1)[1].split("Cost forecast", 1)[0]
     assert re.search(r"week_over_week.*-?\d+\.\d\d %", comparisons.replace("\n", " "))
 
@@ -123,7 +110,7 @@ def test_plain_fpdf_money_helpers() -> None:
     assert numbers.percent(numbers.Decimal("10.004700")) == "10.00 %"
 
 
-def test_only_latin1_when_no_unicode_font(monkeypatch: pytest.MonkeyPatch, named_app: Flask, tmp_path) -> None:
+def test_only_latin1_when_no_unicode_font(monkeypatch: pytest.MonkeyPatch, app: Flask, tmp_path) -> None:
     """No font installed: Helvetica, every other character named, never `?`."""
     from genai_meter.reports.render import fonts
 
@@ -131,7 +118,7 @@ def test_only_latin1_when_no_unicode_font(monkeypatch: pytest.MonkeyPatch, named
     monkeypatch.setenv("GENAI_METER_FONT_DIRS", "")
     fonts.find.cache_clear()
     try:
-        _, pages = _pdf(named_app, f"summary?{WINDOW}&group_by=customer")
+        _, pages = _pdf(app, f"summary?{WINDOW}&group_by=customer")
     finally:
         fonts.find.cache_clear()
     text = "\n".join(pages)
