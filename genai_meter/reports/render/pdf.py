@@ -211,27 +211,26 @@ def _summary(doc: _Document, report: Report) -> None:
 
 
 def _charts(doc: _Document, report: Report) -> None:
-    """Bars and pies two per row, lines and the heatmap across the page."""
+    """Bars and pies two per row, lines and the heatmap across the page; no section when nothing draws."""
     half, full, height = (BODY_W - 6) / 2, BODY_W, 56.0
-    wide = [t for t in report.tables if (t.chart is not None and t.chart.kind == "line") or t.name == "heatmap"]
+    wide = [heatmap_png(t, doc.fonts, full, height) if t.name == "heatmap" else chart_png(t, doc.fonts, full, height)
+            for t in report.tables if (t.chart is not None and t.chart.kind == "line") or t.name == "heatmap"]
     narrow, drawn = [], set()
     for table in report.tables:  # a chart another table already draws (top-k by cost = the groups) once
         if table.chart is not None and table.chart.kind != "line":
             key = (table.chart.kind, table.chart.label, table.chart.values)
             if key not in drawn:
                 drawn.add(key)
-                narrow.append(table)
-    if not wide and not narrow:
+                narrow.append(chart_png(table, doc.fonts, half, height + 8))
+    lines = [png for png in wide if png is not None]
+    pairs = [png for png in narrow if png is not None]
+    if not lines and not pairs:
         return
     doc.heading("Charts")
-    for table in wide:
-        png = heatmap_png(table, doc.fonts, full, height) if table.name == "heatmap" else \
-            chart_png(table, doc.fonts, full, height)
-        if png is not None:
-            _place(doc, [png], full, height)
-    pngs = [p for p in (chart_png(t, doc.fonts, half, height + 8) for t in narrow) if p is not None]
-    for i in range(0, len(pngs), 2):
-        _place(doc, pngs[i:i + 2], half, height + 8)
+    for png in lines:
+        _place(doc, [png], full, height)
+    for i in range(0, len(pairs), 2):
+        _place(doc, pairs[i:i + 2], half, height + 8)
 
 
 def _place(doc: _Document, pngs: list[bytes], width: float, height: float) -> None:
@@ -252,6 +251,8 @@ def _widths(doc: _Document, titles: list[str], texts: list[list[str]], numeric: 
     doc.font()
     cells = [max((pdf.get_string_width(row[i]) for row in texts), default=0) + 3 for i in range(len(titles))]
     widths = [max(h, min(c, 70)) for h, c in zip(head, cells)]
+    for i, natural in enumerate(cells):  # room left: long names get it first, up to their full width
+        widths[i] = max(widths[i], min(natural, widths[i] + BODY_W - sum(widths)))
     over = sum(widths) - BODY_W
     if over > 0:  # take it from the text columns, never below their title
         text_cols = [i for i, n in enumerate(numeric) if not n]
@@ -289,6 +290,9 @@ def _grid(doc: _Document, titles: list[str], texts: list[list[str]], numeric: li
 
 def _table(doc: _Document, table: Table, group_by: list[str]) -> None:
     doc.heading(table.title)
+    if not table.rows:
+        doc.line("No requests in this period.", grey=True)
+        return
     chosen = _printed(table, group_by)
     cells = _Cells(table, doc.fonts)
     texts = [[cells.text(i, table.columns[i], row[i]) for i in chosen] for row in table.rows[:MAX_PDF_ROWS]]

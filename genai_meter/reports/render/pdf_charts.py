@@ -19,7 +19,7 @@ from genai_meter.reports.render.tables import Cell, Table
 
 MAX_BARS = 15
 MAX_LINES = 8
-LABEL_CHARS = 32
+LABEL_CHARS = 36
 DPI = 200
 BLUE, LIGHT = "#2b6cb0", "#bcd6f0"
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -44,8 +44,12 @@ def _pyplot(plan: FontPlan) -> Any:
 
 
 def _label(plan: FontPlan, value: Cell) -> str:
+    """A chart label of at most LABEL_CHARS characters: a long one keeps its start and its end."""
     text = plan.text(str(value))
-    return text if len(text) <= LABEL_CHARS else text[:LABEL_CHARS - 1] + "\u2026"
+    if len(text) <= LABEL_CHARS:
+        return text
+    tail = LABEL_CHARS // 3
+    return text[:LABEL_CHARS - tail - 1] + "\u2026" + text[-tail:]
 
 
 def _names(table: Table, plan: FontPlan) -> list[str]:
@@ -112,7 +116,7 @@ def chart_png(table: Table, plan: FontPlan, width_mm: float, height_mm: float) -
         ax.axis("equal")
     else:
         named = [(name, r) for name, r in zip(_names(table, plan), table.rows)
-                 if _value(table, spec.values[0], r) is not None][:MAX_BARS]
+                 if _value(table, spec.values[0], r)][:MAX_BARS]  # nothing to draw for unknown or zero
         if not named:
             plt.close(fig)
             return None
