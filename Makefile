@@ -4,8 +4,16 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 APT_PACKAGES := prometheus prometheus-alertmanager chromium
+# Fonts the PDF reports embed: DejaVu (Latin, Greek, Cyrillic, ...) and Noto CJK (Chinese, Japanese, Korean).
+FONT_PACKAGES := fonts-dejavu-core fonts-noto-cjk
+# FinOps focus-validator in a venv of its own: it needs Python 3.12 (numpy < 2 has no wheels for newer).
+FOCUS_VENV := .venv-focus
+FOCUS_STAMP := $(FOCUS_VENV)/.installed
+# The first Python 3.12 that runs: python3.12 on PATH (a pyenv shim may not), else a pyenv install.
+FOCUS_PYTHON ?= $(firstword $(foreach p,python3.12 $(wildcard $(HOME)/.pyenv/versions/3.12*/bin/python3.12),\
+  $(shell $(p) -c 'import sys; assert sys.version_info[:2] == (3, 12); print(sys.executable)' 2>/dev/null)))
 
-.PHONY: install system-deps lint test test-fast bench demo generate screenshot clean
+.PHONY: install system-deps fonts focus-validator lint test test-fast bench demo generate screenshot clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,13 +34,35 @@ system-deps:
 	  echo "installing Debian packages:$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(APT_PACKAGES); \
 	fi
+	@$(MAKE) --no-print-directory fonts
+
+# The PDF's fonts (genai_meter/reports/render/fonts.py looks for these files).
+fonts:
+	@if [ ! -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || [ ! -f /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc ]; then \
+	  echo "installing Debian packages: $(FONT_PACKAGES)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(FONT_PACKAGES); \
+	fi
+
+# focus-validator 2.2.1 (FOCUS 1.2 model offline), beside its numpy < 2 pin: pyarrow < 16.
+# tests/reports/render/test_focus_validator.py runs it on a real export.
+$(FOCUS_STAMP):
+	@if [ -z "$(FOCUS_PYTHON)" ]; then \
+	  echo "focus-validator needs Python 3.12: no python3.12 on PATH or in ~/.pyenv/versions (set FOCUS_PYTHON=/path/to/python3.12)" >&2; \
+	  exit 1; \
+	fi
+	$(FOCUS_PYTHON) -m venv $(FOCUS_VENV)
+	$(FOCUS_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(FOCUS_VENV)/bin/python -m pip install --quiet 'focus-validator==2.2.1' 'pyarrow<16'
+	touch $(FOCUS_STAMP)
+
+focus-validator: $(FOCUS_STAMP)
 
 # Lint and types first: a ruff or mypy error fails the run like a failing test.
 lint: install
 	$(VENV)/bin/ruff check genai_meter tests benchmarks
 	$(VENV)/bin/mypy
 
-test: install system-deps lint
+test: install system-deps focus-validator lint
 	$(PY) -m pytest -q -p no:cacheprovider
 
 test-fast: install
@@ -53,4 +83,4 @@ screenshot: install system-deps
 	$(PY) -m tests.web.screenshot docs/screenshot.png
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) $(FOCUS_VENV) build *.egg-info

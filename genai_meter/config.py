@@ -228,6 +228,24 @@ class ScheduleConfig(_Model):
         return self
 
 
+class ModelSwitchConfig(_Model):
+    """Models the savings advice may propose for a model's traffic besides its family's smaller ones."""
+
+    provider: str = Field(min_length=1)
+    model: str = Field(min_length=1)  # the model the traffic uses
+    alternatives: list[str] = Field(min_length=1)  # models of the same provider judged comparable for it
+    assumption: str = ""  # why they are comparable (shown with each item)
+
+
+class AdviceConfig(_Model):
+    """`/api/v1/recommendations`: which switches are proposed and which savings are worth an item."""
+
+    same_family: bool = True  # propose the same family's smaller models (docs/reports.md, Savings advice)
+    equivalents: list[ModelSwitchConfig] = []  # further comparable models, per (provider, model)
+    min_saving_usd: Decimal = Field(default=Decimal("1"), ge=0)  # items saving less (over the window) are left out
+    min_saving_share: Decimal = Field(default=Decimal("0.10"), ge=0, le=1)  # ... or less than this share of the cost
+
+
 class ReportsConfig(_Model):
     """`genai-meter reports`: the report service (docs/reports.md)."""
 
@@ -240,6 +258,7 @@ class ReportsConfig(_Model):
     max_range_days: int = Field(default=1100, ge=1)  # longest from/to span a request may ask for
     max_rows: int = Field(default=10000, ge=10)  # most groups or rows one JSON/XLSX/PDF answer holds
     threads: int = Field(default=8, ge=1, le=64)  # WSGI worker threads
+    advice: AdviceConfig = AdviceConfig()  # savings advice: comparable models, thresholds
 
     @field_validator("utc_offset")
     @classmethod

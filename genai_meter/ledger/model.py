@@ -151,6 +151,8 @@ class Conversation:
     duration_s: float  # sum of the calls' durations
     services: list[str]
     models: list[str]
+    calls_unpriced: int = 0  # calls left out of cost_pico: no price matched, or invalid token counts
+    calls_upper_bound: int = 0  # calls flagged unmetered (cache tokens unknown, or no usage)
 
 
 @dataclass(slots=True)

@@ -319,7 +319,8 @@ class SQLiteSource:
         having = "HAVING (MAX(end_ns), conversation) < (?, ?)" if before else ""
         sql = (f"SELECT conversation, COUNT(*), {', '.join(f'SUM(t_{c})' for c in TOKEN_CLASSES)}, "
                f"SUM(({total}) >> 32), SUM(({total}) & {MASK32}), MIN(end_ns - duration_us * 1000), MAX(end_ns), "
-               f"SUM(duration_us), group_concat(DISTINCT labelset) FROM calls "
+               f"SUM(duration_us), group_concat(DISTINCT labelset), SUM(unpriced) + SUM(invalid <> ''), "
+               f"SUM(unmetered <> '') FROM calls "
                f"WHERE end_ns >= ? AND end_ns < ? AND conversation <> '' {''.join(' AND ' + c for c in conds)} "
                f"GROUP BY conversation {having} ORDER BY MAX(end_ns) DESC, conversation DESC LIMIT ?")
         rows = self._conn.execute(sql, [start_ns, end_ns, *params, *(before or ()), limit]).fetchall()
@@ -330,7 +331,7 @@ class SQLiteSource:
                 conversation=r[0], calls=r[1], tokens=dict(zip(TOKEN_CLASSES, r[2:7])), cost_pico=(r[7] << 32) + r[8],
                 first_ns=r[9], last_ns=r[10], duration_s=r[11] / 1_000_000,
                 services=sorted({self._value(i, "service") for i in ids}),
-                models=sorted({self._value(i, "model") for i in ids})))
+                models=sorted({self._value(i, "model") for i in ids}), calls_unpriced=r[13], calls_upper_bound=r[14]))
         return out
 
     def coverage(self) -> Coverage:

@@ -81,7 +81,8 @@ def make_config(tmp: Path) -> Config:
                      "limit_usd": "100"}],
         "reports": {"tokens": [{"sha256": token_hash(ADMIN_TOKEN), "admin": True, "name": "ops"},
                                {"sha256": token_hash(ACME_TOKEN), "scope": {"organization": ["acme"]},
-                                "name": "acme"}]},
+                                "name": "acme"}],
+                    "advice": {"min_saving_usd": "0.01"}},  # a few dollars of traffic: list its savings
     }
     path = tmp / "genai-meter.yaml"
     path.write_text(yaml.safe_dump(data))

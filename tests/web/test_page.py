@@ -23,7 +23,7 @@ from playwright.sync_api import Browser, Page
 from pypdf import PdfReader
 
 from genai_meter.money import usd_text
-from genai_meter.reports.render.pdf import pdf_money
+from genai_meter.reports.render.numbers import exact_money
 from tests.web.conftest import Browse, Served, browse
 from tests.web.site import ACME_TOKEN, IDLE_MODEL, make_call, write_calls
 
@@ -192,12 +192,12 @@ def test_every_download_arrives_and_its_totals_match(admin: Browse, served: Serv
     assert body["summary"]["cost_usd"] == usd_text(known.cost_pico) and body["summary"]["calls"] == known.calls
     book = openpyxl.load_workbook(_download(page, "xlsx", tmp_path))
     info = {r[0].value: r[1].value for r in book["Report"].iter_rows(min_row=3) if r[0].value}
-    assert info["Cost (USD)"] == usd_text(known.cost_pico)
+    assert info["Cost (USD, exact)"] == usd_text(known.cost_pico)
     head = [c.value for c in book["totals"][1]]
     cells = dict(zip(head, [c.value for c in book["totals"][2]]))
     assert cells["Requests"] == known.calls and Decimal(repr(cells["Cost (USD)"])) == want
     text = "\n".join(p.extract_text() for p in PdfReader(_download(page, "pdf", tmp_path)).pages)
-    assert f"Total cost (USD): {pdf_money(known.cost_pico)}" in text
+    assert exact_money(known.cost_pico) in text
     focus = list(csv.DictReader(io.StringIO(_download(page, "focus", tmp_path).read_text())))
     assert sum(Decimal(r["BilledCost"]) for r in focus) == want
     assert page.inner_text("#download-status").startswith("FOCUS downloaded")

@@ -28,7 +28,8 @@ BUDGETS = Endpoint("/budgets", "/api/v1/budgets", "budgets", "Every visible budg
 ONE_BUDGET = Endpoint("/budgets/<name>", "/api/v1/budgets/{name}", "budget", "One budget (404 outside the scope)",
                       (Param("name", "the budget name", location="path"),), filters=False, schema=BUDGET,
                       statuses=(400, 401, 403, 404, 503))
-ITEM = obj({"kind": STR, "saving_usd": STR, "saving_pct": STR, "query": STR})
+ITEM = obj({"kind": STR, "saving_usd": STR, "saving_pct": STR, "query": STR, "assumption": STR})
+FIX = obj({"kind": STR, "provider": STR, "model": STR, "calls": INT, "fix": STR, "query": STR})
 RECOMMENDATIONS = Endpoint(
     "/recommendations", "/api/v1/recommendations", "recommendations",
     "Savings advice over the last 30 days: cheaper models, prompt caching, unpriced models",
@@ -36,7 +37,7 @@ RECOMMENDATIONS = Endpoint(
      Param("cache_target", "cache-hit ratio to estimate against (0..1)", pattern=r"0(\.[0-9]{1,4})?|1(\.0{1,4})?",
            default="0.5", max_length=6)),
     schema=obj({"from": STR, "to": STR, "cheaper_models": arr(ITEM), "prompt_cache": arr(ITEM),
-                "unpriced_models": arr(ITEM)}))
+                "unpriced_models": arr(FIX)}))
 LATENCY = Endpoint(
     "/latency", "/api/v1/latency", "latency",
     "Call duration per group over the window (average and percentiles, from every raw call)",
@@ -92,9 +93,10 @@ def recommendations_view() -> Response:
                          + (", feature" if "feature" in fields else ""), "group")
     reader, book = ctx.svc.reader, ctx.svc.book
     target = Decimal(ctx.args.text("cache_target", "0.5"))
+    advice = ctx.svc.config.reports.advice
     return jsonify({
         "from": iso(start), "to": iso(end), "group": group,
-        "cheaper_models": cheaper_models(reader, book, ctx.filters, start, end, group),
-        "prompt_cache": cache_savings(reader, book, ctx.filters, start, end, target),
+        "cheaper_models": cheaper_models(reader, book, ctx.filters, start, end, group, advice),
+        "prompt_cache": cache_savings(reader, book, ctx.filters, start, end, target, advice),
         "unpriced_models": unpriced_models(reader, ctx.filters, start, end),
     })
