@@ -17,8 +17,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
+from genai_meter.config_base import ConfigError as ConfigError  # re-exported: every room imports it from here
+from genai_meter.config_base import Section
+from genai_meter.config_reconcile import ReconcileConfig
 from genai_meter.periods import Period, parse_utc_offset
 
 CONFIG_ENV = "GENAI_METER_CONFIG"
@@ -37,15 +40,7 @@ _LABEL_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 _OFFSET = re.compile(r"^[+-]\d{2}:\d{2}$")
 
 
-class ConfigError(ValueError):
-    """A configuration file that cannot be used; the message names file, key and expectation."""
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class DimensionConfig(_Model):
+class DimensionConfig(Section):
     """One attribution label, read from span (and optionally resource) attributes."""
 
     attributes: list[str] = Field(min_length=1)  # attribute keys, first present wins
@@ -69,14 +64,14 @@ def _default_dimensions() -> dict[str, DimensionConfig]:
     }
 
 
-class CurrencyConfig(_Model):
+class CurrencyConfig(Section):
     """How dashboards and reports show money; metrics always count USD."""
 
     code: str = Field(default="USD", pattern=r"^[A-Z]{3}$")  # ISO 4217 code
     per_usd: Decimal = Field(default=Decimal("1"), gt=0)  # units of `code` per US dollar
 
 
-class PricingConfig(_Model):
+class PricingConfig(Section):
     """Where prices come from."""
 
     overrides: Path | None = None  # YAML file of local prices (relative to the config file)
@@ -84,7 +79,7 @@ class PricingConfig(_Model):
     auto_update: bool = False  # let genai-prices fetch newer catalog data at run time
 
 
-class BudgetConfig(_Model):
+class BudgetConfig(Section):
     """A spend or token limit over a calendar period, scoped by label matchers."""
 
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")  # becomes the `budget` label value
@@ -121,7 +116,7 @@ class BudgetConfig(_Model):
         return self.limit_usd if self.limit_usd is not None else Decimal(self.limit_tokens or 0)
 
 
-class AlertsConfig(_Model):
+class AlertsConfig(Section):
     """Thresholds of the generated alerting rules."""
 
     spend_spike_zscore: float = Field(default=3.0, gt=0)  # deviations above the 7-day same-hour baseline
@@ -141,7 +136,7 @@ class AlertsConfig(_Model):
     anomaly_min_stddev_usd: float = Field(default=0.5, gt=0)  # deviation floor in USD per hour
 
 
-class LimitsConfig(_Model):
+class LimitsConfig(Section):
     """Bounds that keep memory and Prometheus cardinality in check."""
 
     max_series_per_metric: int = Field(default=20000, ge=10)  # past it, new label sets fold into __overflow__
@@ -152,13 +147,13 @@ class LimitsConfig(_Model):
     max_tokens_per_call: int = Field(default=100_000_000, ge=1)  # more (or < 0) in a call: invalid, never priced
 
 
-class SamplingConfig(_Model):
+class SamplingConfig(Section):
     """What to do with spans that carry an OTel probability-sampling threshold."""
 
     weight_by_adjusted_count: bool = False  # multiply counts by 1/p (estimates, labelled as such)
 
 
-class ServerConfig(_Model):
+class ServerConfig(Section):
     """`genai-meter serve` listeners and protection."""
 
     grpc_listen: str = "127.0.0.1:4317"
@@ -178,7 +173,7 @@ class ServerConfig(_Model):
     workers: int = Field(default=1, ge=1)  # receiver processes
 
 
-class LedgerConfig(_Model):
+class LedgerConfig(Section):
     """The ledger: one row per metered call, the source of exact reports (docs/ledger.md)."""
 
     url: str | None = None  # sqlite:///PATH, clickhouse://..., or "none"; default: SQLite under data_dir
@@ -191,7 +186,7 @@ class LedgerConfig(_Model):
     busy_timeout_seconds: float = Field(default=5.0, gt=0)  # past this a locked ledger answers 503
 
 
-class ReportTokenConfig(_Model):
+class ReportTokenConfig(Section):
     """A bearer token of the report service: stored as its SHA-256, with the rows it may see."""
 
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")  # hex SHA-256 of the token (`printf %s TOKEN | sha256sum`)
@@ -206,7 +201,7 @@ class ReportTokenConfig(_Model):
         return self
 
 
-class ScheduleConfig(_Model):
+class ScheduleConfig(Section):
     """A report produced on a cron schedule and delivered to a directory and/or a webhook."""
 
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")  # names the files and the state rows
@@ -228,7 +223,7 @@ class ScheduleConfig(_Model):
         return self
 
 
-class ModelSwitchConfig(_Model):
+class ModelSwitchConfig(Section):
     """Models the savings advice may propose for a model's traffic besides its family's smaller ones."""
 
     provider: str = Field(min_length=1)
@@ -237,7 +232,7 @@ class ModelSwitchConfig(_Model):
     assumption: str = ""  # why they are comparable (shown with each item)
 
 
-class AdviceConfig(_Model):
+class AdviceConfig(Section):
     """`/api/v1/recommendations`: which switches are proposed and which savings are worth an item."""
 
     same_family: bool = True  # propose the same family's smaller models (docs/reports.md, Savings advice)
@@ -246,7 +241,7 @@ class AdviceConfig(_Model):
     min_saving_share: Decimal = Field(default=Decimal("0.10"), ge=0, le=1)  # ... or less than this share of the cost
 
 
-class ReportsConfig(_Model):
+class ReportsConfig(Section):
     """`genai-meter reports`: the report service (docs/reports.md)."""
 
     listen: str = "127.0.0.1:8080"  # HOST:PORT; beyond loopback only when tokens are configured
@@ -268,74 +263,14 @@ class ReportsConfig(_Model):
         return value
 
 
-# The fields a CSV mapping can fill (docs/reconciliation.md): ProviderLine's fields, by name.
-MappedColumn = Literal["day", "provider", "model", "project", "api_key_id", "service_tier", "batch", "requests",
-                       "input", "cache_read", "cache_write", "cache_write_1h", "output", "reasoning", "cost",
-                       "currency", "line_item"]
-_UNIT_KEY = re.compile(r"^(custom\.)?[a-z][a-z0-9_]*$")
-
-
-class CsvMappingConfig(_Model):
-    """How the columns of one kind of CSV export become provider lines (`reconcile parse`, imports)."""
-
-    columns: dict[MappedColumn, str]  # field -> column header; `day` and `model` are required
-    units: dict[str, str] = {}  # LLMCall.units key (genai-prices usage key or custom.NAME) -> column header
-    provider: str | None = None  # the provider of every row, when no `provider` column is mapped
-    currency: str | None = Field(default=None, pattern=r"^[A-Za-z]{3}$")  # of every cost, when no `currency` column
-    cost_scale: Decimal = Field(default=Decimal(1), gt=0)  # the cost column times this is the amount (0.01: cents)
-    input_includes_cache: bool = False  # the input column also counts the cache_read and cache_write tokens
-    output_includes_reasoning: bool = False  # the output column also counts the reasoning tokens
-    day_format: str | None = None  # strptime format of the day column; default ISO 8601 date or date-time (UTC)
-    delimiter: str = Field(default=",", min_length=1, max_length=1)
-
-    @model_validator(mode="after")
-    def _complete(self) -> CsvMappingConfig:
-        missing = [name for name in ("day", "model") if name not in self.columns]
-        if missing:
-            raise ValueError(f"columns: map {' and '.join(missing)}")
-        if (self.provider is None) == ("provider" not in self.columns):
-            raise ValueError("set exactly one of provider (every row) or columns.provider")
-        if "cost" in self.columns and self.currency is None and "currency" not in self.columns:
-            raise ValueError("a mapped cost needs currency (every row) or columns.currency")
-        for key in self.units:
-            if not _UNIT_KEY.match(key):
-                raise ValueError(f"units: {key!r} is not a usage key (input_audio_tokens, web_searches, custom.NAME)")
-        return self
-
-
-class ReconcileProviderConfig(_Model):
-    """Where `reconcile pull` reaches one provider's admin API."""
-
-    base_url: str | None = None  # default: the provider's public API (tests: a loopback server)
-    key_env: str | None = None  # environment variable holding the admin key; default per provider
-
-
-class ReconcileConfig(_Model):
-    """Comparing the ledger with the providers' own usage and cost reports (docs/reconciliation.md)."""
-
-    providers: dict[str, ReconcileProviderConfig] = {}  # openai, anthropic, openrouter
-    mappings: dict[str, CsvMappingConfig] = {}  # name -> a CSV export's column mapping
-    timeout_seconds: float = Field(default=30.0, gt=0)  # one HTTP request
-    deadline_seconds: float = Field(default=600.0, gt=0)  # one whole pull, retries and waits included
-    max_retries: int = Field(default=5, ge=0, le=20)  # per request, on 429, 5xx, timeouts and dropped connections
-
-    @field_validator("mappings")
-    @classmethod
-    def _mapping_names(cls, value: dict[str, CsvMappingConfig]) -> dict[str, CsvMappingConfig]:
-        for name in value:
-            if not re.match(r"^[A-Za-z0-9_.-]+$", name):
-                raise ValueError(f"mapping name {name!r}: use letters, digits, '_', '.', '-'")
-        return value
-
-
-class ResourceKeysConfig(_Model):
+class ResourceKeysConfig(Section):
     """Resource attributes that fill the base labels."""
 
     service: list[str] = ["service.name"]
     environment: list[str] = ["deployment.environment.name", "deployment.environment"]
 
 
-class Config(_Model):
+class Config(Section):
     """The whole configuration; every field has a default so no file is needed."""
 
     metric_prefix: str = Field(default="llm", pattern=r"^[a-z][a-z0-9_]*$")  # prefix of every usage metric

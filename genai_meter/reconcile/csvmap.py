@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from genai_meter.config import CsvMappingConfig
+from genai_meter.config_reconcile import CsvMappingConfig
 from genai_meter.money import to_pico
 from genai_meter.reconcile.coverage import DayTiles
 from genai_meter.reconcile.lines import ProviderLine, ReconcileError, Source, units_of

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from genai_meter.config import ReconcileConfig
+from genai_meter.config_reconcile import ReconcileConfig
 from genai_meter.reconcile import anthropic, openai, openrouter
 from genai_meter.reconcile.client import AdminClient, Limits, PullError
 from genai_meter.reconcile.coverage import DayTiles

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
 
-from genai_meter.config import CsvMappingConfig
+from genai_meter.config_reconcile import CsvMappingConfig
 from genai_meter.reconcile import anthropic, csvmap, openai, openrouter
 from genai_meter.reconcile.coverage import DayTiles
 from genai_meter.reconcile.fields import Node

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from genai_meter.config import ConfigError, CsvMappingConfig, parse_config
+from genai_meter.config import ConfigError, parse_config
+from genai_meter.config_reconcile import CsvMappingConfig
 from genai_meter.reconcile import Coverage, ReconcileError, read_export
 from tests.reconcile.support import fixture
 
