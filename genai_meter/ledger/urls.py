@@ -8,7 +8,8 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from genai_meter.config import DATA_DIR_ENV as DATA_DIR_ENV
-from genai_meter.config import Config, data_dir
+from genai_meter.config import Config
+from genai_meter.config import data_dir as data_dir
 
 LEDGER_ENV = "GENAI_METER_LEDGER"
 LEDGER_FILE = "ledger.db"

@@ -20,9 +20,10 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from genai_meter.config import Config
-from genai_meter.pricing.catalog import Catalog, CatalogModel
+from genai_meter.pricing.catalog import Catalog
+from genai_meter.pricing.catalog_prices import CatalogModel, PlanFlags
 from genai_meter.pricing.context import STANDARD, PriceContext, context_of
-from genai_meter.pricing.in_context import ContextCandidate, InContext, PlanFlags, cost_of
+from genai_meter.pricing.in_context import ContextCandidate, InContext, cost_of
 from genai_meter.pricing.overrides import ALWAYS, NO_OVERRIDES, OverrideEntry, load_overrides
 from genai_meter.pricing.rates import Plan, Rates
 from genai_meter.pricing.snapshots import stored_source
@@ -31,6 +32,7 @@ from genai_meter.records import Cost, LLMCall, TokenCounts
 CACHE_MAX = 10_000  # distinct (provider, model) pairs kept resolved; past it the cache starts over
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _UNSEEN = object()
+_STANDARD = object()  # a call's tier is a spelling of the standard one: the standard resolution applies
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +93,9 @@ class PriceBook:
         self._follow = updater is not None
         self._snapshot = self.catalog.snapshot
         self._cache: dict[tuple[str, str], _Resolved | Plan | None] = {}
-        self._in_context: dict[tuple[str, str, PriceContext], InContext | None] = {}
+        # (provider, model, service_tier, batch) as the call gives them -> InContext, None (unpriced) or
+        # _STANDARD (the tier is a spelling of the standard one)
+        self._in_context: dict[tuple[str, str, str, bool], object] = {}
 
     @classmethod
     def from_config(cls, config: Config) -> PriceBook:
@@ -136,21 +140,19 @@ class PriceBook:
         """The cost of `call` at its end time in its price context (service tier, batch), units included;
         None when no price matches (unpriced). Never raises for a well-formed call (non-negative int
         counts). A context or unit without a price is listed in `Cost.unpriced_units` (partly priced)."""
-        resolved = self._cache.get((call.provider, call.model)) if not self._follow else None
-        if type(resolved) is Plan and not call.units and not call.batch and (
-                not call.service_tier or call.service_tier == "default"):
-            return resolved.cost(call.tokens, call.cache_write_1h)  # the common case: one lookup, no context
-        context = context_of(call.service_tier, call.batch)
-        if context is STANDARD and not call.units:
+        if not call.units and not call.batch and (not call.service_tier or call.service_tier == "default"):
+            resolved = self._cache.get((call.provider, call.model)) if not self._follow else None
+            if type(resolved) is Plan:  # the common case, one lookup: a model whose price never changed
+                return resolved.cost(call.tokens, call.cache_write_1h)
             return self._cost(call.provider, call.model, call.tokens, call.end_ns, call.cache_write_1h)
-        found = self._plan_in(call.provider, call.model, context, call.end_ns)
+        found = self._plan_in(call.provider, call.model, call.service_tier, call.batch, call.end_ns)
         return None if found is None else cost_of(found[0], call.tokens, call.cache_write_1h, call.units, found[1])
 
     def price(self, provider: str, model: str, tokens: TokenCounts, at: datetime, *, cache_write_1h: bool = False,
               service_tier: str = "", batch: bool = False, units: Mapping[str, int] | None = None) -> Cost | None:
         """The cost of `tokens` (five disjoint classes) and `units` for `model` of `provider` at time `at`
         (naive = UTC) in the price context (`service_tier`, `batch`)."""
-        found = self._plan_in(provider, model, context_of(service_tier, batch), to_ns(at))
+        found = self._plan_in(provider, model, service_tier, batch, to_ns(at))
         return None if found is None else cost_of(found[0], tokens, cache_write_1h, units or {}, found[1])
 
     def _cost(self, provider: str, model: str, tokens: TokenCounts, end_ns: int, cache_write_1h: bool) -> Cost | None:
@@ -176,18 +178,19 @@ class PriceBook:
         assert isinstance(resolved, _Resolved)
         return resolved.plan_at(end_ns)
 
-    def _plan_in(self, provider: str, model: str, context: PriceContext, end_ns: int) -> PlanFlags | None:
-        """The plan and context flags for a call (any context); None when no price matches."""
-        if context is STANDARD:
-            plan = self._plan(provider, model, end_ns)
-            return None if plan is None else (plan, ())
-        key = (provider, model, context)
+    def _plan_in(self, provider: str, model: str, service_tier: str, batch: bool, end_ns: int) -> PlanFlags | None:
+        """The plan and context flags for a call in any price context; None when no price matches."""
+        key = (provider, model, service_tier, batch)
         resolved = self._in_context.get(key, _UNSEEN)
         if resolved is _UNSEEN:
-            resolved = self._resolve_in(provider, model, context)
+            context = context_of(service_tier, batch)
+            resolved = _STANDARD if context is STANDARD else self._resolve_in(provider, model, context)
             if len(self._in_context) >= CACHE_MAX:
                 self._in_context = {}
             self._in_context[key] = resolved
+        if resolved is _STANDARD:
+            plan = self._plan(provider, model, end_ns)
+            return None if plan is None else (plan, ())
         if resolved is None:
             return None
         assert isinstance(resolved, InContext)
@@ -211,7 +214,7 @@ class PriceBook:
                 candidates.append(ContextCandidate(entry.effective_ns, own, entry))
         if not candidates and catalog is None:
             return None
-        return InContext(context, tuple(candidates), catalog)
+        return InContext(context, tuple(candidates), catalog, catalog.matching(context) if catalog is not None else ())
 
     def _resolve(self, provider: str, model: str) -> _Resolved | Plan | None:
         catalog = self.catalog.find(provider, model)
@@ -252,7 +255,7 @@ class PriceBook:
               batch: bool = False) -> Quote | None:
         """The entry and all class rates that apply at `at` to a call with `input_total` input tokens
         (units included) in the price context (`service_tier`, `batch`)."""
-        found = self._plan_in(provider, model, context_of(service_tier, batch), to_ns(at))
+        found = self._plan_in(provider, model, service_tier, batch, to_ns(at))
         if found is None:
             return None
         plan, flags = found

@@ -19,7 +19,7 @@ from decimal import Decimal
 
 from genai_prices import types as gp
 
-from genai_meter.pricing.context import STANDARD, PriceContext, is_batch_condition, is_tier_condition
+from genai_meter.pricing.context import PriceContext, is_batch_condition, is_tier_condition
 from genai_meter.pricing.rates import Plan, Steps, build_plan
 from genai_meter.pricing.unit_prices import UnitSteps, UnitTable
 from genai_meter.pricing.units import PRICE_KEY_UNITS, REQUESTS
@@ -34,6 +34,7 @@ PRICE_KEYS: dict[str, str] = {
     "output_mtok": "output",
     "output_reasoning_mtok": "reasoning",
 }
+PlanFlags = tuple[Plan, tuple[str, ...]]  # a plan and the flags of a context it has no price for
 # (genai-prices provider id, model id) -> (usage key, least count billed per call): genai-prices' own rule
 MINIMUMS: dict[tuple[str, str], tuple[str, int]] = {
     ("groq", "whisper-large-v3"): ("audio_seconds", 10),
@@ -134,9 +135,6 @@ class Period:
     values: dict[str, Decimal | gp.TieredPrices]
     plan: Plan
 
-    def active(self, end_ns: int) -> bool:
-        return self.window.active(end_ns)
-
 
 @dataclass(frozen=True, slots=True)
 class Variant:
@@ -158,14 +156,14 @@ class CatalogModel:
     version: str = ""
     minimum: tuple[str, int] | None = None
     # (context, period index, active variants) -> (plan, flags); built on first use, shared by threads
-    _plans: dict[tuple[PriceContext, int, tuple[bool, ...]], tuple[Plan, tuple[str, ...]]] = field(
+    _plans: dict[tuple[PriceContext, int, tuple[bool, ...]], PlanFlags] = field(
         default_factory=dict, repr=False, compare=False)
 
     def index_at(self, end_ns: int) -> int:
         """The index of the period in force at `end_ns` (genai-prices: the last active, else the first)."""
         periods = self.periods
         for index in range(len(periods) - 1, -1, -1):
-            if periods[index].active(end_ns):
+            if periods[index].window.active(end_ns):
                 return index
         return 0
 
@@ -180,14 +178,19 @@ class CatalogModel:
             return self.periods[0].plan
         return None
 
-    def context_plan(self, end_ns: int, context: PriceContext) -> tuple[Plan, tuple[str, ...]]:
-        """The plan in force at `end_ns` in `context`, and the context's flags (a tier or batch with no
-        variant in force: the standard price applies to it)."""
+    def matching(self, context: PriceContext) -> tuple[Variant, ...]:
+        """The variants whose condition `context` meets, in catalog order (none for the standard context)."""
+        if context.standard:
+            return ()
+        return tuple(variant for variant in self.variants if context.selects(variant.when))
+
+    def context_plan(self, end_ns: int, context: PriceContext, matching: tuple[Variant, ...]) -> PlanFlags:
+        """The plan in force at `end_ns` in `context` (whose variants are `matching`), and the context's
+        flags (a tier or batch with no variant in force: the standard price applies to it)."""
         index = self.index_at(end_ns)
-        if context is STANDARD or context.standard:
+        if context.standard:
             return self.periods[index].plan, ()
-        matching = [variant for variant in self.variants if context.selects(variant.when)]
-        active = tuple(variant.window.active(end_ns) for variant in matching)
+        active = tuple([variant.window.active(end_ns) for variant in matching])
         key = (context, index, active)
         found = self._plans.get(key)
         if found is None:
@@ -196,7 +199,7 @@ class CatalogModel:
                 self._plans[key] = found
         return found
 
-    def _build(self, context: PriceContext, index: int, variants: list[Variant]) -> tuple[Plan, tuple[str, ...]]:
+    def _build(self, context: PriceContext, index: int, variants: list[Variant]) -> PlanFlags:
         period = self.periods[index]
         flags = context.flags(any(is_tier_condition(v.when) for v in variants),
                               any(is_batch_condition(v.when) for v in variants))

@@ -13,14 +13,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from genai_meter.pricing.catalog_prices import CatalogModel
+from genai_meter.pricing.catalog_prices import CatalogModel, PlanFlags, Variant
 from genai_meter.pricing.context import PriceContext
 from genai_meter.pricing.overrides import OverrideEntry
 from genai_meter.pricing.rates import Plan
 from genai_meter.pricing.units import input_tokens_of
 from genai_meter.records import Cost, TokenCounts
-
-PlanFlags = tuple[Plan, tuple[str, ...]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +37,7 @@ class InContext:
     context: PriceContext
     candidates: tuple[ContextCandidate, ...]
     catalog: CatalogModel | None
+    matching: tuple[Variant, ...] = ()  # the catalog model's variants that the context selects
     # id(catalog plan) -> (that plan, the discount-only entry's plan on it), per candidate index
     _discounted: dict[tuple[int, int], tuple[Plan, Plan]] = field(default_factory=dict)
 
@@ -49,11 +48,11 @@ class InContext:
                 if candidate.own is not None:
                     return candidate.own
                 assert self.catalog is not None  # a discount-only candidate exists only with a catalog model
-                plan, flags = self.catalog.context_plan(end_ns, self.context)
+                plan, flags = self.catalog.context_plan(end_ns, self.context, self.matching)
                 return self._discount(index, candidate.entry, plan), flags
         if self.catalog is None:
             return None
-        return self.catalog.context_plan(end_ns, self.context)
+        return self.catalog.context_plan(end_ns, self.context, self.matching)
 
     def _discount(self, index: int, entry: OverrideEntry, plan: Plan) -> Plan:
         key = (index, id(plan))
