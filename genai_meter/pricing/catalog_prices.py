@@ -201,15 +201,16 @@ class CatalogModel:
 
     def _build(self, context: PriceContext, index: int, variants: list[Variant]) -> PlanFlags:
         period = self.periods[index]
-        flags = context.flags(any(is_tier_condition(v.when) for v in variants),
-                              any(is_batch_condition(v.when) for v in variants))
+        tier_priced = any(is_tier_condition(v.when) for v in variants)
+        batch_priced = any(is_batch_condition(v.when) for v in variants)
+        flags = context.flags(tier_priced, batch_priced)
         if not variants:
             return period.plan, flags
         overrides: dict[str, Decimal | gp.TieredPrices] = {}
         for variant in variants:  # first to last, each price key independently (genai-prices get_prices)
             for key, value in variant.values.items():
                 overrides.setdefault(key, value)
-        entry = f"{period.plan.entry} [{context.label}]"
+        entry = f"{period.plan.entry} [{context.label(tier_priced, batch_priced)}]"
         plan = plan_of({**period.values, **overrides}, version=self.version, entry=entry, minimum=self.minimum)
         return plan, flags
 

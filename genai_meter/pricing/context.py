@@ -52,10 +52,10 @@ class PriceContext:
         context = self.as_genai()
         return all(context.get(key) == value for key, value in when.items())
 
-    @property
-    def label(self) -> str:
-        """For price entries: "flex", "batch", "flex+batch" ("" for the standard context)."""
-        return "+".join(part for part in (self.tier[:MAX_TIER_LENGTH], BATCH if self.batch else "") if part)
+    def label(self, tier_priced: bool = True, batch_priced: bool = True) -> str:
+        """For price entries, the parts of the context that have a price: "flex", "batch", "flex+batch"."""
+        parts = (self.tier[:MAX_TIER_LENGTH] if tier_priced else "", BATCH if self.batch and batch_priced else "")
+        return "+".join(part for part in parts if part)
 
     def flags(self, tier_priced: bool, batch_priced: bool) -> tuple[str, ...]:
         """The Cost.unpriced_units entries of a context whose tier / batch price the entry lacks."""

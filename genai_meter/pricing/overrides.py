@@ -89,7 +89,7 @@ class OverrideEntry:
         for partial in (batch, tier):  # the tier's prices win over batch's where both give a key
             if partial is not None:
                 _apply(partial, raw, units)
-        entry = f"{self.plan.entry} [{context.label}]"
+        entry = f"{self.plan.entry} [{context.label(tier is not None, batch is not None)}]"
         plan = build_plan(raw, source=SOURCE, version=self.version, entry=entry, note=self.note,
                           units=UnitTable(units))
         if self.factor != 1 or self.rate != 1:
