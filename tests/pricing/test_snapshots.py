@@ -175,7 +175,7 @@ def snapshot_server() -> Iterator[str]:
     body = SMALL.read_bytes()
 
     class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        def do_GET(self) -> None:
             if self.path != "/data.json":
                 self.send_error(404)
                 return
