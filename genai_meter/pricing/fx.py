@@ -76,7 +76,8 @@ class FxTable:
         published, value = series[index]
         if day - published > timedelta(days=self.max_gap_days):
             raise FxError(f"no {currency} rate for {day.isoformat()}: the newest before it is of "
-                          f"{published.isoformat()}, more than {self.max_gap_days} days earlier (pricing.fx.max_gap_days)")
+                          f"{published.isoformat()}, more than {self.max_gap_days} days earlier "
+                          "(pricing.fx.max_gap_days)")
         return value
 
     def exact(self, usd_pico: int, currency: str, day: date) -> Fraction:
