@@ -105,16 +105,21 @@ class _Spec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class TierSpec(_Spec):
-    """Prices that replace the entry's when the call's total input tokens exceed `above_input_tokens`."""
+class _ClassPrices(_Spec):
+    """The token-class prices, each optional (USD, or the entry's currency, per million tokens)."""
 
-    above_input_tokens: StrictInt = Field(ge=0)
     input_mtok: Price | None = None
     cache_read_mtok: Price | None = None
     cache_write_mtok: Price | None = None
     cache_write_1h_mtok: Price | None = None
     output_mtok: Price | None = None
     reasoning_mtok: Price | None = None
+
+
+class TierSpec(_ClassPrices):
+    """Prices that replace the entry's when the call's total input tokens exceed `above_input_tokens`."""
+
+    above_input_tokens: StrictInt = Field(ge=0)
 
     @model_validator(mode="after")
     def _some_price(self) -> TierSpec:
@@ -123,18 +128,12 @@ class TierSpec(_Spec):
         return self
 
 
-class PartialSpec(BaseModel):
+class PartialSpec(_ClassPrices):
     """The prices of a price context (a service tier, batch): each replaces the entry's price of that key;
     keys not given keep the entry's price. Class keys, per_request and unit price keys; no tiers."""
 
     model_config = ConfigDict(extra="allow", frozen=True)
 
-    input_mtok: Price | None = None
-    cache_read_mtok: Price | None = None
-    cache_write_mtok: Price | None = None
-    cache_write_1h_mtok: Price | None = None
-    output_mtok: Price | None = None
-    reasoning_mtok: Price | None = None
     per_request: Price | None = None
 
     @property
