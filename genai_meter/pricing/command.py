@@ -101,7 +101,7 @@ def _units(pairs: list[tuple[str, int]]) -> dict[str, int]:
     units: dict[str, int] = {}
     for name, count in pairs:
         if name in units:
-            raise SystemExit(f"genai-meter price: --unit {name} given twice")
+            raise ValueError(f"--unit {name} given twice")
         units[name] = count
     return units
 
@@ -125,7 +125,11 @@ def _run(args: argparse.Namespace, config: Config, book: PriceBook) -> int:
     at: datetime = args.at or datetime.now(UTC)
     tokens = TokenCounts(input=args.input, cache_read=args.cache_read, cache_write=args.cache_write,
                          output=args.output, reasoning=args.reasoning)
-    units = _units(args.unit)
+    try:
+        units = _units(args.unit)
+    except ValueError as exc:
+        print(f"genai-meter price: {exc}", file=sys.stderr)
+        return 2
     context = context_of(args.service_tier, args.batch)
     cost = book.price(args.provider, args.model, tokens, at, cache_write_1h=args.cache_write_1h,
                       service_tier=args.service_tier, batch=args.batch, units=units)
