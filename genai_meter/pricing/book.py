@@ -161,11 +161,16 @@ class PriceBook:
             return None
         return plan.cost(tokens, cache_write_1h)
 
-    def _plan(self, provider: str, model: str, end_ns: int) -> Plan | None:
-        if self._follow and self.catalog.snapshot is not self._snapshot:
+    def _follow_snapshot(self) -> None:
+        """With auto-update: drop every resolution when genai-prices swapped its data."""
+        if self.catalog.snapshot is not self._snapshot:
             self._snapshot = self.catalog.snapshot
             self._cache = {}
             self._in_context = {}
+
+    def _plan(self, provider: str, model: str, end_ns: int) -> Plan | None:
+        if self._follow:
+            self._follow_snapshot()
         key = (provider, model)
         resolved = self._cache.get(key, _UNSEEN)
         if resolved is _UNSEEN:
@@ -180,6 +185,8 @@ class PriceBook:
 
     def _plan_in(self, provider: str, model: str, service_tier: str, batch: bool, end_ns: int) -> PlanFlags | None:
         """The plan and context flags for a call in any price context; None when no price matches."""
+        if self._follow:
+            self._follow_snapshot()
         key = (provider, model, service_tier, batch)
         resolved = self._in_context.get(key, _UNSEEN)
         if resolved is _UNSEEN:

@@ -7,9 +7,10 @@ import copy
 import hashlib
 import http.server
 import json
+import re
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -17,12 +18,16 @@ import genai_prices
 import pytest
 from genai_prices.data import providers as pinned_providers
 
+from genai_meter import contract
 from genai_meter.cli import main
+from genai_meter.collector_processor.metering import build_meter
 from genai_meter.config import Config, ConfigError, data_dir
+from genai_meter.exporters import UsageMetrics
 from genai_meter.ledger import open_writer, reprice
 from genai_meter.ledger.model import Entry
 from genai_meter.pricing import PriceBook
 from genai_meter.pricing.book import to_ns
+from genai_meter.pricing.catalog import PINNED_DATA_DATES, newest_effective_date
 from genai_meter.pricing.snapshots import newest, stored_source, versions
 from genai_meter.records import LLMCall, TokenCounts
 from tests.pricing.snapshot_data import snapshot_bytes
@@ -224,3 +229,29 @@ def test_ledger_reprice_prices_with_the_updated_catalog(tmp_path: Path) -> None:
     # gpt-4o was $2.50 / $10 per Mtok (pinned), is $2 / $8 in the snapshot: 3.5 -> 2.8 USD per call
     assert result.changed == 3
     assert (result.old_total_pico, result.new_total_pico) == (3 * 3_500_000_000_000, 3 * 2_800_000_000_000)
+
+
+def test_the_pinned_version_has_its_data_date() -> None:
+    pyproject = (Path(__file__).resolve().parents[2] / "pyproject.toml").read_text()
+    pin = re.search(r'"genai-prices==([^"]+)"', pyproject)
+    assert pin is not None and pin.group(1) == genai_prices.__version__  # bump PINNED_DATA_DATES with the pin
+    assert PINNED_DATA_DATES[genai_prices.__version__] == date(2026, 12, 1)
+    assert newest_effective_date(pinned_providers, date(2026, 12, 7)) == date(2026, 12, 1)
+    assert PriceBook().catalog_date == date(2026, 12, 1)
+
+
+def test_the_meter_exports_the_catalog_date() -> None:
+    metrics = UsageMetrics(Config())
+    build_meter(Config(), [metrics])
+    assert metrics.get(contract.SELF_PRICING_CATALOG_TIME) == 1_796_083_200  # 2026-12-01T00:00:00Z
+    assert metrics.get(contract.SELF_PRICING_INFO, catalog_version=genai_prices.__version__, overrides_version="none",
+                       catalog_date="2026-12-01") == 1
+    assert update("--file", str(SMALL)) == 0
+    stored = newest(Config())
+    assert stored is not None
+    metrics = UsageMetrics(Config())
+    build_meter(Config(), [metrics])
+    midnight = datetime(stored.stored_at.year, stored.stored_at.month, stored.stored_at.day, tzinfo=UTC)
+    assert metrics.get(contract.SELF_PRICING_CATALOG_TIME) == midnight.timestamp()
+    assert metrics.get(contract.SELF_PRICING_INFO, catalog_version=stored.version, overrides_version="none",
+                       catalog_date=midnight.date().isoformat()) == 1
