@@ -33,6 +33,7 @@ CACHE_MAX = 10_000  # distinct (provider, model) pairs kept resolved; past it th
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _UNSEEN = object()
 _STANDARD = object()  # a call's tier is a spelling of the standard one: the standard resolution applies
+_STANDARD_TIERS = frozenset({"", "default"})  # the spellings the hot path takes as standard (context.STANDARD_TIERS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +141,7 @@ class PriceBook:
         """The cost of `call` at its end time in its price context (service tier, batch), units included;
         None when no price matches (unpriced). Never raises for a well-formed call (non-negative int
         counts). A context or unit without a price is listed in `Cost.unpriced_units` (partly priced)."""
-        if not call.units and not call.batch and (not call.service_tier or call.service_tier == "default"):
+        if call.service_tier in _STANDARD_TIERS and not call.batch and not call.units:
             resolved = self._cache.get((call.provider, call.model)) if not self._follow else None
             if type(resolved) is Plan:  # the common case, one lookup: a model whose price never changed
                 return resolved.cost(call.tokens, call.cache_write_1h)

@@ -158,12 +158,16 @@ class CatalogModel:
     # (context, period index, active variants) -> (plan, flags); built on first use, shared by threads
     _plans: dict[tuple[PriceContext, int, tuple[bool, ...]], PlanFlags] = field(
         default_factory=dict, repr=False, compare=False)
+    _windows: tuple[Window, ...] = field(init=False, repr=False, compare=False)  # the periods' windows
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_windows", tuple(period.window for period in self.periods))
 
     def index_at(self, end_ns: int) -> int:
         """The index of the period in force at `end_ns` (genai-prices: the last active, else the first)."""
-        periods = self.periods
-        for index in range(len(periods) - 1, -1, -1):
-            if periods[index].window.active(end_ns):
+        windows = self._windows
+        for index in range(len(windows) - 1, -1, -1):
+            if windows[index].active(end_ns):
                 return index
         return 0
 
