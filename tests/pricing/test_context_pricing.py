@@ -258,3 +258,17 @@ def test_whole_catalog_in_context_with_units_agrees_with_calc_price(book: PriceB
             assert abs(cost.total - expected) <= D("0.5e-12") * (6 + len(units)), (provider.id, model.id, units)
             checked += 1
     assert checked > 1_000
+
+
+@pytest.mark.parametrize("one_hour", [False, True])
+def test_cache_writes_5m_and_1h_in_a_context_with_units(book: PriceBook, one_hour: bool) -> None:
+    # claude-opus-4-8 batch (from 2026-10-14): $3.125 per Mtok 5-minute writes, $5 1-hour writes
+    counts = tokens(input=2_000, cache_read=30_000, cache_write=10_000, output=900)
+    c = call("anthropic", "claude-opus-4-8", counts, batch=True, units={"web_searches": 4})
+    c.cache_write_1h = one_hour
+    cost = priced(book, c)
+    assert cost.by_type["cache_write"] == (D("0.05") if one_hour else D("0.03125"))
+    assert cost.unit_pico == {"web_searches": 40_000_000_000}  # 4 x $10/K: batch gives no search price
+    expected = genai_total("anthropic", "claude-opus-4-8", counts, {"web_searches": 4}, {"processing": "batch"},
+                           cache_write_1h=one_hour)
+    assert cost.total == expected
