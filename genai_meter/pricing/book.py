@@ -22,7 +22,7 @@ from typing import Any
 from genai_meter.config import Config
 from genai_meter.pricing.catalog import Catalog
 from genai_meter.pricing.catalog_prices import CatalogModel, PlanFlags
-from genai_meter.pricing.context import STANDARD, PriceContext, context_of
+from genai_meter.pricing.context import STANDARD, STANDARD_TIERS, PriceContext, context_of
 from genai_meter.pricing.in_context import ContextCandidate, InContext, cost_of
 from genai_meter.pricing.overrides import ALWAYS, NO_OVERRIDES, OverrideEntry, load_overrides
 from genai_meter.pricing.rates import Plan, Rates
@@ -33,7 +33,6 @@ CACHE_MAX = 10_000  # distinct (provider, model) pairs kept resolved; past it th
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _UNSEEN = object()
 _STANDARD = object()  # a call's tier is a spelling of the standard one: the standard resolution applies
-_STANDARD_TIERS = frozenset({"", "default"})  # the spellings the hot path takes as standard (context.STANDARD_TIERS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,7 +140,7 @@ class PriceBook:
         """The cost of `call` at its end time in its price context (service tier, batch), units included;
         None when no price matches (unpriced). Never raises for a well-formed call (non-negative int
         counts). A context or unit without a price is listed in `Cost.unpriced_units` (partly priced)."""
-        if call.service_tier in _STANDARD_TIERS and not call.batch and not call.units:
+        if call.service_tier in STANDARD_TIERS and not call.batch and not call.units:
             resolved = self._cache.get((call.provider, call.model)) if not self._follow else None
             if type(resolved) is Plan:  # the common case, one lookup: a model whose price never changed
                 return resolved.cost(call.tokens, call.cache_write_1h)
