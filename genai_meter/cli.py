@@ -18,6 +18,7 @@ from genai_meter.config import ConfigError, load_config
 COMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("genai_meter.collector_processor.receiver.service", "run the OTLP receiver and /metrics"),
     "price": ("genai_meter.pricing.command", "print one call's cost breakdown"),
+    "prices": ("genai_meter.pricing.prices_command", "update the price catalog from a genai-prices snapshot; status"),
     "reports": ("genai_meter.reports.command", "run the report service: web page, API, exports, budgets, forecasts"),
     "ledger": ("genai_meter.ledger.command", "what the ledger holds; re-price, prune, export, back up, forget"),
     "reconcile": ("genai_meter.reconcile.command", "the providers' own usage and cost reports, normalized"),

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import re
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
@@ -25,6 +25,7 @@ from genai_meter.config_reconcile import ReconcileConfig
 from genai_meter.periods import Period, parse_utc_offset
 
 CONFIG_ENV = "GENAI_METER_CONFIG"
+DATA_DIR_ENV = "GENAI_METER_DATA_DIR"
 
 # Target labels that Prometheus and kube-prometheus attach at scrape time; a metric label of the
 # same name would be renamed `exported_<name>` and break every dashboard.
@@ -71,12 +72,22 @@ class CurrencyConfig(Section):
     per_usd: Decimal = Field(default=Decimal("1"), gt=0)  # units of `code` per US dollar
 
 
+class FxConfig(Section):
+    """Dated exchange rates, USD base (pricing.fx): inline `rates` and/or a CSV or YAML `file`."""
+
+    file: Path | None = None  # CSV (date,EUR,GBP,...) or YAML ({date: {EUR: rate}}), relative to the config file
+    rates: dict[date, dict[str, Decimal]] = {}  # day -> {currency: units of it per USD}
+    max_gap_days: int = Field(default=7, ge=0)  # a day's rate is the newest published at most this many days before
+
+
 class PricingConfig(Section):
     """Where prices come from."""
 
     overrides: Path | None = None  # YAML file of local prices (relative to the config file)
     currency: CurrencyConfig = CurrencyConfig()
     auto_update: bool = False  # let genai-prices fetch newer catalog data at run time
+    stale_after_days: int = Field(default=60, ge=1)  # the price catalog's age that raises an info alert
+    fx: FxConfig | None = None  # dated exchange rates for reports in other currencies (pricing.fx)
 
 
 class BudgetConfig(Section):
@@ -326,6 +337,18 @@ class Config(Section):
         if path.is_absolute() or self.source_path is None:
             return path
         return self.source_path.parent / path
+
+
+def data_dir(config: Config) -> Path:
+    """`ledger.data_dir`, else $GENAI_METER_DATA_DIR, else $XDG_STATE_HOME/genai-meter (~/.local/state):
+    where genai-meter keeps its state (the SQLite ledger, stored price snapshots, report state)."""
+    if config.ledger.data_dir is not None:
+        return config.resolve_path(config.ledger.data_dir)
+    env = os.environ.get(DATA_DIR_ENV)
+    if env:
+        return Path(env)
+    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(state) / "genai-meter"
 
 
 def _format_errors(path: str, exc: ValidationError) -> str:

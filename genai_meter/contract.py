@@ -126,7 +126,9 @@ SELF_LEDGER_DIFFERENCE = "genai_meter_ledger_difference_usd"  # gauge: ledger mi
 SELF_LEDGER_WAL_BYTES = "genai_meter_ledger_wal_bytes"  # gauge: size of the SQLite write-ahead log
 SELF_WORKERS_UNRESPONSIVE = "genai_meter_workers_unresponsive"  # gauge: workers whose last figures are shown
 SELF_BUILD_INFO = "genai_meter_build_info"  # {version}
-SELF_PRICING_INFO = "genai_meter_pricing_info"  # {catalog_version, overrides_version}
+SELF_PRICING_INFO = "genai_meter_pricing_info"  # {catalog_version, overrides_version, catalog_date}
+# Unix time of the UTC day the price catalog in use dates from (its age: time() - this; the stale-catalog alert)
+SELF_PRICING_CATALOG_TIME = "genai_meter_pricing_catalog_timestamp_seconds"
 
 
 @dataclass(frozen=True)

@@ -7,22 +7,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+from genai_meter.config import DATA_DIR_ENV as DATA_DIR_ENV
 from genai_meter.config import Config
+from genai_meter.config import data_dir as data_dir
 
 LEDGER_ENV = "GENAI_METER_LEDGER"
-DATA_DIR_ENV = "GENAI_METER_DATA_DIR"
 LEDGER_FILE = "ledger.db"
-
-
-def data_dir(config: Config) -> Path:
-    """`ledger.data_dir`, else $GENAI_METER_DATA_DIR, else $XDG_STATE_HOME/genai-meter (~/.local/state)."""
-    if config.ledger.data_dir is not None:
-        return config.resolve_path(config.ledger.data_dir)
-    env = os.environ.get(DATA_DIR_ENV)
-    if env:
-        return Path(env)
-    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(state) / "genai-meter"
 
 
 def resolve_url(config: Config, cli_value: str | None) -> str | None:

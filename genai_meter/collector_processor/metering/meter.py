@@ -83,7 +83,7 @@ class Meter:
         for recorder in self.recorders:  # every figure traces back to the prices that made it
             set_info = getattr(recorder, "set_pricing_info", None)  # optional: recorders with an info metric
             if set_info is not None:
-                set_info(self.prices.catalog_version, self.prices.overrides_version)
+                set_info(self.prices.catalog_version, self.prices.overrides_version, self.prices.catalog_date)
         self._label_cap = config.limits.max_label_value_length
         self._logged_errors: set[str] = set()
         # (resource mapping, its conversation id, its user id), by identity: the spans of one
