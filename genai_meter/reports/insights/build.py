@@ -14,6 +14,7 @@ from decimal import Decimal
 from genai_meter.ledger.model import LedgerReader, Step, Totals
 from genai_meter.periods import NS, local_date, local_midnight_ns
 from genai_meter.reports.insights.budgets import daily_history
+from genai_meter.reports.insights.buckets import filled_series
 from genai_meter.reports.insights.forecast import forecast_daily
 from genai_meter.reports.render.tables import (
     COST_CLASSES,
@@ -218,7 +219,8 @@ def trend(q: Query) -> Report:
     """Per-step series, the hour-of-day x day-of-week heatmap, week/period/year over year comparisons."""
     report, _ = _base(q, "trend", "Usage trend")
     w = q.window
-    series = q.reader.series(w.start_ns, w.end_ns, q.step, q.filters, q.group_by, int(q.offset.total_seconds()))
+    series = filled_series(q.reader, w.start_ns, w.end_ns, q.step, q.filters, q.group_by,
+                           int(q.offset.total_seconds()))
     columns = [Column("start", "Step start", "time")] + [Column(g, g.capitalize(), "text") for g in q.group_by]
     columns += [Column("calls", "Requests", "int"), Column("failures", "Failures", "int"),
                 Column("tokens_total", "Total tokens", "int"), Column("cost_usd", "Cost (USD)", "usd")]
