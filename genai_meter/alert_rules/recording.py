@@ -95,15 +95,16 @@ def period_to_date(counter: str) -> str:
 def run_rate(series: str, window: str) -> str:
     """A budget's current rate: its spend of the last `window` over the time that spend took.
 
-    The time runs from the first minute the budget's series existed within the window to now, at
+    The time runs from when the budget's series first existed within the window to now, at
     least a minute, at most the window: spend that began minutes ago is read at its own pace, not
     diluted over the window. The report service projects with the same rate
     (reports/insights/projection.py), so the page and the forecast alert agree.
     """
     seconds = int(window[:-1]) * {"m": 60, "h": 3600, "d": 86400}[window[-1]]
+    resolution = "15s" if seconds <= 3600 else "1m"  # when the series began, to a scrape or so
     return (f"sum by (budget) (increase({series}[{window}]))\n"
-            f"  / on (budget) clamp(time() - min_over_time(timestamp(sum by (budget) ({series}))[{window}:1m]), "
-            f"60, {seconds})")
+            f"  / on (budget) clamp(time() - min_over_time(timestamp(sum by (budget) ({series}))"
+            f"[{window}:{resolution}]), 60, {seconds})")
 
 
 def _budget_group(config: Config, contract: Contract, r: RuleNames) -> dict[str, Any]:

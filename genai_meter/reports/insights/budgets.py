@@ -88,8 +88,9 @@ def _value(t: Totals, usd: bool) -> float:
 
 
 def run_rate(reader: LedgerReader, filters: dict[str, list[str]], now_ns: int, window_s: int, usd: bool) -> RunRate:
-    """The spend of the last `window_s` and the seconds it took (from its first minute with spend)."""
-    series = reader.series(now_ns - window_s * NS, now_ns, "1m", filters)
+    """The spend of the last `window_s` and the seconds it took: from the first call with spend in it."""
+    start = now_ns - window_s * NS
+    series = reader.series(start, now_ns, "1m", filters)
     spend, first = 0.0, None
     for points in series.values():
         for p in points:
@@ -97,9 +98,23 @@ def run_rate(reader: LedgerReader, filters: dict[str, list[str]], now_ns: int, w
             spend += value
             if value > 0 and (first is None or p.start_ns < first):
                 first = p.start_ns
-    if first is not None:
-        first = max(first, now_ns - window_s * NS)
-    return RunRate(spend, rate_span(first, now_ns, window_s), window_s)
+    if first is not None and first > start:  # spend began inside the window: when exactly, to the call
+        first = _oldest_call(reader, filters, first, min(first + 60 * NS, now_ns)) or first
+    return RunRate(spend, rate_span(None if first is None else max(first, start), now_ns, window_s), window_s)
+
+
+def _oldest_call(reader: LedgerReader, filters: dict[str, list[str]], start: int, end: int,
+                 pages: int = 20) -> int | None:
+    """The end time of the oldest call in [start, end) (one minute: a few pages of the feed at most)."""
+    oldest, cursor = None, ""
+    for _ in range(pages):
+        page = reader.events(filters, start_ns=start, end_ns=end, cursor=cursor, limit=500)
+        if page.rows:
+            oldest = page.rows[-1].end_ns
+        if not page.next_cursor or not page.rows:
+            break
+        cursor = page.next_cursor
+    return oldest
 
 
 def local_midnights(start_ns: int, end_ns: int, offset: timedelta) -> list[int]:
@@ -171,7 +186,8 @@ def _duration(seconds: int) -> str:
         hours = seconds // 3600
         return f"{hours} h" if hours < 48 else f"{hours // 24} days"
     if seconds >= 3600:
-        return f"{seconds // 3600} h {seconds % 3600 // 60} min"
+        minutes = seconds % 3600 // 60
+        return f"{seconds // 3600} h" + (f" {minutes} min" if minutes else "")
     return f"{max(1, seconds // 60)} min"
 
 

@@ -4,8 +4,9 @@ Budgets (`/api/v1/budgets`), the month card (`/api/v1/forecast`) and the Prometh
 `LLMBudgetExhaustionForecast` (`budget:<prefix>_budget_usage:ratio_per_second`) share the run rate:
 
 - **Run rate.** The spend of the last `window` (day budgets 1 h, week 6 h, month 1 d:
-  `promql.text.RATE_WINDOW`) divided by the time that spend took: from the first minute with
-  spend in the window to now, at least a minute, at most the window. Spend that began a few
+  `promql.text.RATE_WINDOW`) divided by the time that spend took: from the first call with spend
+  in the window (Prometheus: the first sample of the budget's series) to now, at least a minute,
+  at most the window. Spend that began a few
   minutes ago is read at its own pace, not diluted over the whole window. The run-rate path is
   `spent + rate x (t - now)`; the period's average rate (spent / time since the period began) is
   the other end of its range.
@@ -70,7 +71,7 @@ class Projection:
 
 
 def rate_span(first_spend_ns: int | None, now_ns: int, window_s: int) -> int:
-    """Seconds the window's spend took: from its first minute with spend to now, in [1 minute, window]."""
+    """Seconds the window's spend took: from its first call to now, in [1 minute, window]."""
     if first_spend_ns is None:
         return window_s
     return max(MIN_RATE_SPAN_S, min(window_s, (now_ns - first_spend_ns) // NS))

@@ -49,7 +49,7 @@ def call(i: int, end_ns: int, tokens: int, feature: str, service: str = "web") -
 
 def calls() -> list[LLMCall]:
     noon = NOW_NS - 5 * 60 * NS
-    out = [call(i, noon + (3 + 6 * i) * NS, 10000, "burst") for i in range(50)]  # 12:00:03 .. 12:04:57
+    out = [call(i, noon + 6 * i * NS, 10000, "burst") for i in range(50)]  # 12:00:00 .. 12:04:54
     local_midnight = int(datetime(2026, 12, 6, 12, 0, tzinfo=UTC).timestamp()) * NS  # 00:00 at +12:00
     out += [call(100 + i, local_midnight + (10 + i) * 60 * NS, 100000, "early") for i in range(30)]  # 00:10..00:39
     out += [call(200 + i, NOW_NS - (i + 1) * 3600 * NS, 1000, "other", f"pat-{i % 3}") for i in range(40)]
