@@ -13,6 +13,7 @@ from genai_meter.ledger import open_reader
 from genai_meter.stack.processes import busy_port
 from genai_meter.stack.seed import has_synthetic, ledger_totals, seed_history
 from genai_meter.stack.traffic import CHAT_TURNS, MODELS, ORGANIZATIONS, Traffic
+from genai_meter.stack.webhook import alert_line
 
 NS = 10**9
 
@@ -70,3 +71,13 @@ def test_a_busy_web_page_port_names_its_flag() -> None:
         address = f"127.0.0.1:{taken.getsockname()[1]}"
         problem = busy_port({"reports_listen": address})
     assert problem is not None and address in problem and "--reports-listen" in problem, problem
+
+
+def test_alert_lines_name_the_budget_and_its_threshold() -> None:
+    line = alert_line({"status": "firing", "labels": {"severity": "info", "alertname": "LLMBudgetThresholdReached",
+                                                      "budget": "demo-daily", "threshold": "25"},
+                       "annotations": {"summary": "LLM budget demo-daily has passed its 25% threshold."}})
+    assert line == ("  alert firing   info     LLMBudgetThresholdReached demo-daily 25% — LLM budget demo-daily "
+                    "has passed its 25% threshold.\n")
+    plain = alert_line({"status": "resolved", "labels": {"severity": "info", "alertname": "LLMWatchdog"}})
+    assert plain == "  alert resolved info     LLMWatchdog — \n"

@@ -299,9 +299,8 @@ def budget_payload(reader: LedgerReader, budget: BudgetConfig, now_ns: int, scop
     if spent >= budget.limit:  # already past: the projection crosses nothing any more
         projected["state"] = "exceeded"
         projected["crossing"] = {"conservative": None, "likely": None, "aggressive": None}
-    likely = projection.crossing[1] if spent < budget.limit else None
-    crossing_day = local_date(crossed if crossed is not None else likely, offset).isoformat() \
-        if (crossed is not None or likely is not None) else None
+    day_of = crossed if crossed is not None else projection.crossing[1] if spent < budget.limit else None
+    crossing_day = local_date(day_of, offset).isoformat() if day_of is not None else None
     passed = [t for t in budget.thresholds if pct >= t]
     upcoming = [t for t in budget.thresholds if pct < t]
     return {

@@ -13,8 +13,8 @@ from decimal import Decimal
 
 from genai_meter.ledger.model import LedgerReader, Step, Totals
 from genai_meter.periods import NS, local_date, local_midnight_ns
-from genai_meter.reports.insights.budgets import daily_history
 from genai_meter.reports.insights.buckets import filled_series
+from genai_meter.reports.insights.budgets import daily_history
 from genai_meter.reports.insights.forecast import forecast_daily
 from genai_meter.reports.render.tables import (
     COST_CLASSES,
