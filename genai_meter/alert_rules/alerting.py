@@ -86,15 +86,14 @@ def budget_alerts(config: Config, r: RuleNames, contract: Contract) -> list[Aler
             if threshold >= 100:
                 alerts.append(Alert(
                     "LLMBudgetExceeded", expr, "critical",
-                    f"LLM budget {{{{ $labels.budget }}}} has passed {threshold}% of its limit in period "
-                    "{{ $labels.period }}.",
+                    "LLM budget {{ $labels.budget }} is exceeded in period {{ $labels.period }}.",
                     "Budget {{ $labels.budget }} has used {{ $value | humanizePercentage }} of its limit "
                     "in period {{ $labels.period }}.", table,
                     labels={"budget": budget.name, "threshold": str(threshold)}, variables=budget_var))
             else:
                 alerts.append(Alert(
                     "LLMBudgetThresholdReached", expr, threshold_severity(budget, threshold),
-                    f"LLM budget {{{{ $labels.budget }}}} has passed its {threshold}% threshold.",
+                    "LLM budget {{ $labels.budget }} has passed an alert threshold.",
                     "Budget {{ $labels.budget }} has used {{ $value | humanizePercentage }} of its limit "
                     f"in period {{{{ $labels.period }}}}, past the {threshold}% threshold.", table,
                     labels={"budget": budget.name, "threshold": str(threshold)}, variables=budget_var))

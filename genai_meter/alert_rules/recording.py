@@ -102,9 +102,11 @@ def run_rate(series: str, window: str) -> str:
     """
     seconds = int(window[:-1]) * {"m": 60, "h": 3600, "d": 86400}[window[-1]]
     resolution = "15s" if seconds <= 3600 else "1m"  # when the series began, to a scrape or so
+    # a series younger than one subquery step has no step yet: it began just now (the one-minute floor)
+    began = (f"(time() - min_over_time(timestamp(sum by (budget) ({series}))[{window}:{resolution}])\n"
+             f"    or on (budget) 0 * sum by (budget) ({series}))")
     return (f"sum by (budget) (increase({series}[{window}]))\n"
-            f"  / on (budget) clamp(time() - min_over_time(timestamp(sum by (budget) ({series}))"
-            f"[{window}:{resolution}]), 60, {seconds})")
+            f"  / on (budget) clamp({began}, 60, {seconds})")
 
 
 def _budget_group(config: Config, contract: Contract, r: RuleNames) -> dict[str, Any]:

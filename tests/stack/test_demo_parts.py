@@ -4,6 +4,7 @@ the live traffic's attribution and conversations, the web page's port flag. Real
 from __future__ import annotations
 
 import socket
+import subprocess
 import time
 from collections import Counter
 from pathlib import Path
@@ -76,8 +77,17 @@ def test_a_busy_web_page_port_names_its_flag() -> None:
 def test_alert_lines_name_the_budget_and_its_threshold() -> None:
     line = alert_line({"status": "firing", "labels": {"severity": "info", "alertname": "LLMBudgetThresholdReached",
                                                       "budget": "demo-daily", "threshold": "25"},
-                       "annotations": {"summary": "LLM budget demo-daily has passed its 25% threshold."}})
+                       "annotations": {"summary": "LLM budget demo-daily has passed an alert threshold."}})
     assert line == ("  alert firing   info     LLMBudgetThresholdReached demo-daily 25% — LLM budget demo-daily "
-                    "has passed its 25% threshold.\n")
+                    "has passed an alert threshold.\n")
     plain = alert_line({"status": "resolved", "labels": {"severity": "info", "alertname": "LLMWatchdog"}})
     assert plain == "  alert resolved info     LLMWatchdog — \n"
+
+
+def test_make_demo_passes_args_on() -> None:
+    """`make demo ARGS=...` hands its options to `genai-meter demo` (a dry run: nothing is installed or started)."""
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(["make", "-n", "demo", "ARGS=--rate 5 --reports-listen 127.0.0.1:8081"], cwd=root,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1].endswith("genai-meter demo --rate 5 --reports-listen 127.0.0.1:8081")

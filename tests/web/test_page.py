@@ -65,6 +65,9 @@ def test_overview_cards_show_exact_totals_and_every_chart_draws(admin: Browse, s
     tokens = page.inner_text("[data-card=tokens]")
     assert f"{known.tokens:,}" in tokens and f"in {known.tokens_in:,}" in tokens and f"out {known.tokens_out:,}" in tokens
     assert f"exact {exact(known.cost_pico // known.calls)}" in page.inner_text("[data-card=per-request]")
+    shown = page.evaluate("['0.250000000000', '0.123400000000', '12.345600000000', '1234.5', '0.000000000000']"
+                          ".map(v => GM.usd(v))")
+    assert shown == ["$0.25", "$0.1234", "$12.3456", "$1,234.50", "$0.00"]  # rounded, no zeros past the cents
     mtd = page.inner_text("[data-card=mtd]")
     assert "all-monthly" in mtd and "%" in mtd
     assert "range $" in page.inner_text("[data-card=projected]")

@@ -15,7 +15,7 @@ from genai_meter.ledger.model import LedgerReader, Step, Totals
 from genai_meter.periods import NS, local_date, local_midnight_ns
 from genai_meter.reports.insights.buckets import filled_series
 from genai_meter.reports.insights.budgets import daily_history
-from genai_meter.reports.insights.forecast import forecast_daily
+from genai_meter.reports.insights.forecast import describe, forecast_daily
 from genai_meter.reports.render.tables import (
     COST_CLASSES,
     TOKEN_CLASSES,
@@ -275,7 +275,7 @@ def _forecast_table(q: Query, days: int = 14) -> Table:
     history = daily_history(q.reader, q.filters, q.window.end_ns, q.offset)
     bands, method = forecast_daily([p / 1e12 for p in history.cost_pico], days)
     first = local_midnight_ns(local_date(q.window.end_ns, q.offset), q.offset)
-    table = Table("forecast", f"Cost forecast, next {days} days ({method})", [
+    table = Table("forecast", f"Cost forecast, next {days} days ({describe(method, len(history.start_ns))})", [
         Column("day", "Day", "time"), Column("conservative_usd", "Conservative (USD)", "decimal"),
         Column("likely_usd", "Likely (USD)", "decimal"), Column("aggressive_usd", "Aggressive (USD)", "decimal")])
     for i, band in enumerate(bands):
