@@ -51,7 +51,7 @@
     if (mins < 72 * 60) return "in " + Math.round(mins / 60) + " h";
     return "in " + Math.round(mins / 1440) + " days";
   }
-  const share = (b, v) => roundDec(String(100 * num(v) / num(b.limit)), 0) + " %";
+  const share = (b, v) => roundDec((100 * num(v) / num(b.limit)).toFixed(4), 0) + " %";
 
   function projectionLine(b) {
     const p = b.projection || {};
