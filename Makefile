@@ -18,7 +18,7 @@ FOCUS_PYTHON ?= $(firstword $(foreach p,python3.12 $(wildcard $(HOME)/.pyenv/ver
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e '.[test,reports,clickhouse]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -71,8 +71,9 @@ test-fast: install
 bench: install
 	$(PY) -m benchmarks
 
+# Options go through ARGS: make demo ARGS="--reports-listen 127.0.0.1:8081 --rate 5"
 demo: install system-deps
-	$(VENV)/bin/genai-meter demo
+	$(VENV)/bin/genai-meter demo $(ARGS)
 
 # deploy/ is generated from deploy/genai-meter.yaml; tests/alert_rules/test_generate.py fails on drift.
 generate: install

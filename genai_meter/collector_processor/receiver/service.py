@@ -28,6 +28,7 @@ from genai_meter.collector_processor.receiver import spans
 from genai_meter.collector_processor.receiver.lifecycle import (
     ScrapeWatch,
     ShutdownSignals,
+    final_scrape,
     log_listening,
     setup_logging,
 )
@@ -164,15 +165,8 @@ class Service:
         if self.receivers is not None:
             self.receivers.drain()
         counted_until = time.monotonic()
-        wait_s = self.config.server.shutdown_scrape_wait_seconds
-        if wait_s > 0:
-            log.info("genai-meter: waiting up to %.0f s for Prometheus to scrape the last figures "
-                     "(send the signal again, or set server.shutdown_scrape_wait_seconds: 0, to skip)", wait_s)
-        if wait_s > 0 and self.metrics_server is not None:
-            if self.watch.wait_after(counted_until, wait_s, self.signals.hurry):
-                log.info("genai-meter: final scrape answered")
-            else:
-                log.warning("genai-meter: no scrape within %.0f s of shutdown; exiting anyway", wait_s)
+        if self.metrics_server is not None:
+            final_scrape(self.watch, counted_until, self.config.server.shutdown_scrape_wait_seconds, self.signals.hurry)
         self.stop_all()
         log.info("genai-meter: stopped")
         return 0

@@ -41,6 +41,7 @@ from genai_meter.collector_processor.receiver.dedup import SeenSpans
 from genai_meter.collector_processor.receiver.lifecycle import (
     ScrapeWatch,
     ShutdownSignals,
+    final_scrape,
     log_listening,
 )
 from genai_meter.collector_processor.receiver.worker import CLAIM, KEY_BYTES, SETTLE, worker_main
@@ -351,15 +352,7 @@ class Supervisor:
             except Exception as exc:
                 log.warning("genai-meter: a worker did not drain cleanly: %s", exc)
         counted_until = time.monotonic()
-        wait_s = self.config.server.shutdown_scrape_wait_seconds
-        if wait_s > 0:
-            log.info("genai-meter: waiting up to %.0f s for Prometheus to scrape the last figures "
-                     "(send the signal again, or set server.shutdown_scrape_wait_seconds: 0, to skip)", wait_s)
-        if wait_s > 0:
-            if self.watch.wait_after(counted_until, wait_s, self.signals.hurry):
-                log.info("genai-meter: final scrape answered")
-            else:
-                log.warning("genai-meter: no scrape within %.0f s of shutdown; exiting anyway", wait_s)
+        final_scrape(self.watch, counted_until, self.config.server.shutdown_scrape_wait_seconds, self.signals.hurry)
         if self.metrics_server is not None:
             self.metrics_server.stop(2.0)
         self._terminate_workers()

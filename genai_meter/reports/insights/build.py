@@ -14,8 +14,9 @@ from decimal import Decimal
 from genai_meter.ledger.model import LedgerReader, Step, Totals
 from genai_meter.money import to_pico
 from genai_meter.periods import NS, local_date, local_midnight_ns
+from genai_meter.reports.insights.buckets import filled_series
 from genai_meter.reports.insights.budgets import daily_history
-from genai_meter.reports.insights.forecast import forecast_daily
+from genai_meter.reports.insights.forecast import describe, forecast_daily
 from genai_meter.reports.render.exactness import cost_known
 from genai_meter.reports.render.tables import (
     COST_CLASSES,
@@ -236,7 +237,8 @@ def trend(q: Query) -> Report:
     """Per-step series, the hour-of-day x day-of-week heatmap, week/period/year over year comparisons."""
     report, _ = _base(q, "trend", "Usage trend")
     w = q.window
-    series = q.reader.series(w.start_ns, w.end_ns, q.step, q.filters, q.group_by, int(q.offset.total_seconds()))
+    series = filled_series(q.reader, w.start_ns, w.end_ns, q.step, q.filters, q.group_by,
+                           int(q.offset.total_seconds()))
     columns = [Column("start", "Step start", "time")] + [Column(g, g.capitalize(), "text") for g in q.group_by]
     columns += [Column("calls", "Requests", "int"), Column("failures", "Failures", "int"),
                 Column("tokens_total", "Total tokens", "int"), Column("cost_usd", "Cost (USD)", "usd"),
@@ -293,7 +295,7 @@ def _forecast_table(q: Query, days: int = 14) -> Table:
     history = daily_history(q.reader, q.filters, q.window.end_ns, q.offset)
     bands, method = forecast_daily([p / 1e12 for p in history.cost_pico], days)
     first = local_midnight_ns(local_date(q.window.end_ns, q.offset), q.offset)
-    table = Table("forecast", f"Cost forecast, next {days} days ({method})", [
+    table = Table("forecast", f"Cost forecast, next {days} days ({describe(method, len(history.start_ns))})", [
         Column("day", "Day", "time"), Column("conservative_usd", "Conservative (USD)", "usd"),
         Column("likely_usd", "Likely (USD)", "usd"), Column("aggressive_usd", "Aggressive (USD)", "usd")])
     for i, band in enumerate(bands):  # estimates, to the micro-dollar
