@@ -152,7 +152,9 @@ class CostSpanProcessor(SpanProcessor):
         self.ledger = LedgerRecorder.from_config(self.config, url, self.metrics)
         extra = (self.ledger,) if self.ledger is not None else ()
         self.meter = build_meter(self.config, (self.metrics, *recorders, *extra))
-        self.end_times = EndTimes.of(self.config, self.ledger is not None)
+        # a ledger (this one, or one among the extra recorders) keeps calls for ledger.retention_days
+        ledgers = self.ledger is not None or any(isinstance(r, LedgerRecorder) for r in recorders)
+        self.end_times = EndTimes.of(self.config, ledgers)
         # the bounds, relative to the clock, for the comparisons of `_meter` (without a ledger: 2^64 ns of
         # retention, no lower bound beyond 0)
         self._skew_ns = self.end_times.max_future_skew_ns

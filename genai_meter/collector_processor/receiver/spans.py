@@ -267,11 +267,11 @@ class SpanExtractor:
     must pass `end_times` at the time of the request (`now_ns`, default the clock).
     """
 
-    def __init__(self, markers: Iterable[str] | None = None, *, end_times: EndTimes = EndTimes()) -> None:
+    def __init__(self, markers: Iterable[str] | None = None, *, end_times: EndTimes | None = None) -> None:
         if markers is None:
             markers = MARKER_KEYS
         self.markers = frozenset(markers)
-        self.end_times = end_times
+        self.end_times = end_times or EndTimes()  # default: the default skew allowance, no ledger
         self.needles = marker_needles(self.markers)
         self._scanner: Scanner | None = None
         # the C scan screens a span by its keys; that equals the needle prefilter only if every marker has a dot
