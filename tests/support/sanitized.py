@@ -80,6 +80,11 @@ if os.environ.get(SANITIZED_ENV) and not any(isinstance(f, SanitizedFinder) for 
     install()  # as a pytest plugin (-p tests.support.sanitized): before any test module imports genai_meter
 
 
+def pytest_configure() -> None:
+    """(pytest plugin) Fail the run unless each extension is imported from the sanitizer build."""
+    loaded_files()
+
+
 def pytest_report_header() -> list[str]:
     """(pytest plugin) Where each extension was imported from: the sanitizer build, or the run fails."""
     return [f"extension: {file}" for file in loaded_files()]
