@@ -154,7 +154,7 @@ def give_up_cause(data: bytes, message: str = "request") -> str:
             cause = give_up_cause(payload, nested)
             if cause != "other":
                 return cause
-        elif message == "Span" and number == 9:
+        elif (message, number) in (("Span", 9), ("Resource", 1)):  # a raw attribute
             attribute = {n: p for n, w, p in _fields_or_empty(payload) if w == 2}
             value = _fields_or_empty(attribute.get(2, b"")) if isinstance(attribute.get(2), bytes) else []
             if attribute.get(1) == b"\0dropped":

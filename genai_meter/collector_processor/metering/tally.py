@@ -15,7 +15,9 @@ are met in their order and `NestedCalls` sees what it would see span by span. A 
 
 A taken span adds to its `Group` (template key and the token classes it used): calls, the five token
 classes, the six cost classes in 10^-12 USD (rounded half-even per class, as `Plan.cost`), histogram
-bucket counts and the observed values in order; and appends a `Taken` tuple for the ledger rows.
+bucket counts and the observed values in order; and appends a `Taken` tuple for the ledger rows. Its
+duration and time to first token are read as the classifier reads them: outside 0..MAX_CALL_NS
+(conventions.times) each is unknown (0.0 / None).
 `Meter.record_groups` counts groups into the metrics.
 
 This module is the reference; `_tally` (C, optional, `ACCELERATED`) runs the same `run` and must
