@@ -36,12 +36,17 @@ def rejected(metrics: UsageMetrics, reason: str) -> float:
     return metrics.get(contract.SELF_SPANS_REJECTED, reason=reason) or 0
 
 
-def test_implausible_end_times_are_skipped_and_counted() -> None:
+def app() -> tuple[TracerProvider, Any, UsageMetrics]:
+    """An SDK provider with the processor (no ledger), its tracer and the processor's metrics."""
     config = Config()
     metrics = UsageMetrics(config)
     provider = TracerProvider()
     provider.add_span_processor(CostSpanProcessor(config, metrics=metrics))
-    tracer = provider.get_tracer("app")
+    return provider, provider.get_tracer("app"), metrics
+
+
+def test_implausible_end_times_are_skipped_and_counted() -> None:
+    provider, tracer, metrics = app()
     now = time.time_ns()
     ended(tracer, now - 10**9, now)
     ended(tracer, 4_083_000_000 * 10**9 - 10**9, 4_083_000_000 * 10**9)  # 2099
@@ -73,11 +78,7 @@ def test_with_a_ledger_too_old_spans_are_skipped(tmp_path: Path) -> None:
 
 
 def test_durations_and_ttfts_out_of_range_are_unknown() -> None:
-    config = Config()
-    metrics = UsageMetrics(config)
-    provider = TracerProvider()
-    provider.add_span_processor(CostSpanProcessor(config, metrics=metrics))
-    tracer = provider.get_tracer("app")
+    provider, tracer, metrics = app()
     now = time.time_ns()
     ended(tracer, 0, now)  # a start of 0: 56 years
     ended(tracer, now + 10**9, now)  # a start after the end
