@@ -184,6 +184,14 @@ class ServerConfig(Section):
     workers: int = Field(default=1, ge=1)  # receiver processes
 
 
+class ReceiverConfig(Section):
+    """How spans are read, by `genai-meter serve` and the in-process processor alike (docs/accuracy.md)."""
+
+    # an end time further past the local clock than this refuses the span (end_time_in_future): a client
+    # clock that is that far ahead, or a span dated 2099, would otherwise be the ledger's latest call
+    max_future_skew_seconds: float = Field(default=600.0, ge=0, le=366 * 86400)
+
+
 class LedgerConfig(Section):
     """The ledger: one row per metered call, the source of exact reports (docs/ledger.md)."""
 
@@ -293,6 +301,7 @@ class Config(Section):
     limits: LimitsConfig = LimitsConfig()
     sampling: SamplingConfig = SamplingConfig()
     server: ServerConfig = ServerConfig()
+    receiver: ReceiverConfig = ReceiverConfig()  # how spans are read (both paths)
     ledger: LedgerConfig = LedgerConfig()
     reports: ReportsConfig = ReportsConfig()  # the report service, its tokens and schedules
     reconcile: ReconcileConfig = ReconcileConfig()  # provider usage and cost reports, pulled or imported

@@ -4,7 +4,8 @@
 request is counted (so a cost is on /metrics before the client has its answer):
 
 1. `SpanExtractor` walks the spans once: non-GenAI spans are only counted (skipped{not_llm});
-   candidates become `SpanRecord`s; candidates with invalid ids are rejected (partial success);
+   candidates become `SpanRecord`s; candidates with invalid ids or an end time that is no plausible
+   instant (conventions.times.EndTimes) are rejected (partial success);
 2. the candidates' (trace id, span id) keys are claimed in the dedup set in one batch; duplicates
    are counted in genai_meter_spans_duplicate_total and go no further;
 3. every new candidate is assessed (`Meter.assess`: conventions -> price, nothing recorded yet);
@@ -38,6 +39,7 @@ from genai_meter.collector_processor.metering.weights import adjusted_count
 from genai_meter.collector_processor.receiver.decode import Decoded
 from genai_meter.collector_processor.receiver.spans import SpanExtractor
 from genai_meter.collector_processor.receiver.tally_rows import TallyParams, tally_rows
+from genai_meter.conventions.times import EndTimes
 from genai_meter.ledger import Entry, LedgerUnavailable, LedgerWriter
 from genai_meter.ledger.commit_queue import refused
 from genai_meter.ledger.rows import RowBuilder
@@ -117,7 +119,8 @@ class Ingestor:
         self.meter = meter
         self.metrics = metrics
         self.dedup = dedup
-        self.extractor = extractor or SpanExtractor()
+        # end times: the clock-skew allowance, and the ledger's retention when there is a ledger
+        self.extractor = extractor or SpanExtractor(end_times=EndTimes.of(meter.config, ledger is not None))
         self.forwarder = forwarder
         self.ledger = ledger
         self.commit_timeout_s = commit_timeout_s

@@ -4,7 +4,8 @@ calls `Meter.assess` would give (tests/receiver/test_tally_ingest.py compares th
 
 `tally_rows` gives `Row`s (any ledger); `TallyParams` gives the SQLite ledger's insert parameters
 directly, with each group's constant part (ids included) kept per (template entry, used classes).
-`params_pure` is the reference of the per-call part; `_tally_params` (C, optional) does the same."""
+`params_pure` is the reference of the per-call part; `_tally_params` (C, optional) does the same, or
+answers None for a shape it does not model (then the reference runs)."""
 
 from __future__ import annotations
 
@@ -61,7 +62,9 @@ class TallyParams:
         """Parameters of `tally.taken`, in order."""
         heads = self._group_heads(tally)
         if ACCELERATED:
-            return _c_params(tally.taken, heads)
+            made = _c_params(tally.taken, heads)
+            if made is not None:  # None: a shape the C code does not model (never one a Tally makes)
+                return made
         return params_pure(tally.taken, heads)
 
     def _group_heads(self, tally: Tally) -> list[Head]:
