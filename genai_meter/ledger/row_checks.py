@@ -30,10 +30,10 @@ class OutOfBounds(ValueError):
 def _int(name: str, value: object, low: int = INT64_MIN, high: int = INT64_MAX) -> str | None:
     if not isinstance(value, int):
         return f"{name} is a {type(value).__name__}, not an integer"
-    if value > high:
-        return f"{name} {value} is above " + ("the ledger's 64-bit integers" if high == INT64_MAX else f"its bound {high}")
-    if value < low:
-        return f"{name} {value} is below " + ("the ledger's 64-bit integers" if low == INT64_MIN else f"its bound {low}")
+    if not low <= value <= high:
+        side, bound, limit = ("above", high, INT64_MAX) if value > high else ("below", low, INT64_MIN)
+        return f"{name} {value} is {side} " + ("the ledger's 64-bit integers" if bound == limit
+                                               else f"its bound {bound}")
     return None
 
 
@@ -80,9 +80,9 @@ def params_problem(columns: Sequence[str], params: Sequence[object]) -> str | No
 def row_fits(row: Row) -> bool:
     """The integers of `row` within their bounds (a quick test per row; `row_problem` says why not)."""
     ints = (row.end_ns, row.ttft_us or 0, *row.tokens, *row.costs, row.list_cost)
-    return (INT64_MIN <= min(ints) and max(ints) <= INT64_MAX and row.duration_us <= MAX_DURATION_US
-            and row.weight_micro <= MAX_WEIGHT_MICRO and INT64_MIN <= row.duration_us
-            and INT64_MIN <= row.weight_micro and 0 <= row.unpriced <= UINT8_MAX
+    return (min(ints) >= INT64_MIN and max(ints) <= INT64_MAX and row.duration_us <= MAX_DURATION_US
+            and row.weight_micro <= MAX_WEIGHT_MICRO and row.duration_us >= INT64_MIN
+            and row.weight_micro >= INT64_MIN and 0 <= row.unpriced <= UINT8_MAX
             and 0 <= row.cache_write_1h <= UINT8_MAX)
 
 

@@ -27,8 +27,8 @@ from genai_meter.config import Config
 from genai_meter.ledger.model import BASE_FIELDS, CallRow, Conversation, Coverage, Filters, LedgerUnavailable
 from genai_meter.ledger.query import AggRow, Reader, Table
 from genai_meter.ledger.rows import COST_CLASSES, LABEL_FIELDS, MONEY_SUMS, SUM_NAMES, TOKEN_CLASSES
-from genai_meter.ledger.sqlite_rollups import DAY_MARK
 from genai_meter.ledger.sqlite_params import read_generation
+from genai_meter.ledger.sqlite_rollups import DAY_MARK
 from genai_meter.ledger.sqlite_schema import GENERATION, HOUR_MARK, MASK32, LedgerFileGone, file_identity, open_read
 from genai_meter.ledger.urls import LedgerOpenError
 

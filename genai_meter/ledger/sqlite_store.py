@@ -105,8 +105,8 @@ def _current_ids(conn: sqlite3.Connection, dicts: Dictionaries, generation: int,
             raise LedgerRowRejected(f"price id {pid} does not exist in the ledger")
         prices[pid] = price_id(conn, price)
     return [p if p[LABELSET] not in from_id and p[PRICE] not in prices else
-            (*p[:LABELSET], from_id.get(p[LABELSET], p[LABELSET]), *p[LABELSET + 1:PRICE], prices.get(p[PRICE], p[PRICE]),
-             *p[PRICE + 1:]) for p in params]
+            (*p[:LABELSET], from_id.get(p[LABELSET], p[LABELSET]), *p[LABELSET + 1:PRICE],
+             prices.get(p[PRICE], p[PRICE]), *p[PRICE + 1:]) for p in params]
 
 
 def store(conn: sqlite3.Connection, dicts: Dictionaries, params: list[Params], *, look_up: bool) -> list[bool]:

@@ -21,7 +21,9 @@ Protocol: each worker has two pipes to the parent. `dedup`: an op byte (claim, s
 and the concatenated 24-byte keys; only a claim is answered, one byte per key (1 = new, now
 claimed by this worker). `control`: messages `(request id, op, arg)` from the parent (`ping`,
 `render`, `drain`, `exit`) answered with `(request id, result)`; id 0 carries the worker's
-unsolicited `("ready", addresses)` or `("error", text)`. The worker side is receiver.worker.
+unsolicited `("ready", addresses)` or `("error", text)`. The answer to `ping` (each second) says
+whether the worker's ledger can write: /readyz is 503 while one cannot. The worker side is
+receiver.worker.
 """
 
 from __future__ import annotations
