@@ -18,7 +18,7 @@ from genai_meter.cli import main as cli_main
 from genai_meter.config import Config
 from genai_meter.ledger import LedgerOpenError, LedgerUnavailable, open_reader, open_writer
 from genai_meter.ledger.sqlite_writer import SQLiteWriter
-from tests.ledger.support import DAY_NS, T0, entry
+from tests.ledger.support import DAY_NS, T0, entry, ledger_config
 
 FAR = T0 + 1000 * DAY_NS
 BAD_URLS = {
@@ -148,10 +148,8 @@ def test_a_writer_whose_file_moved_away_refuses_calls_until_it_is_back(tmp_path:
 
 
 def test_a_writer_is_unhealthy_while_its_commits_fail_and_recovers_without_traffic(tmp_path: Path) -> None:
-    config = Config()
-    config = config.model_copy(update={"ledger": config.ledger.model_copy(update={"busy_timeout_seconds": 0.2})})
     path = tmp_path / "ledger.db"
-    writer = SQLiteWriter(path, config)
+    writer = SQLiteWriter(path, ledger_config(busy_timeout_seconds=0.2))
     holder = sqlite3.connect(path, isolation_level=None)
     try:
         writer.submit([entry(1, T0)]).result(5)

@@ -20,7 +20,7 @@ from genai_meter.ledger.clickhouse_writer import ClickHouseWriter
 from genai_meter.ledger.model import Entry
 from genai_meter.ledger.sqlite_writer import SQLiteWriter
 from tests.ledger.chdb_harness import new_database
-from tests.ledger.support import T0, entry
+from tests.ledger.support import T0, count_rows, entry, ledger_config
 
 
 def _replaced(e: Entry, **changes: object) -> Entry:
@@ -41,8 +41,7 @@ PER_REQUEST = 10
 
 
 def _config(interval_ms: float) -> Config:
-    config = Config()
-    return config.model_copy(update={"ledger": config.ledger.model_copy(update={"commit_interval_ms": interval_ms})})
+    return ledger_config(commit_interval_ms=interval_ms)
 
 
 def _submit(writer: object, entries: list[Entry]) -> Future[list[bool]] | BaseException:
@@ -68,14 +67,6 @@ def _requests() -> list[list[Entry]]:
             for k in range(REQUESTS)]
 
 
-def _stored(path: Path) -> int:
-    conn = sqlite3.connect(path)
-    try:
-        return int(conn.execute("SELECT COUNT(*) FROM calls").fetchone()[0])
-    finally:
-        conn.close()
-
-
 @pytest.mark.parametrize("bad", sorted(BAD))
 def test_sqlite_one_call_never_fails_a_shared_commit(tmp_path: Path, bad: str) -> None:
     writer = SQLiteWriter(tmp_path / "ledger.db", _config(1000))  # nobody commits for a second: one batch
@@ -87,7 +78,7 @@ def test_sqlite_one_call_never_fails_a_shared_commit(tmp_path: Path, bad: str) -
     try:
         assert outcomes[:10] + outcomes[11:] == ["ok"] * REQUESTS
         assert outcomes[10] == "LedgerRowRejected"
-        assert _stored(tmp_path / "ledger.db") == REQUESTS * PER_REQUEST  # nothing of the poisoned one
+        assert count_rows(tmp_path / "ledger.db") == REQUESTS * PER_REQUEST  # nothing of the poisoned one
         assert writer.healthy() and writer.failures == 0 and writer.rejections == 1
         assert _outcome(_submit(writer, [poisoned[0], poisoned[2]])) == "ok"  # its other calls, sent alone
     finally:
@@ -105,15 +96,13 @@ def test_sqlite_a_call_the_checks_miss_is_found_by_halving_the_batch(tmp_path: P
     try:
         assert outcomes.count("ok") == REQUESTS
         assert [outcomes[7], outcomes[-1]] == ["LedgerRowRejected"] * 2
-        assert _stored(tmp_path / "ledger.db") == REQUESTS * PER_REQUEST
+        assert count_rows(tmp_path / "ledger.db") == REQUESTS * PER_REQUEST
     finally:
         writer.close()
 
 
 def test_sqlite_a_locked_file_still_fails_the_whole_batch(tmp_path: Path) -> None:
-    config = _config(1000)
-    config = config.model_copy(update={"ledger": config.ledger.model_copy(update={"busy_timeout_seconds": 0.2})})
-    writer = SQLiteWriter(tmp_path / "ledger.db", config)
+    writer = SQLiteWriter(tmp_path / "ledger.db", ledger_config(commit_interval_ms=1000, busy_timeout_seconds=0.2))
     holder = sqlite3.connect(tmp_path / "ledger.db", isolation_level=None)
     try:
         requests = _requests()[:3]
