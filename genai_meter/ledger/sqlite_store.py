@@ -128,7 +128,7 @@ def store(conn: sqlite3.Connection, dicts: Dictionaries, params: list[Params], *
         keys = [(p[0], bytes(p[1]), bytes(p[2])) for p in params]
         known = existing_keys(conn, keys)
     raw_since = int(raw_since_text or 0)
-    if params and min(map(_END, params)) < raw_since:  # re-sent calls a prune removed: stored before
+    if raw_since and params and min(map(_END, params)) < raw_since:  # re-sent calls a prune removed: stored before
         keys = keys or [(p[0], bytes(p[1]), bytes(p[2])) for p in params]
         known |= existing_keys(conn, [k for k in keys if k[0] < raw_since], "pruned_calls")
     if keys:
