@@ -59,6 +59,17 @@ def price_id(conn: sqlite3.Connection, price: Price) -> int:
                             price).lastrowid or 0)
 
 
+# A failed write whose error is one of these was caused by a call's values (the submission at fault is
+# rejected); any other error is the file's or the system's (the batch answers LedgerUnavailable).
+ROW_ERRORS = (ValueError, OverflowError, TypeError, sqlite3.IntegrityError, sqlite3.DataError,
+              sqlite3.InterfaceError, sqlite3.ProgrammingError)
+
+
+def is_row_error(exc: BaseException) -> bool:
+    """Whether a failed write's error comes from a call's values (not from the file or the system)."""
+    return isinstance(exc, ROW_ERRORS) and "closed" not in str(exc)
+
+
 def read_generation(conn: sqlite3.Connection) -> int:
     """The file's dictionary generation (`meta`; moved by every deletion or change of a dictionary row)."""
     row = conn.execute("SELECT value FROM meta WHERE key = ?", (GENERATION,)).fetchone()
@@ -136,10 +147,12 @@ class Dictionaries:
                 except BaseException:
                     conn.execute("ROLLBACK")
                     raise
-            except (ValueError, OverflowError, TypeError, sqlite3.DataError, sqlite3.InterfaceError) as exc:
-                problem = next(filter(None, (labelset_problem(*s) for s in new_sets)), None) or str(exc)
-                raise LedgerRowRejected(f"a label set or price cannot be stored: {problem}") from None
-            except sqlite3.Error as exc:
+            except Exception as exc:
+                if is_row_error(exc):
+                    problem = next(filter(None, (labelset_problem(*s) for s in new_sets)), None) or str(exc)
+                    raise LedgerRowRejected(f"a label set or price cannot be stored: {problem}") from None
+                if not isinstance(exc, sqlite3.Error):
+                    raise
                 self.error = f"the ledger cannot store new label sets now: {exc}"
                 raise LedgerUnavailable(self.error) from None
             self.error = None

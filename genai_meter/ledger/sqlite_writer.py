@@ -44,7 +44,7 @@ from genai_meter.ledger.commit_queue import CommitQueue, Submission, refused
 from genai_meter.ledger.model import FILE_GONE, Entry, LedgerRowRejected, LedgerUnavailable
 from genai_meter.ledger.row_checks import params_problem
 from genai_meter.ledger.rows import Row, RowBuilder
-from genai_meter.ledger.sqlite_params import CALL_COLUMNS, Dictionaries, Params, params_of
+from genai_meter.ledger.sqlite_params import CALL_COLUMNS, Dictionaries, Params, is_row_error, params_of
 from genai_meter.ledger.sqlite_rollups import seal
 from genai_meter.ledger.sqlite_schema import file_identity, open_write
 from genai_meter.ledger.sqlite_store import store
@@ -57,15 +57,6 @@ PRUNE_CHECK_EVERY_S = 60.0
 SEAL_EVERY_S = 10.0  # an hourly-rollup seal pass this often (sooner while a backlog is sealed)
 SEAL_GRACE_S = 60.0  # seal up to this long before now: spans arrive seconds after they end (later ones are late)
 PROBE_BYTES = 64 * 1024  # an unhealthy writer's probe writes (and removes) this much: a full disk fails it
-# A failed store whose error is one of these was caused by a call's values (the batch is split, the
-# submission at fault rejected); any other error is the file's or the system's (the batch answers 503).
-ROW_ERRORS = (ValueError, OverflowError, TypeError, sqlite3.IntegrityError, sqlite3.DataError,
-              sqlite3.InterfaceError, sqlite3.ProgrammingError)
-
-
-def is_row_error(exc: BaseException) -> bool:
-    """Whether a failed store's error comes from a call's values (not from the file or the system)."""
-    return isinstance(exc, ROW_ERRORS) and "closed" not in str(exc)
 
 
 class _Submitted(Future[list[bool]]):
