@@ -200,6 +200,8 @@ class LedgerConfig(Section):
     retention_days: int = Field(default=400, ge=1)  # raw calls kept this long (year over year needs > 365)
     rollup_retention_days: int = Field(default=1100, ge=1)  # hourly and daily rollups kept this long
     max_bytes: int | None = Field(default=None, ge=1024 * 1024)  # prune the oldest raw calls above this size
+    # a pruned call re-sent (an OTLP retry, a collector replay) is known as stored while it ended this recently
+    dedup_horizon_hours: float = Field(default=72, ge=0)
     hash_user_ids: bool = True  # store a SHA-256 of end-user ids, never the id itself
     commit_interval_ms: float = Field(default=5.0, ge=0, le=1000)  # group commit: wait this long for company
     busy_timeout_seconds: float = Field(default=5.0, gt=0)  # past this a locked ledger answers 503
