@@ -51,6 +51,9 @@ class Expect:
     status: str = contract.STATUS_OK
     unmetered: str = ""
     cache_write_1h: bool = False
+    units: tuple[tuple[str, int], ...] = ()  # LLMCall.units, sorted
+    service_tier: str = ""
+    batch: bool = False
 
 
 EXPECTED: dict[str, Expect | str] = {
@@ -93,7 +96,8 @@ EXPECTED: dict[str, Expect | str] = {
     # --- OpenLLMetry, current and legacy keys ---
     "openllmetry/anthropic_legacy_cache_write": Expect("openllmetry", "anthropic", "claude-3-5-sonnet-20241022",
                                                        "chat", (1500, 3000, 2000, 800, 0)),
-    "openllmetry/anthropic_current": Expect("openllmetry", "anthropic", "claude-sonnet-4-5-20250929", "chat",
+    # no OpenLLMetry key (its scope prefix is shared with the contrib packages): read by its gen_ai.* keys alone
+    "openllmetry/anthropic_current": Expect("semconv", "anthropic", "claude-sonnet-4-5-20250929", "chat",
                                             (1500, 3000, 2000, 800, 0)),
     "openllmetry/openai_legacy_completion": Expect("openllmetry", "openai", "gpt-3.5-turbo-instruct",
                                                    "text_completion", (40, 0, 0, 16, 0)),
@@ -120,8 +124,9 @@ EXPECTED: dict[str, Expect | str] = {
                                                 unmetered=CACHE_UNKNOWN),
     "vercel/v5_do_generate_openai": Expect("vercel", "openai", "gpt-5-2025-08-07", "chat",
                                            (6000, 4000, 0, 1500, 500)),
+    # Anthropic's raw usage: every cache write for 1 hour (a unit of its own, 1-hour rate), served at standard
     "vercel/v5_do_stream_anthropic_1h": Expect("vercel", "anthropic", "claude-sonnet-4-5", "chat",
-                                               (1500, 3000, 2000, 800, 0), cache_write_1h=True),
+                                               (1500, 3000, 0, 800, 0), units=(("cache_write_1h_tokens", 2000),)),
     "vercel/v5_do_generate_google": Expect("vercel", "gcp.gemini", "gemini-2.5-flash", "chat", (600, 400, 0, 200, 300)),
     "vercel/v5_do_embed": Expect("vercel", "openai", "text-embedding-3-small", "embeddings", (64, 0, 0, 0, 0)),
     "vercel/v5_stream_text": AGG,
@@ -142,7 +147,7 @@ EXPECTED: dict[str, Expect | str] = {
     "pydantic_ai/tool": NON,
     # --- LangSmith ---
     "langsmith/llm_anthropic": Expect("langsmith", "anthropic", "claude-sonnet-4-5-20250929", "chat",
-                                      (1500, 3000, 2000, 800, 0), cache_write_1h=True),
+                                      (1500, 3000, 0, 800, 0), units=(("cache_write_1h_tokens", 2000),)),
     "langsmith/llm_openai_reasoning": Expect("langsmith", "openai", "o4-mini", "chat", (6000, 4000, 0, 1500, 500)),
     "langsmith/chain": AGG,
     "langsmith/retriever": NON,
@@ -194,6 +199,8 @@ def test_fixture_classifies_exactly(conventions: Conventions, name: str) -> None
     assert _tokens(result) == expected.tokens
     assert (result.status, result.unmetered, result.cache_write_1h) == \
         (expected.status, expected.unmetered, expected.cache_write_1h)
+    assert (tuple(sorted(result.units.items())), result.service_tier, result.batch) == \
+        (expected.units, expected.service_tier, expected.batch)
     assert result.end_ns == span.end_ns
     assert result.duration_s == pytest.approx((span.end_ns - span.start_ns) / 1e9)
     assert result.sample_weight == 1.0
@@ -272,10 +279,11 @@ def test_openllmetry_request_types(conventions: Conventions, request_type: str, 
     ("openai.response", "chat"), ("bedrock.converse", "chat"), ("cohere.rerank", "rerank"),
 ])
 def test_openllmetry_operation_from_span_name(conventions: Conventions, name: str, expected: str) -> None:
-    span = _span({"gen_ai.provider.name": "openai", "gen_ai.request.model": "m", "gen_ai.usage.input_tokens": 5},
-                 name=name, scope="opentelemetry.instrumentation.openai.v1")
-    result = conventions.classify(span)
-    assert isinstance(result, LLMCall) and result.operation == expected and result.source == "openllmetry"
+    for extra, source in (({"gen_ai.is_streaming": False}, "openllmetry"), ({}, "semconv")):
+        span = _span({"gen_ai.provider.name": "openai", "gen_ai.request.model": "m", "gen_ai.usage.input_tokens": 5,
+                      **extra}, name=name, scope="opentelemetry.instrumentation.openai.v1")
+        result = conventions.classify(span)
+        assert isinstance(result, LLMCall) and result.operation == expected and result.source == source
 
 
 @pytest.mark.parametrize(("kind", "expected"), [
