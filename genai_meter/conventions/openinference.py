@@ -86,7 +86,12 @@ IMAGE_GENERATION = "image_generation"  # the operation of a span that generated 
 
 
 def generated_images(a: Mapping[str, Any], params: Invocation) -> dict[str, int]:
-    """Image generation: one `output.images.<i>.image.url` key per image (keys only: values are content),
-    as a custom unit by the size and quality asked for."""
+    """Image generation (the images API: its parameters name a `size`): as a custom unit by the size and
+    quality asked for, one per `output.images.<i>.image.url` key (keys only: values are content), else
+    (outputs hidden) the `n` asked for, else one."""
+    if params.size is None:
+        return {}
     count = sum(1 for key in a if key.startswith(OUTPUT_IMAGES_PREFIX) and key.endswith(".image.url"))
-    return {image_unit(params.size, params.quality): count} if count else {}
+    if not count:
+        count = params.n if type(params.n) is int and params.n > 0 else 1
+    return {image_unit(params.size, params.quality): count}
