@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
+from tests.support.ledger_faults import REFUSED_INPUT_TOKENS, refuse_marked_calls
 from tests.support.otlp import (
     Serve,
     http_request,
@@ -25,8 +26,6 @@ from tests.support.otlp import (
     write_config,
 )
 
-HUGE_WEIGHT = "ot=th:ffffffffffffff"  # an adjusted count of 2^56: beyond the ledger's integers
-
 
 def _ready(serve: Serve) -> int:
     return http_request(serve.metrics, "GET", "/readyz").status
@@ -35,13 +34,12 @@ def _ready(serve: Serve) -> int:
 def _serve(tmp_path: Path, *extra: str) -> tuple[Serve, Path]:
     db = tmp_path / "ledger.db"
     config = write_config(tmp_path / "c.yaml", {"server": {"shutdown_scrape_wait_seconds": 0},
-                                                "ledger": {"busy_timeout_seconds": 0.3},
-                                                "sampling": {"weight_by_adjusted_count": True}})
+                                                "ledger": {"busy_timeout_seconds": 0.3}})
     return start_serve(config, "--ledger", f"sqlite:///{db}", *extra), db
 
 
-def _request(customer: str, n: int = 3, trace_state: str = "") -> object:
-    return make_request([make_span(llm_attributes(customer=customer), trace_state=trace_state) for _ in range(n)])
+def _request(customer: str, n: int = 3) -> object:
+    return make_request([make_span(llm_attributes(customer=customer)) for _ in range(n)])
 
 
 @pytest.mark.slow
@@ -68,7 +66,9 @@ def test_readyz_follows_the_ledger(tmp_path: Path) -> None:
             holder.close()
         assert wait_for(lambda: _ready(serve) == 200, 10)
 
-        reply = post_traces(serve.http, _request("poison", 1, HUGE_WEIGHT))
+        refuse_marked_calls(db)
+        poison = make_span(llm_attributes(customer="poison", input_tokens=REFUSED_INPUT_TOKENS))
+        reply = post_traces(serve.http, make_request([poison]))
         assert reply.status == 200
         response = ExportTraceServiceResponse.FromString(reply.body)
         assert response.partial_success.rejected_spans == 1

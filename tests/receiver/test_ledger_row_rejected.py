@@ -1,5 +1,5 @@
-"""The receiver over a real SQLite ledger: a request holding a call the ledger can never store (here a
-sample weight of 2^56, from an OTel sampling threshold, far beyond the ledger's integers) is answered
+"""The receiver over a real SQLite ledger: a request holding a call the ledger can never store (spans are
+range-checked where they are read; here the file itself refuses calls of a marked token count) is answered
 as rejected spans (OTLP partial success) and counted in rejected{ledger_row_rejected}, never 503;
 requests sharing its group commit are counted as usual. `ledger forget` while the receiver runs
 (bulk-counted calls keep label-set ids per template) files nobody's calls under another's name."""
@@ -16,14 +16,14 @@ from genai_meter.collector_processor.metering import build_meter
 from genai_meter.collector_processor.receiver.decode import MEDIA_PROTOBUF, decode
 from genai_meter.collector_processor.receiver.dedup import SeenSpans
 from genai_meter.collector_processor.receiver.ingest import Ingestor, Outcome
-from genai_meter.config import Config, SamplingConfig
+from genai_meter.config import Config
 from genai_meter.exporters import UsageMetrics
 from genai_meter.ledger import forget, open_reader
 from genai_meter.ledger.sqlite_writer import SQLiteWriter
+from tests.support.ledger_faults import REFUSAL, REFUSED_INPUT_TOKENS, refuse_marked_calls
 from tests.support.otlp import llm_attributes, make_request, make_span, plain_span
 
-CONFIG = Config(sampling=SamplingConfig(weight_by_adjusted_count=True))
-HUGE_WEIGHT = "ot=th:ffffffffffffff"  # sampled with p = 2^-56: an adjusted count of 2^56
+CONFIG = Config()
 
 
 def _pipeline(tmp: Path, *, bulk: bool, config: Config = CONFIG) -> tuple[Ingestor, UsageMetrics, SQLiteWriter]:
@@ -31,6 +31,7 @@ def _pipeline(tmp: Path, *, bulk: bool, config: Config = CONFIG) -> tuple[Ingest
     meter = build_meter(config, [metrics])
     meter.bulk = bulk
     writer = SQLiteWriter(tmp / "ledger.db", config)
+    refuse_marked_calls(tmp / "ledger.db")
     seen = SeenSpans(config.limits.dedup_window_seconds, config.limits.dedup_max_entries)
     return Ingestor(meter, metrics, seen, ledger=writer), metrics, writer
 
@@ -52,11 +53,11 @@ def test_a_call_the_ledger_cannot_store_rejects_its_request_not_the_commit(tmp_p
     ingestor, metrics, writer = _pipeline(tmp_path, bulk=bulk)
     try:
         poisoned = make_request([make_span(llm_attributes(customer="poison")) for _ in range(2)]
-                                + [make_span(llm_attributes(customer="poison"), trace_state=HUGE_WEIGHT), plain_span()])
+                                + [make_span(llm_attributes(customer="poison", input_tokens=REFUSED_INPUT_TOKENS)), plain_span()])
         outcome = _export(ingestor, poisoned)
         assert isinstance(outcome, Outcome), outcome
         assert (outcome.rejected, outcome.counted) == (3, 0)
-        assert contract.REJECT_LEDGER_ROW in outcome.message and "weight_micro" in outcome.message
+        assert contract.REJECT_LEDGER_ROW in outcome.message and REFUSAL in outcome.message
         assert metrics.get(contract.SELF_SPANS_REJECTED, reason=contract.REJECT_LEDGER_ROW) == 3
         assert metrics.get(contract.SELF_LEDGER_FAILURES) == 0
         assert metrics.get(contract.SELF_SPANS_SKIPPED, reason=contract.SKIP_NOT_LLM) == 1
@@ -85,7 +86,7 @@ def test_concurrent_requests_are_never_failed_by_one_poisoned_call(tmp_path: Pat
         for j in range(15):
             spans = [make_span(llm_attributes(customer=f"c{k}")) for _ in range(5)]
             if (k, j) == (3, 7):
-                spans[2] = make_span(llm_attributes(customer=f"c{k}"), trace_state=HUGE_WEIGHT)
+                spans[2] = make_span(llm_attributes(customer=f"c{k}", input_tokens=REFUSED_INPUT_TOKENS))
             outcomes[(k, j)] = _export(ingestor, make_request(spans))
 
     threads = [threading.Thread(target=client, args=(k,)) for k in range(8)]
