@@ -34,6 +34,7 @@ from genai_meter.exporters.labels import LabelResolver
 from genai_meter.exporters.series import CounterTable, HistogramTable, SeriesTable
 from genai_meter.exporters.unit_counts import UnitLabels, count_unit_costs, count_units, partial_reasons
 from genai_meter.periods import NS
+from genai_meter.pricing.context import STANDARD_TIERS
 from genai_meter.records import Cost, LLMCall
 
 TOKEN_TYPES = contract.TOKEN_TYPES
@@ -202,7 +203,7 @@ class CallCounter:
                 for reason in partial_reasons(cost.unpriced_units):
                     self.partially_priced.add((service, provider, model, reason), 1 if unweighted else weight)
             prices = cost.unit_prices
-            if prices and self._last_prices.get((provider, model)) is not prices:
+            if prices and self._last_prices.get((provider, model)) is not prices and at_list_price(call):
                 self._set_prices(provider, model, prices)
         if call.estimate:
             self.estimated.add((service, provider, model, contract.ESTIMATE_MODALITY), 1 if unweighted else weight)
@@ -254,7 +255,7 @@ class CallCounter:
             if slots is None or not self._has_series(slots, tokens, costs, ttfts):
                 return False
         priced = prices is not None
-        if priced and prices and self._last_prices.get(slots[8]) is not prices:
+        if priced and prices and self._last_prices.get(slots[8]) is not prices and at_list_price(call):
             self._set_prices(slots[8][0], slots[8][1], prices)  # as the group's first call would
         add_group(slots, calls, tokens, costs, duration_counts, durations, ttft_counts, ttfts, priced,
                   self._group_tables)
@@ -413,6 +414,12 @@ class CallCounter:
         budgets = self._budgets.matching(call) if self._has_budgets else ()  # pure: outside the lock
         with self._lock:
             return self._count(call, cost, budgets)
+
+
+def at_list_price(call: LLMCall) -> bool:
+    """Whether `call` was priced in the standard context (no tier of its own, no batch): only such calls set the
+    price gauge, so it shows each model's list prices whatever order tiered and batch calls come in."""
+    return not call.batch and call.service_tier in STANDARD_TIERS
 
 
 def clock_ns(clock: Callable[[], float]) -> Callable[[], int]:
