@@ -5,7 +5,8 @@ scope, an app's own, OpenLLMetry's and OpenInference's: the scope is only a hint
 same and count every span. The mixed body (benchmarks.mixed_bodies) adds what real traffic has: several
 resources and scopes, traces of four spans (roots, agents, tools, model calls), legacy keys, OpenLLMetry's
 and OpenInference's own keys, service tiers and audio tokens. `Ingestor.export` with `--ledger none`,
-process CPU, the collector thresholds serve sets, best of ROUNDS rounds of BODIES requests each.
+process CPU, the collector thresholds serve sets, best of ROUNDS rounds of BODIES requests each; each round
+runs every case in turn, so that a drift of the machine's speed hits them alike.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from benchmarks.mixed_bodies import mixed_body
 from benchmarks.otlp_bodies import SCOPES, SPANS_PER_REQUEST, Stamper, template_body
 
 BODIES = 24
-ROUNDS = 5
+ROUNDS = 7
 
 
 def by_scope() -> list[tuple[str, str, str]]:
@@ -29,19 +30,24 @@ def by_scope() -> list[tuple[str, str, str]]:
     tune_garbage_collector()
     cases = [(f"{name} scope", template_body(1.0, scope=scope)) for name, scope in SCOPES.items()]
     cases.append(("mixed traffic", mixed_body()))
-    rows = []
+    runs = []
     for label, template in cases:
         ingestor = Receivers(Config()).ingestor
         stamper = Stamper(template)
         for body in stamper.bodies(4):  # warm: plans, templates, prices, series
             ingestor.export(decode(body, MEDIA_PROTOBUF))
-        best, counted = float("inf"), 0
-        for _ in range(ROUNDS):
+        runs.append((label, ingestor, stamper))
+    best = {label: float("inf") for label, _, _ in runs}
+    counts = dict.fromkeys(best, 0)
+    for _ in range(ROUNDS):
+        for label, ingestor, stamper in runs:
             bodies = stamper.bodies(BODIES)
             start = time.process_time()
-            counted = sum(ingestor.export(decode(body, MEDIA_PROTOBUF)).counted for body in bodies)
-            best = min(best, time.process_time() - start)
-        us = best / (BODIES * SPANS_PER_REQUEST) * 1e6
+            counts[label] = sum(ingestor.export(decode(body, MEDIA_PROTOBUF)).counted for body in bodies)
+            best[label] = min(best[label], time.process_time() - start)
+    rows = []
+    for label, _, _ in runs:
+        us, counted = best[label] / (BODIES * SPANS_PER_REQUEST) * 1e6, counts[label]
         rows.append((f"whole requests, {label} (ledger none)", f"{us:.2f} µs",
                      f"{1e6 / us:,.0f} spans/CPU-s; {counted // BODIES} calls counted per request of "
                      f"{SPANS_PER_REQUEST} spans"))

@@ -32,9 +32,8 @@ from genai_meter.exporters.budgets import Budget, BudgetTracker
 from genai_meter.exporters.group_add import add_group
 from genai_meter.exporters.labels import LabelResolver
 from genai_meter.exporters.series import CounterTable, HistogramTable, SeriesTable
-from genai_meter.exporters.unit_counts import UnitLabels, count_unit_costs, count_units, partial_reasons
+from genai_meter.exporters.unit_counts import UnitLabels, at_list_price, count_unit_costs, count_units, partial_reasons
 from genai_meter.periods import NS
-from genai_meter.pricing.context import STANDARD_TIERS
 from genai_meter.records import Cost, LLMCall
 
 TOKEN_TYPES = contract.TOKEN_TYPES
@@ -199,9 +198,8 @@ class CallCounter:
             self._count_cost(entry, labels, cost, dweight)
             if cost.unit_pico:
                 count_unit_costs(labels, cost.unit_pico, self._unit_labels, self.cost, dweight)
-            if cost.unpriced_units:
-                for reason in partial_reasons(cost.unpriced_units):
-                    self.partially_priced.add((service, provider, model, reason), 1 if unweighted else weight)
+            for reason in partial_reasons(cost.unpriced_units) if cost.unpriced_units else ():
+                self.partially_priced.add((service, provider, model, reason), 1 if unweighted else weight)
             prices = cost.unit_prices
             if prices and self._last_prices.get((provider, model)) is not prices and at_list_price(call):
                 self._set_prices(provider, model, prices)
@@ -414,12 +412,6 @@ class CallCounter:
         budgets = self._budgets.matching(call) if self._has_budgets else ()  # pure: outside the lock
         with self._lock:
             return self._count(call, cost, budgets)
-
-
-def at_list_price(call: LLMCall) -> bool:
-    """Whether `call` was priced in the standard context (no tier of its own, no batch): only such calls set the
-    price gauge, so it shows each model's list prices whatever order tiered and batch calls come in."""
-    return not call.batch and call.service_tier in STANDARD_TIERS
 
 
 def clock_ns(clock: Callable[[], float]) -> Callable[[], int]:

@@ -7,6 +7,8 @@ exact (docs/metrics.md).
   `cost_type` = the unit. So the cost family sums to every call's `Cost.total`.
 - Unit label values are bounded: genai-prices' usage keys, and the custom units the override file
   prices (`UnitLabels.admit`); any other custom unit is counted under `__overflow__`.
+- The price gauge shows list prices: only a call priced in the standard context (`at_list_price`) sets it,
+  so tiered and batch calls, in any order, never change it.
 - A priced call whose `Cost.unpriced_units` is not empty counts once per reason in the partially-priced
   family (`service_tier`, `batch`, `unit`); a call with `LLMCall.estimate` in the estimated family.
 
@@ -20,7 +22,8 @@ from decimal import Decimal
 
 from genai_meter import contract
 from genai_meter.exporters.series import CounterTable
-from genai_meter.pricing.context import BATCH_FLAG, TIER_FLAG
+from genai_meter.pricing.context import BATCH_FLAG, STANDARD_TIERS, TIER_FLAG
+from genai_meter.records import LLMCall
 
 
 class UnitLabels:
@@ -72,3 +75,8 @@ def partial_reasons(unpriced: tuple[str, ...]) -> tuple[str, ...]:
         found.add(contract.PARTIAL_TIER if entry.startswith(TIER_FLAG)
                   else contract.PARTIAL_BATCH if entry == BATCH_FLAG else contract.PARTIAL_UNIT)
     return tuple(reason for reason in contract.PARTIAL_REASONS if reason in found)
+
+
+def at_list_price(call: LLMCall) -> bool:
+    """Whether `call` was priced in the standard context (no tier of its own, no batch)."""
+    return not call.batch and call.service_tier in STANDARD_TIERS

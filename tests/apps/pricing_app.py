@@ -17,7 +17,6 @@ once every span is metered and exported, then serves /metrics until stdin closes
 from __future__ import annotations
 
 import sys
-
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
 
@@ -33,7 +34,17 @@ from genai_meter.ledger.sqlite_writer import SQLiteWriter
 from genai_meter.pricing import PriceBook
 from tests.support.otlp import key_values
 
-CONFIG = Config.model_validate({"dimensions": {"customer": {"attributes": ["customer.id"]}}})
+DIMENSIONS = {"customer": {"attributes": ["customer.id"]}}
+# gpt-4o's tier and batch prices from the override file never change with time: those calls are counted in bulk
+# too (the catalog's variants start on a date, so its tier calls are assessed one by one)
+TIER_PRICES = """- provider: openai
+  model: gpt-4o
+  prices: {input_mtok: "2.5", output_mtok: "10", cache_read_mtok: "1.25"}
+  service_tiers:
+    flex: {input_mtok: "1.25", output_mtok: "5", cache_read_mtok: "0.625"}
+    priority: {input_mtok: "4.25", output_mtok: "17", cache_read_mtok: "2.125"}
+  batch: {input_mtok: "1.25", output_mtok: "5"}
+"""
 SCOPES = ("opentelemetry.instrumentation.openai_v2", "opentelemetry.instrumentation.openai.v1",
           "openinference.instrumentation.openai", "my-company.llm")
 TRACES = 60
@@ -107,11 +118,11 @@ def _rescoped(body: bytes, scope: str) -> bytes:
     return request.SerializeToString()
 
 
-def _meter(tmp: Path, *, bulk: bool) -> tuple[Ingestor, UsageMetrics, SQLiteWriter, list[int]]:
+def _meter(tmp: Path, config: Config, *, bulk: bool) -> tuple[Ingestor, UsageMetrics, SQLiteWriter, list[int]]:
     """An ingestor with a SQLite ledger in `tmp`; the list counts the calls bulk counting took."""
-    metrics = UsageMetrics(CONFIG, serve=True)
-    meter = (build_meter(CONFIG, [metrics]) if bulk else
-             Meter(CONFIG, [metrics], conventions=Conventions(CONFIG), prices=PriceBook.from_config(CONFIG),
+    metrics = UsageMetrics(config, serve=True)
+    meter = (build_meter(config, [metrics]) if bulk else
+             Meter(config, [metrics], conventions=Conventions(config), prices=PriceBook.from_config(config),
                    templates=False))
     meter.bulk = bulk
     taken: list[int] = []
@@ -123,20 +134,25 @@ def _meter(tmp: Path, *, bulk: bool) -> tuple[Ingestor, UsageMetrics, SQLiteWrit
 
     meter.record_tally = counting  # type: ignore[method-assign]
     tmp.mkdir()
-    writer = SQLiteWriter(tmp / "ledger.db", CONFIG)
-    seen = SeenSpans(CONFIG.limits.dedup_window_seconds, CONFIG.limits.dedup_max_entries)
+    writer = SQLiteWriter(tmp / "ledger.db", config)
+    seen = SeenSpans(config.limits.dedup_window_seconds, config.limits.dedup_max_entries)
     return Ingestor(meter, metrics, seen, ledger=writer), metrics, writer, taken
 
 
-def _ledger(path: Path) -> tuple[dict[str, list[tuple[Any, ...]]], list[str]]:
-    """The rows of the ledger's calls (but their `unmetered` flag), label sets and prices; the flags apart."""
+def _ledger(path: Path) -> tuple[list[tuple[Any, ...]], list[str]]:
+    """The ledger's calls with their label set and price by content (ids are given in the order bulk counting
+    meets them), but their `unmetered` flag; the flags apart, in the same order."""
     conn = sqlite3.connect(path)
     try:
-        columns = [row[1] for row in conn.execute("PRAGMA table_info(calls)") if row[1] != "unmetered"]
-        tables = {table: conn.execute(f"SELECT * FROM {table} ORDER BY 1, 2, 3").fetchall()
-                  for table in ("labelsets", "prices")}
-        tables["calls"] = conn.execute(f"SELECT {', '.join(columns)} FROM calls ORDER BY 1, 2, 3").fetchall()
-        return tables, [row[0] for row in conn.execute("SELECT unmetered FROM calls ORDER BY end_ns, trace_id, span_id")]
+        labels = [row[1] for row in conn.execute("PRAGMA table_info(labelsets)") if row[1] != "id"]
+        columns = [row[1] for row in conn.execute("PRAGMA table_info(calls)")
+                   if row[1] not in ("unmetered", "labelset", "price")]
+        order = "ORDER BY c.end_ns, c.trace_id, c.span_id"
+        calls = conn.execute(
+            f"SELECT {', '.join('c.' + c for c in columns)}, {', '.join('l.' + c for c in labels)}, p.source, "
+            f"p.version, p.entry, p.unit_prices FROM calls c JOIN labelsets l ON l.id = c.labelset "
+            f"JOIN prices p ON p.id = c.price {order}").fetchall()
+        return calls, [row[0] for row in conn.execute(f"SELECT c.unmetered FROM calls c {order}")]
     finally:
         conn.close()
 
@@ -150,19 +166,25 @@ def _legacy_flags(bodies: list[bytes]) -> list[str]:
     return ["cache_unknown" if legacy else "" for *_, legacy in calls]
 
 
-def test_the_same_gen_ai_spans_are_metered_alike_under_any_scope(tmp_path: Path) -> None:
+@pytest.mark.parametrize("tier_prices", [False, True])
+def test_the_same_gen_ai_spans_are_metered_alike_under_any_scope(tmp_path: Path, tier_prices: bool) -> None:
+    pricing = {}
+    if tier_prices:
+        (tmp_path / "prices.yaml").write_text(TIER_PRICES)
+        pricing = {"overrides": str(tmp_path / "prices.yaml")}
+    config = Config.model_validate({"dimensions": DIMENSIONS, "pricing": pricing})
     bodies = [_body(SCOPES[0], seed) for seed in (1, 2, 3)]
     results = {}
     for scope in SCOPES:
         for bulk in (True, False):
-            ingestor, metrics, writer, taken = _meter(tmp_path / f"{scope}-{bulk}", bulk=bulk)
+            ingestor, metrics, writer, taken = _meter(tmp_path / f"{scope}-{bulk}", config, bulk=bulk)
             outcomes = [ingestor.export(decode(_rescoped(body, scope), MEDIA_PROTOBUF)) for body in bodies]
             writer.close()
             results[scope, bulk] = (outcomes, metrics.samples(), _ledger(tmp_path / f"{scope}-{bulk}" / "ledger.db"),
                                     sum(taken))
     outcomes, samples, (ledger, flags), _ = results[SCOPES[-1], False]
     assert sum(o.counted for o in outcomes) == 2 * TRACES * len(bodies)
-    assert len(ledger["calls"]) == 2 * TRACES * len(bodies)
+    assert len(ledger) == 2 * TRACES * len(bodies)
     tiers = {dict(labels)["service_tier"] for name, labels in samples if name == "llm_requests_total"}
     assert tiers == {"default", "flex", "priority", "batch"}
     assert total_of(samples, "llm_units_total") > 0 and set(flags) == {""}
