@@ -119,6 +119,8 @@ def test_tiers_batch_audio_images_and_units_cost_what_the_provider_bills(instrum
                                                                          tmp_path: Path) -> None:
     in_process, served, fake = run(instrumentation, tmp_path)
     expected = expected_costs(instrumentation, fake)
+    if instrumentation == "openai_v2":  # no cached tokens: the invoice's figure for the flex call
+        assert expected["gpt-5-mini"] == Decimal("0.00325")
     for samples in (in_process, served):
         assert cost_by_model(samples) == expected
         assert sum(cost_by_model(samples).values()) == sum(expected.values())
@@ -164,3 +166,20 @@ def test_the_price_command_gives_the_same_figures() -> None:
         out = price_command(model, *args, *extra)
         assert Decimal(out["total_usd"]) == billed(fake, model, context), (model, out)
         assert out["partly_priced"] is False
+
+
+@pytest.mark.slow
+def test_the_invoice_figures() -> None:
+    """10,000 prompt and 2,000 completion tokens, none cached: genai-prices bills $0.00325 for gpt-5-mini at
+    the flex tier, $0.0765 for gpt-4o at the priority tier and $0.1875 for gpt-audio with 3,000 audio tokens in
+    and 1,000 out; `genai-meter price` gives each figure to the last digit."""
+    fake = FakeOpenAI(cached_tokens=0)
+    text = ["--input", "10000", "--output", "1500", "--reasoning", "500"]
+    cases = (("gpt-5-mini", {"service_tier": "flex"}, [*text, "--service-tier", "flex"], "0.00325"),
+             ("gpt-4o", {"service_tier": "priority"}, [*text, "--service-tier", "priority"], "0.0765"),
+             ("gpt-audio", None, ["--input", "7000", "--output", "500", "--reasoning", "500", "--unit",
+                                  "input_audio_tokens=3000", "--unit", "output_audio_tokens=1000"], "0.1875"))
+    for model, context, args, invoice in cases:
+        assert billed(fake, model, context) == Decimal(invoice), model
+        out = price_command(model, *args)
+        assert Decimal(out["total_usd"]) == Decimal(invoice) and out["partly_priced"] is False, (model, out)
