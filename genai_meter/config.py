@@ -21,6 +21,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from genai_meter.config_base import ConfigError as ConfigError  # re-exported: every room imports it from here
 from genai_meter.config_base import Section
+from genai_meter.config_pricing import BatchRule as BatchRule  # re-exported: the config model's one home
 from genai_meter.config_reconcile import ReconcileConfig
 from genai_meter.periods import Period, parse_utc_offset
 
@@ -35,7 +36,8 @@ RESERVED_LABELS = frozenset(
 # Labels the contract itself uses; a dimension may not take one of these names.
 BASE_LABELS = frozenset(
     {"service_name", "environment", "provider", "model", "operation", "status", "error_type",
-     "token_type", "cost_type", "budget", "period", "reason", "dimension", "metric", "tool_name"}
+     "token_type", "cost_type", "budget", "period", "reason", "dimension", "metric", "tool_name", "service_tier",
+     "unit"}
 )
 _LABEL_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 _OFFSET = re.compile(r"^[+-]\d{2}:\d{2}$")
@@ -88,6 +90,8 @@ class PricingConfig(Section):
     auto_update: bool = False  # let genai-prices fetch newer catalog data at run time
     stale_after_days: int = Field(default=60, ge=1)  # the price catalog's age that raises an info alert
     fx: FxConfig | None = None  # dated exchange rates for reports in other currencies (pricing.fx)
+    # calls matching any rule are priced at the batch price (docs/pricing.md); spans can say so themselves
+    batch_rules: list[BatchRule] = []
 
 
 class BudgetConfig(Section):
