@@ -16,7 +16,8 @@ import json
 import sqlite3
 from collections.abc import Iterable, Sequence
 
-from genai_meter.ledger.units import UnitAmount
+from genai_meter.ledger.model import CallRow, Conversation
+from genai_meter.ledger.units import UnitAmount, sums_of
 
 MASK32 = 0xFFFFFFFF
 HOUR_NS = 3600 * 10**9
@@ -174,3 +175,88 @@ def units_of(conn: sqlite3.Connection, keys: Sequence[Key]) -> dict[Key, list[Un
 def has_units(conn: sqlite3.Connection) -> bool:
     """Whether any call has units (a file without any skips the unit queries)."""
     return conn.execute("SELECT 1 FROM units LIMIT 1").fetchone() is not None
+
+
+def aggregate(conn: sqlite3.Connection, table: str, start_ns: int, end_ns: int, conds: Sequence[str],
+              params: Sequence[object], keys: Sequence[str], key_params: Sequence[object],
+              by_time: bool) -> list[tuple[int, tuple[str, ...], str, int, int]]:
+    """(bucket or 0, group key, unit, quantity, cost) of the units in [start, end) of `table` ("raw": the
+    calls' units, by minute when `by_time`; "hour"/"day": the unit rollups). `conds` are conditions on the
+    calls (alias `c.`) or the rollup rows (alias `r.`), `keys` group expressions over `labelsets l` (and `c.`)."""
+    if not has_units(conn):
+        return []
+    if table == "raw":
+        time_expr = f"u.end_ns - u.end_ns % {60 * 10**9}" if by_time else "0"
+        source = ("call_units u JOIN calls c ON c.end_ns = u.end_ns AND c.trace_id = u.trace_id "
+                  "AND c.span_id = u.span_id JOIN labelsets l ON l.id = c.labelset JOIN units n ON n.id = u.unit")
+        cost = [f"SUM(u.cost >> 32)", f"SUM(u.cost & {MASK32})"]
+        where = ["u.end_ns >= ?", "u.end_ns < ?", *conds]
+        quantity = "SUM(u.quantity)"
+    else:
+        time_expr = "r.bucket" if by_time else "0"
+        source = f"rollup_unit_{table} r JOIN labelsets l ON l.id = r.labelset JOIN units n ON n.id = r.unit"
+        cost = ["SUM(r.cost_hi)", "SUM(r.cost_lo)"]
+        where = ["r.bucket >= ?", "r.bucket < ?", *conds]
+        quantity = "SUM(r.quantity)"
+    n = len(keys)
+    group = ", ".join(["t", *(f"g{i}" for i in range(n)), "n.name"])
+    sql = (f"SELECT {time_expr} AS t, {''.join(f'{k} AS g{i}, ' for i, k in enumerate(keys))}n.name, {quantity}, "
+           f"{', '.join(cost)} FROM {source} WHERE {' AND '.join(where)} GROUP BY {group}")
+    rows = conn.execute(sql, [*key_params, start_ns, end_ns, *params]).fetchall()
+    return [(r[0], tuple(str(v) for v in r[1:1 + n]), r[1 + n], r[2 + n], (r[3 + n] << 32) + r[4 + n]) for r in rows]
+
+
+def conversation_costs(conn: sqlite3.Connection, start_ns: int, end_ns: int, conversations: Sequence[str],
+                       conds: Sequence[str], params: Sequence[object]) -> dict[str, int]:
+    """The units' cost of each of `conversations` in [start, end) (`conds` on the calls, alias `c.`)."""
+    sql = (f"SELECT c.conversation, SUM(u.cost >> 32), SUM(u.cost & {MASK32}) FROM call_units u JOIN calls c "
+           "ON c.end_ns = u.end_ns AND c.trace_id = u.trace_id AND c.span_id = u.span_id "
+           "WHERE u.end_ns >= ? AND u.end_ns < ? AND c.conversation IN (SELECT value FROM json_each(?))"
+           f"{''.join(' AND ' + c for c in conds)} GROUP BY c.conversation")
+    rows = conn.execute(sql, [start_ns, end_ns, json.dumps(list(conversations)), *params])
+    return {conv: (hi << 32) + lo for conv, hi, lo in rows}
+
+
+def with_units(conn: sqlite3.Connection, rows: list[CallRow]) -> list[CallRow]:
+    """`rows` with their stored units (`CallRow.units`) set."""
+    if not rows or not has_units(conn):
+        return rows
+    def key(row: CallRow) -> Key:
+        return row.end_ns, bytes.fromhex(row.trace_id), bytes.fromhex(row.span_id)
+    found = units_of(conn, [key(row) for row in rows])
+    for row in rows:
+        units = found.get(key(row))
+        if units:
+            row.units = sums_of(units)
+    return rows
+
+
+def with_unit_costs(conn: sqlite3.Connection, conversations: list[Conversation], start_ns: int, end_ns: int,
+                    conds: Sequence[str], params: Sequence[object]) -> list[Conversation]:
+    """`conversations` with their calls' unit costs added to `cost_pico`."""
+    if conversations and has_units(conn):
+        extra = conversation_costs(conn, start_ns, end_ns, [c.conversation for c in conversations], conds, params)
+        for conv in conversations:
+            conv.cost_pico += extra.get(conv.conversation, 0)
+    return conversations
+
+
+def replace_units(conn: sqlite3.Connection, key: Key, labelset: int, old: Sequence[UnitAmount],
+                  new: Sequence[UnitAmount], reprice: int, deltas: dict[tuple[int, int, int], list[int]] | None) -> None:
+    """Re-pricing one call: its old unit costs to `price_history_units` (run `reprice`), its units replaced by
+    `new`; when the call is rolled up (`deltas` given) the differences are added to `deltas` per (hour,
+    label set, unit id) for `add_unit_rollups`."""
+    end, trace, span = key
+    ids = unit_ids(conn, [name for name, _, _ in (*old, *new)])
+    ident = (end, bytearray(trace), bytearray(span))
+    conn.executemany("INSERT INTO price_history_units (end_ns, trace_id, span_id, reprice, unit, cost) "
+                     "VALUES (?, ?, ?, ?, ?, ?)", [(*ident, reprice, ids[name], cost) for name, _, cost in old])
+    conn.execute("DELETE FROM call_units WHERE end_ns = ? AND trace_id = ? AND span_id = ?", ident)
+    conn.executemany("INSERT INTO call_units (end_ns, trace_id, span_id, unit, quantity, cost) VALUES (?, ?, ?, ?, ?, ?)",
+                     [(*ident, ids[name], quantity, cost) for name, quantity, cost in new])
+    if deltas is not None:
+        for sign, units in ((-1, old), (1, new)):
+            for name, quantity, cost in units:
+                acc = deltas.setdefault((end - end % HOUR_NS, labelset, ids[name]), [0, 0])
+                acc[0] += sign * quantity
+                acc[1] += sign * cost
