@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from genai_meter.config import Config
-from genai_meter.ledger.model import BASE_FIELDS, CallRow, Conversation, Coverage, Filters, LedgerUnavailable
 from genai_meter.ledger import sqlite_units
+from genai_meter.ledger.model import BASE_FIELDS, CallRow, Conversation, Coverage, Filters, LedgerUnavailable
 from genai_meter.ledger.query import AggRow, Reader, Table, UnitRow
 from genai_meter.ledger.rows import COST_CLASSES, LABEL_FIELDS, MONEY_SUMS, SUM_NAMES, TOKEN_CLASSES
 from genai_meter.ledger.sqlite_params import read_generation

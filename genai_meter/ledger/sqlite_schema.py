@@ -12,8 +12,8 @@ import sqlite3
 import time
 from pathlib import Path
 
-from genai_meter.ledger.model import FILE_GONE, LedgerUnavailable
 from genai_meter.ledger import sqlite_units
+from genai_meter.ledger.model import FILE_GONE, LedgerUnavailable
 from genai_meter.ledger.rows import COST_CLASSES, LABEL_FIELDS, SUM_NAMES, TOKEN_CLASSES
 from genai_meter.ledger.urls import LedgerOpenError
 

@@ -26,20 +26,21 @@ _KEY = "end_ns INTEGER NOT NULL, trace_id BLOB NOT NULL, span_id BLOB NOT NULL"
 
 
 def _rollup(name: str) -> str:
-    return (f"CREATE TABLE IF NOT EXISTS {name} (bucket INTEGER NOT NULL, labelset INTEGER NOT NULL, unit INTEGER NOT NULL, "
-            "quantity INTEGER NOT NULL, cost_hi INTEGER NOT NULL, cost_lo INTEGER NOT NULL, "
+    return (f"CREATE TABLE IF NOT EXISTS {name} (bucket INTEGER NOT NULL, labelset INTEGER NOT NULL, "
+            "unit INTEGER NOT NULL, quantity INTEGER NOT NULL, cost_hi INTEGER NOT NULL, cost_lo INTEGER NOT NULL, "
             "PRIMARY KEY (bucket, labelset, unit)) WITHOUT ROWID")
 
 
 V7: list[str] = [
     "CREATE TABLE IF NOT EXISTS units (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL UNIQUE)",
-    f"CREATE TABLE IF NOT EXISTS call_units ({_KEY}, unit INTEGER NOT NULL, quantity INTEGER NOT NULL, cost INTEGER NOT NULL, "
-    "PRIMARY KEY (end_ns, trace_id, span_id, unit)) WITHOUT ROWID",
+    f"CREATE TABLE IF NOT EXISTS call_units ({_KEY}, unit INTEGER NOT NULL, quantity INTEGER NOT NULL, "
+    "cost INTEGER NOT NULL, PRIMARY KEY (end_ns, trace_id, span_id, unit)) WITHOUT ROWID",
     _rollup("rollup_unit_hour"),
     _rollup("rollup_unit_day"),
     f"CREATE TABLE IF NOT EXISTS price_history_units ({_KEY}, reprice INTEGER NOT NULL, unit INTEGER NOT NULL, "
     "cost INTEGER NOT NULL, PRIMARY KEY (end_ns, trace_id, span_id, reprice, unit)) WITHOUT ROWID",
 ]
+INSERT_UNIT = "INSERT INTO call_units (end_ns, trace_id, span_id, unit, quantity, cost) VALUES (?, ?, ?, ?, ?, ?)"
 TABLES = frozenset({"units", "call_units", "rollup_unit_hour", "rollup_unit_day", "price_history_units"})
 _SET = ("quantity = quantity + excluded.quantity, "
         "cost_hi = cost_hi + excluded.cost_hi + ((cost_lo + excluded.cost_lo) >> 32), "
@@ -61,9 +62,6 @@ def unit_ids(conn: sqlite3.Connection, names: Iterable[str]) -> dict[str, int]:
         "SELECT id, name FROM units WHERE name IN (SELECT value FROM json_each(?))", (json.dumps(wanted),))}
 
 
-def unit_names(conn: sqlite3.Connection) -> dict[int, str]:
-    return {uid: name for uid, name in conn.execute("SELECT id, name FROM units")}
-
 
 CallUnits = tuple[int, bytes, bytes, int, Sequence[UnitAmount]]  # (end_ns, trace, span, labelset id, units)
 
@@ -74,7 +72,7 @@ def store_units(conn: sqlite3.Connection, calls: Sequence[CallUnits], hours_befo
     if not calls:
         return
     ids = unit_ids(conn, (name for *_, units in calls for name, _, _ in units))
-    conn.executemany("INSERT INTO call_units (end_ns, trace_id, span_id, unit, quantity, cost) VALUES (?, ?, ?, ?, ?, ?)",
+    conn.executemany(INSERT_UNIT,
                      [(end, bytearray(trace), bytearray(span), ids[name], quantity, cost)
                       for end, trace, span, _, units in calls for name, quantity, cost in units])
     late: dict[tuple[int, int, int], list[int]] = {}
@@ -189,7 +187,7 @@ def aggregate(conn: sqlite3.Connection, table: str, start_ns: int, end_ns: int, 
         time_expr = f"u.end_ns - u.end_ns % {60 * 10**9}" if by_time else "0"
         source = ("call_units u JOIN calls c ON c.end_ns = u.end_ns AND c.trace_id = u.trace_id "
                   "AND c.span_id = u.span_id JOIN labelsets l ON l.id = c.labelset JOIN units n ON n.id = u.unit")
-        cost = [f"SUM(u.cost >> 32)", f"SUM(u.cost & {MASK32})"]
+        cost = ["SUM(u.cost >> 32)", f"SUM(u.cost & {MASK32})"]
         where = ["u.end_ns >= ?", "u.end_ns < ?", *conds]
         quantity = "SUM(u.quantity)"
     else:
@@ -241,8 +239,11 @@ def with_unit_costs(conn: sqlite3.Connection, conversations: list[Conversation],
     return conversations
 
 
+Deltas = dict[tuple[int, int, int], list[int]]  # (hour, label set id, unit id) -> [quantity, cost]
+
+
 def replace_units(conn: sqlite3.Connection, key: Key, labelset: int, old: Sequence[UnitAmount],
-                  new: Sequence[UnitAmount], reprice: int, deltas: dict[tuple[int, int, int], list[int]] | None) -> None:
+                  new: Sequence[UnitAmount], reprice: int, deltas: Deltas | None) -> None:
     """Re-pricing one call: its old unit costs to `price_history_units` (run `reprice`), its units replaced by
     `new`; when the call is rolled up (`deltas` given) the differences are added to `deltas` per (hour,
     label set, unit id) for `add_unit_rollups`."""
@@ -252,7 +253,7 @@ def replace_units(conn: sqlite3.Connection, key: Key, labelset: int, old: Sequen
     conn.executemany("INSERT INTO price_history_units (end_ns, trace_id, span_id, reprice, unit, cost) "
                      "VALUES (?, ?, ?, ?, ?, ?)", [(*ident, reprice, ids[name], cost) for name, _, cost in old])
     conn.execute("DELETE FROM call_units WHERE end_ns = ? AND trace_id = ? AND span_id = ?", ident)
-    conn.executemany("INSERT INTO call_units (end_ns, trace_id, span_id, unit, quantity, cost) VALUES (?, ?, ?, ?, ?, ?)",
+    conn.executemany(INSERT_UNIT,
                      [(*ident, ids[name], quantity, cost) for name, quantity, cost in new])
     if deltas is not None:
         for sign, units in ((-1, old), (1, new)):
