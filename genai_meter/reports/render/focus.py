@@ -22,8 +22,8 @@ from decimal import Context, Decimal
 
 from genai_meter.ledger.model import LedgerReader, Totals
 from genai_meter.money import to_pico, usd_text
-from genai_meter.pricing.units import UNITS
 from genai_meter.periods import NS, period_of
+from genai_meter.pricing.units import UNITS
 from genai_meter.reports.render.exactness import calls_partial, calls_unpriced, calls_upper_bound, exactness
 from genai_meter.reports.render.tables import COST_CLASSES, TOKEN_CLASSES
 from genai_meter.reports.service.currency import CurrencyReader

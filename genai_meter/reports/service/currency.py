@@ -14,7 +14,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any, Literal
 
@@ -22,7 +22,7 @@ from genai_meter.config import Config, ConfigError
 from genai_meter.ledger.model import Filters, LedgerReader, Point, Step, Totals
 from genai_meter.ledger.query import step_starts
 from genai_meter.ledger.units import UnitSums
-from genai_meter.pricing.fx import USD, FxError, FxTable, load_fx
+from genai_meter.pricing.fx import USD, FxTable, load_fx
 from genai_meter.reports.render.tables import Report
 from genai_meter.reports.service.params import ParamError
 
@@ -30,7 +30,7 @@ DAY_NS = 86400 * 10**9
 
 
 def utc_day(ns: int) -> date:
-    return datetime.fromtimestamp(ns // 10**9, timezone.utc).date()
+    return datetime.fromtimestamp(ns // 10**9, UTC).date()
 
 
 def convert_pico(pico: int, rate: Decimal) -> int:

@@ -8,6 +8,7 @@ from typing import cast
 from flask import Blueprint, Response, jsonify, stream_with_context
 
 from genai_meter.ledger.model import LedgerReader, Step
+from genai_meter.pricing.fx import FxError
 from genai_meter.reports.insights.build import BUILDERS, KINDS, Query
 from genai_meter.reports.render.focus import focus_export, focus_lines
 from genai_meter.reports.render.pdf import report_pdf
@@ -30,7 +31,6 @@ from genai_meter.reports.service.api import (
     obj,
     route,
 )
-from genai_meter.pricing.fx import FxError
 from genai_meter.reports.service.currency import currency_reader, relabel
 from genai_meter.reports.service.params import NotFound, Param, ParamError
 from genai_meter.reports.service.ranges import check_step, default_step, iso
