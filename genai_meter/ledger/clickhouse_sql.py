@@ -164,25 +164,24 @@ def insert_sql(db: str, token: str, body: str, table: str = "calls") -> str:
     return (f"INSERT INTO {db}.{table} SETTINGS insert_deduplication_token = '{safe}' FORMAT JSONEachRow\n{body}")
 
 
+def _seal_sql(db: str, hour_ns: int, table: str, token: str, sums: str, source: str, by: str) -> str:
+    key = ", ".join(LABEL_FIELDS)
+    return (f"INSERT INTO {db}.{table} SETTINGS insert_deduplication_token = '{token}-{int(hour_ns)}', "
+            "deduplicate_blocks_in_dependent_materialized_views = 1 "
+            f"SELECT {int(hour_ns)} AS bucket, tenant, {key}, toJSONString(dims) AS dims_key, {sums} "
+            f"FROM {db}.calls FINAL{source} WHERE end_ns >= {int(hour_ns)} AND end_ns < {int(hour_ns) + HOUR_NS} "
+            f"GROUP BY tenant, {key}, dims_key{by}")
+
+
 def seal_hour_sql(db: str, hour_ns: int) -> str:
     """Roll one closed hour up from the deduplicated raw rows (FINAL); the token makes it once."""
-    key = ", ".join(LABEL_FIELDS)
-    return (f"INSERT INTO {db}.rollup_hour SETTINGS insert_deduplication_token = 'seal-{int(hour_ns)}', "
-            "deduplicate_blocks_in_dependent_materialized_views = 1 "
-            f"SELECT {int(hour_ns)} AS bucket, tenant, {key}, toJSONString(dims) AS dims_key, {raw_sums()} "
-            f"FROM {db}.calls FINAL WHERE end_ns >= {int(hour_ns)} AND end_ns < {int(hour_ns) + HOUR_NS} "
-            f"GROUP BY tenant, {key}, dims_key")
+    return _seal_sql(db, hour_ns, "rollup_hour", "seal", raw_sums(), "", "")
 
 
 def seal_hour_units_sql(db: str, hour_ns: int) -> str:
     """`seal_hour_sql` for the billed units of the hour (its own token, so it too is made once)."""
-    key = ", ".join(LABEL_FIELDS)
-    return (f"INSERT INTO {db}.rollup_unit_hour SETTINGS insert_deduplication_token = 'seal-units-{int(hour_ns)}', "
-            "deduplicate_blocks_in_dependent_materialized_views = 1 "
-            f"SELECT {int(hour_ns)} AS bucket, tenant, {key}, toJSONString(dims) AS dims_key, unit, sum(quantity), "
-            f"sum(cost) FROM {db}.calls FINAL ARRAY JOIN unit_names AS unit, unit_quantities AS quantity, "
-            f"unit_costs AS cost WHERE end_ns >= {int(hour_ns)} AND end_ns < {int(hour_ns) + HOUR_NS} "
-            f"GROUP BY tenant, {key}, dims_key, unit")
+    return _seal_sql(db, hour_ns, "rollup_unit_hour", "seal-units", "unit, sum(quantity), sum(cost)",
+                     " ARRAY JOIN unit_names AS unit, unit_quantities AS quantity, unit_costs AS cost", ", unit")
 
 
 def sealed_until_sql(db: str) -> str:

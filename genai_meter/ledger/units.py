@@ -120,18 +120,18 @@ class UnitSums:
 
     def by_class(self) -> dict[str, int]:
         """Cost by unit class (`UNIT_CLASSES`), the classes present only."""
-        out: dict[str, int] = {}
-        for name, cost in self.cost_pico.items():
-            cls = unit_class(name)
-            out[cls] = out.get(cls, 0) + cost
-        return {c: out[c] for c in UNIT_CLASSES if c in out}
+        return _by_class(self.cost_pico)
 
     def quantity_by_class(self) -> dict[str, int]:
-        out: dict[str, int] = {}
-        for name, quantity in self.quantity.items():
-            cls = unit_class(name)
-            out[cls] = out.get(cls, 0) + quantity
-        return {c: out[c] for c in UNIT_CLASSES if c in out}
+        return _by_class(self.quantity)
+
+
+def _by_class(values: Mapping[str, int]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for name, value in values.items():
+        cls = unit_class(name)
+        out[cls] = out.get(cls, 0) + value
+    return {c: out[c] for c in UNIT_CLASSES if c in out}
 
 
 def sums_of(units: Iterable[UnitAmount]) -> UnitSums:

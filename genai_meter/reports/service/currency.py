@@ -23,7 +23,7 @@ from genai_meter.ledger.model import Filters, LedgerReader, Point, Step, Totals
 from genai_meter.ledger.query import step_starts
 from genai_meter.ledger.units import UnitSums
 from genai_meter.pricing.fx import USD, FxTable, load_fx
-from genai_meter.reports.render.tables import Report
+from genai_meter.reports.render.tables import Report, merge
 from genai_meter.reports.service.params import ParamError
 
 DAY_NS = 86400 * 10**9
@@ -47,23 +47,6 @@ def converted(t: Totals, rate: Decimal) -> Totals:
                   cost_pico={k: convert_pico(v, rate) for k, v in t.cost_pico.items()},
                   list_cost_pico=convert_pico(t.list_cost_pico, rate), duration_s_sum=t.duration_s_sum,
                   weighted_calls=t.weighted_calls, units=units)
-
-
-def add(into: Totals, other: Totals) -> None:
-    """Add `other`'s sums into `into` (exact)."""
-    into.calls += other.calls
-    into.errors += other.errors
-    into.unpriced += other.unpriced
-    into.unmetered += other.unmetered
-    into.invalid += other.invalid
-    for k, v in other.tokens.items():
-        into.tokens[k] = into.tokens.get(k, 0) + v
-    for k, v in other.cost_pico.items():
-        into.cost_pico[k] = into.cost_pico.get(k, 0) + v
-    into.list_cost_pico += other.list_cost_pico
-    into.duration_s_sum += other.duration_s_sum
-    into.weighted_calls += other.weighted_calls
-    into.units.merge(other.units)
 
 
 def empty(key: tuple[str, ...]) -> Totals:
@@ -101,7 +84,7 @@ class CurrencyReader:
         for key, points in sorted(self.days(start_ns, end_ns, filters, group_by).items()):
             total = empty(key)
             for p in points:
-                add(total, p.totals)
+                merge(total, p.totals)
             out.append(total)
         if not out and not group_by:
             return self.reader.totals(start_ns, end_ns, filters)  # no call: the zero-filled answer
@@ -119,7 +102,7 @@ class CurrencyReader:
             steps: dict[int, Totals] = {}
             for p in days:
                 at = starts[bisect.bisect_right(starts, max(p.start_ns, start_ns)) - 1]
-                add(steps.setdefault(at, empty(key)), p.totals)
+                merge(steps.setdefault(at, empty(key)), p.totals)
             out[key] = [Point(at, t) for at, t in sorted(steps.items())]
         return out
 
