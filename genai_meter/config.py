@@ -36,8 +36,8 @@ RESERVED_LABELS = frozenset(
 # Labels the contract itself uses; a dimension may not take one of these names.
 BASE_LABELS = frozenset(
     {"service_name", "environment", "provider", "model", "operation", "status", "error_type",
-     "token_type", "cost_type", "budget", "period", "reason", "dimension", "metric", "tool_name", "service_tier",
-     "unit"}
+     "token_type", "cost_type", "budget", "period", "reason", "dimension", "metric", "tool_name", "unit",
+     "service_tier", "batch"}  # the price context: reserved dimensions of the ledger's label sets
 )
 _LABEL_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 _OFFSET = re.compile(r"^[+-]\d{2}:\d{2}$")

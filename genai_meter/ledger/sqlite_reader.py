@@ -24,12 +24,14 @@ from pathlib import Path
 from typing import Any
 
 from genai_meter.config import Config
+from genai_meter.ledger import sqlite_units
 from genai_meter.ledger.model import BASE_FIELDS, CallRow, Conversation, Coverage, Filters, LedgerUnavailable
-from genai_meter.ledger.query import AggRow, Reader, Table
+from genai_meter.ledger.query import AggRow, Reader, Table, UnitRow
 from genai_meter.ledger.rows import COST_CLASSES, LABEL_FIELDS, MONEY_SUMS, SUM_NAMES, TOKEN_CLASSES
 from genai_meter.ledger.sqlite_params import read_generation
 from genai_meter.ledger.sqlite_rollups import DAY_MARK
 from genai_meter.ledger.sqlite_schema import GENERATION, HOUR_MARK, MASK32, LedgerFileGone, file_identity, open_read
+from genai_meter.ledger.units import split_context
 from genai_meter.ledger.urls import LedgerOpenError
 
 _LABEL_INDEX = {f: i for i, f in enumerate(LABEL_FIELDS)}
@@ -128,7 +130,6 @@ class SQLiteSource:
     def close(self) -> None:
         self._conn.close()
 
-    # -- label sets ------------------------------------------------------------------------------
 
     def _refresh(self) -> None:
         self._check_file()
@@ -175,7 +176,6 @@ class SQLiteSource:
             conds.insert(0, f"{alias}labelset IN (SELECT id FROM labelsets WHERE {' AND '.join(label_conds)})")
         return conds, label_params + params
 
-    # -- aggregates ------------------------------------------------------------------------------
 
     def aggregate(self, table: Table, start_ns: int, end_ns: int, filters: Filters, group_by: Sequence[str],
                   by_time: bool) -> Iterable[AggRow]:
@@ -238,6 +238,12 @@ class SQLiteSource:
         sql = f"SELECT s.t, {cols} FROM ({inner}) s JOIN labelsets l ON l.id = s.labelset GROUP BY {group}"
         rows = self._conn.execute(sql, [*key_params, start_ns, end_ns, *params]).fetchall()
         return [(r[0], tuple(str(v) for v in r[1:1 + n]), combine(r[1 + n:])) for r in rows]
+
+    def aggregate_units(self, table: Table, start_ns: int, end_ns: int, filters: Filters, group_by: Sequence[str],
+                        by_time: bool) -> Iterable[UnitRow]:
+        self._check_file()
+        where, keys = self._where(filters, "c." if table == "raw" else "r."), self._keys(group_by, "c.")
+        return sqlite_units.aggregate(self._conn, table, start_ns, end_ns, *where, *keys, by_time)
 
     def _field_rollup(self, start_ns: int, end_ns: int, filters: Filters, group_by: Sequence[str],
                       by_time: bool) -> list[AggRow] | None:
@@ -335,7 +341,6 @@ class SQLiteSource:
         for row in self._conn.execute(sql, [*key_params, start_ns, end_ns, *params]):
             yield tuple(str(v) for v in row[:-1]), row[-1]
 
-    # -- calls -----------------------------------------------------------------------------------
 
     def calls(self, filters: Filters, start_ns: int | None, end_ns: int | None, before: tuple[int, bytes, bytes] | None,
               limit: int, conversation: str | None = None) -> list[CallRow]:
@@ -357,10 +362,12 @@ class SQLiteSource:
             order = "ASC"
         sql = (f"{CALL_SELECT} {'WHERE ' + ' AND '.join(conds) if conds else ''} "
                f"ORDER BY c.end_ns {order}, c.trace_id {order}, c.span_id {order} LIMIT ?")
-        return [self._call_row(r) for r in self._conn.execute(sql, [*params, limit]).fetchall()]
+        return sqlite_units.with_units(self._conn, [self._call_row(r) for r in
+                                                    self._conn.execute(sql, [*params, limit]).fetchall()])
 
     def _call_row(self, r: tuple[Any, ...]) -> CallRow:
-        labels, dims = self._labels(r[4])
+        labels, stored = self._labels(r[4])
+        dims, tier, batch = split_context(stored)
         return CallRow(
             end_ns=r[0], trace_id=r[1].hex(), span_id=r[2].hex(), parent_span_id=r[3].hex(),
             service=labels[0], environment=labels[1], provider=labels[2], model=labels[3], request_model=labels[4],
@@ -368,7 +375,8 @@ class SQLiteSource:
             ttft_s=None if r[8] is None else r[8] / 1_000_000, tokens=dict(zip(TOKEN_CLASSES, r[9:14])),
             cost_pico=dict(zip(COST_CLASSES, r[14:20])), unit_prices=json.loads(r[27]), price_entry=r[26],
             price_version=r[25], price_source=r[24], unpriced=bool(r[20]), unmetered=r[21], invalid=r[22],
-            conversation=r[5], user=r[6], dimensions=dict(dims), sample_weight=r[23] / 1_000_000)
+            conversation=r[5], user=r[6], dimensions=dims, sample_weight=r[23] / 1_000_000, service_tier=tier,
+            batch=batch)
 
     def conversation_groups(self, start_ns: int, end_ns: int, filters: Filters, before: tuple[int, str] | None,
                             limit: int) -> list[Conversation]:
@@ -391,7 +399,7 @@ class SQLiteSource:
                 first_ns=r[9], last_ns=r[10], duration_s=r[11] / 1_000_000,
                 services=sorted({self._value(i, "service") for i in ids}),
                 models=sorted({self._value(i, "model") for i in ids}), calls_unpriced=r[13], calls_upper_bound=r[14]))
-        return out
+        return sqlite_units.with_unit_costs(self._conn, out, start_ns, end_ns, *self._where(filters, "c."))
 
     def coverage(self) -> Coverage:
         # one MIN or MAX per subquery: each is a single index seek (MIN and MAX together scan the table)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 
+from genai_meter.ledger import sqlite_units
 from genai_meter.ledger.rows import MONEY_SUMS, SUM_NAMES
 from genai_meter.ledger.sqlite_schema import HOUR_MARK, MASK32, field_rollup_sql, rollup_columns
 
@@ -131,6 +132,7 @@ def _seal_range(conn: sqlite3.Connection, start_ns: int, end_ns: int) -> None:
                 raise
             conn.execute(SEAL_HOUR_SPLIT, (start_ns, stop, bucket))
         conn.execute("RELEASE seal_hour")
+        sqlite_units.seal_hour(conn, start_ns, stop, bucket)
         start_ns = stop
 
 
@@ -195,6 +197,7 @@ def _seal_days_in(conn: sqlite3.Connection, until_ns: int) -> int:
                      f"ON CONFLICT (bucket, labelset) DO UPDATE SET {_sets()}", (start, target))
         for statement in field_rollup_sql("r.bucket >= ? AND r.bucket < ?"):
             conn.execute(statement, (start, target))
+        sqlite_units.seal_days(conn, start, target)
     if max(target, start) != mark:
         _set_mark(conn, DAY_MARK, max(target, start))
     return max(target, start)

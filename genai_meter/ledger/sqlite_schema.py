@@ -12,6 +12,7 @@ import sqlite3
 import time
 from pathlib import Path
 
+from genai_meter.ledger import sqlite_units
 from genai_meter.ledger.model import FILE_GONE, LedgerUnavailable
 from genai_meter.ledger.rows import COST_CLASSES, LABEL_FIELDS, SUM_NAMES, TOKEN_CLASSES
 from genai_meter.ledger.urls import LedgerOpenError
@@ -164,7 +165,10 @@ _V6 = [
     "CREATE TABLE IF NOT EXISTS pruned_calls (end_ns INTEGER NOT NULL, trace_id BLOB NOT NULL, span_id BLOB NOT NULL, "
     "PRIMARY KEY (end_ns, trace_id, span_id)) WITHOUT ROWID",
 ]
-MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4, _V5, _V6]  # append only; never edit a released step
+# V7: billed units per call and in the rollups, by name through a unit dictionary (sqlite_units); the service
+# tier and the batch flag live in the label sets (reserved dimensions), so they need no table of their own.
+_V7 = sqlite_units.V7
+MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4, _V5, _V6, _V7]  # append only; never edit a released step
 LATEST = len(MIGRATIONS)
 
 
@@ -179,7 +183,7 @@ def schema_version(conn: sqlite3.Connection) -> int:
 
 # Every table a ledger file of any version holds (SQLite's own sqlite_* tables aside).
 LEDGER_TABLES = frozenset({"schema_version", "labelsets", "prices", "calls", "rollup_hour", "rollup_day", "meta",
-                           "reprices", "price_history", "rollup_field_day", "pruned_calls"})
+                           "reprices", "price_history", "rollup_field_day", "pruned_calls"}) | sqlite_units.TABLES
 _REQUIRED = ("labelsets", "prices", "calls")  # from version 1 on
 
 

@@ -200,8 +200,8 @@ def cost(q: Query) -> Report:
                               known(prev, prev.cost_total_pico), *_change(t, prev), *exactness_cells(t),
                               *exactness_cells(prev)])
     by_model.chart = Chart("pie", "model", ("cost_usd",), "Share of cost by model")
-    classes = Table("by_token_class", "Cost by token class", [
-        Column("token_class", "Token class", "text"), Column("tokens", "Tokens", "int"),
+    classes = Table("by_token_class", "Cost by class", [
+        Column("token_class", "Class", "text"), Column("tokens", "Tokens (units for unit classes)", "int"),
         Column("cost_usd", "Cost (USD)", "usd"), Column("share_of_cost", "Share of cost", "ratio"),
         *exactness_columns()])
     for c in COST_CLASSES:
@@ -209,7 +209,12 @@ def cost(q: Query) -> Report:
         pico = known(current, current.cost_pico.get(c, 0))
         classes.rows.append([c, tokens, pico, ratio(pico, whole) if pico is not None else None,
                              *exactness_cells(current)])
-    classes.chart = Chart("bar", "token_class", ("cost_usd",), "Cost by token class")
+    quantities = current.units.quantity_by_class()
+    for c, unit_pico in current.units.by_class().items():  # billed units by class: audio, image, per call, ...
+        pico = known(current, unit_pico)
+        classes.rows.append([c, quantities.get(c, 0), pico, ratio(pico, whole) if pico is not None else None,
+                             *exactness_cells(current)])
+    classes.chart = Chart("bar", "token_class", ("cost_usd",), "Cost by class")
     report.tables += [by_model, classes]
     report.primary = "by_model"
     if q.group_by:

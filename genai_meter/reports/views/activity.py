@@ -8,6 +8,7 @@ from decimal import Decimal
 from flask import Blueprint, Response, jsonify, stream_with_context
 
 from genai_meter.ledger.model import CallRow, Conversation
+from genai_meter.ledger.units import CONTEXT_FIELDS, unit_class
 from genai_meter.money import usd_text
 from genai_meter.reports.render.exactness import call_exactness, call_priced, exactness_of
 from genai_meter.reports.render.tables import COST_CLASSES, TOKEN_CLASSES
@@ -84,14 +85,19 @@ def call_json(row: CallRow) -> dict[str, object]:
         "arithmetic": arithmetic(row), "price_entry": row.price_entry, "price_version": row.price_version,
         "price_source": row.price_source, "unpriced": row.unpriced, "unmetered": row.unmetered,
         "invalid": row.invalid, "conversation": row.conversation, "user": row.user, "dimensions": row.dimensions,
+        "service_tier": row.service_tier, "batch": row.batch,
+        "units": {name: {"quantity": q, "class": unit_class(name),
+                         "cost_usd": usd_text(row.units.cost_pico.get(name, 0)) if call_priced(row) else None}
+                  for name, q in sorted(row.units.quantity.items())},
+        "unpriced_units": sorted(row.units.unpriced), "estimate": next(iter(row.units.estimates), ""),
     }
 
 
 def call_csv_header(fields: list[str]) -> list[str]:
-    dims = [f for f in fields if f not in _FIXED]
+    dims = [f for f in fields if f not in _FIXED and f not in CONTEXT_FIELDS]
     return ["time", "trace_id", "span_id", *_FIXED, *dims, *[f"tokens_{c}" for c in TOKEN_CLASSES],
             *[f"cost_{c}_usd" for c in COST_CLASSES], "cost_usd", "duration_s", "price_entry", "unpriced", "priced",
-            "exactness"]
+            "exactness", "service_tier", "batch", "units", "cost_units_usd", "unpriced_units"]
 
 
 _FIXED = ["service", "environment", "provider", "model", "request_model", "operation", "status", "error_type",
@@ -99,14 +105,16 @@ _FIXED = ["service", "environment", "provider", "model", "request_model", "opera
 
 
 def call_csv_row(row: CallRow, fields: list[str]) -> list[str]:
-    dims = [f for f in fields if f not in _FIXED]
+    dims = [f for f in fields if f not in _FIXED and f not in CONTEXT_FIELDS]
     fixed = [getattr(row, name) for name in _FIXED]
     priced = call_priced(row)  # an unpriced call's cost cells are blank, never 0
     return [iso(row.end_ns), row.trace_id, row.span_id, *fixed, *[row.dimensions.get(d, "") for d in dims],
             *[str(row.tokens.get(c, 0)) for c in TOKEN_CLASSES],
             *[usd12(row.cost_pico.get(c, 0)) if priced else "" for c in COST_CLASSES],
             usd12(row.cost_total_pico) if priced else "", f"{row.duration_s:.6f}", row.price_entry,
-            "1" if row.unpriced else "0", "1" if priced else "0", call_exactness(row)]
+            "1" if row.unpriced else "0", "1" if priced else "0", call_exactness(row), row.service_tier,
+            "1" if row.batch else "0", ";".join(f"{n}={q}" for n, q in sorted(row.units.quantity.items())),
+            usd12(row.units.cost_total_pico) if priced else "", ";".join(sorted(row.units.unpriced))]
 
 
 @route(bp, EVENTS)

@@ -8,6 +8,7 @@ from typing import cast
 from flask import Blueprint, Response, jsonify, stream_with_context
 
 from genai_meter.ledger.model import LedgerReader, Step
+from genai_meter.pricing.fx import FxError
 from genai_meter.reports.insights.build import BUILDERS, KINDS, Query
 from genai_meter.reports.render.focus import focus_export, focus_lines
 from genai_meter.reports.render.pdf import report_pdf
@@ -30,6 +31,7 @@ from genai_meter.reports.service.api import (
     obj,
     route,
 )
+from genai_meter.reports.service.currency import currency_reader, relabel
 from genai_meter.reports.service.params import NotFound, Param, ParamError
 from genai_meter.reports.service.ranges import check_step, default_step, iso
 from genai_meter.reports.views.activity import call_csv_header, call_csv_row
@@ -49,6 +51,8 @@ REPORT_PARAMS: tuple[Param, ...] = RANGE_PARAMS + (
     Param("top", "rows in the top-k tables (detailed)", kind="integer", minimum=1, maximum=100, default=10),
     Param("rows", "detailed CSV: one row per group (default) or per call (streamed)", enum=("groups", "calls"),
           default="groups"),
+    Param("currency", "ISO 4217 code of the currency to report in (default USD), from the dated rates of "
+          "pricing.fx; the rates used are named in the answer", pattern=r"[A-Z]{3}", max_length=3),
 )
 TABLE = obj({"title": STR, "columns": arr(obj({"key": STR, "title": STR, "type": STR})),
              "rows": arr({"type": "object"}),
@@ -76,10 +80,16 @@ def build_report(ctx: Ctx, kind: str) -> Report:
     if kind == "detailed":
         ctx.require_raw(window.start_ns)
     overrides = tuple(sorted({(e.provider, e.model) for e in ctx.svc.book.overrides if getattr(e, "model", "")}))
-    query = Query(ctx.svc.reader, window, ctx.filters, ctx.group_by(), step, ctx.args.text("compare") ==
-                  "previous_period", ctx.args.number("top", 10), ctx.svc.offset, ctx.svc.config.reports.max_rows,
-                  overrides)  # type: ignore[arg-type]
-    return BUILDERS[kind](query)
+    fx = currency_reader(ctx.svc.reader, ctx.svc.config, ctx.args.text("currency"))
+    query = Query(fx or ctx.svc.reader, window, ctx.filters, ctx.group_by(), step,
+                  ctx.args.text("compare") == "previous_period", ctx.args.number("top", 10), ctx.svc.offset,
+                  ctx.svc.config.reports.max_rows, overrides)  # type: ignore[arg-type]
+    if fx is None:
+        return BUILDERS[kind](query)
+    try:
+        return relabel(BUILDERS[kind](query), fx)
+    except FxError as exc:
+        raise ParamError(f"currency: {exc}", "currency") from None
 
 
 def _stream_calls(reader: LedgerReader, filters: dict[str, list[str]], start: int, end: int,
@@ -112,7 +122,11 @@ def report_view(kind: str) -> Response:
         ctx.require_raw(window.start_ns)
         if window.end_ns - window.start_ns > 5000 * 3600 * 10**9:
             raise ParamError("range: a FOCUS export covers at most 5000 hours (~208 days)", "range")
-        export = focus_export(ctx.svc.reader, window.start_ns, window.end_ns, ctx.filters, ctx.svc.offset)
+        fx = currency_reader(ctx.svc.reader, ctx.svc.config, ctx.args.text("currency"))
+        try:
+            export = focus_export(ctx.svc.reader, window.start_ns, window.end_ns, ctx.filters, ctx.svc.offset, fx)
+        except FxError as exc:
+            raise ParamError(f"currency: {exc}", "currency") from None
         body = "".join(csv_line(cells) for cells in focus_lines(export))
         response = Response(body, mimetype=CSV)
         response.headers["X-Unpriced-Calls-Excluded"] = str(export.unpriced_calls)
@@ -131,6 +145,7 @@ def report_view(kind: str) -> Response:
             f'attachment; filename="{_filename("calls", window.start_ns, window.end_ns, "csv")}"'
         return response
     report = build_report(ctx, kind)
+    currency = report.summary.get("currency")
     if fmt == "json":
         return jsonify(report_json(report))
     if fmt == "csv":
@@ -143,4 +158,8 @@ def report_view(kind: str) -> Response:
         response, ext = Response(report_pdf(report), mimetype=PDF), "pdf"
     response.headers["Content-Disposition"] = \
         f'attachment; filename="{_filename(kind, report.start_ns, report.end_ns, ext)}"'
+    if currency:  # CSV carries no note: the currency and its rates in headers
+        rates = report.summary["fx"]["rates"]  # type: ignore[index]
+        response.headers["X-Currency"] = str(currency)
+        response.headers["X-Exchange-Rates"] = ", ".join(f"{d}={r}" for d, r in rates.items())
     return response
