@@ -219,13 +219,30 @@ class ScheduleConfig(_Model):
     directory: Path | None = None  # write each run's file here (relative to the config file)
     webhook_url: str | None = None  # POST each run here with an Idempotency-Key header
     scope: dict[str, list[str]] = {}  # the rows this schedule may export ({} = all)
-    max_attempts: int = Field(default=6, ge=1, le=50)  # deliveries tried (exponential backoff) before failing
+    retry_for_hours: float = Field(default=24.0, gt=0, le=24 * 31)  # a failed delivery is retried this long
+    max_attempts: int | None = Field(default=None, ge=1, le=100_000)  # give up sooner, after this many attempts
+    bom: bool = False  # csv and focus: start the file with a UTF-8 byte order mark (Excel on Windows)
 
     @model_validator(mode="after")
     def _destination(self) -> ScheduleConfig:
         if self.directory is None and self.webhook_url is None:
             raise ValueError("set directory and/or webhook_url")
         return self
+
+
+LIGHT_THREADS = 4  # WSGI threads kept for health, pages and small answers beyond the heavy slots and queue
+
+
+class ReportLimitsConfig(_Model):
+    """Bounds of the report service's work per request (docs/reports.md, "Limits")."""
+
+    request_seconds: float = Field(default=60.0, gt=0, le=3600)  # time limit of an answer (ledger queries stop): 504
+    export_seconds: float = Field(default=600.0, gt=0, le=86400)  # time limit of a streamed export (calls CSV)
+    heavy_concurrent: int = Field(default=2, ge=1, le=64)  # reports, exports and scans running at once
+    heavy_queue: int = Field(default=8, ge=0, le=1000)  # heavy requests waiting for a slot; beyond: 503
+    queue_seconds: float = Field(default=30.0, ge=0, le=600)  # longest wait for a slot, then 503 + Retry-After
+    spool_dir: Path | None = None  # exports are written here before they are sent (default: the temp dir)
+    spool_mb: int = Field(default=2048, ge=1)  # exports written and not yet sent, in MiB; beyond: 503
 
 
 class ReportsConfig(_Model):
@@ -239,7 +256,21 @@ class ReportsConfig(_Model):
     state_file: Path | None = None  # schedule state (SQLite); default: reports-state.db beside the ledger file
     max_range_days: int = Field(default=1100, ge=1)  # longest from/to span a request may ask for
     max_rows: int = Field(default=10000, ge=10)  # most groups or rows one JSON/XLSX/PDF answer holds
-    threads: int = Field(default=8, ge=1, le=64)  # WSGI worker threads
+    threads: int | None = Field(default=None, ge=2, le=1024)  # WSGI threads; default: heavy slots + queue + 4
+    limits: ReportLimitsConfig = ReportLimitsConfig()  # time limits, admission, export spooling
+
+    @property
+    def worker_threads(self) -> int:
+        """WSGI worker threads: `threads`, else one per heavy request running or queued plus 4 for the rest."""
+        return self.threads or self.limits.heavy_concurrent + self.limits.heavy_queue + LIGHT_THREADS
+
+    @model_validator(mode="after")
+    def _threads_left_for_light_requests(self) -> ReportsConfig:
+        heavy = self.limits.heavy_concurrent + self.limits.heavy_queue
+        if self.threads is not None and self.threads <= heavy:
+            raise ValueError(f"threads ({self.threads}) must exceed limits.heavy_concurrent + limits.heavy_queue "
+                             f"({heavy}): health and small answers need threads of their own")
+        return self
 
     @field_validator("utc_offset")
     @classmethod

@@ -127,6 +127,8 @@ SELF_LEDGER_WAL_BYTES = "genai_meter_ledger_wal_bytes"  # gauge: size of the SQL
 SELF_WORKERS_UNRESPONSIVE = "genai_meter_workers_unresponsive"  # gauge: workers whose last figures are shown
 SELF_BUILD_INFO = "genai_meter_build_info"  # {version}
 SELF_PRICING_INFO = "genai_meter_pricing_info"  # {catalog_version, overrides_version}
+# The report service's own (its /api/v1/metrics, scraped as job genai-meter-reports).
+SELF_REPORT_SCHEDULE_RUNS = "genai_meter_report_schedule_runs_total"  # {schedule, result: delivered | failed}
 
 
 @dataclass(frozen=True)

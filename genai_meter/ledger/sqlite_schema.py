@@ -11,6 +11,7 @@ import sqlite3
 import time
 from pathlib import Path
 
+from genai_meter.ledger import deadline
 from genai_meter.ledger.rows import COST_CLASSES, LABEL_FIELDS, SUM_NAMES, TOKEN_CLASSES
 from genai_meter.ledger.urls import LedgerOpenError
 
@@ -201,6 +202,7 @@ def open_read(path: Path, busy_timeout_s: float = 5.0) -> sqlite3.Connection:
         version = schema_version(conn)
     except sqlite3.Error as exc:
         raise LedgerOpenError(f"{path}: not a usable ledger file: {exc}") from None
+    conn.set_progress_handler(deadline.sqlite_progress, deadline.PROGRESS_STEPS)  # the thread's time limit
     if version != LATEST:
         conn.close()
         if version > LATEST:

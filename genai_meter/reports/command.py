@@ -2,6 +2,8 @@
 
 Opens the ledger read-only (refuses to start when it does not exist), refuses to bind beyond
 loopback with no tokens configured, starts the schedules and serves with waitress until SIGTERM/SIGINT.
+Waitress gets a worker thread for every heavy request running or queued plus some for light ones
+(`ReportsConfig.worker_threads`), so health never waits behind reports.
 """
 
 from __future__ import annotations
@@ -110,10 +112,12 @@ def run(args: argparse.Namespace, config: Config) -> int:
         print(f"genai-meter reports: {exc}", file=sys.stderr)
         return 2
     book = PriceBook.from_config(config)
-    state = ScheduleState(state_file(config, url), time.time_ns()) if config.reports.schedules else None
-    app = create_app(config, reader, book=book, schedule_status=state.status if state else list, page=web.bp)
+    state = ScheduleState(state_file(config, url), time.time_ns(), config.reports.schedules) \
+        if config.reports.schedules else None
+    app = create_app(config, reader, book=book, schedule_status=state.status if state else list, page=web.bp,
+                     listen_host=host)
     try:
-        server = create_server(app, host=host, port=port, threads=config.reports.threads, ident="genai-meter")
+        server = create_server(app, host=host, port=port, threads=config.reports.worker_threads, ident="genai-meter")
     except OSError as exc:
         for closing in (reader, book, state):
             if closing is not None:

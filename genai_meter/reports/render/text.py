@@ -1,9 +1,16 @@
-"""JSON and CSV renderings of a `Report` (decimals as strings, money exact to 10^-12 USD)."""
+"""JSON and CSV renderings of a `Report` (decimals as strings, money exact to 10^-12 USD).
+
+Every CSV the service writes goes through `csv_line` / `csv_lines`, so every cell passes `csv_cell`:
+a cell a spreadsheet would read as a formula (it starts with `=`, `+`, `-`, `@`, tab, CR or LF and is
+not a number) gets a leading single quote, as OWASP recommends against CSV injection; numbers such
+as `-0.5` stay as they are. Quoting follows RFC 4180.
+"""
 
 from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterable, Iterator
 
 from genai_meter.reports.render.tables import Cell, Column, Report, Table, cell_text
@@ -50,17 +57,29 @@ def usd12(pico: int) -> str:
     return f"{'-' if pico < 0 else ''}{whole}.{frac:012d}"
 
 
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\n")
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+BOM = "\ufeff"  # UTF-8 byte order mark: Excel on Windows reads the file as UTF-8 after it
+
+
+def csv_cell(text: str) -> str:
+    """`text` safe in a spreadsheet: a leading `'` when it would start a formula and is not a number."""
+    if text.startswith(FORMULA_TRIGGERS) and not _NUMBER.fullmatch(text):
+        return "'" + text
+    return text
+
+
 def csv_lines(rows: Iterable[Iterable[str]]) -> str:
-    """Many CSV lines in one string (RFC 4180 quoting, \\r\\n)."""
+    """Many CSV lines in one string (cells through `csv_cell`, RFC 4180 quoting, \\r\\n)."""
     buffer = io.StringIO()
-    csv.writer(buffer).writerows(rows)
+    csv.writer(buffer).writerows([csv_cell(v) for v in row] for row in rows)
     return buffer.getvalue()
 
 
 def csv_line(values: Iterable[str]) -> str:
-    """One CSV line (RFC 4180 quoting, \\r\\n)."""
+    """One CSV line (cells through `csv_cell`, RFC 4180 quoting, \\r\\n)."""
     buffer = io.StringIO()
-    csv.writer(buffer).writerow(list(values))
+    csv.writer(buffer).writerow([csv_cell(v) for v in values])
     return buffer.getvalue()
 
 

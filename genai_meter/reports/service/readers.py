@@ -1,7 +1,9 @@
 """One ledger reader per server thread: the ledger's `Reader` is not thread-safe (it holds a connection).
 
 `PerThreadReader` is a `LedgerReader` that opens a reader on first use in each thread (waitress
-serves requests from a pool of threads) and closes them all on `close()`.
+serves requests from a pool of threads) and closes them all on `close()`. A thread that cannot open
+the ledger (moved away, deleted, unreadable) raises `LedgerNotOpen`, a `LedgerUnavailable` (503), and
+tries again on its next call. Every call first checks the thread's time limit (`ledger.deadline`).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Literal
 
+from genai_meter.ledger import deadline
 from genai_meter.ledger.model import (
     CallRow,
     Conversation,
@@ -17,11 +20,21 @@ from genai_meter.ledger.model import (
     Filters,
     Latency,
     LedgerReader,
+    LedgerUnavailable,
     Page,
     Point,
     Step,
     Totals,
 )
+from genai_meter.ledger.urls import LedgerOpenError
+
+NOT_OPEN = "the ledger cannot be opened (moved, deleted or unreadable)"
+
+
+class LedgerNotOpen(LedgerUnavailable):
+    """This thread could not open the ledger; `why` is a short public phrase (the message has the details)."""
+
+    why = NOT_OPEN
 
 
 class PerThreadReader:
@@ -35,9 +48,13 @@ class PerThreadReader:
         self._fields = self._mine().fields()  # opens (and checks) one reader now
 
     def _mine(self) -> LedgerReader:
+        deadline.check()
         reader = getattr(self._local, "reader", None)
         if reader is None:
-            reader = self._opener()
+            try:
+                reader = self._opener()
+            except LedgerOpenError as exc:
+                raise LedgerNotOpen(str(exc)) from None
             self._local.reader = reader
             with self._lock:
                 self._all.append(reader)

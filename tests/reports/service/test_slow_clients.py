@@ -1,0 +1,133 @@
+"""One client cannot stall the service: health answers while slow readers and heavy reports run.
+
+A real `genai-meter reports` (waitress, its own process) over a seeded ledger where the heavy report
+(a 90-day daily trend by customer, read from raw calls) takes seconds. Eight sockets ask for the calls
+CSV and read it at 1 KiB/s, eight clients ask for the heavy report at once; meanwhile
+`/api/v1/health` must answer (a generous bound: before, it waited until a slow reader gave up). Every
+heavy answer is a report, or a JSON 503 (busy, with Retry-After) or 504 (time limit): never a hang,
+a 500 or a stack trace; some of them are served in full.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.reports.conftest import ADMIN_TOKEN, make_config, start_service, stop_service
+from tests.reports.service.seeded import seed_ledger
+
+HEAVY = "/api/v1/reports/trend?range=90d&step=1d&group_by=customer"
+EXPORT = "/api/v1/events?format=csv&range=30d"
+
+
+def served_port(proc: object) -> int:
+    """The port `genai-meter reports` printed it serves on (first line of its output)."""
+    line = proc.stdout.readline()  # type: ignore[attr-defined]
+    assert "serving http://127.0.0.1:" in line, line
+    return int(line.split("http://127.0.0.1:")[1].split("/")[0])
+
+
+class SlowReader:
+    """A socket that sends one request and then reads the answer at about 1 KiB per second."""
+
+    def __init__(self, port: int, path: str) -> None:
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        self.sock.connect(("127.0.0.1", port))
+        self.sock.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {ADMIN_TOKEN}\r\n"
+                          "\r\n".encode())
+        self.head = b""
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self) -> None:
+        self.sock.settimeout(1.0)
+        while not self.stop.is_set():
+            try:
+                chunk = self.sock.recv(1024)
+            except OSError:
+                continue
+            if not chunk:
+                return
+            if len(self.head) < 200:
+                self.head += chunk
+            self.stop.wait(1.0)
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(timeout=5)
+        self.sock.close()
+
+
+def fetch(port: int, path: str, timeout: float, results: list[tuple[int, dict[str, str], bytes]]) -> None:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}",
+                                     headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as answer:
+            results.append((answer.status, dict(answer.headers), answer.read(2000)))
+    except urllib.error.HTTPError as exc:
+        results.append((exc.code, dict(exc.headers), exc.read()))
+    except OSError as exc:
+        results.append((0, {}, str(exc).encode()))
+
+
+@pytest.mark.slow
+def test_health_answers_under_slow_readers_and_heavy_reports(tmp_path: Path) -> None:
+    config = make_config(tmp_path)
+    seed_ledger(tmp_path / "ledger.db", calls=60_000, customers=3000, end_ns=time.time_ns(), pad=200)
+    assert config.source_path is not None
+    proc = start_service(config.source_path, 0)
+    readers: list[SlowReader] = []
+    heavy: list[tuple[int, dict[str, str], bytes]] = []
+    workers: list[threading.Thread] = []
+    try:
+        port = served_port(proc)
+        readers = [SlowReader(port, EXPORT) for _ in range(2)]  # admitted at once: the service is idle
+        time.sleep(0.5)
+        workers = [threading.Thread(target=fetch, args=(port, HEAVY, 180, heavy), daemon=True) for _ in range(8)]
+        for worker in workers:
+            worker.start()
+        time.sleep(0.5)
+        readers += [SlowReader(port, EXPORT) for _ in range(6)]
+        time.sleep(2.0)  # the exports and reports are under way
+        waits = []
+        for _ in range(5):
+            answers: list[tuple[int, dict[str, str], bytes]] = []
+            started = time.monotonic()
+            fetch(port, "/api/v1/health", 15, answers)
+            waits.append(time.monotonic() - started)
+            assert answers[0][0] == 200, (answers, waits)
+            assert json.loads(answers[0][2])["status"] == "ok"
+            time.sleep(1.0)
+        print(f"health waits under load: {', '.join(f'{w:.3f} s' for w in waits)}")
+        for worker in workers:
+            worker.join(timeout=200)
+        until = time.monotonic() + 120
+        while time.monotonic() < until and not all(r.head for r in readers):
+            time.sleep(0.5)
+        assert len(heavy) == 8
+        print(f"heavy answers: {sorted(status for status, _, _ in heavy)}; exports: "
+              f"{sorted(r.head.split(b' ')[1].decode() for r in readers if r.head)}")
+        for status, headers, body in heavy:
+            assert status in (200, 503, 504), (status, body[:300])
+            if status != 200:
+                error = json.loads(body)["error"]
+                assert error["status"] == status and "Traceback" not in error["message"]
+            if status == 503:
+                assert int(headers["Retry-After"]) >= 1
+        for reader in readers:
+            assert reader.head.startswith(b"HTTP/1.1 "), reader.head[:100]
+        assert [r.head.split(b" ")[1] for r in readers[:2]] == [b"200", b"200"]  # sent to the slow readers
+        assert 200 in [status for status, _, _ in heavy]  # reports ran after the exports were written
+    finally:
+        for reader in readers:
+            reader.close()
+        stop_service(proc)
