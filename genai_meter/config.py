@@ -239,7 +239,7 @@ class ReportLimitsConfig(_Model):
     request_seconds: float = Field(default=60.0, gt=0, le=3600)  # time limit of an answer (ledger queries stop): 504
     export_seconds: float = Field(default=600.0, gt=0, le=86400)  # time limit of a streamed export (calls CSV)
     heavy_concurrent: int = Field(default=2, ge=1, le=64)  # reports, exports and scans running at once
-    heavy_queue: int = Field(default=8, ge=0, le=1000)  # heavy requests waiting for a slot; beyond: 503
+    heavy_queue: int = Field(default=32, ge=0, le=1000)  # heavy requests waiting for a slot; beyond: 503
     queue_seconds: float = Field(default=30.0, ge=0, le=600)  # longest wait for a slot, then 503 + Retry-After
     spool_dir: Path | None = None  # exports are written here before they are sent (default: the temp dir)
     spool_mb: int = Field(default=2048, ge=1)  # exports written and not yet sent, in MiB; beyond: 503

@@ -61,9 +61,9 @@ def combine(raw: Sequence[int | None]) -> list[int]:
 class SQLiteSource:
     """Read-only queries on one ledger file. One per thread."""
 
-    def __init__(self, path: Path, config: Config) -> None:
+    def __init__(self, path: Path, config: Config, interruptible: bool = False) -> None:
         self.path = path
-        self._conn = open_read(path, config.ledger.busy_timeout_seconds)
+        self._conn = open_read(path, config.ledger.busy_timeout_seconds, interruptible)
         self._dims = tuple(config.active_dimensions)
         self._fields = BASE_FIELDS + tuple(d for d in self._dims if d not in BASE_FIELDS)
         self._labelsets: dict[int, tuple[tuple[str, ...], dict[str, str]]] = {}
@@ -346,6 +346,7 @@ class SQLiteSource:
         return Coverage(min(firsts) if firsts else None, max(lasts) if lasts else None, raw_since)
 
 
-def open_sqlite_reader(path: Path, config: Config) -> Reader:
-    """A `LedgerReader` on the SQLite file at `path` (read-only; LedgerOpenError naming the path)."""
-    return Reader(SQLiteSource(path, config))
+def open_sqlite_reader(path: Path, config: Config, interruptible: bool = False) -> Reader:
+    """A `LedgerReader` on the SQLite file at `path` (read-only; LedgerOpenError naming the path);
+    `interruptible`: see `open_read` (one thread only)."""
+    return Reader(SQLiteSource(path, config, interruptible))

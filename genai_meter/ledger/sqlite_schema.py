@@ -191,8 +191,12 @@ def open_write(path: Path, busy_timeout_s: float) -> sqlite3.Connection:
     return conn
 
 
-def open_read(path: Path, busy_timeout_s: float = 5.0) -> sqlite3.Connection:
-    """A read-only connection (`mode=ro`, never migrates); refuses a missing file or an unknown schema."""
+def open_read(path: Path, busy_timeout_s: float = 5.0, interruptible: bool = False) -> sqlite3.Connection:
+    """A read-only connection (`mode=ro`, never migrates); refuses a missing file or an unknown schema.
+
+    `interruptible`: statements stop once the calling thread's `deadline` has passed. Only for a
+    connection one thread uses: the check runs in Python under SQLite's connection lock, so a second
+    thread waiting on that lock while holding the GIL would deadlock with it."""
     if not path.is_file():
         raise LedgerOpenError(f"{path}: no ledger here (start `genai-meter serve` with the ledger on first)")
     try:
@@ -202,7 +206,8 @@ def open_read(path: Path, busy_timeout_s: float = 5.0) -> sqlite3.Connection:
         version = schema_version(conn)
     except sqlite3.Error as exc:
         raise LedgerOpenError(f"{path}: not a usable ledger file: {exc}") from None
-    conn.set_progress_handler(deadline.sqlite_progress, deadline.PROGRESS_STEPS)  # the thread's time limit
+    if interruptible:
+        conn.set_progress_handler(deadline.sqlite_progress, deadline.PROGRESS_STEPS)
     if version != LATEST:
         conn.close()
         if version > LATEST:

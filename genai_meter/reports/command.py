@@ -102,7 +102,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
         if path is not None and not path.is_file():
             raise ValueError(f"ledger {path.absolute()} does not exist (run `genai-meter serve` first, or pass "
                              "--ledger)")
-        reader = PerThreadReader(lambda: open_reader(url, config))
+        reader = PerThreadReader(lambda: open_reader(url, config, interruptible=True))
         try:
             check_fields(config, tokens, reader.fields())
         except ValueError:

@@ -31,7 +31,7 @@ def big(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Ledger
     config = make_config(tmp)
     seed_ledger(tmp / "ledger.db", calls=40_000, customers=2000, end_ns=NOW_NS)
     assert config.ledger.url is not None
-    reader = open_reader(config.ledger.url, config)
+    reader = open_reader(config.ledger.url, config, interruptible=True)  # used by this test's thread only
     yield tmp, reader
     reader.close()
 
