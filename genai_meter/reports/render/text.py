@@ -1,18 +1,17 @@
 """JSON and CSV renderings of a `Report` (decimals as strings, money exact to 10^-12 USD).
 
-Every CSV the service writes goes through `csv_line` / `csv_lines`, so every cell passes `csv_cell`:
-a cell a spreadsheet would read as a formula (it starts with `=`, `+`, `-`, `@`, tab, CR or LF and is
-not a number) gets a leading single quote, as OWASP recommends against CSV injection; numbers such
-as `-0.5` stay as they are. Quoting follows RFC 4180.
+Every CSV the service writes goes through `csv_line` / `csv_lines`, so every cell passes
+`ledger.csvsafe.csv_cell`: a cell a spreadsheet would read as a formula gets a leading single quote
+(OWASP's rule against CSV injection). Quoting follows RFC 4180.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import re
 from collections.abc import Iterable, Iterator
 
+from genai_meter.ledger.csvsafe import csv_cell
 from genai_meter.reports.render.tables import Cell, Column, Report, Table, cell_text
 from genai_meter.reports.service.params import ParamError
 from genai_meter.reports.service.ranges import iso
@@ -57,16 +56,7 @@ def usd12(pico: int) -> str:
     return f"{'-' if pico < 0 else ''}{whole}.{frac:012d}"
 
 
-FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\n")
-_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 BOM = "\ufeff"  # UTF-8 byte order mark: Excel on Windows reads the file as UTF-8 after it
-
-
-def csv_cell(text: str) -> str:
-    """`text` safe in a spreadsheet: a leading `'` when it would start a formula and is not a number."""
-    if text.startswith(FORMULA_TRIGGERS) and not _NUMBER.fullmatch(text):
-        return "'" + text
-    return text
 
 
 def csv_lines(rows: Iterable[Iterable[str]]) -> str:
@@ -98,3 +88,7 @@ def table_csv(table: Table) -> Iterator[str]:
     yield csv_line(c.key for c in table.columns)
     for row in table.rows:
         yield csv_line(cell_text(c.kind, v) for c, v in zip(table.columns, row))
+
+
+__all__ = ["BOM", "choose_table", "csv_cell", "csv_line", "csv_lines", "json_cell", "report_json", "table_csv",
+           "table_json", "usd12"]

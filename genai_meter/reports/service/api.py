@@ -1,9 +1,9 @@
 """The endpoint registry and the per-request context every handler starts from.
 
 `route(bp, endpoint)` registers a Flask view and records its `Endpoint` (parameters, response
-schema, content types) for the generated OpenAPI description. `context(endpoint)` admits a heavy
-endpoint's request (`limits.Admission`), validates the query against the same declarations, applies
-the caller's scope and resolves the time window.
+schema, content types) for the generated OpenAPI description. `context(endpoint)` validates the
+query against the same declarations, applies the caller's scope, admits a heavy endpoint's request
+(`limits.Admission`, which restarts its time limit) and resolves the time window.
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ The scheduler runs on a test clock (a tick per simulated second) against a real 
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -143,3 +144,30 @@ def test_a_redirect_is_not_followed_and_not_a_delivery(tmp_path: Path, hook: Hoo
         assert f"webhook answered {code}" in str(status["last_error"]) and "not followed" in str(status["last_error"])
     finally:
         setup.close()
+
+
+def test_a_state_file_of_an_earlier_version_keeps_its_outbox(tmp_path: Path) -> None:
+    db = sqlite3.connect(tmp_path / "state.db")
+    db.executescript("""
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        CREATE TABLE runs (schedule TEXT NOT NULL, slot_ns INTEGER NOT NULL, owner TEXT NOT NULL, status TEXT NOT NULL,
+            attempts INTEGER NOT NULL, next_at_ns INTEGER NOT NULL, updated_ns INTEGER NOT NULL,
+            last_error TEXT NOT NULL, PRIMARY KEY (schedule, slot_ns));""")
+    db.execute("INSERT INTO meta VALUES ('created_ns', ?)", (str(NOW_NS - 86400 * S),))
+    db.execute("INSERT INTO runs VALUES ('noon', ?, 'gone', 'retry', 2, ?, ?, 'OSError: webhook answered 500')",
+               (NOW_NS, NOW_NS + 4 * S, NOW_NS + 2 * S))
+    db.commit()
+    db.close()
+    hook = Hook()
+    try:
+        setup = Setup(tmp_path, hook.url)
+        try:
+            [entry] = setup.status()["outbox"]  # type: ignore[misc]
+            assert entry["attempts"] == 2 and entry["first_attempt"] == "2026-11-20T12:00:02Z"
+            setup.now[0] = NOW_NS + 5 * S
+            setup.run_for(1)
+            assert [key for key, _ in hook.received] == [f"noon-{NOW_NS}"] and setup.status()["delivered"] == 1
+        finally:
+            setup.close()
+    finally:
+        hook.close()

@@ -127,6 +127,16 @@ def test_health_answers_under_slow_readers_and_heavy_reports(tmp_path: Path) -> 
             assert reader.head.startswith(b"HTTP/1.1 "), reader.head[:100]
         assert [r.head.split(b" ")[1] for r in readers[:2]] == [b"200", b"200"]  # sent to the slow readers
         assert 200 in [status for status, _, _ in heavy]  # reports ran after the exports were written
+        metrics: list[tuple[int, dict[str, str], bytes]] = []
+        fetch(port, "/api/v1/metrics", 15, metrics)
+        assert b"genai_meter_report_spool_bytes 0\n" not in metrics[0][2]  # still being sent to the slow readers
+        for reader in readers:
+            reader.close()
+        until = time.monotonic() + 60
+        while time.monotonic() < until and b"genai_meter_report_spool_bytes 0\n" not in metrics[-1][2]:
+            time.sleep(0.5)
+            fetch(port, "/api/v1/metrics", 15, metrics)
+        assert b"genai_meter_report_spool_bytes 0\n" in metrics[-1][2]  # closed connections gave their files back
     finally:
         for reader in readers:
             reader.close()
