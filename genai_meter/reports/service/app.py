@@ -38,6 +38,7 @@ from genai_meter.reports.web import bp as web_page
 
 log = logging.getLogger("genai_meter.reports")
 RETRY_AFTER_S = 5
+FILE_GONE = "file_gone"  # `LedgerUnavailable.kind` of a ledger file that vanished
 
 
 def _error(status: int, message: str, parameter: str = "") -> Response:
@@ -52,9 +53,8 @@ def _error(status: int, message: str, parameter: str = "") -> Response:
 
 def ledger_reason(exc: BaseException) -> str:
     """A short public phrase saying why the ledger cannot answer ("" when there is nothing to add)."""
-    reason = getattr(exc, "reason", "")
-    if isinstance(reason, str) and reason:
-        return reason
+    if getattr(exc, "kind", "") == FILE_GONE:  # the ledger's LedgerUnavailable for a file moved away or replaced
+        return "the ledger file is gone (moved away, deleted or replaced)"
     if isinstance(exc, LedgerNotOpen):
         return exc.why
     if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
