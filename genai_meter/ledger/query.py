@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from datetime import timedelta
 from typing import Literal, Protocol
 
+from genai_meter.ledger import deadline
 from genai_meter.ledger.model import (
     BASE_FIELDS,
     MAX_POINTS,
@@ -214,7 +215,7 @@ class Reader:
     def totals(self, start_ns: int, end_ns: int, filters: Filters, group_by: Sequence[str] = ()) -> list[Totals]:
         clean = self._check(filters, group_by)
         groups: dict[tuple[str, ...], list[int]] = {}
-        for _, key, sums in self._rows(start_ns, end_ns, clean, group_by, True, True, False):
+        for _, key, sums in deadline.checked(self._rows(start_ns, end_ns, clean, group_by, True, True, False)):
             _add(groups.setdefault(key, [0] * _N), sums)
         if not groups and not group_by:
             return [Totals(key=(), tokens=dict.fromkeys(TOKEN_CLASSES, 0), cost_pico=dict.fromkeys(COST_CLASSES, 0))]
@@ -229,11 +230,12 @@ class Reader:
         hour_ok = step != "1m" and utc_offset_s % 3600 == 0
         day_ok = step in ("1d", "1w", "1mo") and utc_offset_s == 0
         groups: dict[tuple[str, ...], dict[int, list[int]]] = {}
-        for bucket, key, sums in self._rows(start_ns, end_ns, clean, group_by, hour_ok, day_ok, True):
+        for bucket, key, sums in deadline.checked(self._rows(start_ns, end_ns, clean, group_by, hour_ok, day_ok,
+                                                             True)):
             point = starts[bisect.bisect_right(starts, max(bucket, start_ns)) - 1]
             _add(groups.setdefault(key, {}).setdefault(point, [0] * _N), sums)
         return {key: [Point(p, to_totals(key, s)) for p, s in sorted(points.items())]
-                for key, points in sorted(groups.items())}
+                for key, points in deadline.checked(sorted(groups.items()))}
 
     def top(self, start_ns: int, end_ns: int, by: str, metric: Literal["cost", "tokens", "calls"], k: int,
             filters: Filters) -> list[Totals]:

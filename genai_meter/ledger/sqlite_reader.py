@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from genai_meter.config import Config
+from genai_meter.ledger import deadline
 from genai_meter.ledger.model import BASE_FIELDS, CallRow, Conversation, Coverage, Filters
 from genai_meter.ledger.query import AggRow, Reader, Table
 from genai_meter.ledger.rows import COST_CLASSES, LABEL_FIELDS, MONEY_SUMS, SUM_NAMES, TOKEN_CLASSES
@@ -167,7 +168,7 @@ class SQLiteSource:
             sql = (f"SELECT {time_expr} AS t, {''.join(g + ', ' for g in group_by)}{', '.join(sums)} FROM {name} "
                    f"WHERE {' AND '.join(conds)}{' GROUP BY ' + group if group else ''}")
             rows = self._conn.execute(sql, [start_ns, end_ns, *params]).fetchall()
-            return [(r[0], tuple(str(v) for v in r[1:1 + n]), combine(r[1 + n:])) for r in rows
+            return [(r[0], tuple(str(v) for v in r[1:1 + n]), combine(r[1 + n:])) for r in deadline.checked(rows)
                     if r[1 + n] is not None and (r[1 + n] or group)]
         inner_group = ", ".join(["t" if by_time else "", "labelset", *raw_groups]).lstrip(", ")
         inner = (f"SELECT {time_expr} AS t, labelset, {''.join(g + ', ' for g in raw_groups)}"
@@ -181,7 +182,7 @@ class SQLiteSource:
         group = ", ".join(["s.t", *(f"g{i}" for i in range(len(keys)))])
         sql = f"SELECT s.t, {cols} FROM ({inner}) s JOIN labelsets l ON l.id = s.labelset GROUP BY {group}"
         rows = self._conn.execute(sql, [*key_params, start_ns, end_ns, *params]).fetchall()
-        return [(r[0], tuple(str(v) for v in r[1:1 + n]), combine(r[1 + n:])) for r in rows]
+        return [(r[0], tuple(str(v) for v in r[1:1 + n]), combine(r[1 + n:])) for r in deadline.checked(rows)]
 
     def _field_rollup(self, start_ns: int, end_ns: int, filters: Filters, group_by: Sequence[str],
                       by_time: bool) -> list[AggRow] | None:

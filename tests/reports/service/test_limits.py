@@ -154,3 +154,18 @@ def test_threads_must_leave_room_for_light_requests(tmp_path: Path) -> None:
         make_config(tmp_path, {"reports": {"threads": 10, "limits": {"heavy_concurrent": 2, "heavy_queue": 8}}})
     config = make_config(tmp_path, {"reports": {"limits": {"heavy_concurrent": 3, "heavy_queue": 5}}})
     assert config.reports.worker_threads == 12
+
+
+def test_checked_loops_stop_past_the_deadline() -> None:
+    assert sum(deadline.checked(range(10_000))) == sum(range(10_000))  # no deadline: untouched
+    deadline.set_deadline(time.monotonic() + 3600)
+    try:
+        assert sum(deadline.checked(range(10_000))) == sum(range(10_000))
+        deadline.set_deadline(time.monotonic() - 1)
+        seen = []
+        with pytest.raises(deadline.QueryTimeout):
+            for item in deadline.checked(range(10_000)):
+                seen.append(item)
+        assert seen == []
+    finally:
+        deadline.set_deadline(None)
