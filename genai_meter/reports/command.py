@@ -13,6 +13,7 @@ import ipaddress
 import logging
 import signal
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -86,6 +87,19 @@ def check_fields(config: Config, tokens: list[ReportTokenConfig], fields: tuple[
                                  f"(known: {', '.join(fields)})")
 
 
+def check_spool_dir(config: Config) -> None:
+    """Raise ValueError naming `reports.limits.spool_dir` when exports cannot be written there."""
+    if config.reports.limits.spool_dir is None:
+        return
+    folder = config.resolve_path(config.reports.limits.spool_dir)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise ValueError(f"reports.limits.spool_dir: cannot write in {folder}: {exc.strerror}") from None
+
+
 def run(args: argparse.Namespace, config: Config) -> int:
     """Serve until stopped; 0 on a clean stop, 2 on a configuration or startup error (stderr says why)."""
     try:
@@ -95,6 +109,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
             raise ValueError(f"--listen {host}:{port}: refusing to serve beyond loopback with no tokens configured "
                              "(add reports.tokens or reports.tokens_file)")
         validate(config)
+        check_spool_dir(config)
         url = resolve_url(config, args.ledger)
         if url is None:
             raise ValueError("--ledger none: the report service needs a ledger")

@@ -21,6 +21,7 @@ from werkzeug.wsgi import wrap_file
 from genai_meter.ledger import deadline
 from genai_meter.reports.service.api import CSV, admit, service
 from genai_meter.reports.service.limits import SpoolBudget
+from genai_meter.reports.service.params import ApiError
 
 BOM = "\ufeff".encode()
 BLOCK = 256 * 1024  # bytes gathered before a write to the spool file
@@ -57,12 +58,22 @@ class SpooledExport:
         self.close()
 
 
+class SpoolUnwritable(ApiError):
+    """The spool file could not be written (disk full, directory gone): 503."""
+
+    status = 503
+
+
 def spool(lines: Iterable[str], budget: SpoolBudget, directory: Path | None = None, bom: bool = False) -> SpooledExport:
     """Write `lines` (UTF-8, after a BOM when asked) to an unnamed temporary file in `directory`.
 
-    Raises `Busy` when the budget is spent and `QueryTimeout` past the request's deadline; the file
-    is removed then."""
-    file = tempfile.TemporaryFile(dir=directory)  # noqa: SIM115 (handed to the answer, which closes it)
+    Raises `Busy` when the budget is spent, `QueryTimeout` past the request's deadline and
+    `SpoolUnwritable` when the file cannot be written; the file is removed then."""
+    try:
+        file = tempfile.TemporaryFile(dir=directory)  # noqa: SIM115 (handed to the answer, which closes it)
+    except OSError as exc:
+        raise SpoolUnwritable(f"cannot write the export: {exc.strerror} (reports.limits.spool_dir); retry later") \
+            from None
     size = 0
     pending: list[bytes] = [BOM] if bom else []
     gathered = len(BOM) if bom else 0
@@ -82,6 +93,11 @@ def spool(lines: Iterable[str], budget: SpoolBudget, directory: Path | None = No
         file.write(b"".join(pending))
         file.flush()
         file.seek(0)
+    except OSError as exc:
+        file.close()
+        budget.give_back(size)
+        raise SpoolUnwritable(f"cannot write the export: {exc.strerror} (reports.limits.spool_dir); retry later") \
+            from None
     except BaseException:
         file.close()
         budget.give_back(size)

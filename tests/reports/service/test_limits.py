@@ -169,3 +169,10 @@ def test_checked_loops_stop_past_the_deadline() -> None:
         assert seen == []
     finally:
         deadline.set_deadline(None)
+
+
+def test_an_export_the_spool_cannot_hold_is_503(big: tuple[Path, LedgerReader], tmp_path: Path) -> None:
+    client = app_with(tmp_path, big[1], spool_dir="missing/dir").test_client()
+    response = client.get("/api/v1/events?format=csv&range=24h", headers=auth())
+    assert response.status_code == 503 and response.headers["Retry-After"] == "5"
+    assert "reports.limits.spool_dir" in response.get_json()["error"]["message"]
