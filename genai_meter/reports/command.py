@@ -21,7 +21,7 @@ from types import FrameType
 
 from waitress.server import create_server
 
-from genai_meter.config import Config, ConfigError, ReportTokenConfig
+from genai_meter.config import LIGHT_THREADS, Config, ConfigError, ReportTokenConfig
 from genai_meter.ledger import LedgerOpenError, LedgerUnavailable, open_reader, resolve_url
 from genai_meter.ledger.urls import data_dir, describe, sqlite_path
 from genai_meter.pricing import PriceBook
@@ -117,7 +117,9 @@ def run(args: argparse.Namespace, config: Config) -> int:
         if path is not None and not path.is_file():
             raise ValueError(f"ledger {path.absolute()} does not exist (run `genai-meter serve` first, or pass "
                              "--ledger)")
-        reader = PerThreadReader(lambda: open_reader(url, config, interruptible=True))
+        limits = config.reports.limits
+        reader = PerThreadReader(lambda: open_reader(url, config, interruptible=True),
+                                 keep=limits.heavy_concurrent + LIGHT_THREADS)
         try:
             check_fields(config, tokens, reader.fields())
         except ValueError:

@@ -24,6 +24,7 @@ from genai_meter.pricing import PriceBook
 from genai_meter.reports.service.limits import Limits
 from genai_meter.reports.service.params import Param, ParamError, Parsed, parse_query
 from genai_meter.reports.service.ranges import RANGES, RFC3339, Window, iso, resolve_window
+from genai_meter.reports.service.readers import PerThreadReader
 from genai_meter.reports.service.scopes import ADMIN, Principal, TokenTable, apply_scope
 
 EXTENSION = "genai_meter_reports"
@@ -145,10 +146,13 @@ def admit(export: bool = False) -> None:
 
 
 def finish_request() -> None:
-    """Give back this request's heavy slot and lift its time limit (the app's teardown)."""
+    """Give back this request's heavy slot and ledger reader and lift its time limit (the app's teardown)."""
     deadline.set_deadline(None)
+    svc = service()
+    if isinstance(svc.reader, PerThreadReader):
+        svc.reader.release()
     if g.pop("admitted", False):
-        service().limits.admission.release()
+        svc.limits.admission.release()
 
 
 def context(endpoint: Endpoint) -> Ctx:

@@ -92,7 +92,7 @@ def test_vanished_ledger_is_503_with_retry_after_and_health_says_why(tmp_path: P
     write_ledger(config, build_calls(n_days=2, per_day=5))
     url = config.ledger.url
     assert url is not None
-    reader = PerThreadReader(lambda: open_reader(url, config))
+    reader = PerThreadReader(lambda: open_reader(url, config), keep=0)  # every request opens the ledger anew
     client = create_app(config, reader, clock=lambda: NOW_NS).test_client()
     assert in_new_thread(lambda: client.get("/api/v1/events", headers=auth())).status_code == 200
     (tmp_path / "ledger.db").rename(tmp_path / "moved-away.db")
@@ -108,4 +108,34 @@ def test_vanished_ledger_is_503_with_retry_after_and_health_says_why(tmp_path: P
     finally:
         (tmp_path / "moved-away.db").rename(tmp_path / "ledger.db")
     assert in_new_thread(lambda: client.get("/api/v1/health")).status_code == 200  # back once it is back
+    reader.close()
+
+
+def test_readers_are_kept_for_running_requests_not_for_every_thread(tmp_path: Path) -> None:
+    config = make_config(tmp_path)
+    write_ledger(config, build_calls(n_days=2, per_day=5))
+    url = config.ledger.url
+    assert url is not None
+    reader = PerThreadReader(lambda: open_reader(url, config), keep=2)
+    client = create_app(config, reader, clock=lambda: NOW_NS).test_client()
+    for _ in range(20):  # twenty threads, one after another: one reader serves them all
+        assert in_new_thread(lambda: client.get("/api/v1/events?limit=3", headers=auth())).status_code == 200
+    assert reader.open_readers() == 1
+    started, go = threading.Barrier(6), threading.Event()
+
+    def hold() -> None:  # five threads using a reader at once
+        reader.coverage()
+        started.wait(timeout=30)
+        go.wait(timeout=30)
+        reader.release()
+
+    threads = [threading.Thread(target=hold) for _ in range(5)]
+    for thread in threads:
+        thread.start()
+    started.wait(timeout=30)
+    assert reader.open_readers() == 5
+    go.set()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert reader.open_readers() == 2  # two kept idle, the others closed
     reader.close()
