@@ -10,6 +10,7 @@ BENCHMARKS = {
     "exposition": "benchmarks.bench_exposition",
     "receiver": "benchmarks.bench_receiver",
     "stages": "benchmarks.stages",
+    "insights": "benchmarks.bench_insights",
 }
 
 

@@ -22,7 +22,7 @@ from werkzeug.exceptions import HTTPException
 
 from genai_meter.config import Config
 from genai_meter.ledger.deadline import QueryTimeout, passed
-from genai_meter.ledger.model import LedgerReader, LedgerUnavailable
+from genai_meter.ledger.model import FILE_GONE, LedgerReader, LedgerUnavailable
 from genai_meter.pricing import PriceBook
 from genai_meter.reports.service.api import EXTENSION, REGISTRY, Service, finish_request, service, start_time_limit
 from genai_meter.reports.service.limits import Limits, time_limit_error
@@ -38,7 +38,6 @@ from genai_meter.reports.web import bp as web_page
 
 log = logging.getLogger("genai_meter.reports")
 RETRY_AFTER_S = 5
-FILE_GONE = "file_gone"  # `LedgerUnavailable.kind` of a ledger file that vanished
 
 
 def _error(status: int, message: str, parameter: str = "") -> Response:
@@ -53,7 +52,7 @@ def _error(status: int, message: str, parameter: str = "") -> Response:
 
 def ledger_reason(exc: BaseException) -> str:
     """A short public phrase saying why the ledger cannot answer ("" when there is nothing to add)."""
-    if getattr(exc, "kind", "") == FILE_GONE:  # the ledger's LedgerUnavailable for a file moved away or replaced
+    if isinstance(exc, LedgerUnavailable) and exc.kind == FILE_GONE:  # moved away, deleted or replaced
         return "the ledger file is gone (moved away, deleted or replaced)"
     if isinstance(exc, LedgerNotOpen):
         return exc.why
@@ -159,7 +158,11 @@ def create_app(config: Config, reader: LedgerReader, *, book: PriceBook | None =
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Response:
-        return _error(exc.code or 500, exc.description or exc.name)
+        response = _error(exc.code or 500, exc.description or exc.name)
+        for name, value in exc.get_headers():  # e.g. Allow on a 405 (TRACE, POST to a GET endpoint)
+            if name.lower() != "content-type":
+                response.headers[name] = value
+        return response
 
     @app.errorhandler(ValueError)
     def bad_value(exc: ValueError) -> Response:

@@ -5,8 +5,9 @@
 end of each request): readers, each with its connection and its label-set dictionary, are kept for
 requests that are running, not for every thread (most of which wait in the admission queue or idle).
 At most `keep` idle readers are kept for reuse; `close()` closes them all. A thread that cannot open
-the ledger (moved away, deleted, unreadable) raises `LedgerNotOpen`, a `LedgerUnavailable` (503), and
-tries again on its next call. Every call first checks the thread's time limit (`ledger.deadline`).
+the ledger raises a `LedgerUnavailable` (503): the ledger's `LedgerFileGone` when the file is not
+there, else `LedgerNotOpen` (unreadable, not a ledger); it tries again on its next call. Every call
+first checks the thread's time limit (`ledger.deadline`).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from genai_meter.ledger.model import (
 )
 from genai_meter.ledger.urls import LedgerOpenError
 
-NOT_OPEN = "the ledger cannot be opened (moved, deleted or unreadable)"
+NOT_OPEN = "the ledger file cannot be opened (unreadable or not a ledger)"
 
 
 class LedgerNotOpen(LedgerUnavailable):
@@ -63,6 +64,8 @@ class PerThreadReader:
             if reader is None:
                 try:
                     reader = self._opener()
+                except LedgerUnavailable:  # the file is gone (LedgerFileGone): said as such
+                    raise
                 except LedgerOpenError as exc:
                     raise LedgerNotOpen(str(exc)) from None
                 with self._lock:

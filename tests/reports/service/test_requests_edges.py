@@ -104,7 +104,7 @@ def test_vanished_ledger_is_503_with_retry_after_and_health_says_why(tmp_path: P
             body = response.get_data(as_text=True)
             assert "Traceback" not in body and "sqlite" not in body.lower()
         health = in_new_thread(lambda: client.get("/api/v1/health")).get_json()
-        assert "cannot be opened" in health["error"]["message"]
+        assert "the ledger file is gone" in health["error"]["message"]
     finally:
         (tmp_path / "moved-away.db").rename(tmp_path / "ledger.db")
     assert in_new_thread(lambda: client.get("/api/v1/health")).status_code == 200  # back once it is back
