@@ -219,7 +219,7 @@ class Reader:
             _add(groups.setdefault(key, [0] * _N), sums)
         if not groups and not group_by:
             return [Totals(key=(), tokens=dict.fromkeys(TOKEN_CLASSES, 0), cost_pico=dict.fromkeys(COST_CLASSES, 0))]
-        return [to_totals(k, v) for k, v in sorted(groups.items())]
+        return [to_totals(k, v) for k, v in deadline.checked(sorted(groups.items()))]
 
     def series(self, start_ns: int, end_ns: int, step: Step, filters: Filters, group_by: Sequence[str] = (),
                utc_offset_s: int = 0) -> dict[tuple[str, ...], list[Point]]:
@@ -285,10 +285,10 @@ class Reader:
     def latency(self, start_ns: int, end_ns: int, filters: Filters, group_by: Sequence[str] = ()) -> list[Latency]:
         clean = self._check(filters, group_by)
         groups: dict[tuple[str, ...], list[int]] = {}
-        for key, us in self.source.durations(start_ns, end_ns, clean, group_by):
+        for key, us in deadline.checked(self.source.durations(start_ns, end_ns, clean, group_by)):
             groups.setdefault(key, []).append(us)
         out = []
-        for key, values in sorted(groups.items()):
+        for key, values in deadline.checked(sorted(groups.items())):
             values.sort()
             n = len(values)
 

@@ -11,6 +11,7 @@ import csv
 import io
 from collections.abc import Iterable, Iterator
 
+from genai_meter.ledger import deadline
 from genai_meter.ledger.csvsafe import csv_cell
 from genai_meter.reports.render.tables import Cell, Column, Report, Table, cell_text
 from genai_meter.reports.service.params import ParamError
@@ -30,7 +31,7 @@ def table_json(table: Table) -> dict[str, object]:
     return {
         "title": table.title,
         "columns": [{"key": c.key, "title": c.title, "type": c.kind} for c in table.columns],
-        "rows": [{c.key: json_cell(c, v) for c, v in zip(table.columns, row)} for row in table.rows],
+        "rows": [{c.key: json_cell(c, v) for c, v in zip(table.columns, row)} for row in deadline.checked(table.rows)],
         "note": table.note,
     }
 
@@ -86,7 +87,7 @@ def choose_table(report: Report, section: str) -> Table:
 def table_csv(table: Table) -> Iterator[str]:
     """The table as CSV lines: a header of column keys, then one line per row."""
     yield csv_line(c.key for c in table.columns)
-    for row in table.rows:
+    for row in deadline.checked(table.rows):
         yield csv_line(cell_text(c.kind, v) for c, v in zip(table.columns, row))
 
 

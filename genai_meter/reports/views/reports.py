@@ -6,6 +6,7 @@ from typing import cast
 
 from flask import Blueprint, Response, jsonify
 
+from genai_meter.ledger import deadline
 from genai_meter.ledger.model import Step
 from genai_meter.reports.insights.build import BUILDERS, KINDS, Query
 from genai_meter.reports.render.focus import focus_export, focus_lines
@@ -110,8 +111,11 @@ def report_view(kind: str) -> Response:
         lines = call_lines(ctx.svc.reader, ctx.filters, window.start_ns, window.end_ns)
         return export_answer(lines, _filename("calls", window.start_ns, window.end_ns, "csv"), bool(bom))
     report = build_report(ctx, kind)
+    deadline.check()  # rendering is not begun past the time limit
     if fmt == "json":
-        return jsonify(report_json(report))
+        body = report_json(report)
+        deadline.check()  # encoding a large answer takes a while too: not begun past the time limit
+        return jsonify(body)
     if fmt == "csv":
         table = choose_table(report, ctx.args.text("section"))
         response = Response(bom + "".join(table_csv(table)), mimetype=CSV)

@@ -6,15 +6,20 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import cast
 
 import pytest
 from flask import Flask
 
 from genai_meter.config import ConfigError
 from genai_meter.ledger import deadline, open_reader
-from genai_meter.ledger.model import LedgerReader
+from genai_meter.ledger.model import Filters, LedgerReader, Point, Totals
+from genai_meter.reports.insights.buckets import fill
+from genai_meter.reports.render.tables import Column, Report, Table, zero_totals
+from genai_meter.reports.render.text import table_csv, table_json
+from genai_meter.reports.render.xlsx import report_xlsx
 from genai_meter.reports.service.api import EXTENSION, Service
 from genai_meter.reports.service.app import create_app
 from genai_meter.reports.service.limits import Admission, Busy
@@ -176,3 +181,51 @@ def test_an_export_the_spool_cannot_hold_is_503(big: tuple[Path, LedgerReader], 
     response = client.get("/api/v1/events?format=csv&range=24h", headers=auth())
     assert response.status_code == 503 and response.headers["Retry-After"] == "5"
     assert "reports.limits.spool_dir" in response.get_json()["error"]["message"]
+
+
+class LastQueryUsesTheTime:
+    """The real reader, except that the time limit is over once a query grouped by `field` returned: the
+    report's own row loops (tables, rendering) come after the ledger's last statement."""
+
+    def __init__(self, reader: LedgerReader, field: str) -> None:
+        self._reader = reader
+        self._field = field
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._reader, name)
+
+    def totals(self, start_ns: int, end_ns: int, filters: Filters, group_by: Sequence[str] = ()) -> list[Totals]:
+        rows = self._reader.totals(start_ns, end_ns, filters, group_by)
+        if self._field in group_by:
+            deadline.set_deadline(time.monotonic() - 1)
+        return rows
+
+
+@pytest.mark.parametrize("fmt", ["json", "csv", "xlsx", "pdf"])
+def test_a_report_past_its_limit_after_the_ledger_answered_is_504(big: tuple[Path, LedgerReader], tmp_path: Path,
+                                                                 fmt: str) -> None:
+    app = app_with(tmp_path, cast(LedgerReader, LastQueryUsesTheTime(big[1], "customer")))
+    response = app.test_client().get(f"/api/v1/reports/cost?range=90d&group_by=customer&format={fmt}",
+                                     headers=auth())
+    assert response.status_code == 504, response.get_data()[:200]
+    assert "reports.limits.request_seconds" in response.get_json()["error"]["message"]
+    assert svc_of(app).limits.admission.running == 0 and deadline.deadline() is None
+
+
+def test_report_row_loops_stop_past_the_deadline() -> None:
+    columns = [Column("customer", "Customer", "text"), Column("calls", "Requests", "int"),
+               Column("cost_usd", "Cost (USD)", "usd")]
+    table = Table("groups", "By customer", columns, [[f"c-{i}", i, i * 10**9] for i in range(20_000)])
+    report = Report("summary", "Usage summary", 0, NOW_NS, {}, ["customer"], {}, {}, [table], "groups")
+    starts = [NOW_NS - i * 86400 * 10**9 for i in range(90, 0, -1)]
+    series = {(f"c-{i}",): [Point(starts[0], zero_totals((f"c-{i}",)))] for i in range(2000)}
+    assert len(table_json(table)["rows"]) == 20_000  # type: ignore[arg-type]
+    assert len(list(table_csv(table))) == 20_001
+    deadline.set_deadline(time.monotonic() - 1)
+    try:
+        for work in (lambda: table_json(table), lambda: list(table_csv(table)), lambda: report_xlsx(report),
+                     lambda: fill(series, starts, True)):
+            with pytest.raises(deadline.QueryTimeout):
+                work()
+    finally:
+        deadline.set_deadline(None)
