@@ -5,7 +5,8 @@ A real `genai-meter reports` (waitress, its own process) over a seeded ledger wh
 CSV and read it at 1 KiB/s, eight clients ask for the heavy report at once; meanwhile
 `/api/v1/health` must answer (a generous bound: before, it waited until a slow reader gave up). Every
 heavy answer is a report, or a JSON 503 (busy, with Retry-After) or 504 (time limit): never a hang,
-a 500 or a stack trace; some of them are served in full.
+a 500 or a stack trace; some of them are served in full. With a short time limit, eight heavy grouped
+reports (trend, detailed, cost as XLSX, latency) answer 504 naming the limit while health keeps answering.
 """
 
 from __future__ import annotations
@@ -141,3 +142,43 @@ def test_health_answers_under_slow_readers_and_heavy_reports(tmp_path: Path) -> 
         for reader in readers:
             reader.close()
         stop_service(proc)
+
+
+@pytest.mark.slow
+def test_heavy_grouped_reports_answer_504_at_their_limit_while_health_answers(tmp_path: Path) -> None:
+    config = make_config(tmp_path, {"reports": {"limits": {"request_seconds": 0.2}}})
+    seed_ledger(tmp_path / "ledger.db", calls=60_000, customers=3000, end_ns=time.time_ns())
+    assert config.source_path is not None
+    proc = start_service(config.source_path, 0)
+    heavy: list[tuple[int, dict[str, str], bytes]] = []
+    paths = [HEAVY, "/api/v1/reports/detailed?range=90d&group_by=customer",
+             "/api/v1/reports/cost?range=90d&group_by=customer&format=xlsx", "/api/v1/latency?range=90d&group_by=customer"]
+    try:
+        port = served_port(proc)
+        workers = [threading.Thread(target=fetch, args=(port, paths[i % 4], 120, heavy), daemon=True)
+                   for i in range(8)]
+        for worker in workers:
+            worker.start()
+        health: list[tuple[int, dict[str, str], bytes]] = []
+        waits = []
+        while any(worker.is_alive() for worker in workers) and len(health) < 50:
+            started = time.monotonic()
+            fetch(port, "/api/v1/health", 15, health)
+            waits.append(time.monotonic() - started)
+        for worker in workers:
+            worker.join(timeout=130)
+        assert health and all(status == 200 for status, _, _ in health), health[:3]
+        assert len(heavy) == 8
+        statuses = sorted(status for status, _, _ in heavy)
+        print(f"heavy answers: {statuses}; health answered {len(health)} times meanwhile, "
+              f"the slowest in {max(waits):.3f} s")
+        assert 504 in statuses and set(statuses) <= {200, 504}, statuses
+        for status, _, body in heavy:
+            if status == 504:
+                error = json.loads(body)["error"]
+                assert error["status"] == 504
+                assert error["message"].startswith("the answer took longer than its time limit of 0.2 s "
+                                                   "(reports.limits.request_seconds)"), error
+    finally:
+        out = stop_service(proc)
+    assert "Traceback" not in out and "ran past its time limit of 0.2 s" in out
