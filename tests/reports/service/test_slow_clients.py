@@ -182,3 +182,33 @@ def test_heavy_grouped_reports_answer_504_at_their_limit_while_health_answers(tm
     finally:
         out = stop_service(proc)
     assert "Traceback" not in out and "ran past its time limit of 0.2 s" in out
+
+
+@pytest.mark.slow
+def test_slow_readers_never_hold_the_worker_threads(tmp_path: Path) -> None:
+    """Two threads in all, two slow readers of an export larger than waitress's 16 MiB output buffer:
+    once written, an export is sent by the server's main loop, so both threads are free for health."""
+    config = make_config(tmp_path, {"reports": {"threads": 2, "limits": {"heavy_concurrent": 1, "heavy_queue": 0}}})
+    seed_ledger(tmp_path / "ledger.db", calls=20_000, customers=500, end_ns=time.time_ns(), pad=1000)
+    assert config.source_path is not None
+    proc = start_service(config.source_path, 0)
+    readers: list[SlowReader] = []
+    try:
+        port = served_port(proc)
+        for _ in range(2):  # one after the other: the second is admitted once the first was written
+            readers.append(SlowReader(port, "/api/v1/events?format=csv&range=90d"))
+            until = time.monotonic() + 120
+            while time.monotonic() < until and not readers[-1].head:
+                time.sleep(0.2)
+            assert readers[-1].head.startswith(b"HTTP/1.1 200"), readers[-1].head[:100]
+            length = int(readers[-1].head.split(b"Content-Length: ")[1].split(b"\r\n")[0])
+            assert length > 32 * 1024 * 1024  # far more than the socket and waitress buffers hold
+        answers: list[tuple[int, dict[str, str], bytes]] = []
+        for _ in range(3):
+            fetch(port, "/api/v1/health", 15, answers)
+        assert [status for status, _, _ in answers] == [200, 200, 200], answers
+        assert all(not r.stop.is_set() and r.thread.is_alive() for r in readers)  # still reading, slowly
+    finally:
+        for reader in readers:
+            reader.close()
+        stop_service(proc)
