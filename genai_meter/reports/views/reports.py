@@ -113,9 +113,9 @@ def report_view(kind: str) -> Response:
     report = build_report(ctx, kind)
     deadline.check()  # rendering is not begun past the time limit
     if fmt == "json":
-        body = report_json(report)
+        answer = report_json(report)
         deadline.check()  # encoding a large answer takes a while too: not begun past the time limit
-        return jsonify(body)
+        return jsonify(answer)
     if fmt == "csv":
         table = choose_table(report, ctx.args.text("section"))
         response = Response(bom + "".join(table_csv(table)), mimetype=CSV)
