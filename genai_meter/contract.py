@@ -187,6 +187,8 @@ SELF_BUILD_INFO = "genai_meter_build_info"  # {version}
 SELF_PRICING_INFO = "genai_meter_pricing_info"  # {catalog_version, overrides_version, catalog_date}
 # Unix time of the UTC day the price catalog in use dates from (its age: time() - this; the stale-catalog alert)
 SELF_PRICING_CATALOG_TIME = "genai_meter_pricing_catalog_timestamp_seconds"
+# The report service's own (its /api/v1/metrics, scraped as job genai-meter-reports).
+SELF_REPORT_SCHEDULE_RUNS = "genai_meter_report_schedule_runs_total"  # {schedule, result: delivered | failed}
 
 
 @dataclass(frozen=True)

@@ -98,11 +98,11 @@ def build_files(config: Config) -> dict[str, str]:
                  "# views compare with the previous period); docker-compose.yml does.\n")
     files["prometheus/prometheus.yml"] = dump_yaml(
         build_prometheus_config(config, meter_targets=["genai-meter:9464"], alertmanager_targets=["alertmanager:9093"],
-                                rule_files=rule_glob),
+                                rule_files=rule_glob, reports_targets=["reports:8080"]),
         header(config, "Prometheus config for docker-compose.yml.") + retention)
     files["prometheus/prometheus.local.yml"] = dump_yaml(
         build_prometheus_config(config, meter_targets=["127.0.0.1:9464"], alertmanager_targets=["127.0.0.1:9093"],
-                                rule_files=rule_glob, self_target="127.0.0.1:9090"),
+                                rule_files=rule_glob, self_target="127.0.0.1:9090", reports_targets=["127.0.0.1:8080"]),
         header(config, "Prometheus config for the stack on this machine (everything on 127.0.0.1).") + retention)
     files["alertmanager/alertmanager.yml"] = dump_yaml(
         build_alertmanager(config),

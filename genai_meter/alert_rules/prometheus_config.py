@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from genai_meter.config import Config
-from genai_meter.promql.names import SCRAPE_JOB
+from genai_meter.promql.names import REPORTS_METRICS_PATH, REPORTS_SCRAPE_JOB, SCRAPE_JOB
 
 # 90-day views compare with the previous 90 days: keep 180 days plus a margin (>= 100 days).
 RETENTION = "190d"
@@ -35,13 +35,19 @@ def build_prometheus_config(
     scrape_interval: str = "15s",
     evaluation_interval: str = "1m",
     self_target: str | None = "localhost:9090",
+    reports_targets: list[str] | None = None,
 ) -> dict[str, Any]:
-    """A Prometheus config scraping genai-meter as job `genai-meter` and loading the rules."""
+    """A Prometheus config scraping genai-meter as job `genai-meter` (and the report service's
+    self-metrics as `genai-meter-reports`, for the schedule alerts) and loading the rules."""
     del config
     scrape_configs: list[dict[str, Any]] = [
         {"job_name": SCRAPE_JOB, "scrape_interval": scrape_interval,
          "static_configs": [{"targets": list(meter_targets)}]},
     ]
+    if reports_targets:
+        scrape_configs.append({"job_name": REPORTS_SCRAPE_JOB, "scrape_interval": scrape_interval,
+                               "metrics_path": REPORTS_METRICS_PATH,
+                               "static_configs": [{"targets": list(reports_targets)}]})
     if self_target:
         scrape_configs.append({"job_name": "prometheus", "static_configs": [{"targets": [self_target]}]})
     return {

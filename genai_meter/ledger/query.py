@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from datetime import timedelta
 from typing import Literal, Protocol
 
+from genai_meter.ledger import deadline
 from genai_meter.ledger.model import (
     BASE_FIELDS,
     MAX_POINTS,
@@ -226,14 +227,14 @@ class Reader:
         clean = self._check(filters, group_by)
         groups: dict[tuple[str, ...], list[int]] = {}
         rows, unit_rows = self._rows(start_ns, end_ns, clean, group_by, True, True, False)
-        for _, key, sums in rows:
+        for _, key, sums in deadline.checked(rows):
             _add(groups.setdefault(key, [0] * _N), sums)
         units: dict[tuple[str, ...], UnitSums] = {}
         for _, key, name, quantity, cost in unit_rows:
             units.setdefault(key, UnitSums()).add(name, quantity, cost)
         if not groups and not group_by:
             return [Totals(key=(), tokens=dict.fromkeys(TOKEN_CLASSES, 0), cost_pico=dict.fromkeys(COST_CLASSES, 0))]
-        return [to_totals(k, v, units.get(k)) for k, v in sorted(groups.items())]
+        return [to_totals(k, v, units.get(k)) for k, v in deadline.checked(sorted(groups.items()))]
 
     def series(self, start_ns: int, end_ns: int, step: Step, filters: Filters, group_by: Sequence[str] = (),
                utc_offset_s: int = 0) -> dict[tuple[str, ...], list[Point]]:
@@ -245,7 +246,7 @@ class Reader:
         day_ok = step in ("1d", "1w", "1mo") and utc_offset_s == 0
         groups: dict[tuple[str, ...], dict[int, list[int]]] = {}
         rows, unit_rows = self._rows(start_ns, end_ns, clean, group_by, hour_ok, day_ok, True)
-        for bucket, key, sums in rows:
+        for bucket, key, sums in deadline.checked(rows):
             point = starts[bisect.bisect_right(starts, max(bucket, start_ns)) - 1]
             _add(groups.setdefault(key, {}).setdefault(point, [0] * _N), sums)
         units: dict[tuple[tuple[str, ...], int], UnitSums] = {}
@@ -253,7 +254,7 @@ class Reader:
             point = starts[bisect.bisect_right(starts, max(bucket, start_ns)) - 1]
             units.setdefault((key, point), UnitSums()).add(name, quantity, cost)
         return {key: [Point(p, to_totals(key, s, units.get((key, p)))) for p, s in sorted(points.items())]
-                for key, points in sorted(groups.items())}
+                for key, points in deadline.checked(sorted(groups.items()))}
 
     def top(self, start_ns: int, end_ns: int, by: str, metric: Literal["cost", "tokens", "calls"], k: int,
             filters: Filters) -> list[Totals]:
@@ -303,10 +304,10 @@ class Reader:
     def latency(self, start_ns: int, end_ns: int, filters: Filters, group_by: Sequence[str] = ()) -> list[Latency]:
         clean = self._check(filters, group_by)
         groups: dict[tuple[str, ...], list[int]] = {}
-        for key, us in self.source.durations(start_ns, end_ns, clean, group_by):
+        for key, us in deadline.checked(self.source.durations(start_ns, end_ns, clean, group_by)):
             groups.setdefault(key, []).append(us)
         out = []
-        for key, values in sorted(groups.items()):
+        for key, values in deadline.checked(sorted(groups.items())):
             values.sort()
             n = len(values)
 

@@ -8,12 +8,10 @@ commits (`PRAGMA data_version`); the label sets (id -> labels, for the calls of 
 conversations) and the dimension values are cached until the file's dictionary generation moves
 (`ledger forget`: label-set ids are never reused, schema v6), checked once per query. Money sums are
 taken as high and low 32-bit parts (`SUM(c >> 32)`, `SUM(c & 0xFFFFFFFF)`), so no SQL sum overflows.
-Each query is one statement in autocommit mode: no read transaction is held between calls or pages.
-
-Each query first checks that the file at the path is still the one opened (a connection keeps
-reading a file moved away or deleted): gone, it raises `LedgerFileGone` (a `LedgerUnavailable`,
-kind FILE_GONE, naming the path) until the file is back; replaced by another file, the reader opens
-that one (and drops its caches).
+Each query is one autocommit statement (no read transaction held between calls or pages), after a
+check that the file at the path is still the one opened (a connection keeps reading a file moved
+away): gone, `LedgerFileGone` (kind FILE_GONE, naming the path) until it is back; replaced, the
+reader opens the new file and drops its caches.
 """
 
 from __future__ import annotations
@@ -24,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from genai_meter.config import Config
-from genai_meter.ledger import sqlite_units
+from genai_meter.ledger import deadline, sqlite_units
 from genai_meter.ledger.model import BASE_FIELDS, CallRow, Conversation, Coverage, Filters, LedgerUnavailable
 from genai_meter.ledger.query import AggRow, Reader, Table, UnitRow
 from genai_meter.ledger.rows import COST_CLASSES, LABEL_FIELDS, MONEY_SUMS, SUM_NAMES, TOKEN_CLASSES
@@ -72,10 +70,11 @@ def combine(raw: Sequence[int | None]) -> list[int]:
 class SQLiteSource:
     """Read-only queries on one ledger file. One per thread."""
 
-    def __init__(self, path: Path, config: Config) -> None:
+    def __init__(self, path: Path, config: Config, interruptible: bool = False) -> None:
         self.path = path
         self._busy_timeout_s = config.ledger.busy_timeout_seconds
-        self._conn = open_read(path, self._busy_timeout_s)
+        self._interruptible = interruptible
+        self._conn = open_read(path, self._busy_timeout_s, interruptible)
         self._identity = file_identity(path)
         self._generation = read_generation(self._conn)
         self._dims = tuple(config.active_dimensions)
@@ -99,7 +98,7 @@ class SQLiteSource:
         if now is None:
             raise LedgerFileGone(f"{self.path}: the ledger file is gone (moved away or deleted)")
         try:
-            conn = open_read(self.path, self._busy_timeout_s)
+            conn = open_read(self.path, self._busy_timeout_s, self._interruptible)
         except LedgerOpenError as exc:
             raise LedgerFileGone(f"{self.path}: the ledger file was replaced by one that cannot be read: {exc}") \
                 from None
@@ -223,7 +222,7 @@ class SQLiteSource:
             sql = (f"SELECT {time_expr} AS t, {''.join(g + ', ' for g in group_by)}{', '.join(sums)} FROM {name} "
                    f"WHERE {' AND '.join(conds)}{' GROUP BY ' + group if group else ''}")
             rows = self._conn.execute(sql, [start_ns, end_ns, *params]).fetchall()
-            return [(r[0], tuple(str(v) for v in r[1:1 + n]), combine(r[1 + n:])) for r in rows
+            return [(r[0], tuple(str(v) for v in r[1:1 + n]), combine(r[1 + n:])) for r in deadline.checked(rows)
                     if r[1 + n] is not None and (r[1 + n] or group)]
         inner_group = ", ".join(["t" if by_time else "", "labelset", *raw_groups]).lstrip(", ")
         inner = (f"SELECT {time_expr} AS t, labelset, {''.join(g + ', ' for g in raw_groups)}"
@@ -237,7 +236,7 @@ class SQLiteSource:
         group = ", ".join(["s.t", *(f"g{i}" for i in range(len(keys)))])
         sql = f"SELECT s.t, {cols} FROM ({inner}) s JOIN labelsets l ON l.id = s.labelset GROUP BY {group}"
         rows = self._conn.execute(sql, [*key_params, start_ns, end_ns, *params]).fetchall()
-        return [(r[0], tuple(str(v) for v in r[1:1 + n]), combine(r[1 + n:])) for r in rows]
+        return [(r[0], tuple(str(v) for v in r[1:1 + n]), combine(r[1 + n:])) for r in deadline.checked(rows)]
 
     def aggregate_units(self, table: Table, start_ns: int, end_ns: int, filters: Filters, group_by: Sequence[str],
                         by_time: bool) -> Iterable[UnitRow]:
@@ -415,6 +414,7 @@ class SQLiteSource:
         return Coverage(min(firsts) if firsts else None, max(lasts) if lasts else None, raw_since)
 
 
-def open_sqlite_reader(path: Path, config: Config) -> Reader:
-    """A `LedgerReader` on the SQLite file at `path` (read-only; LedgerOpenError naming the path)."""
-    return Reader(SQLiteSource(path, config))
+def open_sqlite_reader(path: Path, config: Config, interruptible: bool = False) -> Reader:
+    """A `LedgerReader` on the SQLite file at `path` (read-only; LedgerOpenError naming the path);
+    `interruptible`: see `open_read` (one thread only)."""
+    return Reader(SQLiteSource(path, config, interruptible))

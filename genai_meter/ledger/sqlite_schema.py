@@ -12,7 +12,7 @@ import sqlite3
 import time
 from pathlib import Path
 
-from genai_meter.ledger import sqlite_units
+from genai_meter.ledger import deadline, sqlite_units
 from genai_meter.ledger.model import FILE_GONE, LedgerUnavailable
 from genai_meter.ledger.rows import COST_CLASSES, LABEL_FIELDS, SUM_NAMES, TOKEN_CLASSES
 from genai_meter.ledger.urls import LedgerOpenError
@@ -271,8 +271,12 @@ def open_write(path: Path, busy_timeout_s: float) -> sqlite3.Connection:
     return conn
 
 
-def open_read(path: Path, busy_timeout_s: float = 5.0) -> sqlite3.Connection:
-    """A read-only connection (`mode=ro`, never migrates); refuses a missing file or an unknown schema."""
+def open_read(path: Path, busy_timeout_s: float = 5.0, interruptible: bool = False) -> sqlite3.Connection:
+    """A read-only connection (`mode=ro`, never migrates); refuses a missing file or an unknown schema.
+
+    `interruptible`: statements stop once the calling thread's `deadline` has passed. Only for a
+    connection one thread uses: the check runs in Python under SQLite's connection lock, so a second
+    thread waiting on that lock while holding the GIL would deadlock with it."""
     if not path.is_file():
         raise LedgerFileGone(f"{path}: no ledger here (start `genai-meter serve` with the ledger on first)")
     try:
@@ -297,4 +301,6 @@ def open_read(path: Path, busy_timeout_s: float = 5.0) -> sqlite3.Connection:
                                   f"knows ({LATEST}); upgrade genai-meter")
         raise LedgerOpenError(f"{path}: ledger schema version {version}, expected {LATEST}; start `genai-meter "
                               "serve` (or `genai-meter ledger migrate`) once to migrate it")
+    if interruptible:
+        conn.set_progress_handler(deadline.sqlite_progress, deadline.PROGRESS_STEPS)
     return conn

@@ -104,7 +104,7 @@ SUBJECTS = {
     "LLMCacheTokensUnknown": ["provider", "model", "service_name"], "LLMDimensionOverflow": ["dimension"],
     "LLMSeriesOverflow": ["metric"], "LLMMeterDown": ["instance"],
     "LLMInvalidTokenCounts": ["instance"], "LLMCostOutOfRange": ["instance"], "LLMLedgerWriteFailures": ["instance"],
-    "LLMLedgerDisagrees": ["instance"], "LLMWorkersUnresponsive": ["instance"],
+    "LLMLedgerDisagrees": ["instance"], "LLMWorkersUnresponsive": ["instance"], "LLMReportDeliveryFailed": ["schedule"],
     "LLMPriceCatalogStale": ["instance"],
     **{f"LLMCustomer{m}Anomaly": ["customer"] for m in ("Requests", "Tokens", "Cost")},
     **{f"LLMModel{m}Anomaly": ["provider", "model"] for m in ("Requests", "Tokens", "Cost")},

@@ -152,7 +152,8 @@ class Site:
         self.config = config
         self.reader: LedgerReader = open_reader(config.ledger.url, config)
         app = create_app(config, self.reader)
-        self.server = create_server(app, host="127.0.0.1", port=0, threads=8, ident="genai-meter-test")
+        self.server = create_server(app, host="127.0.0.1", port=0, threads=config.reports.worker_threads,
+                                    ident="genai-meter-test")
         self.url = f"http://127.0.0.1:{self.server.effective_port}"
         self.closing = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)

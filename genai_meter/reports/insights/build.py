@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 
+from genai_meter.ledger import deadline
 from genai_meter.ledger.model import LedgerReader, Step, Totals
 from genai_meter.money import to_pico
 from genai_meter.periods import NS, local_date, local_midnight_ns
@@ -75,7 +76,8 @@ def coverage_json(reader: LedgerReader) -> dict[str, str | None]:
 
 def _groups_table(name: str, title: str, rows: list[Totals], group_by: list[str], whole: int, limit: int) -> Table:
     ordered = sorted(rows, key=lambda t: (-t.cost_total_pico, -t.calls, t.key))
-    table = Table(name, title, group_columns(group_by), [group_row(t, whole) for t in ordered[:limit]])
+    rows_shown = [group_row(t, whole) for t in deadline.checked(ordered[:limit])]
+    table = Table(name, title, group_columns(group_by), rows_shown)
     if len(ordered) > limit:
         table.note = f"{len(ordered) - limit} more groups not shown (max_rows)"
     if group_by:
@@ -86,7 +88,7 @@ def _groups_table(name: str, title: str, rows: list[Totals], group_by: list[str]
 def _sum(rows: list[Totals]) -> Totals:
     """The exact total of group rows (every call is in exactly one group)."""
     total = zero_totals()
-    for row in rows:
+    for row in deadline.checked(rows):
         merge(total, row)
     return total
 
@@ -151,7 +153,7 @@ def _requests_by_model(q: Query) -> Table:
     seen: dict[tuple[str, ...], Totals] = {t.key: t for t in rows}
     earlier = q.reader.totals(q.window.previous_start_ns, q.window.previous_end_ns, q.filters, ["provider", "model"]) \
         if len(seen) < q.max_rows else []
-    for t in earlier:
+    for t in deadline.checked(earlier):
         seen.setdefault(t.key, zero_totals(t.key))
     for pair in q.extra_models:
         seen.setdefault(pair, zero_totals(pair))
@@ -159,7 +161,7 @@ def _requests_by_model(q: Query) -> Table:
                Column("calls", "Requests", "int"), Column("tokens_total", "Total tokens", "int"),
                Column("cost_usd", "Cost (USD)", "usd"), *exactness_columns()]
     table = Table("requests_by_model", "Requests by model (zero included)", columns)
-    for key, t in sorted(seen.items(), key=lambda kv: (-kv[1].calls, kv[0]))[:q.max_rows]:
+    for key, t in deadline.checked(sorted(seen.items(), key=lambda kv: (-kv[1].calls, kv[0]))[:q.max_rows]):
         table.rows.append([key[0], key[1], t.calls, t.tokens_total, known(t, t.cost_total_pico), *exactness_cells(t)])
     table.chart = Chart("bar", "model", ("calls",), "Requests by model")
     return table
@@ -193,7 +195,7 @@ def cost(q: Query) -> Report:
                Column("change_usd", "Change (USD)", "usd"), Column("change_pct", "Change", "percent"),
                *exactness_columns(), *exactness_columns("previous_", "Previous: ")]
     by_model = Table("by_model", "Cost by model", columns)
-    for t in sorted(now_rows, key=lambda t: (-t.cost_total_pico, t.key))[:q.max_rows]:
+    for t in deadline.checked(sorted(now_rows, key=lambda t: (-t.cost_total_pico, t.key))[:q.max_rows]):
         prev = before.get(t.key) or zero_totals(t.key)
         by_model.rows.append([t.key[0], t.key[1], t.calls, t.tokens_total, known(t, t.cost_total_pico),
                               ratio(t.cost_total_pico, whole) if cost_known(t) else None,
@@ -249,8 +251,9 @@ def trend(q: Query) -> Report:
                 Column("tokens_total", "Total tokens", "int"), Column("cost_usd", "Cost (USD)", "usd"),
                 *exactness_columns()]
     table = Table("series", f"Per {q.step}", columns)
-    points = sorted(((p.start_ns, key, p.totals) for key, pts in series.items() for p in pts), key=lambda x: x[:2])
-    for start, key, t in points[:q.max_rows * 10]:
+    points = sorted(((p.start_ns, key, p.totals) for key, pts in deadline.checked(series.items()) for p in pts),
+                    key=lambda x: x[:2])
+    for start, key, t in deadline.checked(points[:q.max_rows * 10]):
         table.rows.append([start, *key, t.calls, t.errors, t.tokens_total, known(t, t.cost_total_pico),
                            *exactness_cells(t)])
     table.chart = Chart("line", "start", ("cost_usd",), f"Cost per {q.step} (USD)")
@@ -259,7 +262,7 @@ def trend(q: Query) -> Report:
     if (w.end_ns - w.start_ns) <= 5000 * 3600 * NS:
         hours = q.reader.series(w.start_ns, w.end_ns, "1h", q.filters, (), int(q.offset.total_seconds()))
         cells: dict[tuple[int, int], Totals] = {}
-        for pts in hours.values():
+        for pts in deadline.checked(hours.values()):
             for p in pts:
                 local = p.start_ns + int(q.offset.total_seconds()) * NS
                 day = local_date(p.start_ns, q.offset).weekday()

@@ -10,7 +10,7 @@ from genai_meter.reports.render.exactness import WORDS
 from genai_meter.reports.render.focus import focus_export, focus_lines
 from genai_meter.reports.render.pdf import report_pdf
 from genai_meter.reports.render.tables import Report
-from genai_meter.reports.render.text import csv_line, report_json, table_csv
+from genai_meter.reports.render.text import BOM, csv_line, report_json, table_csv
 from genai_meter.reports.render.xlsx import report_xlsx
 from genai_meter.reports.schedules.scheduler import EXTENSIONS, Output
 from genai_meter.reports.service.api import CSV, JSON, PDF, XLSX, Ctx, Service
@@ -50,10 +50,11 @@ def produce(svc: Service, schedule: ScheduleConfig, slot_ns: int) -> Output:
                     filters)
     ctx = Ctx(svc, parsed, filters, Principal(f"schedule:{schedule.name}", scope), slot_ns)
     ext = EXTENSIONS[schedule.format]
+    bom = BOM if schedule.bom else ""
     if schedule.format == "focus":
         window = ctx.window()
         export = focus_export(svc.reader, window.start_ns, window.end_ns, filters, svc.offset)
-        return Output("".join(csv_line(c) for c in focus_lines(export)).encode(), CSV, ext)
+        return Output((bom + "".join(csv_line(c) for c in focus_lines(export))).encode(), CSV, ext)
     report = build_report(ctx, schedule.report)
     if schedule.format == "slack":
         return Output(json.dumps({"text": slack_text(report, schedule.name)}).encode(), JSON, ext)
@@ -62,7 +63,7 @@ def produce(svc: Service, schedule: ScheduleConfig, slot_ns: int) -> Output:
     if schedule.format == "csv":
         table = report.table(report.primary)
         assert table is not None
-        return Output("".join(table_csv(table)).encode(), CSV, ext)
+        return Output((bom + "".join(table_csv(table))).encode(), CSV, ext)
     if schedule.format == "xlsx":
         return Output(report_xlsx(report), XLSX, ext)
     return Output(report_pdf(report), PDF, ext)

@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import cast
 
-from flask import Blueprint, Response, jsonify, stream_with_context
+from flask import Blueprint, Response, jsonify
 
-from genai_meter.ledger.model import LedgerReader, Step
+from genai_meter.ledger import deadline
+from genai_meter.ledger.model import Step
 from genai_meter.pricing.fx import FxError
 from genai_meter.reports.insights.build import BUILDERS, KINDS, Query
 from genai_meter.reports.render.focus import focus_export, focus_lines
 from genai_meter.reports.render.pdf import report_pdf
 from genai_meter.reports.render.tables import Report
-from genai_meter.reports.render.text import choose_table, csv_line, csv_lines, report_json, table_csv
+from genai_meter.reports.render.text import BOM, choose_table, csv_line, report_json, table_csv
 from genai_meter.reports.render.xlsx import report_xlsx
 from genai_meter.reports.service.api import (
+    BOM_PARAM,
     COVERAGE,
     CSV,
     INT,
@@ -34,11 +35,11 @@ from genai_meter.reports.service.api import (
 from genai_meter.reports.service.currency import currency_reader, relabel
 from genai_meter.reports.service.params import NotFound, Param, ParamError
 from genai_meter.reports.service.ranges import check_step, default_step, iso
-from genai_meter.reports.views.activity import call_csv_header, call_csv_row
+from genai_meter.reports.service.spool import export_answer
+from genai_meter.reports.views.activity import call_lines
 
 bp = Blueprint("reports_api", __name__, url_prefix="/api/v1")
 FORMATS = ("json", "csv", "xlsx", "pdf", "focus")
-EVENTS_PAGE = 1000
 
 REPORT_PARAMS: tuple[Param, ...] = RANGE_PARAMS + (
     Param("kind", "which report", enum=KINDS, location="path"),
@@ -53,6 +54,7 @@ REPORT_PARAMS: tuple[Param, ...] = RANGE_PARAMS + (
           default="groups"),
     Param("currency", "ISO 4217 code of the currency to report in (default USD), from the dated rates of "
           "pricing.fx; the rates used are named in the answer", pattern=r"[A-Z]{3}", max_length=3),
+    BOM_PARAM,
 )
 TABLE = obj({"title": STR, "columns": arr(obj({"key": STR, "title": STR, "type": STR})),
              "rows": arr({"type": "object"}),
@@ -64,7 +66,7 @@ REPORT_SCHEMA = obj({"report": STR, "from": STR, "to": STR, "filters": {"type": 
 REPORTS = Endpoint("/reports/<kind>", "/api/v1/reports/{kind}", "report",
                    "A report (summary, detailed, cost, trend) of the window, filtered and grouped",
                    REPORT_PARAMS, media=(JSON, CSV, XLSX, PDF), schema=REPORT_SCHEMA,
-                   statuses=(400, 401, 403, 404, 503))
+                   statuses=(400, 401, 403, 404, 503, 504))
 
 
 def _filename(report_kind: str, start: int, end: int, ext: str) -> str:
@@ -92,31 +94,13 @@ def build_report(ctx: Ctx, kind: str) -> Report:
         raise ParamError(f"currency: {exc}", "currency") from None
 
 
-def _stream_calls(reader: LedgerReader, filters: dict[str, list[str]], start: int, end: int,
-                  fields: list[str]) -> Iterator[str]:
-    """CSV lines of every call in [start, end), newest first, one page of EVENTS_PAGE in memory at a time.
-
-    The first page is read before the answer starts, so a ledger error is still a 503."""
-    page = reader.events(filters, start_ns=start, end_ns=end, limit=EVENTS_PAGE)
-
-    def lines() -> Iterator[str]:
-        nonlocal page
-        yield csv_line(call_csv_header(fields))
-        while True:
-            yield csv_lines(call_csv_row(row, fields) for row in page.rows)
-            if not page.next_cursor or not page.rows:
-                return
-            page = reader.events(filters, start_ns=start, end_ns=end, cursor=page.next_cursor, limit=EVENTS_PAGE)
-
-    return lines()
-
-
 @route(bp, REPORTS)
 def report_view(kind: str) -> Response:
     if kind not in KINDS:
         raise NotFound(f"kind: {kind[:40]!r} is not a report; allowed: {', '.join(KINDS)}", "kind")
     ctx = context(REPORTS)
     fmt = ctx.args.text("format", "json")
+    bom = BOM if ctx.args.text("bom") == "1" else ""
     if fmt == "focus":
         window = ctx.window()
         ctx.require_raw(window.start_ns)
@@ -127,7 +111,7 @@ def report_view(kind: str) -> Response:
             export = focus_export(ctx.svc.reader, window.start_ns, window.end_ns, ctx.filters, ctx.svc.offset, fx)
         except FxError as exc:
             raise ParamError(f"currency: {exc}", "currency") from None
-        body = "".join(csv_line(cells) for cells in focus_lines(export))
+        body = bom + "".join(csv_line(cells) for cells in focus_lines(export))
         response = Response(body, mimetype=CSV)
         response.headers["X-Unpriced-Calls-Excluded"] = str(export.unpriced_calls)
         response.headers["Content-Disposition"] = \
@@ -138,19 +122,18 @@ def report_view(kind: str) -> Response:
             raise ParamError("rows: calls is for format=csv of the detailed report", "rows")
         window = ctx.window()
         ctx.require_raw(window.start_ns)
-        fields = list(ctx.svc.reader.fields())
-        gen = _stream_calls(ctx.svc.reader, ctx.filters, window.start_ns, window.end_ns, fields)
-        response = Response(stream_with_context(gen), mimetype=CSV)
-        response.headers["Content-Disposition"] = \
-            f'attachment; filename="{_filename("calls", window.start_ns, window.end_ns, "csv")}"'
-        return response
+        lines = call_lines(ctx.svc.reader, ctx.filters, window.start_ns, window.end_ns)
+        return export_answer(lines, _filename("calls", window.start_ns, window.end_ns, "csv"), bool(bom))
     report = build_report(ctx, kind)
     currency = report.summary.get("currency")
+    deadline.check()  # rendering is not begun past the time limit
     if fmt == "json":
-        return jsonify(report_json(report))
+        answer = report_json(report)
+        deadline.check()  # encoding a large answer takes a while too: not begun past the time limit
+        return jsonify(answer)
     if fmt == "csv":
         table = choose_table(report, ctx.args.text("section"))
-        response = Response("".join(table_csv(table)), mimetype=CSV)
+        response = Response(bom + "".join(table_csv(table)), mimetype=CSV)
         ext = "csv"
     elif fmt == "xlsx":
         response, ext = Response(report_xlsx(report), mimetype=XLSX), "xlsx"
