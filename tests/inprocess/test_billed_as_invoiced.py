@@ -3,13 +3,16 @@
 FakeOpenAI server that answers as OpenAI does (the service tier served, audio token details), and writes
 spans with units of its own. Both the in-process processor's /metrics and a real `genai-meter serve`'s
 (the app sends it every span over OTLP/HTTP) must show what genai-prices bills for each call, with the
-matching price context, to the last digit; `genai-meter price` gives the same figures. What a span
+matching price context, to the last digit, and so must serve's ledger: `ledger stats`, the report
+service's cost report by model in JSON and CSV, its FOCUS export and its per-call feed (tier, batch, units); `genai-meter price` gives the same figures. What a span
 cannot carry is flagged, never silently priced: audio through an instrumentation that reports totals only
 is an estimate; a unit without a price makes the call partly priced.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import subprocess
@@ -22,6 +25,9 @@ from typing import Any
 import genai_prices
 import pytest
 
+from genai_meter.config import load_config
+from genai_meter.ledger import open_reader
+from genai_meter.reports.service.app import create_app
 from tests.inprocess.test_inprocess import ROOT, free_port, scrape, total
 from tests.support.fake_openai import FakeOpenAI
 from tests.support.otlp import start_serve
@@ -76,11 +82,12 @@ def cost_by_model(samples: dict[tuple[str, frozenset[tuple[str, str]]], float]) 
 
 
 def run(instrumentation: str, tmp: Path) -> tuple[dict, dict, FakeOpenAI]:
-    """Run the app against FakeOpenAI and a real serve; (the app's /metrics, serve's /metrics, the server)."""
+    """Run the app against FakeOpenAI and a real serve writing the ledger tmp/ledger.db; (the app's /metrics,
+    serve's /metrics, the server)."""
     (tmp / "genai-meter.yaml").write_text(CONFIG)
     (tmp / "prices.yaml").write_text(PRICES)
     env = {"GENAI_METER_CONFIG": str(tmp / "genai-meter.yaml"), "GENAI_METER_DATA_DIR": str(tmp / "data")}
-    serve = start_serve(tmp / "genai-meter.yaml", env=env)
+    serve = start_serve(tmp / "genai-meter.yaml", "--ledger", f"sqlite:///{tmp / 'ledger.db'}", env=env)
     fake = FakeOpenAI(cached_tokens=4000 if instrumentation in SEES_CACHE else 0)
     port = free_port()
     try:
@@ -141,6 +148,41 @@ def test_tiers_batch_audio_images_and_units_cost_what_the_provider_bills(instrum
         else:  # totals only: priced as text and said so
             assert total(samples, "llm_estimated_requests_total", reason="modality_unknown", model="gpt-audio") == 1
             assert total(samples, "llm_tokens_total", token_type="input_audio_tokens") == 0
+    ledger_shows(tmp_path, expected, fake if instrumentation in SEES_AUDIO else None)
+
+
+def ledger_shows(tmp: Path, expected: dict[str, Decimal], audio: FakeOpenAI | None) -> None:
+    """serve's ledger holds every call at the billed cost: `ledger stats`, the cost report by model (JSON, CSV),
+    FOCUS and the feed's tiers, batch flag and units; `audio`: the server whose audio tokens were reported."""
+    url = f"sqlite:///{tmp / 'ledger.db'}"
+    stats = subprocess.run([sys.executable, "-m", "genai_meter", "ledger", "stats", "--ledger", url, "--json"],
+                           cwd=ROOT, capture_output=True, text=True, timeout=60, check=True)
+    assert Decimal(json.loads(stats.stdout)["cost_usd"]) == sum(expected.values())
+    config = load_config(tmp / "genai-meter.yaml")
+    reader = open_reader(url, config)
+    try:
+        client = create_app(config, reader).test_client()
+        window = "range=24h"
+        answer = client.get(f"/api/v1/reports/cost?{window}")
+        assert answer.status_code == 200, answer.get_data(as_text=True)
+        body = answer.get_json()
+        rows = body["tables"]["by_model"]["rows"]
+        assert {r["model"]: Decimal(r["cost_usd"]) for r in rows} == expected
+        table = client.get(f"/api/v1/reports/cost?{window}&format=csv").get_data(as_text=True)
+        assert {r["model"]: Decimal(r["cost_usd"]) for r in csv.DictReader(io.StringIO(table))} == expected
+        focus = client.get(f"/api/v1/reports/cost?{window}&format=focus").get_data(as_text=True)
+        assert sum(Decimal(r["BilledCost"]) for r in csv.DictReader(io.StringIO(focus))) == sum(expected.values())
+        calls = client.get("/api/v1/events?limit=100").get_json()["calls"]
+        tiers = {(c["model"], c["service_tier"], c["batch"]) for c in calls}
+        assert {("gpt-5-mini", "flex", False), ("gpt-4o", "priority", False)} <= tiers
+        assert [c["batch"] for c in calls if c["model"] == "gpt-4o-mini"] == [True]
+        [own] = [c for c in calls if "web_searches" in c["units"]]
+        assert own["units"]["web_searches"]["quantity"] == 2 and own["exactness"] == "partial"
+        if audio is not None:
+            [voice] = [c for c in calls if c["model"] == "gpt-audio"]
+            assert voice["units"]["input_audio_tokens"]["quantity"] == audio.audio_prompt_tokens
+    finally:
+        reader.close()
 
 
 def price_command(*args: str) -> dict[str, Any]:
