@@ -21,7 +21,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from genai_meter.config_base import ConfigError as ConfigError  # re-exported: every room imports it from here
 from genai_meter.config_base import Section
-from genai_meter.config_reconcile import ReconcileConfig
+from genai_meter.config_reconcile import ReconcileConfig, ReconcilePullConfig
 from genai_meter.periods import Period, parse_utc_offset
 
 CONFIG_ENV = "GENAI_METER_CONFIG"
@@ -213,11 +213,13 @@ class ReportTokenConfig(Section):
 
 
 class ScheduleConfig(Section):
-    """A report produced on a cron schedule and delivered to a directory and/or a webhook."""
+    """A report produced on a cron schedule and delivered to a directory and/or a webhook; or, with
+    `report: reconcile_pull`, the providers' usage and cost reports pulled into the ledger (`pull`)."""
 
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")  # names the files and the state rows
     cron: str  # five-field cron expression (minute hour day month weekday) in reports.utc_offset
-    report: Literal["summary", "detailed", "cost", "trend"] = "summary"  # which report
+    report: Literal["summary", "detailed", "cost", "trend", "reconcile_pull"] = "summary"  # which report
+    pull: ReconcilePullConfig | None = None  # reconcile_pull: which provider, how many days
     range: str = "24h"  # a range preset (1h, 24h, 7d, 30d, 90d, today, yesterday, this_month, ...)
     filters: dict[str, list[str]] = {}  # field -> values, as in the API
     group_by: list[str] = []  # fields to group by
@@ -229,7 +231,9 @@ class ScheduleConfig(Section):
 
     @model_validator(mode="after")
     def _destination(self) -> ScheduleConfig:
-        if self.directory is None and self.webhook_url is None:
+        if (self.report == "reconcile_pull") != (self.pull is not None):
+            raise ValueError("report reconcile_pull takes pull (provider, days); other reports take none")
+        if self.directory is None and self.webhook_url is None and self.pull is None:
             raise ValueError("set directory and/or webhook_url")
         return self
 

@@ -125,7 +125,21 @@ _V5 = [
     *(f"CREATE TRIGGER IF NOT EXISTS {table}_writers BEFORE INSERT ON {table} BEGIN SELECT {WRITER_FUNCTION}(); END"
       for table in ("rollup_hour", "rollup_day")),
 ]
-MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4, _V5]  # append only; never edit a released step
+# V6: the providers' own usage and cost reports (genai-meter reconcile import / pull): one row per
+# (provider, UTC day, report kind) a report covers, and its lines (ledger.sqlite_provider_lines).
+_V6 = [
+    "CREATE TABLE IF NOT EXISTS provider_reports (provider TEXT NOT NULL, day TEXT NOT NULL, kind TEXT NOT NULL, "
+    "states_cost INTEGER NOT NULL, lines INTEGER NOT NULL, source TEXT NOT NULL, imported_ns INTEGER NOT NULL, "
+    "PRIMARY KEY (provider, day, kind)) WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS provider_lines (provider TEXT NOT NULL, day TEXT NOT NULL, kind TEXT NOT NULL, "
+    "seq INTEGER NOT NULL, model TEXT NOT NULL, model_key TEXT NOT NULL, project TEXT NOT NULL, "
+    "api_key_id TEXT NOT NULL, service_tier TEXT NOT NULL, batch INTEGER, served_by TEXT NOT NULL, "
+    "line_item TEXT NOT NULL, requests INTEGER, t_input INTEGER NOT NULL, t_cache_read INTEGER NOT NULL, "
+    "t_cache_write INTEGER NOT NULL, t_output INTEGER NOT NULL, t_reasoning INTEGER NOT NULL, "
+    "cache_write_1h INTEGER NOT NULL, folded TEXT NOT NULL, units TEXT NOT NULL, cost_pico INTEGER, "
+    "currency TEXT NOT NULL, source TEXT NOT NULL, PRIMARY KEY (provider, day, kind, seq)) WITHOUT ROWID",
+]
+MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4, _V5, _V6]  # append only; never edit a released step
 LATEST = len(MIGRATIONS)
 
 

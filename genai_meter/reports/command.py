@@ -111,7 +111,8 @@ def run(args: argparse.Namespace, config: Config) -> int:
         return 2
     book = PriceBook.from_config(config)
     state = ScheduleState(state_file(config, url), time.time_ns()) if config.reports.schedules else None
-    app = create_app(config, reader, book=book, schedule_status=state.status if state else list, page=web.bp)
+    app = create_app(config, reader, book=book, schedule_status=state.status if state else list, page=web.bp,
+                     ledger_url=url)
     try:
         server = create_server(app, host=host, port=port, threads=config.reports.threads, ident="genai-meter")
     except OSError as exc:

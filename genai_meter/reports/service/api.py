@@ -67,6 +67,7 @@ class Service:
     offset: timedelta
     clock: Callable[[], int] = time.time_ns
     schedule_status: Callable[[], list[dict[str, object]]] = list
+    ledger_url: str | None = None  # where `reader` reads: the reconciliation opens the providers' reports there
 
 
 def service() -> Service:

@@ -24,6 +24,7 @@ from genai_meter.reports.service.ranges import report_offset
 from genai_meter.reports.service.scopes import ADMIN, TokenTable, load_tokens
 from genai_meter.reports.views import activity as activity_views
 from genai_meter.reports.views import insights as insights_views
+from genai_meter.reports.views import reconciliation as reconciliation_views
 from genai_meter.reports.views import reports as report_views
 from genai_meter.reports.web import bp as web_page
 
@@ -104,15 +105,16 @@ def _authenticate() -> Response | None:
 
 def create_app(config: Config, reader: LedgerReader, *, book: PriceBook | None = None,
                clock: Callable[[], int] = time.time_ns, page: Blueprint | None = None,
-               schedule_status: Callable[[], list[dict[str, object]]] = list) -> Flask:
-    """The report service's WSGI app over `reader` (opened read-only by the caller, which closes it)."""
+               schedule_status: Callable[[], list[dict[str, object]]] = list, ledger_url: str | None = None) -> Flask:
+    """The report service's WSGI app over `reader` (opened read-only by the caller, which closes it);
+    `ledger_url` is where the reader reads (the reconciliation reads the providers' reports there)."""
     app = Flask("genai_meter.reports", static_folder=None)
     app.json.sort_keys = False  # type: ignore[attr-defined]
     svc = Service(config, reader, book or PriceBook.from_config(config), TokenTable(load_tokens(config)),
-                  report_offset(config), clock, schedule_status)
+                  report_offset(config), clock, schedule_status, ledger_url)
     app.extensions[EXTENSION] = svc
     app.before_request(_authenticate)
-    for bp in (report_views.bp, activity_views.bp, insights_views.bp, meta):
+    for bp in (report_views.bp, activity_views.bp, insights_views.bp, reconciliation_views.bp, meta):
         app.register_blueprint(bp)
     app.register_blueprint(page if page is not None else web_page)
 
