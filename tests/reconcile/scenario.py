@@ -95,8 +95,8 @@ def scenario_spans() -> list[dict[str, Any]]:
     return [span(day, i) for day, (_, metered, _) in sorted(CALLS.items()) for i in range(metered)]
 
 
-def store_spans(config: Config, spans: list[dict[str, Any]]) -> Decimal:
-    """Meter `spans` with the real pipeline and store them through the real writer; their total cost."""
+def metered(config: Config, spans: list[dict[str, Any]]) -> list[Entry]:
+    """`spans` through the real pipeline (conventions, then the real PriceBook), each a priced call."""
     meter = Meter(config, [UsageMetrics(config)])
     entries = []
     for data in spans:
@@ -105,6 +105,12 @@ def store_spans(config: Config, spans: list[dict[str, Any]]) -> Decimal:
         call, cost = outcome
         assert cost is not None and not cost.unpriced_units, (call.model, cost)
         entries.append(Entry(call, cost))
+    return entries
+
+
+def store_spans(config: Config, spans: list[dict[str, Any]]) -> Decimal:
+    """Meter `spans` and store them through the real writer of `config.ledger.url`; their total cost."""
+    entries = metered(config, spans)
     assert config.ledger.url is not None
     writer = open_writer(config.ledger.url, config)
     try:
