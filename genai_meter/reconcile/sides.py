@@ -177,6 +177,10 @@ def ledger_sides(reader: LedgerReader, first: date, last: date, providers: Seque
     if not providers:
         return {}
     dims = [matched[g] for g in MATCHED if g in matched]
+    for group, dim in matched.items():
+        if dim not in reader.fields():
+            raise ValueError(f"reconcile.match_dimensions.{group}: {dim!r} is not a field of the ledger (known: "
+                             f"{', '.join(reader.fields())})")
     start = int(_midnight(first).timestamp()) * NS
     end = int((_midnight(last) + timedelta(days=1)).timestamp()) * NS
     asked = {**{k: list(v) for k, v in filters.items()}, "provider": sorted(set(providers) & set(
