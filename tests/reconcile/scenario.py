@@ -72,6 +72,23 @@ def scenario_page(days: tuple[date, ...] = (EXACT_DAY, MISSING_DAY, TIER_DAY)) -
     return usage_page({day: [result(CALLS[day][0], CALLS[day][2])] for day in days})
 
 
+def costs_page() -> dict[str, Any]:
+    """The scenario's days as `GET /v1/organization/costs` states them (the shape of fixtures/openai_costs.json):
+    per day an input and an output line item of the model, the priority day at the priority rates."""
+    buckets = []
+    for day, (requests, _, tier) in sorted(CALLS.items()):
+        rate = {"default": (Decimal("2.5"), Decimal("1.25"), Decimal(10)),
+                "priority": (Decimal("4.25"), Decimal("2.125"), Decimal(17))}[tier]
+        input_usd = requests * ((INPUT - CACHED) * rate[0] + CACHED * rate[1]) / 10**6
+        output_usd = requests * OUTPUT * rate[2] / 10**6
+        results = [{"object": "organization.costs.result", "amount": {"value": float(usd), "currency": "usd"},
+                    "line_item": f"{REPORT_MODEL}, {what}", "project_id": "proj_abc"}
+                   for what, usd in (("input", input_usd), ("output", output_usd))]
+        buckets.append({"object": "bucket", "start_time": int(midnight(day).timestamp()),
+                        "end_time": int((midnight(day) + timedelta(days=1)).timestamp()), "results": results})
+    return {"object": "page", "data": buckets, "has_more": False, "next_page": None}
+
+
 def write_page(path: Path, page: dict[str, Any]) -> Path:
     path.write_text(json.dumps(page, indent=1), encoding="utf-8")
     return path

@@ -13,7 +13,6 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterator
 from datetime import date
-from pathlib import Path
 
 import pytest
 import yaml
@@ -26,8 +25,16 @@ from genai_meter.reconcile import read_export
 from genai_meter.reconcile.store import store
 from genai_meter.reports.service.app import create_app
 from genai_meter.reports.service.scopes import token_hash
-from tests.reconcile.scenario import EXACT_DAY, MISSING_DAY, midnight, result, scenario_spans, store_spans, usage_page
-from tests.reconcile.scenario import write_page
+from tests.reconcile.scenario import (
+    EXACT_DAY,
+    MISSING_DAY,
+    midnight,
+    result,
+    scenario_spans,
+    store_spans,
+    usage_page,
+    write_page,
+)
 from tests.reconcile.support import load, write_json
 
 TOKENS = {"admin": {"admin": True}, "acme": {"scope": {"organization": ["acme"]}},
