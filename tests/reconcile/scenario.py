@@ -68,8 +68,16 @@ def usage_page(days: dict[date, list[dict[str, Any]]]) -> dict[str, Any]:
     return {"object": "page", "data": buckets, "has_more": False, "next_page": None}
 
 
-def scenario_page(days: tuple[date, ...] = (EXACT_DAY, MISSING_DAY, TIER_DAY)) -> dict[str, Any]:
-    return usage_page({day: [result(CALLS[day][0], CALLS[day][2])] for day in days})
+Calls = dict[date, tuple[int, int, str]]  # day -> (requests the provider reports, calls metered, tier)
+
+
+def shifted(first: date) -> Calls:
+    """The scenario's three days moved to start at `first` (the page tests use days before today)."""
+    return {first + timedelta(days=i): CALLS[day] for i, day in enumerate(sorted(CALLS))}
+
+
+def scenario_page(calls: Calls = CALLS) -> dict[str, Any]:
+    return usage_page({day: [result(requests, tier)] for day, (requests, _, tier) in calls.items()})
 
 
 def costs_page() -> dict[str, Any]:
@@ -108,8 +116,8 @@ def span(day: date, number: int, *, model: str = "gpt-4o", tokens: tuple[int, in
     return data
 
 
-def scenario_spans() -> list[dict[str, Any]]:
-    return [span(day, i) for day, (_, metered, _) in sorted(CALLS.items()) for i in range(metered)]
+def scenario_spans(calls: Calls = CALLS) -> list[dict[str, Any]]:
+    return [span(day, i) for day, (_, metered, _) in sorted(calls.items()) for i in range(metered)]
 
 
 def metered(config: Config, spans: list[dict[str, Any]]) -> list[Entry]:

@@ -151,7 +151,7 @@ class Site:
         assert config.ledger.url is not None
         self.config = config
         self.reader: LedgerReader = open_reader(config.ledger.url, config)
-        app = create_app(config, self.reader)
+        app = create_app(config, self.reader, ledger_url=config.ledger.url)
         self.server = create_server(app, host="127.0.0.1", port=0, threads=8, ident="genai-meter-test")
         self.url = f"http://127.0.0.1:{self.server.effective_port}"
         self.closing = threading.Event()
