@@ -13,7 +13,7 @@ FOCUS_STAMP := $(FOCUS_VENV)/.installed
 FOCUS_PYTHON ?= $(firstword $(foreach p,python3.12 $(wildcard $(HOME)/.pyenv/versions/3.12*/bin/python3.12),\
   $(shell $(p) -c 'import sys; assert sys.version_info[:2] == (3, 12); print(sys.executable)' 2>/dev/null)))
 
-.PHONY: install system-deps fonts focus-validator lint test test-fast bench demo generate screenshot clean
+.PHONY: install system-deps fonts focus-validator lint test test-fast bench sanitize demo generate screenshot clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -70,6 +70,32 @@ test-fast: install
 
 bench: install
 	$(PY) -m benchmarks
+
+# The four C accelerators built with AddressSanitizer and UBSan into $(SANITIZE_DIR) (never over the in-place
+# build), then their tests and a differential fuzz against the Python references for SANITIZE_SECONDS
+# (docs/performance.md). Python is not built with ASan: its runtime is preloaded; PYTHONMALLOC=malloc gives
+# every Python object to ASan's allocator; leaks are not checked (CPython keeps objects until exit by design).
+SANITIZE_DIR := build/sanitize
+SANITIZE_SECONDS ?= 120
+SANITIZE_CFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -g -O1
+SANITIZE_TESTS := tests/receiver/test_extract_accelerated.py tests/metering/test_tally.py \
+	tests/receiver/test_tally_params.py tests/exporters/test_group_add.py tests/receiver/test_span_times.py
+# reports go to $(SANITIZE_DIR)/report.<pid> (pytest would swallow them with the test's stderr), shown on failure
+SANITIZE_ENV := LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libubsan.so)" \
+	ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:strict_string_checks=1:detect_stack_use_after_return=1:log_path=$(CURDIR)/$(SANITIZE_DIR)/report \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:log_path=$(CURDIR)/$(SANITIZE_DIR)/report \
+	PYTHONMALLOC=malloc GENAI_METER_SANITIZED=$(SANITIZE_DIR)/lib
+SANITIZE_REPORTS := (cat $(SANITIZE_DIR)/report.* 2>/dev/null; false)
+
+sanitize: install
+	rm -rf $(SANITIZE_DIR) && mkdir -p $(SANITIZE_DIR)
+	CFLAGS="$(SANITIZE_CFLAGS)" LDFLAGS="-fsanitize=address,undefined" $(PY) setup.py build_ext --force \
+		--build-lib $(SANITIZE_DIR)/lib --build-temp $(SANITIZE_DIR)/tmp > $(SANITIZE_DIR)/build.log 2>&1 || (cat $(SANITIZE_DIR)/build.log; false)
+	$(PY) -m tests.support.sanitized $(SANITIZE_DIR)/lib
+	$(SANITIZE_ENV) $(PY) -m pytest -q -p no:cacheprovider -p tests.support.sanitized -m "not slow" $(SANITIZE_TESTS) \
+		|| $(SANITIZE_REPORTS)
+	$(SANITIZE_ENV) $(PY) -m tests.support.fuzz_accelerators --seconds $(SANITIZE_SECONDS) || $(SANITIZE_REPORTS)
+	@! ls $(SANITIZE_DIR)/report.* 2>/dev/null || $(SANITIZE_REPORTS)
 
 # Options go through ARGS: make demo ARGS="--reports-listen 127.0.0.1:8081 --rate 5"
 demo: install system-deps

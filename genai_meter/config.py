@@ -184,6 +184,14 @@ class ServerConfig(Section):
     workers: int = Field(default=1, ge=1)  # receiver processes
 
 
+class ReceiverConfig(Section):
+    """How spans are read, by `genai-meter serve` and the in-process processor alike (docs/accuracy.md)."""
+
+    # an end time further past the local clock than this refuses the span (end_time_in_future): a client
+    # clock that is that far ahead, or a span dated 2099, would otherwise be the ledger's latest call
+    max_future_skew_seconds: float = Field(default=600.0, ge=0, le=366 * 86400)
+
+
 class LedgerConfig(Section):
     """The ledger: one row per metered call, the source of exact reports (docs/ledger.md)."""
 
@@ -192,6 +200,8 @@ class LedgerConfig(Section):
     retention_days: int = Field(default=400, ge=1)  # raw calls kept this long (year over year needs > 365)
     rollup_retention_days: int = Field(default=1100, ge=1)  # hourly and daily rollups kept this long
     max_bytes: int | None = Field(default=None, ge=1024 * 1024)  # prune the oldest raw calls above this size
+    # a pruned call re-sent (an OTLP retry, a collector replay) is known as stored while it ended this recently
+    dedup_horizon_hours: float = Field(default=72, ge=0)
     hash_user_ids: bool = True  # store a SHA-256 of end-user ids, never the id itself
     commit_interval_ms: float = Field(default=5.0, ge=0, le=1000)  # group commit: wait this long for company
     busy_timeout_seconds: float = Field(default=5.0, gt=0)  # past this a locked ledger answers 503
@@ -297,6 +307,7 @@ class Config(Section):
     limits: LimitsConfig = LimitsConfig()
     sampling: SamplingConfig = SamplingConfig()
     server: ServerConfig = ServerConfig()
+    receiver: ReceiverConfig = ReceiverConfig()  # how spans are read (both paths)
     ledger: LedgerConfig = LedgerConfig()
     reports: ReportsConfig = ReportsConfig()  # the report service, its tokens and schedules
     reconcile: ReconcileConfig = ReconcileConfig()  # provider usage and cost reports, pulled or imported

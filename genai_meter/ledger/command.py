@@ -63,7 +63,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     def command(name: str, text: str) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=text, description=text)
-        p.add_argument("--ledger", metavar="URL", help="sqlite:///PATH or clickhouse://... (default: the data dir)")
+        p.add_argument("--ledger", metavar="URL", help="sqlite:///PATH or clickhouse://... (scheme in any case; "
+                                                       "default: the data dir)")
         return p
 
     def window(p: argparse.ArgumentParser, required: bool = False) -> None:
@@ -86,8 +87,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--output", "-o", type=Path, help="file (default: standard output)")
     p = command("backup", "a consistent copy of the ledger file (VACUUM INTO)")
     p.add_argument("path", type=Path)
-    p = command("forget", "erase an end user's id or a customer's dimension value (--customer: with no serve "
-                          "writing the file; restart serve after it)")
+    p = command("forget", "erase an end user's id or a customer's dimension value (safe while serve writes the "
+                          "file: its later calls get new label sets)")
     p.add_argument("--user")
     p.add_argument("--customer")
     command("migrate", "create or upgrade the ledger schema")

@@ -1,4 +1,4 @@
-"""The providers' reports in the SQLite ledger: tables `provider_reports` and `provider_lines` (schema v6).
+"""The providers' reports in the SQLite ledger: tables `provider_reports` and `provider_lines` (schema v7).
 
 `replace` runs in one IMMEDIATE transaction: for each batch in order, the rows of every (provider,
 day, kind) it covers are deleted and its own inserted; any error rolls everything back. A reading

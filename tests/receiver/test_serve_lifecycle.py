@@ -80,7 +80,7 @@ def test_in_flight_request_finishes_during_shutdown(tmp_path: Path) -> None:
         sock.close()
         assert answer.startswith(b"HTTP/1.1 200")
         assert total(scrape(serve.metrics), "llm_requests_total", customer="inflight") == 3
-        assert serve.wait(10) == 0
+        assert serve.wait(30) == 0
     finally:
         serve.stop(5)
 

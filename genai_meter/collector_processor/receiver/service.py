@@ -5,7 +5,8 @@
 runs one receiving process per worker and this process serves /metrics (docs/scaling.md).
 
 Start-up logs one line per listener, `genai-meter: <name> listening on <host:port>` (names
-`otlp-grpc`, `otlp-http`, `metrics`), then `genai-meter: ready`; /readyz answers 200 from then on.
+`otlp-grpc`, `otlp-http`, `metrics`), then `genai-meter: ready`; /readyz answers 200 from then on,
+except while the ledger cannot write (its commits fail, or its file is gone: 503 until it recovers).
 
 Shutdown on SIGTERM or SIGINT (docs/receiver.md): /readyz turns 503 and the receivers refuse new
 requests (503 + Retry-After, UNAVAILABLE); requests in flight finish (bounded by
@@ -38,7 +39,7 @@ from genai_meter.config import Config, ConfigError, LedgerConfig
 from genai_meter.exporters import group_add
 from genai_meter.exporters.endpoint import start_metrics_server
 from genai_meter.exporters.httpd import HttpServer, format_address, parse_listen
-from genai_meter.ledger import LedgerOpenError, migrate, resolve_url
+from genai_meter.ledger import LedgerOpenError, LedgerUrlError, check_url, migrate, resolve_url
 
 log = logging.getLogger("genai_meter")
 
@@ -87,6 +88,11 @@ def resolved_ledger(config: Config, args: argparse.Namespace) -> LedgerConfig:
     if data_dir:
         ledger = ledger.model_copy(update={"data_dir": Path(data_dir)})
     url = resolve_url(config.model_copy(update={"ledger": ledger}), getattr(args, "ledger", None))
+    if url is not None:
+        try:
+            check_url(url)
+        except LedgerUrlError as exc:
+            raise ConfigError(str(exc)) from None
     return ledger.model_copy(update={"url": url})
 
 
@@ -139,7 +145,9 @@ class Service:
         self._ready = False
 
     def ready(self) -> bool:
-        return self._ready and self.receivers is not None and self.receivers.taking_spans
+        """/readyz: every listener up, not shutting down, and the ledger able to write."""
+        return self._ready and self.receivers is not None and self.receivers.taking_spans \
+            and self.receivers.ledger_ready()
 
     def start(self) -> None:
         self.receivers = Receivers(self.config)

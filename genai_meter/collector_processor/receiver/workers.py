@@ -21,7 +21,9 @@ Protocol: each worker has two pipes to the parent. `dedup`: an op byte (claim, s
 and the concatenated 24-byte keys; only a claim is answered, one byte per key (1 = new, now
 claimed by this worker). `control`: messages `(request id, op, arg)` from the parent (`ping`,
 `render`, `drain`, `exit`) answered with `(request id, result)`; id 0 carries the worker's
-unsolicited `("ready", addresses)` or `("error", text)`. The worker side is receiver.worker.
+unsolicited `("ready", addresses)` or `("error", text)`. The answer to `ping` (each second) says
+whether the worker's ledger can write: /readyz is 503 while one cannot. The worker side is
+receiver.worker.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ from genai_meter.collector_processor.receiver.lifecycle import (
     final_scrape,
     log_listening,
 )
-from genai_meter.collector_processor.receiver.worker import CLAIM, KEY_BYTES, SETTLE, worker_main
+from genai_meter.collector_processor.receiver.worker import CLAIM, KEY_BYTES, PONG_LEDGER_DOWN, SETTLE, worker_main
 from genai_meter.config import Config
 from genai_meter.exporters.endpoint import start_metrics_server
 from genai_meter.exporters.families import FamilyData
@@ -86,10 +88,12 @@ class WorkerLink:
         self.ready: Future[dict[str, str]] = Future()
         self.last_families: list[FamilyData] | None = None  # from the last scrape, kept if the worker dies
         self.last_pong = 0.0  # monotonic time of the last answered ping (0: none yet)
+        self.ledger_ready = True  # the worker's ledger could write at its last answered ping
 
     def pong(self, future: Future[Any]) -> None:
         if not future.cancelled() and future.exception() is None:
             self.last_pong = time.monotonic()
+            self.ledger_ready = future.result() != PONG_LEDGER_DOWN
 
     def start(self) -> None:
         self.last_pong = time.monotonic()
@@ -226,7 +230,8 @@ class Supervisor:
     # -- /metrics ---------------------------------------------------------------------------
 
     def ready(self) -> bool:
-        return self._ready and not self._stopping
+        """/readyz: workers started, not shutting down, every worker's ledger able to write (as of its last ping)."""
+        return self._ready and not self._stopping and all(link.ledger_ready for link in self._links)
 
     def render(self, openmetrics: bool) -> bytes:
         """Every worker's figures summed, within RENDER_TIMEOUT_S whatever the workers do: a worker
