@@ -1,4 +1,5 @@
-"""The reconciliation scenario: three UTC days of OpenAI usage, metered and reported.
+"""The reconciliation scenario: three UTC days of OpenAI usage (the fifth, fourth and third day before
+today), metered and reported.
 
 Provider side: pages of `GET /v1/organization/usage/completions` in the shape the OpenAI API reference
 documents (bucket objects with `start_time` / `end_time`, results `organization.usage.completions.result`
@@ -38,10 +39,16 @@ from genai_meter.exporters import UsageMetrics
 from genai_meter.ledger import Entry, open_writer
 from tests.support.record_spans import read_fixture, span_record_from_dict
 
-EXACT_DAY, MISSING_DAY, TIER_DAY = date(2026, 11, 2), date(2026, 11, 3), date(2026, 11, 4)
+# The days before today, whenever the tests run: within the ledger's retention, never in the future (the
+# receiver and the meter refuse spans outside those bounds), and inside the page's 7-day range.
+TODAY = datetime.now(UTC).date()
+EXACT_DAY, MISSING_DAY, TIER_DAY = (TODAY - timedelta(days=n) for n in (5, 4, 3))
+BEFORE, AFTER = EXACT_DAY - timedelta(days=1), TIER_DAY + timedelta(days=1)  # no lines on either side
+WINDOW_TO = AFTER + timedelta(days=1)  # `to` is exclusive: from=BEFORE&to=WINDOW_TO covers BEFORE..AFTER
 INPUT, CACHED, OUTPUT = 20_000, 4_000, 5_000
 CALL_USD = Decimal("0.095")
 PRIORITY_CALL_USD = Decimal("0.1615")
+# day -> (requests the provider reports, calls metered, tier)
 CALLS = {EXACT_DAY: (4, 4, "default"), MISSING_DAY: (6, 4, "default"), TIER_DAY: (5, 5, "priority")}
 MISSING_USD = 2 * CALL_USD  # 0.19
 TIER_USD = 5 * (PRIORITY_CALL_USD - CALL_USD)  # 0.3325
@@ -68,16 +75,8 @@ def usage_page(days: dict[date, list[dict[str, Any]]]) -> dict[str, Any]:
     return {"object": "page", "data": buckets, "has_more": False, "next_page": None}
 
 
-Calls = dict[date, tuple[int, int, str]]  # day -> (requests the provider reports, calls metered, tier)
-
-
-def shifted(first: date) -> Calls:
-    """The scenario's three days moved to start at `first` (the page tests use days before today)."""
-    return {first + timedelta(days=i): CALLS[day] for i, day in enumerate(sorted(CALLS))}
-
-
-def scenario_page(calls: Calls = CALLS) -> dict[str, Any]:
-    return usage_page({day: [result(requests, tier)] for day, (requests, _, tier) in calls.items()})
+def scenario_page() -> dict[str, Any]:
+    return usage_page({day: [result(requests, tier)] for day, (requests, _, tier) in CALLS.items()})
 
 
 def costs_page() -> dict[str, Any]:
@@ -116,8 +115,8 @@ def span(day: date, number: int, *, model: str = "gpt-4o", tokens: tuple[int, in
     return data
 
 
-def scenario_spans(calls: Calls = CALLS) -> list[dict[str, Any]]:
-    return [span(day, i) for day, (_, metered, _) in sorted(calls.items()) for i in range(metered)]
+def scenario_spans() -> list[dict[str, Any]]:
+    return [span(day, i) for day, (_, metered, _) in sorted(CALLS.items()) for i in range(metered)]
 
 
 def metered(config: Config, spans: list[dict[str, Any]]) -> list[Entry]:

@@ -9,7 +9,7 @@ is tested end to end in test_reconciliation.py.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -87,9 +87,10 @@ def test_usage_without_ledger_calls_is_an_unmetered_service_and_calls_without_us
         tmp_path: Path) -> None:
     page = write_page(tmp_path / "u.json", usage_page({EXACT_DAY: [result(2, "default")]}))
     other = RowKey(EXACT_DAY, "openai", "gpt-4.1-mini")
-    uncovered = RowKey(date(2026, 11, 9), "openai", "gpt-4o")  # no report covers that day: not compared
+    later = EXACT_DAY + timedelta(days=7)
+    uncovered = RowKey(later, "openai", "gpt-4o")  # no report covers that day: not compared
     rec = run(loaded(read_export(page)), {other: ledger(3, cost="0.01"), uncovered: ledger(9, cost="1")},
-              EXACT_DAY, date(2026, 11, 9))
+              EXACT_DAY, later)
     rows = {r.key.model: r.as_json() for r in rec.rows}
     assert set(rows) == {"gpt-4o", "gpt-4.1-mini"}
     assert (rows["gpt-4o"]["cause"], rows["gpt-4o"]["difference_usd"]) == ("unmetered_service", "0.190000000000")
@@ -151,7 +152,7 @@ def test_unpriced_ledger_calls_leave_the_difference_unknown(tmp_path: Path) -> N
 def test_costs_in_another_currency_are_priced_from_the_usage_instead(tmp_path: Path) -> None:
     csv = tmp_path / "eur.csv"
     csv.write_text("Date,Meter,Requests,Input tokens,Output tokens,Cost,Currency\n"
-                   "2026-11-02,gpt-4o,4,80000,20000,0.35,EUR\n", encoding="utf-8")
+                   f"{EXACT_DAY},gpt-4o,4,80000,20000,0.35,EUR\n", encoding="utf-8")
     config = parse_config({"reconcile": {"mappings": {"eur": {
         "provider": "openai", "columns": {"day": "Date", "model": "Meter", "requests": "Requests",
                                           "input": "Input tokens", "output": "Output tokens", "cost": "Cost",

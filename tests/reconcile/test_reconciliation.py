@@ -34,11 +34,14 @@ from genai_meter.reconcile.compare import reconcile
 from genai_meter.reconcile.store import Loaded, line_of, to_batch
 from genai_meter.reports.service.app import create_app
 from tests.reconcile.scenario import (
+    AFTER,
+    BEFORE,
     EXACT_DAY,
     MISSING_DAY,
     MISSING_USD,
     TIER_DAY,
     TIER_USD,
+    WINDOW_TO,
     metered,
     scenario_page,
     scenario_spans,
@@ -47,8 +50,8 @@ from tests.reconcile.scenario import (
 )
 from tests.reconcile.support import load, write_json
 
-WINDOW = ["--from", "2026-11-01", "--to", "2026-11-06"]
-QUERY = "from=2026-11-01&to=2026-11-06"
+WINDOW = ["--from", BEFORE.isoformat(), "--to", WINDOW_TO.isoformat()]
+QUERY = f"from={BEFORE}&to={WINDOW_TO}"
 EXPECTED = [(EXACT_DAY.isoformat(), "exact", "0.000000000000", 4, 4),
             (MISSING_DAY.isoformat(), "unmetered_calls", "0.190000000000", 6, 4),
             (TIER_DAY.isoformat(), "price", "0.332500000000", 5, 5)]
@@ -86,7 +89,7 @@ def test_expected_figures_are_the_published_rates() -> None:
 def test_cli_import_and_report(setup: Setup, capsys: pytest.CaptureFixture[str]) -> None:
     assert setup.ledger_cost == Decimal("1.235")  # 13 calls at $0.095, as the real PriceBook priced the spans
     assert setup.cli("import", str(setup.page)) == 0
-    assert "stored 3 lines of 3 provider-day reports (openai, 2026-11-02..2026-11-04)" in capsys.readouterr().out
+    assert f"stored 3 lines of 3 provider-day reports (openai, {EXACT_DAY}..{TIER_DAY})" in capsys.readouterr().out
     assert setup.cli("import", str(setup.page)) == 0  # again: replaced, never added twice
     capsys.readouterr()
     assert setup.cli("report", *WINDOW, "--json") == 0
@@ -106,7 +109,7 @@ def test_cli_import_and_report(setup: Setup, capsys: pytest.CaptureFixture[str])
     assert [d["difference_usd"] for d in body["drift"]] == ["0.000000000000", "0.190000000000", "0.332500000000"]
     assert setup.cli("report", *WINDOW) == 0
     table = capsys.readouterr().out.splitlines()
-    assert table[1].split() == ["2026-11-02", "openai", "gpt-4o", "4", "4", "0.380000", "0.380000", "0.000000",
+    assert table[1].split() == [EXACT_DAY.isoformat(), "openai", "gpt-4o", "4", "4", "0.380000", "0.380000", "0.000000",
                                 "0.000000", "exact"]
     assert table[2].split()[-3:] == ["0.190000", "33.333333", "unmetered_calls"]
     assert table[3].split()[-3:] == ["0.332500", "41.176471", "price"]
@@ -162,16 +165,17 @@ def test_api_csv_equals_the_cli(setup: Setup, client: FlaskClient, capsys: pytes
 def test_api_xlsx(client: FlaskClient) -> None:
     answer = client.get(f"/api/v1/reconciliation?{QUERY}&format=xlsx")
     assert answer.status_code == 200
-    assert "genai-meter-reconciliation-2026-11-01-2026-11-05.xlsx" in answer.headers["Content-Disposition"]
+    assert f"genai-meter-reconciliation-{BEFORE}-{AFTER}.xlsx" in answer.headers["Content-Disposition"]
     book = openpyxl.load_workbook(io.BytesIO(answer.get_data()))
     sheet = book["reconciliation"]
     head = [cell.value for cell in sheet[1]]
     values = [dict(zip(head, (cell.value for cell in row), strict=True)) for row in sheet.iter_rows(min_row=2, max_row=4)]
     assert sheet.cell(6, 1).value.startswith("Difference: the provider's cost minus the ledger's")  # the table's note
     assert [(v["Day (UTC)"], v["Cause"], v["Difference (USD)"]) for v in values] == [
-        ("2026-11-02", "exact", 0), ("2026-11-03", "unmetered_calls", 0.19), ("2026-11-04", "price", 0.3325)]
+        (EXACT_DAY.isoformat(), "exact", 0), (MISSING_DAY.isoformat(), "unmetered_calls", 0.19),
+        (TIER_DAY.isoformat(), "price", 0.3325)]
     exact = {r[0].value: [c.value for c in r] for r in book["exact_figures"].iter_rows(min_row=2)}
-    assert exact["2026-11-02"][5] == "0.000000000000" and exact["2026-11-04"][5] == "0.332500000000"
+    assert exact[EXACT_DAY.isoformat()][5] == "0.000000000000" and exact[TIER_DAY.isoformat()][5] == "0.332500000000"
 
 
 def test_api_pdf(client: FlaskClient) -> None:
@@ -186,8 +190,8 @@ def test_api_pdf(client: FlaskClient) -> None:
 
 
 def test_api_errors_name_the_parameter(client: FlaskClient) -> None:
-    for query, parameter in (("from=2026-11-05&to=2026-11-01", "to"), ("from=yesterday", "from"),
-                             ("range=7d&from=2026-11-01", "range"), ("format=docx", "format")):
+    for query, parameter in ((f"from={AFTER}&to={BEFORE}", "to"), ("from=yesterday", "from"),
+                             (f"range=7d&from={BEFORE}", "range"), ("format=docx", "format")):
         answer = client.get(f"/api/v1/reconciliation?{query}")
         assert answer.status_code == 400, query
         assert answer.get_json()["error"]["parameter"] == parameter, (query, answer.get_json())

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -26,7 +26,9 @@ from genai_meter.reports.service.api import EXTENSION, Service
 from genai_meter.reports.service.app import create_app
 from tests.reconcile.admin_server import AdminServer
 from tests.reconcile.scenario import (
+    AFTER,
     EXACT_DAY,
+    MISSING_DAY,
     TIER_DAY,
     costs_page,
     midnight,
@@ -35,7 +37,7 @@ from tests.reconcile.scenario import (
     store_spans,
 )
 
-SLOT = datetime(2026, 11, 5, 3, 15, tzinfo=UTC)  # cron "15 3 * * *": pulls Nov 2, 3 and 4
+SLOT = midnight(AFTER) + timedelta(hours=3, minutes=15)  # cron "15 3 * * *": pulls the scenario's three days
 NS = 10**9
 EMPTY = {"object": "page", "data": [], "has_more": False, "next_page": None}
 KEY = "sk-admin-schedule-0123456789"
@@ -97,7 +99,7 @@ def test_a_scheduled_pull_stores_the_days_before_its_slot(tmp_path: Path, server
     assert config.ledger.url is not None
     loaded = load(config.ledger.url, config, EXACT_DAY, TIER_DAY)
     usage = [line for line in loaded.lines if line.source.kind == "openai.usage.completions"]
-    assert [(line.day, line.requests) for line in usage] == [(EXACT_DAY, 4), (EXACT_DAY.replace(day=3), 6),
+    assert [(line.day, line.requests) for line in usage] == [(EXACT_DAY, 4), (MISSING_DAY, 6),
                                                              (TIER_DAY, 5)]
     assert sum(line.cost_pico or 0 for line in loaded.lines) == 1_757_500_000_000  # the costs page
     assert len(loaded.reports) == 3 * len(ENDPOINTS["openai"])  # every endpoint covers every day, lines or not

@@ -26,8 +26,10 @@ from genai_meter.reconcile.store import store
 from genai_meter.reports.service.app import create_app
 from genai_meter.reports.service.scopes import token_hash
 from tests.reconcile.scenario import (
+    BEFORE,
     EXACT_DAY,
     MISSING_DAY,
+    WINDOW_TO,
     midnight,
     result,
     scenario_spans,
@@ -40,7 +42,7 @@ from tests.reconcile.support import load, write_json
 TOKENS = {"admin": {"admin": True}, "acme": {"scope": {"organization": ["acme"]}},
           "openai": {"scope": {"provider": ["openai"]}}, "p7": {"scope": {"project": ["proj-7"]}},
           "openai-model": {"scope": {"provider": ["openai"], "model": ["gpt-4o"]}}}
-QUERY = "/api/v1/reconciliation?from=2026-11-01&to=2026-11-06"
+QUERY = f"/api/v1/reconciliation?from={BEFORE}&to={WINDOW_TO}"
 
 
 def anthropic_report(day: date) -> dict:
@@ -89,9 +91,10 @@ def keys(body: dict) -> list[tuple[str, str, str, str]]:
 def test_admin_sees_every_row(client: FlaskClient) -> None:
     status, body = get(client, "admin")
     assert status == 200, body
-    assert keys(body) == [("2026-11-02", "anthropic", "claude-sonnet-4-0", "wrkspc_01JwQvzr7rXLA5AGx3HKfFUJ"),
-                          ("2026-11-02", "openai", "gpt-4o", "proj-7"), ("2026-11-02", "openai", "gpt-4o", "proj-9"),
-                          ("2026-11-03", "openai", "gpt-4o", "proj-9")]
+    exact, missing = EXACT_DAY.isoformat(), MISSING_DAY.isoformat()
+    assert keys(body) == [(exact, "anthropic", "claude-sonnet-4-0", "wrkspc_01JwQvzr7rXLA5AGx3HKfFUJ"),
+                          (exact, "openai", "gpt-4o", "proj-7"), (exact, "openai", "gpt-4o", "proj-9"),
+                          (missing, "openai", "gpt-4o", "proj-9")]
     assert [r["cause"] for r in body["rows"]] == ["unmetered_service", "exact", "unmetered_service",
                                                   "unmetered_service"]
 
@@ -120,7 +123,7 @@ def test_a_provider_scope_sees_its_provider_only(client: FlaskClient) -> None:
 def test_a_project_scope_sees_its_projects_rows_only(client: FlaskClient) -> None:
     status, body = get(client, "p7")
     assert status == 200
-    assert keys(body) == [("2026-11-02", "openai", "gpt-4o", "proj-7")]
+    assert keys(body) == [(EXACT_DAY.isoformat(), "openai", "gpt-4o", "proj-7")]
     assert body["totals"]["requests_provider"] == 4 and body["totals"]["requests_ledger"] == 4
     status, answer = get(client, "p7", f"{QUERY}&format=csv")
     assert status == 200 and "proj-9" not in answer["text"] and "anthropic" not in answer["text"]
@@ -134,4 +137,5 @@ def test_the_metrics_are_for_admins(client: FlaskClient) -> None:
     status, body = get(client, "admin", url)
     assert status == 200
     families = {f.name: f for f in text_string_to_metric_families(body["text"])}
-    assert "genai_meter_reconciliation_difference_usd" in families  # the scenario's days are long past: no sample
+    drift = {s.labels["provider"]: s.value for s in families["genai_meter_reconciliation_difference_usd"].samples}
+    assert drift["openai"] == pytest.approx(0.475, abs=1e-12)  # 9 requests reported, 4 metered: 5 x $0.095

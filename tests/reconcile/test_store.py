@@ -23,7 +23,16 @@ from genai_meter.ledger.provider_rows import Batch
 from genai_meter.ledger.urls import LedgerOpenError
 from genai_meter.reconcile import read_export
 from genai_meter.reconcile.store import line_of, to_batch
-from tests.reconcile.scenario import EXACT_DAY, MISSING_DAY, TIER_DAY, result, scenario_page, usage_page, write_page
+from tests.reconcile.scenario import (
+    AFTER,
+    EXACT_DAY,
+    MISSING_DAY,
+    TIER_DAY,
+    result,
+    scenario_page,
+    usage_page,
+    write_page,
+)
 from tests.reconcile.support import fixture
 
 AUG1, AUG2 = date(2025, 8, 1), date(2025, 8, 2)
@@ -77,14 +86,14 @@ def test_the_same_file_twice_is_stored_once(lines_store: ProviderLinesStore, tmp
 def test_an_overlapping_file_replaces_the_days_it_covers(lines_store: ProviderLinesStore, tmp_path: Path) -> None:
     lines_store.replace([batch_of(write_page(tmp_path / "a.json", scenario_page()))], 1)
     later = usage_page({TIER_DAY: [result(7, "default"), result(2, "flex", project="proj_b")],
-                        date(2026, 11, 5): []})
+                        AFTER: []})
     lines_store.replace([batch_of(write_page(tmp_path / "b.json", later))], 2)
-    reports, rows = lines_store.read(EXACT_DAY, date(2026, 11, 5))
+    reports, rows = lines_store.read(EXACT_DAY, AFTER)
     assert [(r.day, r.requests, r.service_tier) for r in rows] == [
         (EXACT_DAY, 4, "default"), (MISSING_DAY, 6, "default"), (TIER_DAY, 7, "default"), (TIER_DAY, 2, "flex")]
     assert [(r.day, r.lines, r.source) for r in reports] == [
         (EXACT_DAY, 1, str(tmp_path / "a.json")), (MISSING_DAY, 1, str(tmp_path / "a.json")),
-        (TIER_DAY, 2, str(tmp_path / "b.json")), (date(2026, 11, 5), 0, str(tmp_path / "b.json"))]
+        (TIER_DAY, 2, str(tmp_path / "b.json")), (AFTER, 0, str(tmp_path / "b.json"))]
 
 
 def test_a_later_empty_report_of_a_day_removes_its_lines(lines_store: ProviderLinesStore, tmp_path: Path) -> None:

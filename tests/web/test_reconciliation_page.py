@@ -1,5 +1,5 @@
 """The Reconciliation page in a real headless Chromium at 1280 and 390 px: the scenario of
-tests/reconcile/scenario.py moved to the days before today (real spans in the ledger, an OpenAI usage
+tests/reconcile/scenario.py (the days before today: real spans in the ledger, an OpenAI usage
 page imported) shows 0.000000 on the exact day, $0.190000 for the calls the meter never saw and $0.332500
 for the day billed at the priority tier, each with its cause; the drift chart draws, every cause is
 explained, the page fits both widths, a CSV downloads, and an organization-scoped token is refused.
@@ -13,7 +13,6 @@ import csv
 import os
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -24,7 +23,7 @@ from genai_meter.config import load_config
 from genai_meter.reconcile import read_export
 from genai_meter.reconcile.store import store
 from genai_meter.reports.service.scopes import token_hash
-from tests.reconcile.scenario import scenario_page, scenario_spans, shifted, store_spans, write_page
+from tests.reconcile.scenario import scenario_page, scenario_spans, store_spans, write_page
 from tests.web.conftest import Served, browse
 from tests.web.site import ACME_TOKEN, ADMIN_TOKEN, Known, Site
 from tests.web.test_page import until
@@ -45,11 +44,9 @@ def recon_served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
                                {"sha256": token_hash(ACME_TOKEN), "scope": {"organization": ["acme"]},
                                 "name": "acme"}]}}), encoding="utf-8")
     config = load_config(path)
-    today = datetime.now(UTC).date()
-    calls = shifted(today - timedelta(days=4))
-    store_spans(config, scenario_spans(calls))
+    store_spans(config, scenario_spans())
     assert config.ledger.url is not None
-    store(config.ledger.url, config, [read_export(write_page(tmp / "usage.json", scenario_page(calls)))])
+    store(config.ledger.url, config, [read_export(write_page(tmp / "usage.json", scenario_page()))])
     site = Site(config)
     yield Served(site, Known(), time.time_ns())
     site.close()
