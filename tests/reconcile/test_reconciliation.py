@@ -174,6 +174,9 @@ def test_api_xlsx(client: FlaskClient) -> None:
     assert [(v["Day (UTC)"], v["Cause"], v["Difference (USD)"]) for v in values] == [
         (EXACT_DAY.isoformat(), "exact", 0), (MISSING_DAY.isoformat(), "unmetered_calls", 0.19),
         (TIER_DAY.isoformat(), "price", 0.3325)]
+    by_cause = [row[:3] + row[5:6] for row in book["by_cause"].iter_rows(min_row=2, values_only=True)]
+    assert by_cause == [("exact", "Exact", 1, 0), ("unmetered_calls", "Calls the meter never saw", 1, 0.19),
+                        ("price", "Different price", 1, 0.3325)]
     exact = {r[0].value: [c.value for c in r] for r in book["exact_figures"].iter_rows(min_row=2)}
     assert exact[EXACT_DAY.isoformat()][5] == "0.000000000000" and exact[TIER_DAY.isoformat()][5] == "0.332500000000"
 
@@ -186,7 +189,7 @@ def test_api_pdf(client: FlaskClient) -> None:
     for figure in ("0.000000000000", "0.190000000000", "0.332500000000", "$0.19", "$0.33", "unmetered_calls",
                    "price", "exact"):
         assert figure in text, figure
-    assert "What to do" in text
+    assert "What to do" in text and "By cause" in text and "Different price" in text
 
 
 def test_api_errors_name_the_parameter(client: FlaskClient) -> None:

@@ -1,9 +1,9 @@
 """The reconciliation as a `Report` (tables of typed cells) for the CSV, XLSX and PDF renderers.
 
-Tables: `totals` (one row: both sides, the difference and the rows by cause), `reconciliation` (the
-primary table: a row per UTC day x provider x model, the same columns as the JSON rows, lists joined
-with "; "), `drift` (the difference per day, charted) and `causes` (what each cause means and what to
-do). The CSV of `genai-meter reconcile report --csv` and of the API is the `reconciliation` table.
+Tables: `totals` (one row: both sides and the difference), `by_cause` (the rows and the difference of
+each cause found), `reconciliation` (the primary table: a row per UTC day x provider x model, the same
+columns as the JSON rows, lists joined with "; "), `drift` (the difference per day, charted), the exact
+figures and `causes` (what each cause means and what to do). The CSV of `genai-meter reconcile report --csv` and of the API is the `reconciliation` table.
 """
 
 from __future__ import annotations
@@ -40,8 +40,12 @@ TOTAL_COLUMNS = [Column("rows", "Rows", "int"), Column("requests_provider", "Req
                  Column("cost_provider_usd", "Cost, provider (USD)", "usd"),
                  Column("cost_ledger_usd", "Cost, ledger (USD)", "usd"),
                  Column("difference_usd", "Difference (USD)", "usd"),
-                 Column("difference_pct", "Difference (%)", "percent"),
-                 *(Column(f"rows_{name}", f"Rows {name.replace('_', ' ')}", "int") for name in CAUSES)]
+                 Column("difference_pct", "Difference (%)", "percent")]
+CAUSE_COLUMNS = [Column("cause", "Cause", "text"), Column("title", "In words", "text"), Column("rows", "Rows", "int"),
+                 Column("requests_provider", "Requests (provider)", "int"),
+                 Column("requests_ledger", "Requests (ledger)", "int"),
+                 Column("difference_usd", "Difference (USD)", "usd"),
+                 Column("rows_without_difference", "Rows without a difference (no price)", "int")]
 
 
 def row_cells(row: Row) -> list[Cell]:
@@ -90,8 +94,10 @@ def reconciliation_report(rec: Reconciliation, coverage: dict[str, str | None] |
     sums = rec.total()
     totals = Table("reconciliation_totals", "Totals", TOTAL_COLUMNS, [[
         sums.rows, sums.requests_provider, sums.requests_ledger, sums.cost_provider_pico, sums.cost_ledger_pico,
-        sums.difference_pico, percent(sums.difference_pico, sums.cost_provider_pico),
-        *(sums.causes[name] for name in CAUSES)]])
+        sums.difference_pico, percent(sums.difference_pico, sums.cost_provider_pico)]])
+    by_cause = Table("by_cause", "By cause", CAUSE_COLUMNS, [
+        [name, cause.title, part.rows, part.requests_provider, part.requests_ledger, part.difference_pico, part.unknown]
+        for name, cause in CAUSES.items() if (part := rec.total(r for r in rec.rows if r.cause == name)).rows])
     rows = Table("reconciliation", "By day, provider and model", COLUMNS, [row_cells(r) for r in rec.rows],
                  note="Difference: the provider's cost minus the ledger's. A provider token count left blank is "
                       "reported only inside input or output (compare their totals).")
@@ -115,4 +121,4 @@ def reconciliation_report(rec: Reconciliation, coverage: dict[str, str | None] |
     filters = {"provider": list(rec.providers)} if rec.providers else {}
     return Report("reconciliation", TITLE, start, end, filters, [],
                   coverage or {"first_call": None, "last_call": None, "raw_since": None}, _summary(rec),
-                  [totals, rows, drift, exact, causes], "reconciliation")
+                  [totals, by_cause, rows, drift, exact, causes], "reconciliation")
