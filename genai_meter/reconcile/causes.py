@@ -44,8 +44,8 @@ CAUSES: dict[str, Cause] = {c.name: c for c in (
     Cause("price", "Different price",
           "Same usage, a different cost: a service tier (priority, flex, scale) or batch the spans did not carry, "
           "another price version, a negotiated discount, or the provider's own rounding.",
-          "Make the instrumentation record the tier (e.g. openai.response.service_tier) or batch; add the tier, "
-          "batch or discounted prices to the price overrides; then `genai-meter ledger reprice` those days."),
+          "Make the calls carry the tier or batch they were billed at (docs/pricing.md, price context); add the "
+          "tier, batch or discounted prices to the price overrides; then `genai-meter ledger reprice` those days."),
     Cause("token_accounting", "Tokens counted differently",
           "Same requests, different token counts: cache reads or writes, reasoning, or audio and image tokens "
           "the spans do not report the way the provider bills them.",

@@ -3,7 +3,8 @@
 Tables: `totals` (one row: both sides and the difference), `by_cause` (the rows and the difference of
 each cause found), `reconciliation` (the primary table: a row per UTC day x provider x model, the same
 columns as the JSON rows, lists joined with "; "), `drift` (the difference per day, charted), the exact
-figures and `causes` (what each cause means and what to do). The CSV of `genai-meter reconcile report --csv` and of the API is the `reconciliation` table.
+figures and `causes` (what each cause means and what to do). The CSV of `genai-meter reconcile report
+--csv` and of the API is the `reconciliation` table.
 """
 
 from __future__ import annotations

@@ -137,8 +137,8 @@ def _day_ticks(ax: Any, when: list[datetime]) -> None:
     from matplotlib.dates import DateFormatter, DayLocator
 
     span = (max(when) - min(when)).days + 1
-    ax.xaxis.set_major_locator(DayLocator(interval=max(1, -(-span // 10)), tz=UTC))
-    ax.xaxis.set_major_formatter(DateFormatter("%Y-%m-%d", tz=UTC))
+    ax.xaxis.set_major_locator(DayLocator(interval=max(1, -(-span // 10)), tz=UTC))  # type: ignore[no-untyped-call]
+    ax.xaxis.set_major_formatter(DateFormatter("%Y-%m-%d", tz=UTC))  # type: ignore[no-untyped-call]
 
 
 def _lines(ax: Any, table: Table, plan: FontPlan) -> None:
