@@ -36,7 +36,8 @@ from typing import Any
 from genai_meter.collector_processor.metering.meter import Meter
 from genai_meter.config import Config
 from genai_meter.exporters import UsageMetrics
-from genai_meter.ledger import Entry, open_writer
+from genai_meter.ledger import Entry
+from tests.support.ledger_entries import store_entries
 from tests.support.record_spans import read_fixture, span_record_from_dict
 
 # The days before today, whenever the tests run: within the ledger's retention, never in the future (the
@@ -135,10 +136,5 @@ def metered(config: Config, spans: list[dict[str, Any]]) -> list[Entry]:
 def store_spans(config: Config, spans: list[dict[str, Any]]) -> Decimal:
     """Meter `spans` and store them through the real writer of `config.ledger.url`; their total cost."""
     entries = metered(config, spans)
-    assert config.ledger.url is not None
-    writer = open_writer(config.ledger.url, config)
-    try:
-        assert all(writer.submit(entries).result(timeout=30))
-    finally:
-        writer.close()
+    store_entries(config, entries)
     return sum((entry.cost.total for entry in entries if entry.cost is not None), Decimal(0))
