@@ -20,6 +20,7 @@ from genai_meter.ledger.clickhouse_provider_lines import ClickHouseProviderLines
 from genai_meter.ledger.model import LedgerUnavailable
 from genai_meter.ledger.provider_lines import ProviderLinesStore, open_provider_lines
 from genai_meter.ledger.provider_rows import Batch
+from genai_meter.ledger.sqlite_schema import LATEST, schema_version
 from genai_meter.ledger.urls import LedgerOpenError
 from genai_meter.reconcile import read_export
 from genai_meter.reconcile.store import line_of, to_batch
@@ -162,6 +163,34 @@ def test_a_reading_store_never_writes_and_the_service_never_migrates(tmp_path: P
     with pytest.raises(Exception, match="readonly|read-only"):
         store.replace([batch_of(fixture("openai_costs.json"))], 1)
     store.close()
+
+
+def test_a_version_6_ledger_gets_the_tables_by_migration_and_keeps_its_calls(tmp_path: Path) -> None:
+    """A ledger of schema version 6 (ids never reused, pruned identities) with a call: the service's pull
+    refuses it (it never migrates), an import migrates it to version 7 and the call and its label set stay."""
+    path = tmp_path / "ledger.db"
+    url = f"sqlite:///{path}"
+    writer = open_provider_lines(url, Config(), write=True, migrate=True)  # the current schema, then back to 6
+    writer.close()
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.executescript("DROP TABLE provider_lines; DROP TABLE provider_reports; DELETE FROM schema_version "
+                       "WHERE version = 7; INSERT INTO labelsets (service, environment, provider, model, "
+                       "request_model, operation, status, error_type, dims) VALUES ('svc', '', 'openai', 'gpt-4o', "
+                       "'', 'chat', 'ok', '', '{}')")
+    assert schema_version(conn) == 6 == LATEST - 1
+    conn.close()
+    with pytest.raises(LedgerOpenError, match="schema version 6, expected 7"):
+        open_provider_lines(url, Config(), write=True)
+    migrating = open_provider_lines(url, Config(), write=True, migrate=True)
+    migrating.replace([batch_of(write_page(tmp_path / "a.json", scenario_page()))], 1)
+    _, rows = migrating.read(EXACT_DAY, TIER_DAY)
+    migrating.close()
+    assert [(r.day, r.requests) for r in rows] == [(EXACT_DAY, 4), (MISSING_DAY, 6), (TIER_DAY, 5)]
+    conn = sqlite3.connect(path)
+    assert schema_version(conn) == LATEST
+    assert conn.execute("SELECT id, model FROM labelsets").fetchall() == [(1, "gpt-4o")]
+    assert "AUTOINCREMENT" in conn.execute("SELECT sql FROM sqlite_master WHERE name = 'labelsets'").fetchone()[0]
+    conn.close()
 
 
 def test_a_mapped_csv_states_costs_when_its_mapping_maps_a_cost() -> None:
