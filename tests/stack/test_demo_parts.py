@@ -87,7 +87,7 @@ def test_alert_lines_name_the_budget_and_its_threshold() -> None:
 def test_make_demo_passes_args_on() -> None:
     """`make demo ARGS=...` hands its options to `genai-meter demo` (a dry run: nothing is installed or started)."""
     root = Path(__file__).resolve().parents[2]
-    done = subprocess.run(["make", "-n", "demo", "ARGS=--rate 5 --reports-listen 127.0.0.1:8081"], cwd=root,
+    done = subprocess.run(["make", "--no-print-directory", "-n", "demo", "ARGS=--rate 5 --reports-listen 127.0.0.1:8081"], cwd=root,
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[-1].endswith("genai-meter demo --rate 5 --reports-listen 127.0.0.1:8081")
