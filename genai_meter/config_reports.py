@@ -10,6 +10,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from genai_meter.config_base import UTC_OFFSET, Section
+from genai_meter.config_reconcile import ReconcilePullConfig
 
 
 class ReportTokenConfig(Section):
@@ -28,11 +29,13 @@ class ReportTokenConfig(Section):
 
 
 class ScheduleConfig(Section):
-    """A report produced on a cron schedule and delivered to a directory and/or a webhook."""
+    """A report produced on a cron schedule and delivered to a directory and/or a webhook; or, with
+    `report: reconcile_pull`, the providers' usage and cost reports pulled into the ledger (`pull`)."""
 
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")  # names the files and the state rows
     cron: str  # five-field cron expression (minute hour day month weekday) in reports.utc_offset
-    report: Literal["summary", "detailed", "cost", "trend"] = "summary"  # which report
+    report: Literal["summary", "detailed", "cost", "trend", "reconcile_pull"] = "summary"  # which report
+    pull: ReconcilePullConfig | None = None  # reconcile_pull: which provider, how many days
     range: str = "24h"  # a range preset (1h, 24h, 7d, 30d, 90d, today, yesterday, this_month, ...)
     filters: dict[str, list[str]] = {}  # field -> values, as in the API
     group_by: list[str] = []  # fields to group by
@@ -46,7 +49,9 @@ class ScheduleConfig(Section):
 
     @model_validator(mode="after")
     def _destination(self) -> ScheduleConfig:
-        if self.directory is None and self.webhook_url is None:
+        if (self.report == "reconcile_pull") != (self.pull is not None):
+            raise ValueError("report reconcile_pull takes pull (provider, days); other reports take none")
+        if self.directory is None and self.webhook_url is None and self.pull is None:
             raise ValueError("set directory and/or webhook_url")
         return self
 

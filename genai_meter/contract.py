@@ -182,6 +182,13 @@ SELF_PROCESSING_ERRORS = "genai_meter_processing_errors_total"
 SELF_LEDGER_FAILURES = "genai_meter_ledger_write_failures_total"  # requests answered 503: the ledger refused
 SELF_LEDGER_DIFFERENCE = "genai_meter_ledger_difference_usd"  # gauge: ledger minus metrics cost since start
 SELF_LEDGER_WAL_BYTES = "genai_meter_ledger_wal_bytes"  # gauge: size of the SQLite write-ahead log
+# The report service's reconciliation (GET /api/v1/reconciliation/metrics), gauges by provider over the last
+# reconcile.alert_days whole UTC days that a stored provider report covers (docs/reconciliation.md)
+SELF_RECONCILIATION_DIFFERENCE = "genai_meter_reconciliation_difference_usd"  # {provider}: provider minus ledger
+SELF_RECONCILIATION_PROVIDER_COST = "genai_meter_reconciliation_provider_cost_usd"  # {provider}
+SELF_RECONCILIATION_LEDGER_COST = "genai_meter_reconciliation_ledger_cost_usd"  # {provider}
+SELF_RECONCILIATION_ROWS = "genai_meter_reconciliation_rows"  # {provider, cause}
+SELF_RECONCILIATION_DAYS = "genai_meter_reconciliation_days"  # {provider}: days a provider report covers
 SELF_WORKERS_UNRESPONSIVE = "genai_meter_workers_unresponsive"  # gauge: workers whose last figures are shown
 SELF_BUILD_INFO = "genai_meter_build_info"  # {version}
 SELF_PRICING_INFO = "genai_meter_pricing_info"  # {catalog_version, overrides_version, catalog_date}

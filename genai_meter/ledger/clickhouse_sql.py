@@ -103,12 +103,29 @@ def ddl_v3(db: str, rollup_retention_days: int) -> list[str]:
     ]
 
 
+def ddl_v4(db: str) -> list[str]:
+    """Schema version 4: the providers' own usage and cost reports (ledger.clickhouse_provider_lines). A
+    report row per (provider, day, kind) names the import whose lines count (the newest `import_id`)."""
+    return [
+        f"CREATE TABLE IF NOT EXISTS {db}.provider_reports (provider String, day Date, kind String, "
+        "import_id Int64, states_cost UInt8, lines UInt32, source String, imported_ns Int64) "
+        "ENGINE = ReplacingMergeTree(import_id) ORDER BY (provider, day, kind)",
+        f"CREATE TABLE IF NOT EXISTS {db}.provider_lines (provider String, day Date, kind String, import_id Int64, "
+        "seq UInt32, model String, model_key String, project String, api_key_id String, service_tier String, "
+        "batch Nullable(UInt8), served_by String, line_item String, requests Nullable(Int64), t_input Int64, "
+        "t_cache_read Int64, t_cache_write Int64, t_output Int64, t_reasoning Int64, cache_write_1h Int64, "
+        f"folded String, units String, cost Nullable({MONEY}), currency String, source String) "
+        "ENGINE = MergeTree ORDER BY (provider, day, kind, import_id, seq)",
+    ]
+
+
 def migrations(db: str, retention_days: int, rollup_retention_days: int) -> list[list[str]]:
     """Forward-only steps; version N is the first N applied (append only)."""
-    return [ddl_v1(db, retention_days, rollup_retention_days), ddl_v2(db), ddl_v3(db, rollup_retention_days)]
+    return [ddl_v1(db, retention_days, rollup_retention_days), ddl_v2(db), ddl_v3(db, rollup_retention_days),
+            ddl_v4(db)]
 
 
-LATEST = 3  # len(migrations(...))
+LATEST = 4  # len(migrations(...))
 
 
 def bootstrap(db: str) -> list[str]:

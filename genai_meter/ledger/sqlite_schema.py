@@ -168,7 +168,21 @@ _V6 = [
 # V7: billed units per call and in the rollups, by name through a unit dictionary (sqlite_units); the service
 # tier and the batch flag live in the label sets (reserved dimensions), so they need no table of their own.
 _V7 = sqlite_units.V7
-MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4, _V5, _V6, _V7]  # append only; never edit a released step
+# V8: the providers' own usage and cost reports (genai-meter reconcile import / pull): one row per
+# (provider, UTC day, report kind) a report covers, and its lines (ledger.sqlite_provider_lines).
+_V8 = [
+    "CREATE TABLE IF NOT EXISTS provider_reports (provider TEXT NOT NULL, day TEXT NOT NULL, kind TEXT NOT NULL, "
+    "states_cost INTEGER NOT NULL, lines INTEGER NOT NULL, source TEXT NOT NULL, imported_ns INTEGER NOT NULL, "
+    "PRIMARY KEY (provider, day, kind)) WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS provider_lines (provider TEXT NOT NULL, day TEXT NOT NULL, kind TEXT NOT NULL, "
+    "seq INTEGER NOT NULL, model TEXT NOT NULL, model_key TEXT NOT NULL, project TEXT NOT NULL, "
+    "api_key_id TEXT NOT NULL, service_tier TEXT NOT NULL, batch INTEGER, served_by TEXT NOT NULL, "
+    "line_item TEXT NOT NULL, requests INTEGER, t_input INTEGER NOT NULL, t_cache_read INTEGER NOT NULL, "
+    "t_cache_write INTEGER NOT NULL, t_output INTEGER NOT NULL, t_reasoning INTEGER NOT NULL, "
+    "cache_write_1h INTEGER NOT NULL, folded TEXT NOT NULL, units TEXT NOT NULL, cost_pico INTEGER, "
+    "currency TEXT NOT NULL, source TEXT NOT NULL, PRIMARY KEY (provider, day, kind, seq)) WITHOUT ROWID",
+]
+MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8]  # append only; never edit a released step
 LATEST = len(MIGRATIONS)
 
 
@@ -183,7 +197,8 @@ def schema_version(conn: sqlite3.Connection) -> int:
 
 # Every table a ledger file of any version holds (SQLite's own sqlite_* tables aside).
 LEDGER_TABLES = frozenset({"schema_version", "labelsets", "prices", "calls", "rollup_hour", "rollup_day", "meta",
-                           "reprices", "price_history", "rollup_field_day", "pruned_calls"}) | sqlite_units.TABLES
+                           "reprices", "price_history", "rollup_field_day", "pruned_calls",
+                           "provider_reports", "provider_lines"}) | sqlite_units.TABLES
 _REQUIRED = ("labelsets", "prices", "calls")  # from version 1 on
 
 

@@ -132,7 +132,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
     state = ScheduleState(state_file(config, url), time.time_ns(), config.reports.schedules) \
         if config.reports.schedules else None
     app = create_app(config, reader, book=book, schedule_status=state.status if state else list, page=web.bp,
-                     listen_host=host)
+                     listen_host=host, ledger_url=url)
     try:
         server = create_server(app, host=host, port=port, threads=config.reports.worker_threads, ident="genai-meter")
     except OSError as exc:

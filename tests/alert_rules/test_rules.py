@@ -105,7 +105,7 @@ SUBJECTS = {
     "LLMSeriesOverflow": ["metric"], "LLMMeterDown": ["instance"],
     "LLMInvalidTokenCounts": ["instance"], "LLMCostOutOfRange": ["instance"], "LLMLedgerWriteFailures": ["instance"],
     "LLMLedgerDisagrees": ["instance"], "LLMWorkersUnresponsive": ["instance"], "LLMReportDeliveryFailed": ["schedule"],
-    "LLMPriceCatalogStale": ["instance"],
+    "LLMPriceCatalogStale": ["instance"], "LLMReconciliationDrift": ["provider"],
     **{f"LLMCustomer{m}Anomaly": ["customer"] for m in ("Requests", "Tokens", "Cost")},
     **{f"LLMModel{m}Anomaly": ["provider", "model"] for m in ("Requests", "Tokens", "Cost")},
 }

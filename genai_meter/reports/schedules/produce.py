@@ -12,6 +12,8 @@ from genai_meter.reports.render.pdf import report_pdf
 from genai_meter.reports.render.tables import Report
 from genai_meter.reports.render.text import BOM, csv_line, report_json, table_csv
 from genai_meter.reports.render.xlsx import report_xlsx
+from genai_meter.reports.schedules.reconcile_pull import KIND as RECONCILE_PULL
+from genai_meter.reports.schedules.reconcile_pull import pull_and_store
 from genai_meter.reports.schedules.scheduler import EXTENSIONS, Output
 from genai_meter.reports.service.api import CSV, JSON, PDF, XLSX, Ctx, Service
 from genai_meter.reports.service.params import Parsed
@@ -43,7 +45,10 @@ def _day(ns: int) -> str:
 
 
 def produce(svc: Service, schedule: ScheduleConfig, slot_ns: int) -> Output:
-    """The schedule's report for the window ending at its slot, rendered in its format."""
+    """The schedule's report for the window ending at its slot, rendered in its format (a `reconcile_pull`
+    schedule: the provider's reports pulled into the ledger, and a summary)."""
+    if schedule.report == RECONCILE_PULL:
+        return pull_and_store(svc, schedule, slot_ns)
     scope = {k: list(v) for k, v in schedule.scope.items()} or None
     filters = apply_scope(schedule.filters, scope)
     parsed = Parsed({"range": schedule.range, "format": schedule.format, "top": 10}, {"group_by": schedule.group_by},

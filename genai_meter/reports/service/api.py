@@ -75,6 +75,7 @@ class Service:
     clock: Callable[[], int] = time.time_ns
     schedule_status: Callable[[], list[dict[str, object]]] = list
     limits: Limits = field(default_factory=lambda: Limits(ReportLimitsConfig()))
+    ledger_url: str | None = None  # where `reader` reads: the reconciliation opens the providers' reports there
 
 
 def service() -> Service:

@@ -33,6 +33,7 @@ from genai_meter.reports.service.scopes import ADMIN, TokenTable, load_tokens
 from genai_meter.reports.views import activity as activity_views
 from genai_meter.reports.views import insights as insights_views
 from genai_meter.reports.views import meta as meta_views
+from genai_meter.reports.views import reconciliation as reconciliation_views
 from genai_meter.reports.views import reports as report_views
 from genai_meter.reports.web import bp as web_page
 
@@ -125,18 +126,19 @@ def _unavailable(exc: BaseException) -> Response:
 def create_app(config: Config, reader: LedgerReader, *, book: PriceBook | None = None,
                clock: Callable[[], int] = time.time_ns, page: Blueprint | None = None,
                schedule_status: Callable[[], list[dict[str, object]]] = list,
-               listen_host: str | None = None) -> Flask:
+               listen_host: str | None = None, ledger_url: str | None = None) -> Flask:
     """The report service's WSGI app over `reader` (opened read-only by the caller, which closes it).
 
-    `listen_host` is the address served on (accepted as a Host header when no token is configured)."""
+    `listen_host` is the address served on (accepted as a Host header when no token is configured);
+    `ledger_url` is where the reader reads (the reconciliation reads the providers' reports there)."""
     app = Flask("genai_meter.reports", static_folder=None)
     app.json.sort_keys = False  # type: ignore[attr-defined]
     svc = Service(config, reader, book or PriceBook.from_config(config), TokenTable(load_tokens(config)),
-                  report_offset(config), clock, schedule_status, Limits(config.reports.limits))
+                  report_offset(config), clock, schedule_status, Limits(config.reports.limits), ledger_url)
     app.extensions[EXTENSION] = svc
     app.before_request(lambda: _before(listen_host))
     app.teardown_request(lambda exc: finish_request())
-    for bp in (report_views.bp, activity_views.bp, insights_views.bp, meta_views.bp):
+    for bp in (report_views.bp, activity_views.bp, insights_views.bp, reconciliation_views.bp, meta_views.bp):
         app.register_blueprint(bp)
     app.register_blueprint(page if page is not None else web_page)
 
