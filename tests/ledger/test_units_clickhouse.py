@@ -53,7 +53,7 @@ def test_units_tier_and_batch_on_clickhouse(tmp_path: Path) -> None:
 def test_a_version_2_database_migrates_and_reprices_units(tmp_path: Path) -> None:
     executor, db = ChdbExecutor(), "ledger_units_v2"
     assert migrate_executor(executor, db, Config(), target=2) == 2
-    assert migrate_executor(executor, db, Config()) == sql.LATEST == 3
+    assert migrate_executor(executor, db, Config()) == sql.LATEST == 4
     executor.command(f"SYSTEM STOP MERGES {db}.calls")
     entries = []
     for i in range(1, 60):
