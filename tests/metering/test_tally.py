@@ -511,3 +511,24 @@ def test_spans_that_could_run_python_code_go_to_the_reference_alike(tmp_path: Pa
         SpanRecord.__dict__[f.name].__set__(record, getattr(base, f.name))
     assert _c_run()(t_fast, [record], 0) == t_pure.run_pure([record], 0)
     assert _state(fast, t_fast) == _state(pure, t_pure) and t_fast.taken[0].ttft_s == 4e-9
+
+
+def test_entry_windows_the_c_path_does_not_model_go_to_the_reference_alike() -> None:
+    """An entry whose window is no pair of int64s (past int64, a float) sends its spans to `Tally._take`: the
+    same outcome as the reference, on either side of the window's ends."""
+    spans = _context_spans()
+    for bounds in ((TIERS_START, 2**70), (-(2**70), TIERS_START), (float(TIERS_START), 2**63 - 1),
+                   (TIERS_START, TIERS_START + 1)):
+        fast, pure = _meter(), _meter()
+        for meter in (fast, pure):
+            _drive(meter, spans, False)
+            entries = meter.templates.entries  # type: ignore[union-attr]
+            for key, entry in list(entries.items()):
+                entries[key] = dataclasses.replace(entry, valid_from=bounds[0], valid_until=bounds[1])
+        for meter in (fast, pure):
+            meter.nested._parents.clear()
+        t_fast, t_pure = _tally_of(fast), _tally_of(pure)
+        for span in spans:
+            assert _outcome(fast, t_fast, [span], True) == _outcome(pure, t_pure, [span], False), bounds
+        assert _state(fast, t_fast) == _state(pure, t_pure), bounds
+        assert t_fast.taken and all(bounds[0] <= x.end_ns < bounds[1] for x in t_fast.taken), bounds
