@@ -10,7 +10,9 @@
  * - every "not taken" test of `Tally._take` is made here in the same terms (exact dict and int types,
  *   0 <= n <= max_tokens, identity of the resource caches, the price limits of `_price` in int64 / __int128
  *   with floor division and half-even rounding as `pico_cost`, each class and the six classes' sum within
- *   -2^63 < x < 2^63, a TypeError while hashing the template key);
+ *   -2^63 < x < 2^63, a TypeError while hashing the template key, an end time that is no exact int in
+ *   the entry's window valid_from <= end_ns < valid_until: an entry whose window is no pair of int64s sends
+ *   its spans to the reference);
  * - whatever the fast path does not model (a non-int time, a non-bytes id, odd events, rates that are not
  *   plain ints, a hashing error other than TypeError...) is handed, before anything was changed for that
  *   span, to the reference `tally._take(span)` itself; so is every span that could run Python code here:

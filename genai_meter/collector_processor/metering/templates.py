@@ -6,8 +6,13 @@ classified in full; its call becomes the key's template only if `Conventions.fro
 rebuilds that same call from it exactly (a run-time check of the templates' contract). Later spans
 of the key take the template and their own token counts, times and ids.
 
+A template whose calls carry no weight, conversation or user id also gets a bulk entry (`entries`, read by
+metering.tally) when `PriceBook.price_window` says its calls ending near the first one's end time are priced
+by one plan; the entry holds for that window of end times, and `renew` works it out again when a call
+priced per call ends outside it (a tier price that starts on a date, the clock passing it).
+
 Bounded (`MAX_TEMPLATES`, then the cache starts over); thread-safe without locks (single dict
-operations; a racing miss learns twice; templates are never changed).
+operations; a racing miss learns twice; templates are never changed; an entry carries its own window).
 """
 
 from __future__ import annotations
