@@ -14,6 +14,7 @@ units takes a second path: its (provider, model, context) is resolved once into 
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -23,7 +24,7 @@ from genai_meter.config import Config
 from genai_meter.pricing.catalog import Catalog
 from genai_meter.pricing.catalog_prices import CatalogModel, PlanFlags
 from genai_meter.pricing.context import STANDARD, STANDARD_TIERS, PriceContext, context_of
-from genai_meter.pricing.in_context import ContextCandidate, InContext, cost_of
+from genai_meter.pricing.in_context import ContextCandidate, InContext, change_times, cost_of
 from genai_meter.pricing.overrides import ALWAYS, NO_OVERRIDES, OverrideEntry, load_overrides
 from genai_meter.pricing.rates import Plan, Rates
 from genai_meter.pricing.snapshots import stored_source
@@ -32,6 +33,7 @@ from genai_meter.records import Cost, LLMCall, TokenCounts
 CACHE_MAX = 10_000  # distinct (provider, model) pairs kept resolved; past it the cache starts over
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _UNSEEN = object()
+INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1  # the window of a price that never changes
 _STANDARD = object()  # a call's tier is a spelling of the standard one: the standard resolution applies
 
 
@@ -59,6 +61,38 @@ class _Resolved:
         if self.catalog is None:
             return None
         return self.catalog.plan_at(end_ns)
+
+    def changes(self) -> tuple[int, ...] | None:
+        """The end times at which the plan in force may change; None when it changes every day."""
+        return change_times(self.catalog.changes() if self.catalog is not None else (),
+                            (c.effective_ns for c in self.candidates))
+
+
+@dataclass(frozen=True, slots=True)
+class PriceWindow:
+    """Whether the calls of one (provider, model, context) that end in [start_ns, stop_ns) can be counted in
+    bulk (`bulk`: each priced by `plan` alone, one untiered bracket, no flag; `plan` None: unpriced), the
+    same answer for every end time in the window."""
+
+    bulk: bool
+    plan: Plan | None
+    start_ns: int
+    stop_ns: int
+
+    def holds(self, end_ns: int) -> bool:
+        """Whether the answer holds for a call that ends at `end_ns`."""
+        return self.start_ns <= end_ns < self.stop_ns
+
+
+NEVER_BULK = PriceWindow(False, None, INT64_MIN, INT64_MAX)
+
+
+def _window(bulk: bool, plan: Plan | None, cuts: tuple[int, ...], end_ns: int) -> PriceWindow:
+    """The window between the change times `cuts` (ascending) around `end_ns`, within int64."""
+    at = bisect_right(cuts, end_ns)
+    start = cuts[at - 1] if at else INT64_MIN
+    stop = cuts[at] if at < len(cuts) else INT64_MAX
+    return PriceWindow(bulk, plan, max(start, INT64_MIN), min(stop, INT64_MAX))
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,37 +276,49 @@ class PriceBook:
 
     def fixed_price(self, provider: str, model: str, *, service_tier: str = "", batch: bool = False,
                     units: bool = False) -> tuple[bool, Plan | None]:
-        """(True, plan) when every call of (provider, model) is priced by `plan` whatever its time or
-        size (one untiered bracket; no auto-update), (True, None) when none ever is (unpriced), else
-        (False, None). Resolves the pair if it was not yet. A call with a price context other than the
-        standard one is fixed when its context plan never changes and carries no flag; a call with units
-        (`units=True`) never is: it takes `cost`'s context path."""
-        if self._follow or units:
-            return False, None
-        if context_of(service_tier, batch) is not STANDARD:
-            return self._fixed_in(provider, model, service_tier, batch)
-        resolved = self._cache.get((provider, model), _UNSEEN)
-        if resolved is _UNSEEN:
-            self._plan(provider, model, 0)
-            resolved = self._cache.get((provider, model))
-        if resolved is None:
-            return True, None
-        if type(resolved) is Plan and not resolved.starts:
-            return True, resolved
+        """(True, plan) when every call of (provider, model) in the context is priced by `plan` whatever its
+        time or size (`price_window` over all time), (True, None) when none ever is (unpriced), else (False, None)."""
+        window = self.price_window(provider, model, 0, service_tier=service_tier, batch=batch, units=units)
+        if window.bulk and window.start_ns == INT64_MIN and window.stop_ns == INT64_MAX:
+            return True, window.plan
         return False, None
 
-    def _fixed_in(self, provider: str, model: str, service_tier: str, batch: bool) -> tuple[bool, Plan | None]:
-        """`fixed_price` in a context other than the standard one."""
-        self._plan_in(provider, model, service_tier, batch, 0)  # resolves the context once
-        resolved = self._in_context.get((provider, model, service_tier, batch), _UNSEEN)
+    def price_window(self, provider: str, model: str, end_ns: int, *, service_tier: str = "", batch: bool = False,
+                     units: bool = False) -> PriceWindow:
+        """Whether calls of (provider, model) in the price context that end near `end_ns` can be priced in bulk,
+        and the window of end times where that answer and the plan hold (between two start dates of the
+        catalog's periods and variants or the override entries). Bulk: one plan with one untiered bracket and
+        no flag (a tier or batch without a price of its own), or unpriced. Never bulk: calls with units
+        (`units=True`: `cost`'s unit path), auto-update (prices may change any time), a time-of-day window.
+        Resolves the pair (and context) if it was not yet."""
+        if self._follow or units:
+            return NEVER_BULK
+        resolved: object = _STANDARD
+        if context_of(service_tier, batch) is not STANDARD:
+            self._plan_in(provider, model, service_tier, batch, end_ns)  # resolves the context once
+            resolved = self._in_context.get((provider, model, service_tier, batch), _UNSEEN)
+        if resolved is _STANDARD:
+            resolved = self._cache.get((provider, model), _UNSEEN)
+            if resolved is _UNSEEN:
+                self._plan(provider, model, end_ns)
+                resolved = self._cache.get((provider, model), _UNSEEN)
         if resolved is None:
-            return True, None  # unpriced in this context whatever the time
-        if not isinstance(resolved, InContext):
-            return False, None  # the cache started over meanwhile
-        found = resolved.fixed()
-        if found is None or found[1] or found[0].starts:
-            return False, None
-        return True, found[0]
+            return PriceWindow(True, None, INT64_MIN, INT64_MAX)  # unpriced whatever the time
+        flags: tuple[str, ...] = ()
+        if isinstance(resolved, Plan):
+            cuts: tuple[int, ...] | None = ()
+            plan: Plan | None = resolved
+        elif isinstance(resolved, _Resolved):
+            cuts, plan = resolved.changes(), resolved.plan_at(end_ns)
+        elif isinstance(resolved, InContext):
+            cuts, found = resolved.changes(), resolved.plan_at(end_ns)
+            plan, flags = found if found is not None else (None, ())
+        else:  # the cache started over meanwhile: ask again for the next call
+            return PriceWindow(False, None, end_ns, end_ns + 1)
+        if cuts is None:
+            return NEVER_BULK
+        bulk = plan is None or (not flags and not plan.starts)
+        return _window(bulk, plan if bulk else None, cuts, end_ns)
 
     def quote(self, provider: str, model: str, at: datetime, *, input_total: int = 0, service_tier: str = "",
               batch: bool = False) -> Quote | None:

@@ -182,12 +182,14 @@ class CatalogModel:
             return self.periods[0].plan
         return None
 
-    def fixed_in(self, context: PriceContext, matching: tuple[Variant, ...]) -> PlanFlags | None:
-        """The one plan and flags in `context` when they never change with time (one period, every variant
-        `matching` selects always active), else None."""
-        if len(self.periods) != 1 or any(variant.window.kind != _ALWAYS for variant in matching):
+    def changes(self, matching: tuple[Variant, ...] = ()) -> tuple[int, ...] | None:
+        """The end times (Unix ns, ascending) at which the plan in force may change, its periods' and the
+        `matching` variants' start dates: between two of them every call gets the same plan and flags. None
+        when a time-of-day window makes the plan change every day."""
+        windows = self._windows + tuple(variant.window for variant in matching)
+        if any(window.kind == _TIME_OF_DAY for window in windows):
             return None
-        return self.context_plan(0, context, matching)
+        return tuple(sorted({window.a for window in windows if window.kind == _FROM}))
 
     def matching(self, context: PriceContext) -> tuple[Variant, ...]:
         """The variants whose condition `context` meets, in catalog order (none for the standard context)."""

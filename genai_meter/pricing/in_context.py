@@ -10,7 +10,7 @@ table, the flags of a context without its own price and the units without a pric
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from genai_meter.pricing.catalog_prices import CatalogModel, PlanFlags, Variant
@@ -54,13 +54,11 @@ class InContext:
             return None
         return self.catalog.context_plan(end_ns, self.context, self.matching)
 
-    def fixed(self) -> PlanFlags | None:
-        """The plan and flags of every call whatever its time (no override entry, or the newest one without
-        `from` with a plan of its own, and a catalog whose context prices never change), else None."""
-        if self.candidates:
-            first = self.candidates[0]
-            return first.own if first.effective_ns == ALWAYS and first.own is not None else None
-        return None if self.catalog is None else self.catalog.fixed_in(self.context, self.matching)
+    def changes(self) -> tuple[int, ...] | None:
+        """The end times at which the plan in force may change (`CatalogModel.changes`), the override
+        entries' `from` included; None when it changes every day."""
+        return change_times(self.catalog.changes(self.matching) if self.catalog is not None else (),
+                            (c.effective_ns for c in self.candidates))
 
     def _discount(self, index: int, entry: OverrideEntry, plan: Plan) -> Plan:
         key = (index, id(plan))
@@ -71,6 +69,13 @@ class InContext:
         if len(self._discounted) < 1024:
             self._discounted[key] = (plan, discounted)
         return discounted
+
+
+def change_times(catalog: tuple[int, ...] | None, effective: Iterable[int]) -> tuple[int, ...] | None:
+    """The catalog's change times (None: daily) and the override entries' `from` times (`effective`), ascending."""
+    if catalog is None:
+        return None
+    return tuple(sorted({*catalog, *(at for at in effective if at != ALWAYS)}))
 
 
 def cost_of(plan: Plan, tokens: TokenCounts, cache_write_1h: bool, units: Mapping[str, int],

@@ -169,6 +169,11 @@ _MODELS = [("openai", "gpt-4o"), ("openai", "gpt-4o-mini"), ("anthropic", "claud
            ("openai", "no-such-model"), ("self-hosted", "tiny"), ("self-hosted", "huge"), ("self-hosted", "edge"),
            ("self-hosted", "frac")]
 _START = 10**18
+TIERS_START = 1_791_763_200 * 10**9  # 2026-10-12: genai-prices 0.2.3's tier variants start
+BATCH_START = 1_791_936_000 * 10**9  # 2026-10-14: and its batch variants
+_TIER = "gen_ai.openai.response.service_tier"
+_EXTRA_VALUES: dict[str, list[Any]] = {"tags": [("a", "b"), ["unhashable"]], _TIER: ["flex", "priority", "default"],
+                                       "genai_meter.batch": [True, False]}
 _EDGES = [_START + MAX_CALL_NS - 1, _START + MAX_CALL_NS, _START + MAX_CALL_NS + 1, _START + 2**62, _START - 1]
 _TIMES = st.one_of(st.integers(_START - 10**9, _START + 10**10), st.sampled_from(_EDGES))  # a day past the start
 _EVENTS = st.lists(st.tuples(st.sampled_from(["gen_ai.content.chunk", "gen_ai.first_token", "ai.stream.firstChunk"]),
@@ -182,7 +187,8 @@ def _requests(draw: Any) -> list[list[SpanRecord]]:
                  {"service.name": "c", "user.id": "u"}]
     token_keys = draw(st.lists(st.sampled_from(_TOKEN_KEYS), unique=True, min_size=1))
     extra = draw(st.lists(st.sampled_from(["customer.id", "feature.id", "error.type", "gen_ai.response.id",
-                                           "tags", "customer.id", "feature.id", "gen_ai.conversation.id"]),
+                                           "tags", "customer.id", "feature.id", "gen_ai.conversation.id",
+                                           _TIER, _TIER, "genai_meter.batch"]),
                           unique=True, max_size=3))
     profiles = []
     for _ in range(3):
@@ -190,8 +196,7 @@ def _requests(draw: Any) -> list[list[SpanRecord]]:
         profile: dict[str, Any] = {"gen_ai.operation.name": draw(st.sampled_from(["chat", "chat", "embeddings"])),
                                    "gen_ai.provider.name": provider, "gen_ai.request.model": model}
         for key in extra:
-            profile[key] = draw(st.sampled_from(["x", "y"])) if key != "tags" else draw(
-                st.sampled_from([("a", "b"), ["unhashable"]]))
+            profile[key] = draw(st.sampled_from(_EXTRA_VALUES.get(key, ["x", "y"])))
         profiles.append((profile, draw(st.sampled_from([0, 0, 0, 1, 2]))))
     requests = []
     seen_ids: list[bytes] = [b""]
@@ -205,7 +210,7 @@ def _requests(draw: Any) -> list[list[SpanRecord]]:
             for key in token_keys:
                 attributes[key] = draw(_COUNT)
             span_id = bytes([r, i, 0, 0, 0, 0, 0, draw(st.integers(1, 3))])
-            start = _START
+            start = draw(st.sampled_from([_START, TIERS_START - 10**11, BATCH_START - 10**11]))  # prices from a date
             spans.append(SpanRecord(
                 "chat", attributes, resources[resource], start, draw(st.integers(start - 5, start + 10**12) | _TIMES),
                 draw(st.sampled_from([False, False, False, True])), "opentelemetry.instrumentation.openai_v2",
@@ -248,6 +253,43 @@ def test_generated_runs_take_spans_at_all(tmp_path: Path) -> None:
     # all but the first of each model whose price is fixed; not "huge": its request fee alone is 2^63 pico or
     # more (C: the reference's path for each span, which leaves it to `Meter.assess`, which flags it)
     assert sorted(taken) == sorted(2 * ["gpt-4o", "gpt-4o-mini", "no-such-model", "tiny", "edge", "frac"])
+
+
+def _context_spans() -> list[SpanRecord]:
+    """openai-v2 spans at tiers and in batches, their ends on each side of the catalog's start dates, in time order."""
+    resource = {"service.name": "a"}
+    contexts: list[dict[str, Any]] = [{_TIER: "flex"}, {_TIER: "priority"}, {_TIER: "default"},
+                                      {"genai_meter.batch": True}, {_TIER: "flex", "genai_meter.batch": True}]
+    spans = []
+    for n in range(60):
+        model = ("gpt-5-mini", "gpt-4o")[n % 2]
+        attributes = {"gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai", "gen_ai.request.model": model,
+                      "gen_ai.usage.input_tokens": 1000 + n, "gen_ai.usage.output_tokens": 10 + n,
+                      **contexts[n // 2 % len(contexts)]}
+        start = (TIERS_START, BATCH_START)[n // 10 % 2]
+        end = start + (-1, 0, 5, -7)[n % 4] * 10**9 // 4  # either side of the date, a few spans each
+        spans.append(SpanRecord("chat", attributes, resource, end - 10**9, end, False,
+                                "opentelemetry.instrumentation.openai_v2", bytes(15) + b"\x01",
+                                bytes([n + 1, 2, 2, 2, 2, 2, 2, 2])))
+    return sorted(spans, key=lambda span: span.end_ns)
+
+
+def test_tiers_and_batches_either_side_of_a_start_date_alike() -> None:
+    """Calls at a catalog tier or in a batch are taken where their price is the entry's: between the start dates
+    around their end time (flex before its start date: flagged, never taken); each taken call costs what
+    `PriceBook.cost` gives it at its own time, on the C and the reference path alike."""
+    spans = _context_spans()
+    assert len(_compare([spans, spans[::-1]])) > 30
+    for accelerated in (True, False):
+        meter = _meter()
+        _, t = _drive(meter, spans, accelerated)
+        taken = [t.call_of(x) for x in t.taken]
+        assert {(call.service_tier, call.batch) for call, _ in taken} >= {("flex", False), ("priority", False),
+                                                                          ("", True), ("flex", True)}
+        for call, cost in taken:
+            assert cost == meter.prices.cost(call), call
+            if call.service_tier == "flex" and call.model == "gpt-5-mini":
+                assert call.end_ns >= TIERS_START
 
 
 def _edge_span(n: int, input_tokens: int, output_tokens: int, resource: dict[str, str]) -> SpanRecord:
@@ -469,3 +511,24 @@ def test_spans_that_could_run_python_code_go_to_the_reference_alike(tmp_path: Pa
         SpanRecord.__dict__[f.name].__set__(record, getattr(base, f.name))
     assert _c_run()(t_fast, [record], 0) == t_pure.run_pure([record], 0)
     assert _state(fast, t_fast) == _state(pure, t_pure) and t_fast.taken[0].ttft_s == 4e-9
+
+
+def test_entry_windows_the_c_path_does_not_model_go_to_the_reference_alike() -> None:
+    """An entry whose window is no pair of int64s (past int64, a float) sends its spans to `Tally._take`: the
+    same outcome as the reference, on either side of the window's ends."""
+    spans = _context_spans()
+    for bounds in ((TIERS_START, 2**70), (-(2**70), TIERS_START), (float(TIERS_START), 2**63 - 1),
+                   (TIERS_START, TIERS_START + 1)):
+        fast, pure = _meter(), _meter()
+        for meter in (fast, pure):
+            _drive(meter, spans, False)
+            entries = meter.templates.entries  # type: ignore[union-attr]
+            for key, entry in list(entries.items()):
+                entries[key] = dataclasses.replace(entry, valid_from=bounds[0], valid_until=bounds[1])
+        for meter in (fast, pure):
+            meter.nested._parents.clear()
+        t_fast, t_pure = _tally_of(fast), _tally_of(pure)
+        for span in spans:
+            assert _outcome(fast, t_fast, [span], True) == _outcome(pure, t_pure, [span], False), bounds
+        assert _state(fast, t_fast) == _state(pure, t_pure), bounds
+        assert t_fast.taken and all(bounds[0] <= x.end_ns < bounds[1] for x in t_fast.taken), bounds

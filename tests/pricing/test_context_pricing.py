@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import random
 import warnings
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 
 import genai_prices
 import pytest
 from genai_prices.data_snapshot import get_snapshot
 
-from genai_meter.pricing import PROVIDER_MAP, PriceBook, to_genai_usage, usage_counts
+from genai_meter.config import CurrencyConfig
+from genai_meter.pricing import PROVIDER_MAP, PriceBook, parse_overrides, to_genai_usage, usage_counts
 from genai_meter.pricing.book import to_ns
 from genai_meter.pricing.units import UNITS
 from genai_meter.records import Cost, LLMCall, TokenCounts
@@ -272,3 +273,47 @@ def test_cache_writes_5m_and_1h_in_a_context_with_units(book: PriceBook, one_hou
     expected = genai_total("anthropic", "claude-opus-4-8", counts, {"web_searches": 4}, {"processing": "batch"},
                            cache_write_1h=one_hour)
     assert cost.total == expected
+
+
+TIERS_START = datetime(2026, 10, 12, tzinfo=UTC)  # genai-prices 0.2.3: the tier variants' start date
+BATCH_START = datetime(2026, 10, 14, tzinfo=UTC)  # and the batch variants'
+
+
+def test_a_price_from_a_date_on_holds_in_a_window_of_end_times(book: PriceBook) -> None:
+    """`price_window`: the plan every call ending between two start dates gets (metering.tally counts them in
+    bulk), the same as `quote` at any time in the window; before the flex variant starts, a flex call is
+    flagged (standard price): never in bulk there."""
+    start = to_ns(TIERS_START)
+    before = book.price_window("openai", "gpt-5-mini", start - 1, service_tier="flex")
+    assert (before.bulk, before.plan, before.stop_ns) == (False, None, start) and not before.holds(start)
+    after = book.price_window("openai", "gpt-5-mini", start, service_tier="flex")
+    assert after.bulk and (after.start_ns, after.stop_ns) == (start, 2**63 - 1)
+    quote = book.quote("openai", "gpt-5-mini", AT, service_tier="flex")
+    assert quote is not None and after.plan is quote.plan and after.holds(to_ns(AT))
+    batch = book.price_window("openai", "gpt-4o", to_ns(AT), batch=True)
+    assert batch.bulk and batch.start_ns == to_ns(BATCH_START)
+    assert batch.plan is book.quote("openai", "gpt-4o", AT, batch=True).plan  # type: ignore[union-attr]
+    standard = book.price_window("openai", "gpt-4o", 0)
+    assert standard.bulk and (standard.start_ns, standard.stop_ns) == (-(2**63), 2**63 - 1)
+    assert not book.price_window("openai", "gpt-4o", to_ns(AT), service_tier="flex").bulk  # no flex price: flagged
+    assert not book.price_window("openai", "gpt-audio", to_ns(AT), units=True).bulk
+
+
+def test_an_override_from_a_date_bounds_the_window() -> None:
+    entries = parse_overrides("""\
+- {provider: p, model: m, prices: {input_mtok: "1", output_mtok: "2"}}
+- {provider: p, model: m, from: 2026-06-01, prices: {input_mtok: "3", output_mtok: "4"}}
+- {provider: p, model: m, from: 2026-09-01, service_tiers: {flex: {input_mtok: "0.5"}}, prices: {input_mtok: "5", output_mtok: "6"}}
+""", "prices.yaml", CurrencyConfig(), "v1")
+    book = PriceBook(overrides=entries)
+    june, september = to_ns(datetime(2026, 6, 1, tzinfo=UTC)), to_ns(datetime(2026, 9, 1, tzinfo=UTC))
+    for at, (start, stop) in ((june - 1, (-(2**63), june)), (june, (june, september)),
+                              (september, (september, 2**63 - 1))):
+        window = book.price_window("p", "m", at)
+        assert window.bulk and (window.start_ns, window.stop_ns) == (start, stop)
+        assert window.plan is not None and window.plan.brackets[0] == book.quote(
+            "p", "m", datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=at // 1000)).rates  # type: ignore[union-attr]
+    flex = book.price_window("p", "m", september, service_tier="flex")
+    assert flex.bulk and flex.plan is not None and flex.plan.brackets[0].input == D("0.5")
+    assert not book.price_window("p", "m", june, service_tier="flex").bulk  # no flex price then: flagged
+    assert book.fixed_price("p", "m") == (False, None)  # not one plan for all time

@@ -32,6 +32,7 @@ from genai_meter.conventions import Conventions
 from genai_meter.exporters import UsageMetrics
 from genai_meter.ledger.sqlite_writer import SQLiteWriter
 from genai_meter.pricing import PriceBook
+from genai_meter.records import LLMCall
 from tests.support.otlp import key_values
 
 DIMENSIONS = {"customer": {"attributes": ["customer.id"]}}
@@ -205,3 +206,65 @@ def test_the_same_gen_ai_spans_are_metered_alike_under_any_scope(tmp_path: Path,
                 assert other_samples[sample] == value, (key, sample)
     taken = {scope: results[scope, True][3] for scope in SCOPES}
     assert len(set(taken.values())) == 1 and min(taken.values()) > TRACES, taken  # the fast path, every scope
+
+
+TIERS_START = 1_791_763_200 * 10**9  # 2026-10-12: genai-prices 0.2.3's tier variants start
+BATCH_START = 1_791_936_000 * 10**9  # 2026-10-14: and its batch variants
+DATED_CALLS = 300  # per request
+
+
+def _dated_body(seed: int) -> bytes:
+    """openai-v2 model calls at catalog tiers and in batches (and a few with a unit), ending on either side of
+    the catalog's start dates."""
+    rng = random.Random(seed)
+    spans = []
+    for i in range(DATED_CALLS):
+        attrs = _model_call(rng, i)
+        if i % 3 == 0:
+            attrs["gen_ai.openai.response.service_tier"] = rng.choice(("flex", "priority"))
+        end = (TIERS_START, BATCH_START)[i % 2] + rng.randint(-3 * 10**9, 3 * 10**9)
+        spans.append(Span(trace_id=(seed * 10**6 + i).to_bytes(16, "big"), span_id=(i + 1).to_bytes(8, "big"),
+                          name="chat", kind=Span.SPAN_KIND_CLIENT, start_time_unix_nano=end - 10**9,
+                          end_time_unix_nano=end, attributes=key_values(attrs)))
+    spans.sort(key=lambda span: span.end_time_unix_nano)
+    rs = ResourceSpans()
+    rs.resource.attributes.extend(key_values({"service.name": "support", "deployment.environment.name": "prod"}))
+    rs.scope_spans.append(ScopeSpans(scope={"name": SCOPES[0]}, spans=spans))
+    return ExportTraceServiceRequest(resource_spans=[rs]).SerializeToString()
+
+
+def test_calls_at_catalog_tiers_and_in_batches_either_side_of_their_start_date(tmp_path: Path) -> None:
+    """Catalog tier and batch prices start on a date: a call's price is the one in force at its end time, in
+    bulk (the tally takes the calls whose end time is in its entry's window) and call by call alike, in
+    /metrics and in the ledger (its service tier, batch flag, price entry and cost)."""
+    config = Config.model_validate({"dimensions": DIMENSIONS})
+    bodies = [_dated_body(seed) for seed in (1, 2, 3)]
+    results = {}
+    contexts: list[LLMCall] = []  # the calls at a tier or in a batch that bulk counting took
+    for bulk in (True, False):
+        ingestor, metrics, writer, taken = _meter(tmp_path / f"dated-{bulk}", config, bulk=bulk)
+        record_tally = ingestor.meter.record_tally
+
+        def noting(tally: Tally, keep: Any = None) -> tuple[int, int]:
+            contexts.extend(call for call, _ in map(tally.call_of, tally.taken) if call.service_tier or call.batch)
+            return record_tally(tally, keep)
+
+        ingestor.meter.record_tally = noting  # type: ignore[method-assign]
+        outcomes = [ingestor.export(decode(body, MEDIA_PROTOBUF)) for body in bodies]
+        writer.close()
+        results[bulk] = (outcomes, metrics.samples(), _ledger(tmp_path / f"dated-{bulk}" / "ledger.db"), sum(taken))
+    (outcomes, samples, ledger, taken), (outcomes_1, samples_1, ledger_1, _) = results[True], results[False]
+    assert sum(o.counted for o in outcomes) == 3 * DATED_CALLS and outcomes == outcomes_1
+    assert ledger == ledger_1 and samples.keys() == samples_1.keys()
+    for sample, value in samples.items():
+        assert math.isclose(samples_1[sample], value, rel_tol=1e-12) if sample[0].endswith("_sum") else \
+            samples_1[sample] == value, sample
+    calls, _ = ledger
+    entries = {row[-2] for row in calls}
+    assert {"openai/gpt-5-mini [flex]", "openai/gpt-4o [priority]", "openai/gpt-4o [batch]",
+            "openai/gpt-5-mini", "openai/gpt-4o"} <= entries  # before and after the dates
+    assert taken > 240, taken  # (first calls of a key, legacy keys, units and flagged tiers: one by one)
+    flex = [call for call in contexts if call.service_tier == "flex"]
+    batch = [call for call in contexts if call.batch]
+    assert len(flex) > 5 and len(batch) > 5 and any(call.service_tier == "priority" for call in contexts)
+    assert all(call.end_ns >= TIERS_START for call in flex) and all(call.end_ns >= BATCH_START for call in batch)

@@ -10,7 +10,9 @@
  * - every "not taken" test of `Tally._take` is made here in the same terms (exact dict and int types,
  *   0 <= n <= max_tokens, identity of the resource caches, the price limits of `_price` in int64 / __int128
  *   with floor division and half-even rounding as `pico_cost`, each class and the six classes' sum within
- *   -2^63 < x < 2^63, a TypeError while hashing the template key);
+ *   -2^63 < x < 2^63, a TypeError while hashing the template key, an end time that is no exact int in
+ *   the entry's window valid_from <= end_ns < valid_until: an entry whose window is no pair of int64s sends
+ *   its spans to the reference);
  * - whatever the fast path does not model (a non-int time, a non-bytes id, odd events, rates that are not
  *   plain ints, a hashing error other than TypeError...) is handed, before anything was changed for that
  *   span, to the reference `tally._take(span)` itself; so is every span that could run Python code here:
@@ -69,7 +71,7 @@ static PyObject *span_fields[S_N];
 static PyObject *str_plans, *str_templates, *str_conventions, *str_meter, *str_last_resource, *str_resource_ids,
     *str_parents, *str_max_parents, *str_max_tokens, *str_weight_sampled, *str_duration_bounds, *str_ttft_bounds,
     *str_groups, *str_group_index, *str_taken, *str_run_pure, *str_take, *str_template, *str_value_keys,
-    *str_plan, *str_pico_rates, *str_call, *str_cache_write_1h;
+    *str_plan, *str_pico_rates, *str_call, *str_cache_write_1h, *str_valid_from, *str_valid_until;
 static PyTypeObject *taken_type;       /* tally.Taken */
 static PyObject *conversation_or_user; /* tally.CONVERSATION_OR_USER_KEYS */
 static PyObject *first_token_events;   /* tally.FIRST_TOKEN_EVENTS */
@@ -187,6 +189,7 @@ typedef struct {
     unsigned char in_range[6]; /* numerator and denominator within the limits `_price` checks */
     PyObject *fee;             /* strong: pico_rates[18] */
     int64_t fee_v;
+    int64_t valid_from, valid_until; /* the end times the entry's price holds for: from <= end_ns < until */
 } EntryInfo;
 
 typedef struct {
@@ -584,6 +587,33 @@ static void clear_cached_entries(void) {
     PyMem_Free(slots);
 }
 
+/* The entry's window of end times into e (exact int64s, else e->slow): 0, or -1 with *status set (ERR). */
+static int entry_window(PyObject *entry, EntryInfo *e, int *status) {
+    PyObject *bounds[2] = {NULL, NULL};
+    int64_t *out[2] = {&e->valid_from, &e->valid_until};
+    PyObject *names[2] = {str_valid_from, str_valid_until};
+    for (int i = 0; i < 2 && !e->slow; i++) {
+        if ((bounds[i] = PyObject_GetAttr(entry, names[i])) == NULL) {
+            *status = soft();
+            if (*status == ERR)
+                break;
+            e->slow = 1;
+            break;
+        }
+        int ok;
+        *out[i] = exact_int64(bounds[i], &ok);
+        if (!ok)
+            e->slow = 1;
+    }
+    Py_XDECREF(bounds[0]);
+    Py_XDECREF(bounds[1]);
+    if (*status == ERR) {
+        Py_CLEAR(e->fee);
+        return -1;
+    }
+    return 0;
+}
+
 /* The entry's rates as `_price` reads them, copied to *out (the fee borrowed from the cache, which
  * holds it): 0, or -1 with *status set. */
 static int entry_info(PyObject *entry, EntryInfo *out, int *status) {
@@ -652,6 +682,9 @@ static int entry_info(PyObject *entry, EntryInfo *out, int *status) {
     Py_XDECREF(rates);
     Py_XDECREF(call);
     Py_XDECREF(one_hour);
+    plan = rates = call = one_hour = NULL;
+    if (!e.slow && entry_window(entry, &e, status) < 0)
+        goto fail;
     if (n_cached_entries >= MAX_CACHED_ENTRIES)
         clear_cached_entries();
     if (grow((void **)&cached_entries, &cap_cached_entries, n_cached_entries + 1, sizeof(EntryInfo)) < 0 ||
@@ -1136,6 +1169,12 @@ static int take(Run *R, PyObject *span, SpanWork *w) {
         if (costs[5] == INT64_MIN || !(total > -(__int128)INT63_MAX - 1 && total < (__int128)INT63_MAX + 1))
             return NOT_TAKEN;
     }
+    /* the entry's window: an end time that is no exact int, or past int64, is in no int64 window */
+    FIELD(w, span, S_END);
+    int ok_window;
+    int64_t end_window = exact_int64(w->f[S_END], &ok_window);
+    if (!ok_window || end_window < e->valid_from || end_window >= e->valid_until)
+        return NOT_TAKEN;
     /* ids, times, events: what the reference reads after this point, checked before anything changes */
     FIELD(w, span, S_TRACE_ID);
     FIELD(w, span, S_SPAN_ID);
@@ -1417,6 +1456,8 @@ PyMODINIT_FUNC PyInit__tally(void) {
     INTERN(str_pico_rates, "pico_rates");
     INTERN(str_call, "call");
     INTERN(str_cache_write_1h, "cache_write_1h");
+    INTERN(str_valid_from, "valid_from");
+    INTERN(str_valid_until, "valid_until");
     if ((zero_costs = Py_BuildValue("(iiiiii)", 0, 0, 0, 0, 0, 0)) == NULL || (zero_int = PyLong_FromLong(0)) == NULL)
         return NULL;
     return PyModule_Create(&module_def);

@@ -128,7 +128,7 @@ class Meter:
         try:
             found = self.templates.find(span) if self.templates is not None else None
             if found is not None and found[1]:
-                return self._assess_templated(found[1], span, found[2])  # type: ignore[arg-type]
+                return self._assess_templated(found[0], found[1], span, found[2])  # type: ignore[arg-type]
             outcome = self.conventions.classify(span)
             if isinstance(outcome, str):
                 if outcome == contract.SKIP_NON_INFERENCE:
@@ -151,9 +151,10 @@ class Meter:
             self.count_error(exc)
             return None
 
-    def _assess_templated(self, template: LLMCall, span: SpanRecord, counts: tuple[int | None, ...]
-                          ) -> tuple[LLMCall, Cost | None] | str:
-        """`assess` for a span whose template key has a template: the same outcome, classified once per key."""
+    def _assess_templated(self, key: tuple[Any, ...], template: LLMCall, span: SpanRecord,
+                          counts: tuple[int | None, ...]) -> tuple[LLMCall, Cost | None] | str:
+        """`assess` for a span whose template key has a template: the same outcome, classified once per key.
+        Renews the key's bulk entry when its price window is not this call's (`CallTemplates.renew`)."""
         call = self.conventions.from_template(template, span, counts)
         if self.nested.check_and_note(span):
             return contract.SKIP_NESTED
@@ -161,6 +162,8 @@ class Meter:
         self._identify(call, span)
         if call.invalid:
             return call, None  # weighted past MAX_SAMPLE_WEIGHT: never priced
+        assert self.templates is not None
+        self.templates.renew(key, template, call.end_ns)
         return self._priced(call)
 
     def _priced(self, call: LLMCall) -> tuple[LLMCall, Cost | None]:

@@ -11,7 +11,11 @@ are met in their order and `NestedCalls` sees what it would see span by span. A 
   `Meter.tally_entry`), its five counts are plain ints in 0..limits.max_tokens_per_call, it carries no
   sampling weight to apply, and no counted child LLM span makes it a nested call;
 - each class, and the six classes' sum (the ledger's list_cost), costs less than 2^63 * 10^-12 USD
-  through the entry's integer rates (more: `Meter.assess` flags the call, contract.INVALID_COST).
+  through the entry's integer rates (more: `Meter.assess` flags the call, contract.INVALID_COST);
+- its end time is an int in the entry's window (`TallyEntry.valid_from` .. `valid_until`): a price that
+  starts on a date (a catalog tier or batch variant, an override's `from`) is the entry's only between two
+  such dates. A span outside goes to `Meter.assess`, which prices it at its own time and renews the entry
+  for the window around it (`CallTemplates.renew`).
 
 A taken span adds to its `Group` (template key and the token classes it used): calls, the five token
 classes, the six cost classes in 10^-12 USD (rounded half-even per class, as `Plan.cost`), histogram
@@ -57,18 +61,28 @@ class TallyEntry:
     Compared and hashed by identity (a group key)."""
 
     call: LLMCall  # the template (its label fields; numbers are each call's own)
-    plan: Plan | None  # the model's price, fixed in time and untiered; None: the model has no price
+    plan: Plan | None  # the model's price in the call's context, untiered; None: the model has no price
     # (numerator, denominator, limit) x (input, cache_read, cache_write, cache_write_1h, output,
     # reasoning) then the request fee in 10^-12 USD: the plan's one bracket's `_p` and `_request`, flat
     pico_rates: tuple[int, ...]
+    # the end times (Unix ns, int64) this price holds for: valid_from <= end_ns < valid_until (a tier's
+    # price that starts on a date holds from that date on); a span ending outside is left to `Meter.assess`
+    valid_from: int = -INT63
+    valid_until: int = INT63 - 1
 
     @classmethod
-    def of(cls, call: LLMCall, plan: Plan | None) -> TallyEntry:
-        """The entry of template `call` priced by `plan` (untiered) or unpriced (None)."""
+    def of(cls, call: LLMCall, plan: Plan | None, valid_from: int = -INT63, valid_until: int = INT63 - 1) -> TallyEntry:
+        """The entry of template `call` priced by `plan` (untiered) or unpriced (None), for calls that end in
+        [valid_from, valid_until)."""
         if plan is None:
-            return cls(call, None, ())
+            return cls(call, None, (), valid_from, valid_until)
         rates = plan.brackets[0]
-        return cls(call, plan, tuple(x for triple in rates._p for x in triple) + (rates._request[1],))
+        return cls(call, plan, tuple(x for triple in rates._p for x in triple) + (rates._request[1],),
+                   valid_from, valid_until)
+
+    def holds(self, end_ns: int) -> bool:
+        """Whether the entry's price holds for a call that ends at `end_ns`."""
+        return self.valid_from <= end_ns < self.valid_until
 
 
 class Taken(NamedTuple):
@@ -176,6 +190,9 @@ class Tally:
         if priced is None:
             return False
         used, costs = priced
+        end_ns = span.end_ns
+        if type(end_ns) is not int or not entry.valid_from <= end_ns < entry.valid_until:
+            return False  # the entry's price may not be this call's: `Meter.assess` prices it (and renews the entry)
         trace_id, span_id, parent = span.trace_id, span.span_id, span.parent_span_id
         parents = self.parents
         if trace_id:  # = NestedCalls.check_and_note for a span that is not nested
