@@ -1,0 +1,128 @@
+"""genai-meter's own answers in the reports benchmark: the real `LedgerReader` ("genai") and the report
+service's endpoint through the Flask app ("api"), both on the data set's ledger file, clock NOW_NS.
+
+The service's answers are read back from its JSON or CSV (money from its decimal USD text); fields it
+does not return (e.g. failures in the cost report's model table) are None and not compared.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+
+from benchmarks.reports_data import NOW_NS
+from benchmarks.reports_questions import Answer, Question, top_rest
+from genai_meter.config import load_config
+from genai_meter.ledger import open_reader
+from genai_meter.ledger.model import Totals
+from genai_meter.reports.render.text import csv_lines
+from genai_meter.reports.service.app import create_app
+from genai_meter.reports.views.activity import call_csv_header, call_csv_row
+
+PAGE = 1000
+
+
+def _vec(t: Totals) -> list[int | None]:
+    return [t.calls, t.errors, t.tokens_total, t.cost_total_pico]
+
+
+def _pico(usd: str) -> int:
+    return int(Decimal(usd) * 10**12)
+
+
+def answer_reader(directory: Path, q: Question, end_ns: int) -> Answer:
+    """The answer through `open_reader(url, config)`: totals / series, top-k cut in Python afterwards."""
+    config = load_config(directory / "config.yaml")
+    assert config.ledger.url is not None
+    reader = open_reader(config.ledger.url, config)
+    filters = {"customer": [q.customer]} if q.customer else {}
+    if q.export == "calls":
+        fields = list(reader.fields())
+        rows = cost = size = 0
+        page = reader.events(filters, start_ns=q.start_ns, end_ns=end_ns, limit=PAGE)
+        size += len(csv_lines([call_csv_header(fields)]))
+        while page.rows:
+            size += len(csv_lines(call_csv_row(row, fields) for row in page.rows))
+            rows += len(page.rows)
+            cost += sum(row.cost_total_pico for row in page.rows)
+            if not page.next_cursor:
+                break
+            page = reader.events(filters, start_ns=q.start_ns, end_ns=end_ns, cursor=page.next_cursor, limit=PAGE)
+        return {"rows": rows, "calls": rows, "cost": cost, "bytes": size}
+    if q.group in ("day", "day_customer"):
+        by = ["customer"] if q.group == "day_customer" else []
+        series = reader.series(q.start_ns, end_ns, "1d", filters, by)
+        groups = {(f"{p.start_ns}|{key[0]}" if by else str(p.start_ns)): _vec(p.totals)
+                  for key, points in series.items() for p in points}
+        return {"groups": top_rest(q, groups)}  # type: ignore[arg-type]
+    by = {"customer": ["customer"], "model": ["provider", "model"]}.get(q.group, [])
+    totals = reader.totals(q.start_ns, end_ns, filters, by)
+    groups = {"/".join(t.key): _vec(t) for t in totals}
+    if q.export:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        for t in sorted(totals, key=lambda t: (-t.cost_total_pico, t.key)):
+            pico = t.cost_total_pico
+            writer.writerow((*t.key, t.calls, t.errors, t.tokens_total, f"{pico // 10**12}.{pico % 10**12:012d}"))
+        return {"rows": len(totals), "calls": sum(t.calls for t in totals),
+                "cost": sum(t.cost_total_pico for t in totals), "bytes": len(buffer.getvalue())}
+    return {"groups": top_rest(q, groups)}  # type: ignore[arg-type]
+
+
+def service(directory: Path) -> object:
+    config = load_config(directory / "config.yaml")
+    assert config.ledger.url is not None
+    reader = open_reader(config.ledger.url, config)
+    return create_app(config, reader, clock=lambda: NOW_NS).test_client()
+
+
+def answer_service(client: object, q: Question) -> Answer:
+    """The endpoint's answer, read back. `note` carries a table's note (e.g. groups left out)."""
+    response = client.get(q.api)  # type: ignore[attr-defined]
+    if response.status_code != 200:
+        return {"error": f"HTTP {response.status_code}: {response.get_data(as_text=True)[:200]}"}
+    if q.export == "calls":
+        rows = cost = size = 0
+        reader = None
+        for chunk in response.response:
+            text = chunk.decode() if isinstance(chunk, bytes) else chunk
+            size += len(text)
+            parsed = list(csv.reader(io.StringIO(text)))
+            if reader is None:
+                reader = parsed[0].index("cost_usd")
+                parsed = parsed[1:]
+            rows += len(parsed)
+            cost += sum(_pico(r[reader]) for r in parsed)
+        return {"rows": rows, "calls": rows, "cost": cost, "bytes": size}
+    if q.export:
+        text = response.get_data(as_text=True)
+        parsed = list(csv.reader(io.StringIO(text)))
+        head, body = parsed[0], parsed[1:]
+        at_calls, at_cost = head.index("calls"), head.index("cost_usd")
+        return {"rows": len(body), "calls": sum(int(r[at_calls]) for r in body),
+                "cost": sum(_pico(r[at_cost]) for r in body), "bytes": len(text)}
+    body = response.get_json()
+    tables = body["tables"]
+    if not q.group:
+        s = body["summary"]
+        return {"groups": {"": [s["calls"], s["failures"], s["tokens_total"], _pico(s["cost_usd"])]}}
+    if q.group == "model":
+        rows = tables["by_model"]["rows"]
+        groups = {f"{r['provider']}/{r['model']}": [r["calls"], None, r["tokens_total"], _pico(r["cost_usd"])]
+                  for r in rows if r["calls"]}
+        return {"groups": groups, "note": tables["by_model"]["note"]}
+    if q.group in ("day", "day_customer"):
+        table = tables["series"]
+        groups = {}
+        for r in table["rows"]:
+            day = int(datetime.fromisoformat(r["start"].replace("Z", "+00:00")).timestamp()) * 10**9
+            key = f"{day}|{r['customer']}" if q.group == "day_customer" else str(day)
+            groups[key] = [r["calls"], r["failures"], r["tokens_total"], _pico(r["cost_usd"])]
+        return {"groups": top_rest(q, groups), "note": table["note"]}  # type: ignore[arg-type]
+    table = tables["groups"]
+    groups = {r["customer"]: [r["calls"], r["failures"], r["tokens_total"], _pico(r["cost_usd"])]
+              for r in table["rows"]}
+    return {"groups": top_rest(q, groups), "note": table["note"]}  # type: ignore[arg-type]
