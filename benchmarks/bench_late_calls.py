@@ -34,12 +34,12 @@ from pathlib import Path
 from benchmarks.bench_reports import _size
 from benchmarks.harness import report
 from benchmarks.late_grouped import late_grouped, rollup_digest
-from benchmarks.reports_data import HOUR_NS, NOW_NS, dataset_dir, ensure, grouped_seal_sql, write_config
+from benchmarks.reports_data import HOUR_NS, NOW_NS, dataset_dir, ensure, grouped_seal_sql, seal_all, write_config
 from genai_meter.config import load_config
 from genai_meter.ledger import Entry, open_writer
 from genai_meter.ledger.rows import RowBuilder
 from genai_meter.ledger.sqlite_params import INSERT_CALL, Dictionaries, params_of
-from genai_meter.ledger.sqlite_rollups import SEAL_HOUR, add_rollups, days_sealed_until, seal
+from genai_meter.ledger.sqlite_rollups import SEAL_HOUR, add_rollups, days_sealed_until
 from genai_meter.ledger.sqlite_schema import open_write
 from genai_meter.ledger.sqlite_writer import _late_sums
 from genai_meter.records import Cost, LLMCall, TokenCounts
@@ -161,8 +161,7 @@ def main(argv: list[str] | None = None) -> None:
     assert config.ledger.url is not None
     now = time.time_ns()
     conn = open_write(work / "ledger.db", 30.0)
-    while seal(conn, now - 120 * 10**9)[0] < now - 120 * 10**9:  # the history sealed up to the real clock
-        pass
+    seal_all(conn, now - 120 * 10**9)  # the history sealed up to the real clock
     conn.close()
     live = entries(ns.live, ns.customers, now - 10 * 10**9, now, seed=1)
     late = entries(ns.late, ns.customers, now - 30 * DAY_NS, now - 3 * 3600 * 10**9, seed=2)

@@ -145,11 +145,15 @@ def _groups_csv(cursor: sqlite3.Cursor) -> Answer:
     return {"rows": rows, "calls": calls, "cost": cost, "bytes": len(buffer.getvalue())}
 
 
+WHEN = ("strftime('%Y-%m-%dT%H:%M:%S', c.end_ns / 1000000000, 'unixepoch') "
+        "|| printf('.%09dZ', c.end_ns % 1000000000)")  # the end time to the nanosecond, UTC
+
+
 def calls_csv_sql(q: Question) -> str:
     """Every call of the range, newest first, as CSV cells formatted by SQLite (time, money)."""
     money = ", ".join(f"printf('%d.%012d', c.c_{c} / 1000000000000, c.c_{c} % 1000000000000)"
                       for c in ("input", "cache_read", "cache_write", "output", "reasoning", "request"))
-    return ("SELECT strftime('%Y-%m-%dT%H:%M:%fZ', c.end_ns / 1000000000.0, 'unixepoch'), hex(c.trace_id), "
+    return (f"SELECT {WHEN}, hex(c.trace_id), "
             "hex(c.span_id), l.service, l.environment, l.provider, l.model, l.request_model, l.operation, l.status, "
             "l.error_type, c.conversation, c.user, json_extract(l.dims, '$.customer'), "
             "json_extract(l.dims, '$.feature'), json_extract(l.dims, '$.organization'), c.t_input, c.t_cache_read, "
@@ -228,10 +232,47 @@ def proto_sql(q: Question, end_ns: int) -> tuple[str, list[object]]:
     return _top_sql(groups, q, by_day), [*p_days, *p_edges]
 
 
+def _quoted(expr: str) -> str:
+    """A CSV cell (RFC 4180) of text `expr`, quoted when it holds a comma, quote, CR or LF."""
+    return (f"CASE WHEN {expr} GLOB '*[,\"'||char(13)||char(10)||']*' THEN '\"' || replace({expr}, '\"', '\"\"') "
+            f"|| '\"' ELSE {expr} END")
+
+
+def calls_lines_sql() -> str:
+    """Every call of the range, newest first, as whole CSV lines built by SQLite: Python only writes them."""
+    money = [f"printf('%d.%012d', c.c_{c} / 1000000000000, c.c_{c} % 1000000000000)"
+             for c in ("input", "cache_read", "cache_write", "output", "reasoning", "request")]
+    total = f"printf('%d.%012d', ({COST}) / 1000000000000, ({COST}) % 1000000000000)".replace("c_", "c.c_")
+    text = ["l.service", "l.environment", "l.provider", "l.model", "l.request_model", "l.operation", "l.status",
+            "l.error_type", "c.conversation", "c.user", "json_extract(l.dims, '$.customer')",
+            "json_extract(l.dims, '$.feature')", "json_extract(l.dims, '$.organization')"]
+    cells = [WHEN, "hex(c.trace_id)",
+             "hex(c.span_id)", *(_quoted(f"COALESCE({t}, '')") for t in text), "c.t_input", "c.t_cache_read",
+             "c.t_cache_write", "c.t_output", "c.t_reasoning", *money, total, "c.duration_us",
+             _quoted("p.entry"), "c.unpriced"]
+    line = " || ',' || ".join(cells)
+    return (f"SELECT {line} || char(13, 10), {COST.replace('c_', 'c.c_')} "
+            "FROM calls c JOIN labelsets l ON l.id = c.labelset JOIN prices p ON p.id = c.price "
+            "WHERE c.end_ns >= ? AND c.end_ns < ? ORDER BY c.end_ns DESC")
+
+
+def _calls_lines(conn: sqlite3.Connection, q: Question, end_ns: int) -> Answer:
+    rows = cost = size = 0
+    cursor = conn.execute(calls_lines_sql(), (q.start_ns, end_ns))
+    while True:
+        page = cursor.fetchmany(1000)
+        if not page:
+            break
+        size += len("".join(line for line, _ in page))
+        rows += len(page)
+        cost += sum(c for _, c in page)
+    return {"rows": rows, "calls": rows, "cost": cost, "bytes": size}
+
+
 def answer_proto(db: Path, q: Question, end_ns: int) -> Answer:
     conn = connect(db)
-    if q.export == "calls":  # raw rows either way: the CSV cells are formatted by SQLite
-        return _calls_csv(conn, q, end_ns)
+    if q.export == "calls":  # raw rows either way: whole CSV lines built by SQLite
+        return _calls_lines(conn, q, end_ns)
     sql, params = proto_sql(q, end_ns)
     if not q.group:
         return {"groups": {"": _vec(*conn.execute(sql, params).fetchone())}}
