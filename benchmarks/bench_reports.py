@@ -51,7 +51,7 @@ def _status_kib(key: str) -> int:
 
 def child(directory: Path, name: str, engine: str) -> None:
     """Answer one question with one engine; print one JSON line (seconds, RSS, answer)."""
-    from benchmarks import reports_columnar, reports_ledger, reports_sqlite
+    from benchmarks import reports_columnar, reports_ledger, reports_sqlite, reports_topk
 
     q = BY_NAME[name]
     db = directory / "ledger.db"
@@ -70,6 +70,8 @@ def child(directory: Path, name: str, engine: str) -> None:
         answer = reports_ledger.answer_service(client, q)
     elif engine == "sql":
         answer = reports_sqlite.answer_plain(db, q, NOW_NS)
+    elif engine == "proto" and q.group == "day_customer":
+        answer = reports_topk.answer_per_day(db, q, NOW_NS)
     elif engine == "proto":
         answer = reports_sqlite.answer_proto(db, q, NOW_NS)
     elif engine == "duckdb":

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks import reports_sqlite
 from benchmarks.bench_late_calls import entries
 from benchmarks.late_grouped import late_grouped, rollup_digest
 from benchmarks.reports_columnar import answer_chdb, answer_duckdb
@@ -24,6 +25,7 @@ from benchmarks.reports_data import DAY_NS, NOW_NS, ensure_parquet, generate, se
 from benchmarks.reports_ledger import answer_reader
 from benchmarks.reports_questions import OTHER, QUESTIONS, Question, total_of
 from benchmarks.reports_sqlite import add_proto, answer_plain, answer_proto
+from benchmarks.reports_topk import answer_per_day
 from genai_meter.config import load_config
 from genai_meter.ledger.rows import RowBuilder
 from genai_meter.ledger.sqlite_params import INSERT_CALL, Dictionaries, params_of
@@ -46,6 +48,8 @@ def _engines(directory: Path) -> dict[str, object]:
     engines: dict[str, object] = {
         "genai": lambda q: answer_reader(directory, q, NOW_NS),
         "proto": lambda q: answer_proto(directory / "ledger.db", q, NOW_NS),
+        "proto_per_day": lambda q: answer_per_day(directory / "ledger.db", q, NOW_NS) if q.group == "day_customer"
+        else answer_proto(directory / "ledger.db", q, NOW_NS),
     }
     scratch = directory / "scratch"
     scratch.mkdir(exist_ok=True)
@@ -58,8 +62,11 @@ def _engines(directory: Path) -> dict[str, object]:
     return engines
 
 
+@pytest.mark.parametrize("row_width", [0, 10**9], ids=["rollups", "raw"])  # the prototype planner's two choices
 @pytest.mark.parametrize("question", QUESTIONS, ids=lambda q: q.name)
-def test_every_engine_gives_the_reference_answer(ledger: Path, question: Question) -> None:
+def test_every_engine_gives_the_reference_answer(ledger: Path, question: Question, row_width: int,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(reports_sqlite, "ROW_WIDTH", row_width)
     reference = answer_plain(ledger / "ledger.db", question, NOW_NS)
     if question.export:
         assert reference["rows"] > 0 and reference["cost"] > 0
