@@ -38,7 +38,7 @@ from benchmarks.reports_questions import BY_NAME, QUESTIONS, Question, total_of
 
 ENGINES = ("genai", "api", "sql", "proto", "duckdb", "chdb")
 REFERENCE = "sql"
-CHILD_TIMEOUT_S = 900
+CHILD_TIMEOUT_S = 1200
 PYTHON_AS_LIMIT = 8 << 30  # genai/api children: a runaway answer fails instead of taking the machine
 
 
@@ -63,6 +63,7 @@ def child(directory: Path, name: str, engine: str) -> None:
     if engine == "chdb":
         import chdb  # noqa: F401
     base = _status_kib("VmRSS")
+    cpu0 = time.process_time()
     t0 = time.perf_counter()
     if engine == "genai":
         answer = reports_ledger.answer_reader(directory, q, NOW_NS)
@@ -79,7 +80,7 @@ def child(directory: Path, name: str, engine: str) -> None:
     else:
         answer = reports_columnar.answer_chdb(directory / "parquet", q, NOW_NS, scratch)
     seconds = time.perf_counter() - t0
-    extra: dict[str, object] = {}
+    extra: dict[str, object] = {"cpu_s": time.process_time() - cpu0}  # all threads: DuckDB and chdb use two
     if engine == REFERENCE and "groups" in answer and q.group:  # the ungrouped total of the same range
         whole = Question("total", "", q.days, customer=q.customer)
         extra["total"] = reports_sqlite.answer_plain(db, whole, NOW_NS)["groups"][""]  # type: ignore[index]
@@ -87,16 +88,16 @@ def child(directory: Path, name: str, engine: str) -> None:
                       "answer": answer, **extra}))
 
 
-def run_child(directory: Path, q: Question, engine: str) -> dict[str, object]:
+def run_child(directory: Path, q: Question, engine: str, timeout_s: float = CHILD_TIMEOUT_S) -> dict[str, object]:
     def limit() -> None:
         if engine in ("genai", "api"):
             resource.setrlimit(resource.RLIMIT_AS, (PYTHON_AS_LIMIT, PYTHON_AS_LIMIT))
 
     cmd = [sys.executable, "-m", "benchmarks.bench_reports", "--child", str(directory), q.name, engine]
     try:
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=CHILD_TIMEOUT_S, preexec_fn=limit)
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, preexec_fn=limit)
     except subprocess.TimeoutExpired:
-        return {"error": f"no answer within {CHILD_TIMEOUT_S} s"}
+        return {"error": f"no answer within {timeout_s:.0f} s"}
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["?"])[-1]
         return {"error": f"failed: {last[:160]}"}
@@ -135,7 +136,7 @@ def _fmt_s(s: float) -> str:
 
 
 def bench_size(root: Path, calls: int, customers: int, engines: list[str], questions: list[Question],
-               repeat: int) -> list[dict[str, object]]:
+               repeat: int, timeout_s: float) -> list[dict[str, object]]:
     directory, took, fresh = ensure(root, calls, customers)
     from benchmarks.reports_sqlite import add_proto
 
@@ -147,8 +148,8 @@ def bench_size(root: Path, calls: int, customers: int, engines: list[str], quest
     extra = (f"; proto tables {proto_s:.0f} s" if proto_s else "") \
         + (f"; parquet {parquet_s:.0f} s" if parquet_s else "")
     print(f"  generation {'now' if fresh else '(cached)'}: {steps}{extra}")
-    print(f"  {'question':<28} {'engine':<7} {'time':>9} {'x sql':>7} {'peak RSS':>9} {'+answer':>8} {'rows/s':>9}"
-          "  check")
+    print(f"  {'question':<28} {'engine':<7} {'time':>9} {'x sql':>7} {'CPU':>9} {'peak RSS':>9} {'+answer':>8} "
+          f"{'rows/s':>9}  check")
     results = []
     for q in questions:
         runs: dict[str, dict[str, object]] = {}
@@ -157,7 +158,7 @@ def bench_size(root: Path, calls: int, customers: int, engines: list[str], quest
                 continue
             best: dict[str, object] = {}
             for _ in range(repeat):
-                got = run_child(directory, q, engine)
+                got = run_child(directory, q, engine, CHILD_TIMEOUT_S if engine == REFERENCE else timeout_s)
                 if "error" in got or not best or float(got["seconds"]) < float(best["seconds"]):  # type: ignore[arg-type]
                     best = got
                 if "error" in got:
@@ -171,16 +172,51 @@ def bench_size(root: Path, calls: int, customers: int, engines: list[str], quest
                 s = float(r["seconds"])  # type: ignore[arg-type]
                 answer = r["answer"] if isinstance(r["answer"], dict) else {}
                 rows = int(answer.get("rows", 0) or 0)
-                row.update(seconds=s, peak_mib=int(r["peak_kib"]) / 1024,  # type: ignore[call-overload]
+                row.update(seconds=s, cpu_s=r.get("cpu_s"), peak_mib=int(r["peak_kib"]) / 1024,  # type: ignore[call-overload]
                            answer_mib=(int(r["peak_kib"]) - int(r["base_kib"])) / 1024,  # type: ignore[call-overload]
                            rows_per_s=rows / s if rows and s else None)
                 rate = f"{rows / s:,.0f}" if rows and s else ""
-                print(f"  {q.name:<28} {engine:<7} {_fmt_s(s):>9} {s / ref_s if ref_s else 0:>6.2f}x "
+                cpu = _fmt_s(float(r["cpu_s"])) if r.get("cpu_s") is not None else "-"  # type: ignore[arg-type]
+                print(f"  {q.name:<28} {engine:<7} {_fmt_s(s):>9} {s / ref_s if ref_s else 0:>6.2f}x {cpu:>9} "
                       f"{row['peak_mib']:>6.0f} MiB {row['answer_mib']:>5.0f} MiB {rate:>9}  {verdict}")
             else:
-                print(f"  {q.name:<28} {engine:<7} {'-':>9} {'':>7} {'':>9} {'':>8} {'':>9}  {verdict}")
+                print(f"  {q.name:<28} {engine:<7} {'-':>9} {'':>7} {'':>9} {'':>9} {'':>8} {'':>9}  {verdict}")
             results.append(row)
     return results
+
+
+def markdown(results: list[dict[str, object]]) -> str:
+    """The figures as a Markdown table: per question and data set, each engine's time (rows/s for
+    exports), its ratio to the reference, and a mark where the answer was not exact or complete."""
+    engines = [e for e in ENGINES if any(r["engine"] == e for r in results)]
+    lines = ["| question | calls / customers | " + " | ".join(engines) + " |", "|---|---|" + "---|" * len(engines)]
+    cells: dict[tuple[object, object, object], dict[str, str]] = {}
+    for r in results:
+        key = (r["question"], r["calls"], r["customers"])
+        if "seconds" not in r:
+            text = "**none** (" + str(r["check"])[:40] + ")"
+        else:
+            s = float(r["seconds"])  # type: ignore[arg-type]
+            ref = next(float(x["seconds"]) for x in results  # type: ignore[arg-type]
+                       if (x["question"], x["calls"], x["customers"]) == key and x["engine"] == REFERENCE)
+            rate = f", {float(r['rows_per_s']) / 1000:.0f}k rows/s" if r.get("rows_per_s") else ""  # type: ignore[arg-type]
+            text = f"{_fmt_s(s)}{rate} ({s / ref:.2f}x)" if r["engine"] != REFERENCE else f"{_fmt_s(s)}{rate}"
+            if r["check"] != "ok":
+                text += " **wrong/incomplete**"
+        cells.setdefault(key, {})[str(r["engine"])] = text
+    for (question, calls, customers), row in cells.items():
+        size = f"{int(calls) / 1e6:g}M / {int(customers) // 1000}k"  # type: ignore[call-overload]
+        lines.append(f"| {question} | {size} | " + " | ".join(row.get(e, "") for e in engines) + " |")
+    peak: dict[tuple[object, object], dict[str, float]] = {}
+    for r in results:
+        if "answer_mib" in r:
+            at = peak.setdefault((r["calls"], r["customers"]), {})
+            at[str(r["engine"])] = max(at.get(str(r["engine"]), 0.0), float(r["answer_mib"]))  # type: ignore[arg-type]
+    for (calls, customers), row in peak.items():
+        size = f"{int(calls) / 1e6:g}M / {int(customers) // 1000}k"  # type: ignore[call-overload]
+        lines.append(f"| largest RSS added by one answer | {size} | "
+                     + " | ".join(f"{row[e]:.0f} MiB" if e in row else "" for e in engines) + " |")
+    return "\n".join(lines)
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -200,11 +236,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--engines", default=",".join(ENGINES))
     parser.add_argument("--questions", default=",".join(q.name for q in QUESTIONS))
     parser.add_argument("--repeat", type=int, default=1, help="children per answer; the fastest counts")
+    parser.add_argument("--timeout", type=float, default=CHILD_TIMEOUT_S,
+                        help="seconds an answer may take (the reference always gets %(default)s)")
     parser.add_argument("--json", type=Path, default=None, help="also write every figure to this file")
+    parser.add_argument("--markdown", type=Path, nargs="+", default=None,
+                        help="only print the Markdown table of these --json files")
     parser.add_argument("--child", nargs=3, metavar=("DIR", "QUESTION", "ENGINE"), help=argparse.SUPPRESS)
     ns = parser.parse_args(argv)
     if ns.child:
         child(Path(ns.child[0]), ns.child[1], ns.child[2])
+        return
+    if ns.markdown:
+        print(markdown([r for path in ns.markdown for r in json.loads(path.read_text())]))
         return
     engines = [e for e in ns.engines.split(",") if e]
     unknown = [e for e in engines if e not in ENGINES]
@@ -214,9 +257,10 @@ def main(argv: list[str] | None = None) -> None:
     results = []
     for text in ns.sizes.split(","):
         calls, customers = _size(text)
-        results += bench_size(ns.dir, calls, customers, engines, questions, ns.repeat)
+        results += bench_size(ns.dir, calls, customers, engines, questions, ns.repeat, ns.timeout)
     if ns.json:
         ns.json.write_text(json.dumps(results, indent=1))
+    print("\n" + markdown(results))
 
 
 if __name__ == "__main__":
