@@ -18,6 +18,7 @@ BENCHMARKS = {
     "receiver": "benchmarks.bench_receiver",
     "stages": "benchmarks.stages",
     "reports": "benchmarks.bench_reports",
+    "insights": "benchmarks.bench_insights",
 }
 BY_NAME_ONLY = {"reports"}
 

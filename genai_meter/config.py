@@ -11,17 +11,21 @@ from __future__ import annotations
 
 import os
 import re
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
+from genai_meter.config_base import ConfigError as ConfigError  # re-exported: every room imports it from here
+from genai_meter.config_base import Section
+from genai_meter.config_reconcile import ReconcileConfig
 from genai_meter.periods import Period, parse_utc_offset
 
 CONFIG_ENV = "GENAI_METER_CONFIG"
+DATA_DIR_ENV = "GENAI_METER_DATA_DIR"
 
 # Target labels that Prometheus and kube-prometheus attach at scrape time; a metric label of the
 # same name would be renamed `exported_<name>` and break every dashboard.
@@ -37,15 +41,7 @@ _LABEL_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 _OFFSET = re.compile(r"^[+-]\d{2}:\d{2}$")
 
 
-class ConfigError(ValueError):
-    """A configuration file that cannot be used; the message names file, key and expectation."""
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class DimensionConfig(_Model):
+class DimensionConfig(Section):
     """One attribution label, read from span (and optionally resource) attributes."""
 
     attributes: list[str] = Field(min_length=1)  # attribute keys, first present wins
@@ -69,22 +65,32 @@ def _default_dimensions() -> dict[str, DimensionConfig]:
     }
 
 
-class CurrencyConfig(_Model):
+class CurrencyConfig(Section):
     """How dashboards and reports show money; metrics always count USD."""
 
     code: str = Field(default="USD", pattern=r"^[A-Z]{3}$")  # ISO 4217 code
     per_usd: Decimal = Field(default=Decimal("1"), gt=0)  # units of `code` per US dollar
 
 
-class PricingConfig(_Model):
+class FxConfig(Section):
+    """Dated exchange rates, USD base (pricing.fx): inline `rates` and/or a CSV or YAML `file`."""
+
+    file: Path | None = None  # CSV (date,EUR,GBP,...) or YAML ({date: {EUR: rate}}), relative to the config file
+    rates: dict[date, dict[str, Decimal]] = {}  # day -> {currency: units of it per USD}
+    max_gap_days: int = Field(default=7, ge=0)  # a day's rate is the newest published at most this many days before
+
+
+class PricingConfig(Section):
     """Where prices come from."""
 
     overrides: Path | None = None  # YAML file of local prices (relative to the config file)
     currency: CurrencyConfig = CurrencyConfig()
     auto_update: bool = False  # let genai-prices fetch newer catalog data at run time
+    stale_after_days: int = Field(default=60, ge=1)  # the price catalog's age that raises an info alert
+    fx: FxConfig | None = None  # dated exchange rates for reports in other currencies (pricing.fx)
 
 
-class BudgetConfig(_Model):
+class BudgetConfig(Section):
     """A spend or token limit over a calendar period, scoped by label matchers."""
 
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")  # becomes the `budget` label value
@@ -121,7 +127,7 @@ class BudgetConfig(_Model):
         return self.limit_usd if self.limit_usd is not None else Decimal(self.limit_tokens or 0)
 
 
-class AlertsConfig(_Model):
+class AlertsConfig(Section):
     """Thresholds of the generated alerting rules."""
 
     spend_spike_zscore: float = Field(default=3.0, gt=0)  # deviations above the 7-day same-hour baseline
@@ -141,7 +147,7 @@ class AlertsConfig(_Model):
     anomaly_min_stddev_usd: float = Field(default=0.5, gt=0)  # deviation floor in USD per hour
 
 
-class LimitsConfig(_Model):
+class LimitsConfig(Section):
     """Bounds that keep memory and Prometheus cardinality in check."""
 
     max_series_per_metric: int = Field(default=20000, ge=10)  # past it, new label sets fold into __overflow__
@@ -152,13 +158,13 @@ class LimitsConfig(_Model):
     max_tokens_per_call: int = Field(default=100_000_000, ge=1)  # more (or < 0) in a call: invalid, never priced
 
 
-class SamplingConfig(_Model):
+class SamplingConfig(Section):
     """What to do with spans that carry an OTel probability-sampling threshold."""
 
     weight_by_adjusted_count: bool = False  # multiply counts by 1/p (estimates, labelled as such)
 
 
-class ServerConfig(_Model):
+class ServerConfig(Section):
     """`genai-meter serve` listeners and protection."""
 
     grpc_listen: str = "127.0.0.1:4317"
@@ -178,7 +184,15 @@ class ServerConfig(_Model):
     workers: int = Field(default=1, ge=1)  # receiver processes
 
 
-class LedgerConfig(_Model):
+class ReceiverConfig(Section):
+    """How spans are read, by `genai-meter serve` and the in-process processor alike (docs/accuracy.md)."""
+
+    # an end time further past the local clock than this refuses the span (end_time_in_future): a client
+    # clock that is that far ahead, or a span dated 2099, would otherwise be the ledger's latest call
+    max_future_skew_seconds: float = Field(default=600.0, ge=0, le=366 * 86400)
+
+
+class LedgerConfig(Section):
     """The ledger: one row per metered call, the source of exact reports (docs/ledger.md)."""
 
     url: str | None = None  # sqlite:///PATH, clickhouse://..., or "none"; default: SQLite under data_dir
@@ -186,12 +200,14 @@ class LedgerConfig(_Model):
     retention_days: int = Field(default=400, ge=1)  # raw calls kept this long (year over year needs > 365)
     rollup_retention_days: int = Field(default=1100, ge=1)  # hourly and daily rollups kept this long
     max_bytes: int | None = Field(default=None, ge=1024 * 1024)  # prune the oldest raw calls above this size
+    # a pruned call re-sent (an OTLP retry, a collector replay) is known as stored while it ended this recently
+    dedup_horizon_hours: float = Field(default=72, ge=0)
     hash_user_ids: bool = True  # store a SHA-256 of end-user ids, never the id itself
     commit_interval_ms: float = Field(default=5.0, ge=0, le=1000)  # group commit: wait this long for company
     busy_timeout_seconds: float = Field(default=5.0, gt=0)  # past this a locked ledger answers 503
 
 
-class ReportTokenConfig(_Model):
+class ReportTokenConfig(Section):
     """A bearer token of the report service: stored as its SHA-256, with the rows it may see."""
 
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")  # hex SHA-256 of the token (`printf %s TOKEN | sha256sum`)
@@ -206,7 +222,7 @@ class ReportTokenConfig(_Model):
         return self
 
 
-class ScheduleConfig(_Model):
+class ScheduleConfig(Section):
     """A report produced on a cron schedule and delivered to a directory and/or a webhook."""
 
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")  # names the files and the state rows
@@ -228,7 +244,25 @@ class ScheduleConfig(_Model):
         return self
 
 
-class ReportsConfig(_Model):
+class ModelSwitchConfig(Section):
+    """Models the savings advice may propose for a model's traffic besides its family's smaller ones."""
+
+    provider: str = Field(min_length=1)
+    model: str = Field(min_length=1)  # the model the traffic uses
+    alternatives: list[str] = Field(min_length=1)  # models of the same provider judged comparable for it
+    assumption: str = ""  # why they are comparable (shown with each item)
+
+
+class AdviceConfig(Section):
+    """`/api/v1/recommendations`: which switches are proposed and which savings are worth an item."""
+
+    same_family: bool = True  # propose the same family's smaller models (docs/reports.md, Savings advice)
+    equivalents: list[ModelSwitchConfig] = []  # further comparable models, per (provider, model)
+    min_saving_usd: Decimal = Field(default=Decimal("1"), ge=0)  # items saving less (over the window) are left out
+    min_saving_share: Decimal = Field(default=Decimal("0.10"), ge=0, le=1)  # ... or less than this share of the cost
+
+
+class ReportsConfig(Section):
     """`genai-meter reports`: the report service (docs/reports.md)."""
 
     listen: str = "127.0.0.1:8080"  # HOST:PORT; beyond loopback only when tokens are configured
@@ -240,6 +274,7 @@ class ReportsConfig(_Model):
     max_range_days: int = Field(default=1100, ge=1)  # longest from/to span a request may ask for
     max_rows: int = Field(default=10000, ge=10)  # most groups or rows one JSON/XLSX/PDF answer holds
     threads: int = Field(default=8, ge=1, le=64)  # WSGI worker threads
+    advice: AdviceConfig = AdviceConfig()  # savings advice: comparable models, thresholds
 
     @field_validator("utc_offset")
     @classmethod
@@ -249,14 +284,14 @@ class ReportsConfig(_Model):
         return value
 
 
-class ResourceKeysConfig(_Model):
+class ResourceKeysConfig(Section):
     """Resource attributes that fill the base labels."""
 
     service: list[str] = ["service.name"]
     environment: list[str] = ["deployment.environment.name", "deployment.environment"]
 
 
-class Config(_Model):
+class Config(Section):
     """The whole configuration; every field has a default so no file is needed."""
 
     metric_prefix: str = Field(default="llm", pattern=r"^[a-z][a-z0-9_]*$")  # prefix of every usage metric
@@ -268,8 +303,10 @@ class Config(_Model):
     limits: LimitsConfig = LimitsConfig()
     sampling: SamplingConfig = SamplingConfig()
     server: ServerConfig = ServerConfig()
+    receiver: ReceiverConfig = ReceiverConfig()  # how spans are read (both paths)
     ledger: LedgerConfig = LedgerConfig()
     reports: ReportsConfig = ReportsConfig()  # the report service, its tokens and schedules
+    reconcile: ReconcileConfig = ReconcileConfig()  # provider usage and cost reports, pulled or imported
     prometheus_url: str = "http://127.0.0.1:9090"  # where reports and forecasts query
     source_path: Path | None = Field(default=None, exclude=True)  # the file this came from
 
@@ -311,6 +348,18 @@ class Config(_Model):
         if path.is_absolute() or self.source_path is None:
             return path
         return self.source_path.parent / path
+
+
+def data_dir(config: Config) -> Path:
+    """`ledger.data_dir`, else $GENAI_METER_DATA_DIR, else $XDG_STATE_HOME/genai-meter (~/.local/state):
+    where genai-meter keeps its state (the SQLite ledger, stored price snapshots, report state)."""
+    if config.ledger.data_dir is not None:
+        return config.resolve_path(config.ledger.data_dir)
+    env = os.environ.get(DATA_DIR_ENV)
+    if env:
+        return Path(env)
+    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(state) / "genai-meter"
 
 
 def _format_errors(path: str, exc: ValidationError) -> str:

@@ -41,6 +41,9 @@ INVALID_TOKEN_COUNT = "token_count_out_of_range"  # LLMCall.invalid, and the rej
 # LLMCall.invalid (and rejected{reason}) of a call whose price gives a class or a total of 2^63 * 10^-12 USD
 # or more (about 9.2M USD for one call; pricing.rates.pico_in_range): the ledger's Int64 cannot hold it
 INVALID_COST = "cost_out_of_range"
+# rejected{reason} of a call the ledger can never store (a value beyond its columns; docs/ledger.md): the
+# spans of its request are answered rejected (OTLP partial success), never 503
+REJECT_LEDGER_ROW = "ledger_row_rejected"
 SKIP_NESTED = "nested_llm"  # an LLM span whose child LLM span already counted the same call
 # Reasons an LLM call is unmetered (llm_unmetered_requests_total{reason}).
 UNMETERED_NO_USAGE = "no_usage"
@@ -126,7 +129,9 @@ SELF_LEDGER_DIFFERENCE = "genai_meter_ledger_difference_usd"  # gauge: ledger mi
 SELF_LEDGER_WAL_BYTES = "genai_meter_ledger_wal_bytes"  # gauge: size of the SQLite write-ahead log
 SELF_WORKERS_UNRESPONSIVE = "genai_meter_workers_unresponsive"  # gauge: workers whose last figures are shown
 SELF_BUILD_INFO = "genai_meter_build_info"  # {version}
-SELF_PRICING_INFO = "genai_meter_pricing_info"  # {catalog_version, overrides_version}
+SELF_PRICING_INFO = "genai_meter_pricing_info"  # {catalog_version, overrides_version, catalog_date}
+# Unix time of the UTC day the price catalog in use dates from (its age: time() - this; the stale-catalog alert)
+SELF_PRICING_CATALOG_TIME = "genai_meter_pricing_catalog_timestamp_seconds"
 
 
 @dataclass(frozen=True)

@@ -117,7 +117,9 @@ class Cost:
     # by_type in 10^-12 USD, in COST_CLASSES order, set where the call is priced (() = not given: see `picos`)
     pico: tuple[int, ...] = ()
     unit_pico: dict[str, int] = field(default_factory=dict)  # cost of each of `LLMCall.units`, 10^-12 USD
-    unpriced_units: tuple[str, ...] = ()  # units of the call with no price: the call is only partly priced
+    # what the call has no price for: "tier:<tier>" / "batch" for a price context priced at the standard price,
+    # then its units without a price, sorted ("custom.<name>", "web_searches"); not empty: only partly priced
+    unpriced_units: tuple[str, ...] = ()
 
     @property
     def total(self) -> Decimal:

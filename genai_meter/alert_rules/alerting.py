@@ -178,8 +178,8 @@ def anomaly_rules(config: Config, r: RuleNames, contract: Contract) -> list[Aler
 
 
 def meter_alerts(config: Config) -> list[Alert]:
-    del config
     up = f'up{{job="{SCRAPE_JOB}"}}'
+    stale_days = config.pricing.stale_after_days
     return [
         Alert("LLMDimensionOverflow", seen(c.SELF_LABEL_OVERFLOW, ["dimension"]), "warning",
               "Attribution dimension {{ $labels.dimension }} has more values than its cap.",
@@ -229,6 +229,11 @@ def meter_alerts(config: Config) -> list[Alert]:
               f"genai-meter (job {SCRAPE_JOB}) is not being scraped at all.",
               f'Prometheus has no target of job "{SCRAPE_JOB}": LLM usage and cost are not being measured.',
               links.METER_SPANS, for_="10m"),
+        Alert("LLMPriceCatalogStale", f"(time() - {c.SELF_PRICING_CATALOG_TIME}) / 86400 > {stale_days}", "info",
+              "genai-meter at {{ $labels.instance }} prices calls with an old price catalog.",
+              "The price catalog in use dates from {{ $value | printf \"%.0f\" }} days ago (more than "
+              f"{stale_days}, pricing.stale_after_days): new models and price changes since then are missing. "
+              "Run genai-meter prices update and restart.", links.METER_SPANS, for_="1h"),
         Alert("LLMWatchdog", "vector(1)", "info",
               "The LLM alerting pipeline (Prometheus to Alertmanager) is working.",
               "This alert always fires. If it stops arriving, Prometheus or Alertmanager is broken.",

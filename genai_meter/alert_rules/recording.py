@@ -92,6 +92,23 @@ def period_to_date(counter: str) -> str:
             f"  and on (budget, period) group by (budget, period) ({counter})\n)")
 
 
+def run_rate(series: str, window: str) -> str:
+    """A budget's current rate: its spend of the last `window` over the time that spend took.
+
+    The time runs from when the budget's series first existed within the window to now, at
+    least a minute, at most the window: spend that began minutes ago is read at its own pace, not
+    diluted over the window. The report service projects with the same rate
+    (reports/insights/projection.py), so the page and the forecast alert agree.
+    """
+    seconds = int(window[:-1]) * {"m": 60, "h": 3600, "d": 86400}[window[-1]]
+    resolution = "15s" if seconds <= 3600 else "1m"  # when the series began, to a scrape or so
+    # a series younger than one subquery step has no step yet: it began just now (the one-minute floor)
+    began = (f"(time() - min_over_time(timestamp(sum by (budget) ({series}))[{window}:{resolution}])\n"
+             f"    or on (budget) 0 * sum by (budget) ({series}))")
+    return (f"sum by (budget) (increase({series}[{window}]))\n"
+            f"  / on (budget) clamp({began}, 60, {seconds})")
+
+
 def _budget_group(config: Config, contract: Contract, r: RuleNames) -> dict[str, Any]:
     n = contract.names
     limit = n.budget_limit
@@ -106,11 +123,8 @@ def _budget_group(config: Config, contract: Contract, r: RuleNames) -> dict[str,
         counter = n.budget_spend if budget.unit == "usd" else n.budget_tokens
         name = quote(budget.name)
         window = RATE_WINDOW[budget.period]
-        rules.append(_rule(
-            r.budget_ratio_rate,
-            f"sum by (budget) (rate({counter}{{budget={name}}}[{window}]))\n"
-            f"  / on (budget) max by (budget) ({limit}{{budget={name}}})",
-            {"budget": budget.name}))
+        rules.append(_rule(r.budget_ratio_rate, run_rate(f"{counter}{{budget={name}}}", window)
+                           + f"\n  / on (budget) max by (budget) ({limit}{{budget={name}}})", {"budget": budget.name}))
         rules.append(_rule(
             r.budget_seconds_left,
             f'label_replace({period_seconds_left(budget)}, "budget", {name}, "", "")',

@@ -8,7 +8,8 @@ The sources, the keys read and every decision are described in docs/conventions.
 Rooms: `keys` (attribute names), `tables` (source families, provider and operation names),
 `family` (which source made a span), one reader module per source family (`semconv`,
 `openllmetry`, `openinference`, `vercel`, `pydantic_ai`, `openlit`, `langsmith`, `adk`,
-`bedrock`), `reading` (the token split), `values` (attribute value parsing) and `classifier`.
+`bedrock`), `reading` (the token split), `values` (attribute value parsing), `times` (which end times,
+durations and times to first token a span may have) and `classifier`.
 
 Contracts:
 - Pure and thread-safe: no I/O, no locks, no state beyond small bounded lookup caches.

@@ -28,6 +28,7 @@ from genai_meter.conventions.tables import (
     SOURCE_VERCEL,
     normalize_provider,
 )
+from genai_meter.conventions.times import MAX_CALL_NS
 from genai_meter.conventions.values import (
     error_type_text,
     event_ttft,
@@ -114,7 +115,7 @@ class Conventions:
             operation if len(operation) <= cap else self._label(operation),
             contract.STATUS_ERROR if is_error else contract.STATUS_OK,
             self._label(error_type_text(error_type)) if error_type is not None else "",
-            duration_ns / 1e9 if duration_ns > 0 else 0.0,
+            duration_ns / 1e9 if 0 < duration_ns <= MAX_CALL_NS else 0.0,  # else unknown (times.py)
             ttft_s,
             tokens,
             span.end_ns,
@@ -163,7 +164,7 @@ class Conventions:
         duration_ns = span.end_ns - span.start_ns
         t = template
         return LLMCall(t.service, t.environment, t.provider, t.model, t.operation, t.status, t.error_type,
-                       duration_ns / 1e9 if duration_ns > 0 else 0.0,
+                       duration_ns / 1e9 if 0 < duration_ns <= MAX_CALL_NS else 0.0,  # else unknown (times.py)
                        event_ttft(span) if span.events else None,
                        tokens, span.end_ns, t.dimensions, t.source, t.unmetered, t.cache_write_1h)
 

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from genai_meter.conventions.keys import FIRST_TOKEN_EVENTS
+from genai_meter.conventions.times import MAX_CALL_NS, MAX_CALL_SECONDS
 from genai_meter.records import SpanRecord
 
 BAD_COUNT = -1  # a token count that is present but not a count ("²", "-5", NaN): the call is invalid
@@ -65,19 +66,25 @@ def first_present(a: Mapping[str, Any], keys: tuple[str, ...]) -> object:
     return None
 
 
-def seconds(value: object) -> float | None:
-    """A non-negative finite number, else None."""
-    if type(value) in (int, float) and math.isfinite(value) and value >= 0:  # type: ignore[arg-type,operator]
-        return float(value)  # type: ignore[arg-type]
-    return None
+def seconds(value: object, per_second: int = 1) -> float | None:
+    """A duration attribute given in 1/`per_second` seconds (1000: milliseconds), as seconds, when it is
+    an int or a float within 0..MAX_CALL_SECONDS (times.py); else None (unknown: NaN, negative, a
+    bool, text, 9.2e12 s, an int too large for a float). Never raises."""
+    kind = type(value)
+    if kind is not float and kind is not int:
+        return None
+    if not 0 <= value <= MAX_CALL_SECONDS * per_second:  # type: ignore[operator]  # NaN fails too
+        return None
+    return float(value) if per_second == 1 else float(value) / per_second  # type: ignore[arg-type]
 
 
 def event_ttft(span: SpanRecord) -> float | None:
-    """Seconds from span start to its first first-token/first-chunk event, if it has one."""
+    """Seconds from span start to its first first-token/first-chunk event, if it has one and it is
+    within 0..MAX_CALL_SECONDS of the start (else unknown: None)."""
     for name, time_ns in span.events:
         if name in FIRST_TOKEN_EVENTS:
             delta = time_ns - span.start_ns
-            return delta / 1e9 if delta >= 0 else None
+            return delta / 1e9 if 0 <= delta <= MAX_CALL_NS else None
     return None
 
 

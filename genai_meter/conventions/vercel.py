@@ -73,10 +73,8 @@ def read_vercel(span: SpanRecord, a: Mapping[str, Any], source: str) -> Reading 
         vercel_v4_tokens(a, reading, exclusive_api)
     if operation == "embeddings" and reading.inp is None:
         reading.inp = first_int(a, (AI_USAGE_TOKENS, AI_USAGE_TOTAL_TOKENS))
-    ms = seconds(a.get(AI_RESPONSE_MS_TO_FIRST_CHUNK))
-    if ms is None:
-        ms = seconds(a.get(AI_STREAM_MS_TO_FIRST_CHUNK))
-    reading.ttft_s = ms / 1000.0 if ms is not None else None
+    ttft = seconds(a.get(AI_RESPONSE_MS_TO_FIRST_CHUNK), 1000)  # milliseconds
+    reading.ttft_s = ttft if ttft is not None else seconds(a.get(AI_STREAM_MS_TO_FIRST_CHUNK), 1000)
     return reading
 
 

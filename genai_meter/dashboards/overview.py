@@ -149,19 +149,19 @@ def build_overview(ctx: Ctx) -> dict[str, Any]:
                  target(f"sum by (reason) (rate({c.SELF_SPANS_SKIPPED}[$__rate_interval]))", "C",
                         "skipped: {{reason}}")]), 8, 6, METER_SPANS)
     lay.add(stat("Unmetered calls",
-                 f"sum(increase({n.unmetered}{ctx.service_provider_model()}[$__range]))", REQUESTS,
+                 f"sum(increase({n.unmetered}{ctx.service_provider_model()}[$__range])) or vector(0)", REQUESTS,
                  "Calls without token counts, or from sources that hide cached tokens (cost is an upper bound).",
                  steps(("green", None), ("orange", 1))), 4, 6, UNMETERED_CALLS)
     lay.add(stat("Unpriced calls",
-                 f"sum(increase({n.unpriced}{ctx.service_provider_model()}[$__range]))", REQUESTS,
+                 f"sum(increase({n.unpriced}{ctx.service_provider_model()}[$__range])) or vector(0)", REQUESTS,
                  "Calls of models with no known price: their cost is missing. See Cost analysis.",
                  steps(("green", None), ("red", 1))), 4, 6)
     lay.add(stat("Sampled spans",
-                 f"sum(increase({c.SELF_SPANS_SAMPLED}[$__range]))", REQUESTS,
+                 f"sum(increase({c.SELF_SPANS_SAMPLED}[$__range])) or vector(0)", REQUESTS,
                  "Spans of probability-sampled traces: calls of the unsampled ones never arrive, so figures "
                  "undercount.", steps(("green", None), ("orange", 1))), 4, 6)
     lay.add(stat("Label overflow",
-                 f"sum(increase({c.SELF_LABEL_OVERFLOW}[$__range]))", REQUESTS,
+                 f"sum(increase({c.SELF_LABEL_OVERFLOW}[$__range])) or vector(0)", REQUESTS,
                  "Label values folded into __overflow__ because a dimension reached its cap.",
                  steps(("green", None), ("orange", 1))), 4, 6, LABEL_OVERFLOW)
 

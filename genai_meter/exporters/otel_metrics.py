@@ -33,6 +33,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import date
 from functools import partial
 
 from opentelemetry.metrics import CallbackOptions, Histogram, MeterProvider, Observation
@@ -129,9 +130,9 @@ class OTelMetricsRecorder:
         """Add to a genai_meter_* self-metric counter."""
         self.store.record_self(name, amount, **labels)
 
-    def set_pricing_info(self, catalog_version: str, overrides_version: str) -> None:
-        """Set genai_meter_pricing_info (see UsageMetrics.set_pricing_info)."""
-        self.store.set_pricing_info(catalog_version, overrides_version)
+    def set_pricing_info(self, catalog_version: str, overrides_version: str, catalog_date: date | None = None) -> None:
+        """Set genai_meter_pricing_info and the catalog's date (see UsageMetrics.set_pricing_info)."""
+        self.store.set_pricing_info(catalog_version, overrides_version, catalog_date)
 
 
 __all__ = ["OTelMetricsRecorder", "InstrumentSpec", "instrument_specs"]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 from genai_meter import __version__, contract
@@ -54,8 +55,10 @@ SELF_GAUGES: dict[str, tuple[tuple[str, ...], str]] = {
 }
 SELF_INFO: dict[str, tuple[tuple[str, ...], str]] = {
     contract.SELF_BUILD_INFO: (("version",), "genai-meter build version (value 1)."),
-    contract.SELF_PRICING_INFO: (("catalog_version", "overrides_version"),
-                                 "Price catalog and override versions in use (value 1)."),
+    contract.SELF_PRICING_INFO: (("catalog_version", "overrides_version", "catalog_date"),
+                                 "Price catalog and override versions in use, and the day the catalog dates from "
+                                 "(value 1)."),
+    contract.SELF_PRICING_CATALOG_TIME: ((), "Unix time of the UTC day the price catalog in use dates from."),
 }
 _SELF_MAX_SERIES = 1000
 
@@ -68,7 +71,7 @@ class UsageMetrics(CallCounter):
     """
 
     def __init__(self, config: Config, *, clock: Callable[[], float] = time.time,
-                 catalog_version: str = "", overrides_version: str = "",
+                 catalog_version: str = "", overrides_version: str = "", catalog_date: date | None = None,
                  budget_grace_s: float = 300.0, serve: bool = False) -> None:
         super().__init__(config, Contract.from_config(config), budget_grace_s=budget_grace_s)
         self._clock = clock
@@ -98,8 +101,8 @@ class UsageMetrics(CallCounter):
         counted_idx = self._counted.slot(())
         assert counted_idx is not None  # the first series of a fresh table always fits
         self._counted_idx = counted_idx
-        self._pricing_key: tuple[str, str] | None = None
-        self.set_pricing_info(catalog_version, overrides_version)
+        self._pricing_key: tuple[str, str, str] | None = None
+        self.set_pricing_info(catalog_version, overrides_version, catalog_date)
 
     # -- Recorder ---------------------------------------------------------------------------
 
@@ -165,15 +168,20 @@ class UsageMetrics(CallCounter):
 
     # -- info -------------------------------------------------------------------------------
 
-    def set_pricing_info(self, catalog_version: str, overrides_version: str) -> None:
-        """Set genai_meter_pricing_info{catalog_version, overrides_version} (the old pair goes to 0)."""
-        key = (catalog_version or contract.UNKNOWN, overrides_version or "none")
+    def set_pricing_info(self, catalog_version: str, overrides_version: str, catalog_date: date | None = None) -> None:
+        """Set genai_meter_pricing_info{catalog_version, overrides_version, catalog_date} (the old set goes
+        to 0) and, with a date, genai_meter_pricing_catalog_timestamp_seconds (UTC midnight of that day)."""
+        day = catalog_date.isoformat() if catalog_date is not None else contract.UNKNOWN
+        key = (catalog_version or contract.UNKNOWN, overrides_version or "none", day)
         table = self._self[contract.SELF_PRICING_INFO]
         with self._lock:
             if self._pricing_key is not None and self._pricing_key != key:
                 table.set(self._pricing_key, 0)
             table.set(key, 1)
             self._pricing_key = key
+            if catalog_date is not None:
+                midnight = datetime(catalog_date.year, catalog_date.month, catalog_date.day, tzinfo=UTC)
+                self._self[contract.SELF_PRICING_CATALOG_TIME].set((), int(midnight.timestamp()))
 
     # -- reading ----------------------------------------------------------------------------
 

@@ -3,7 +3,8 @@
 `open_writer(url, config)` for the receiver (`submit(entries)` -> Future of new/dup bools),
 `open_reader(url, config)` for reports, `resolve_url` for where it lives, `migrate` for the serve
 parent before its workers start. URLs: `sqlite:///PATH` (embedded default) or
-`clickhouse://user:pass@host:port/db` (at scale).
+`clickhouse://user:pass@host:port/db` (at scale); schemes in any case. A malformed or unsupported URL
+raises `LedgerUrlError` (a ValueError, one line naming the problem).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from genai_meter.ledger.model import (
     Filters,
     Latency,
     LedgerReader,
+    LedgerRowRejected,
     LedgerUnavailable,
     LedgerWriter,
     Page,
@@ -32,15 +34,24 @@ from genai_meter.ledger.model import (
     Totals,
 )
 from genai_meter.ledger.sqlite_reader import open_sqlite_reader
-from genai_meter.ledger.sqlite_schema import migrate_connection, open_write
+from genai_meter.ledger.sqlite_schema import LedgerFileGone, migrate_connection, open_write
 from genai_meter.ledger.sqlite_writer import SQLiteWriter
-from genai_meter.ledger.urls import LedgerOpenError, clickhouse_target, data_dir, resolve_url, sqlite_path
+from genai_meter.ledger.urls import (
+    LedgerOpenError,
+    LedgerUrlError,
+    check_url,
+    clickhouse_target,
+    data_dir,
+    describe,
+    resolve_url,
+    sqlite_path,
+)
 
 
 def _sqlite(url: str) -> Path:
-    path = sqlite_path(url)
-    if path is None:
-        raise ValueError(f"--ledger / ledger.url: unsupported ledger URL {url!r} (sqlite:///PATH or clickhouse://...)")
+    path = sqlite_path(url)  # LedgerUrlError (a ValueError) for a malformed or unsupported URL
+    if path is None:  # pragma: no cover - callers asked clickhouse_target first
+        raise LedgerUrlError(f"--ledger / ledger.url: {describe(url)!r} is not a SQLite ledger")
     return path
 
 
@@ -75,6 +86,6 @@ def migrate(url: str, config: Config) -> None:
 
 
 __all__ = ["BASE_FIELDS", "MAX_POINTS", "STEPS", "CallRow", "Conversation", "Coverage", "Entry", "Filters", "Latency",
-           "LedgerOpenError", "LedgerReader", "LedgerUnavailable", "LedgerWriter", "Page", "Point", "RepriceResult",
-           "Totals", "backup", "data_dir", "forget", "migrate", "open_reader", "open_writer", "prune", "reprice",
-           "resolve_url"]
+           "LedgerFileGone", "LedgerOpenError", "LedgerReader", "LedgerRowRejected", "LedgerUnavailable",
+           "LedgerUrlError", "LedgerWriter", "Page", "Point", "RepriceResult", "Totals", "backup", "check_url",
+           "data_dir", "forget", "migrate", "open_reader", "open_writer", "prune", "reprice", "resolve_url"]

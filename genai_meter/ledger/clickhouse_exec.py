@@ -38,7 +38,11 @@ class ConnectExecutor:
     """`Executor` over a clickhouse-connect HTTP client (one per thread: clients are not shared)."""
 
     def __init__(self, target: ClickHouseTarget, timeout_s: float) -> None:
-        import clickhouse_connect  # a runtime dependency; imported here so SQLite users never load it
+        try:
+            import clickhouse_connect  # the clickhouse extra; imported here so SQLite users never load it
+        except ModuleNotFoundError:
+            raise LedgerOpenError("clickhouse:// ledgers need the clickhouse extra: "
+                                  "pip install 'genai-meter[clickhouse]'") from None
 
         try:
             self._client = clickhouse_connect.get_client(

@@ -96,7 +96,8 @@ class ClickHouseSource:
             out.append(Conversation(
                 conversation=str(r[0]), calls=_int(r[1]), tokens=dict(zip(TOKEN_CLASSES, (_int(v) for v in r[2:7]))),
                 cost_pico=to_pico(Decimal(str(r[7]))), first_ns=_int(r[8]), last_ns=_int(r[9]),
-                duration_s=_int(r[10]) / 1_000_000, services=str(r[11]).split("\x1f"), models=str(r[12]).split("\x1f")))
+                duration_s=_int(r[10]) / 1_000_000, services=str(r[11]).split("\x1f"), models=str(r[12]).split("\x1f"),
+                calls_unpriced=_int(r[13]), calls_upper_bound=_int(r[14])))
         return out
 
     def coverage(self) -> Coverage:

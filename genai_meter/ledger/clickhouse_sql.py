@@ -271,7 +271,8 @@ def conversations_sql(db: str, start_ns: int, end_ns: int, filters: Mapping[str,
     sql = (f"SELECT conversation, count(), {', '.join(f'sum(t_{c})' for c in TOKEN_CLASSES)}, sum({total}), "
            "min(end_ns - duration_us * 1000), max(end_ns), sum(duration_us), "
            "arrayStringConcat(arraySort(groupUniqArray(service)), char(31)), "
-           "arrayStringConcat(arraySort(groupUniqArray(model)), char(31)) "
+           "arrayStringConcat(arraySort(groupUniqArray(model)), char(31)), "
+           "sum(unpriced) + countIf(invalid != ''), countIf(unmetered != '') "
            f"FROM {db}.calls FINAL WHERE {' AND '.join(conds)} GROUP BY conversation {having} "
            f"ORDER BY max(end_ns) DESC, conversation DESC LIMIT {int(limit)}")
     return sql, params.values

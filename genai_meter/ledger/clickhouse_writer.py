@@ -3,7 +3,12 @@
 `submit` queues rows; the writer thread collects them for `ledger.commit_interval_ms`, writes the
 new ones to the spool with fsync and then resolves the Futures (True: new, False: a duplicate seen
 by this process recently; the table itself deduplicates by (tenant, day, trace id, span id) through
-ReplacingMergeTree, and every query reads FINAL or sealed rollups). The shipper thread sends spool
+ReplacingMergeTree, and every query reads FINAL or sealed rollups). Every row is checked before it
+reaches the spool (`row_checks`: ClickHouse would wrap an Int64 past 2^63 silently, and a line it
+cannot parse would hold up every later batch): a submission with a row the ledger cannot store is
+answered `LedgerRowRejected` alone, the others of the batch go on. A spool that cannot be written
+answers `LedgerUnavailable` and makes the writer unhealthy until a write (or the shipper's probe)
+succeeds. The shipper thread sends spool
 batches at least every second with their dedup token and deletes a file only after ClickHouse
 accepted it; it also seals closed hours (older than `seal_grace_s`) into the hourly rollups, from
 deduplicated rows, once per hour thanks to the hour's dedup token.
@@ -22,7 +27,8 @@ from genai_meter.config import Config
 from genai_meter.ledger import clickhouse_sql as sql
 from genai_meter.ledger.clickhouse_exec import ConnectExecutor, Executor, cell_int
 from genai_meter.ledger.commit_queue import CommitQueue
-from genai_meter.ledger.model import Entry, LedgerUnavailable
+from genai_meter.ledger.model import Entry, LedgerRowRejected, LedgerUnavailable
+from genai_meter.ledger.row_checks import row_fits, row_problem
 from genai_meter.ledger.rows import Row, RowBuilder
 from genai_meter.ledger.spool import Spool
 from genai_meter.ledger.urls import ClickHouseTarget, LedgerOpenError, data_dir
@@ -99,6 +105,8 @@ class ClickHouseWriter:
         self._ship_wake = threading.Event()
         self.shipped = 0  # batches accepted by ClickHouse (self-metric)
         self.ship_failures = 0
+        self.rejections = 0  # submissions answered LedgerRowRejected
+        self._error: str | None = None  # why the spool could not be written last; None once it could
         self._writer = threading.Thread(target=self._write_loop, name="ledger-spool", daemon=True)
         self._shipper = threading.Thread(target=self._ship_loop, name="ledger-shipper", daemon=True)
         self._writer.start()
@@ -114,6 +122,13 @@ class ClickHouseWriter:
         """Bytes waiting in the spool (the self-metric beside SQLite's WAL size)."""
         return self._spool.size_bytes()
 
+    def healthy(self) -> bool:
+        return self._error is None
+
+    @property
+    def last_error(self) -> str | None:
+        return self._error
+
     def close(self, timeout_s: float = 10.0) -> None:
         self._commits.close()
         self._writer.join(timeout_s)
@@ -124,43 +139,78 @@ class ClickHouseWriter:
         while True:
             batch, closing = self._commits.take()
             if batch:
-                self._commit(batch)
+                try:
+                    self._commit(batch)
+                except Exception as exc:  # a defect: answer the batch, never stop the thread
+                    log.exception("ledger: a batch could not be written to the spool")
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_exception(LedgerUnavailable(f"the ledger spool cannot store calls: {exc}"))
             if closing:
                 return
 
-    def _commit(self, batch: list[tuple[list[Row], Future[list[bool]]]]) -> None:
-        version = time.time_ns()
-        lines: list[str] = []
-        answers: list[list[bool]] = []
-        fresh: list[tuple[bytes, bytes]] = []
-        seen: set[tuple[bytes, bytes]] = set()  # this batch's keys; earlier ones are in self._recent
+    def _encoded(self, rows: list[Row], version: int, seen: set[tuple[bytes, bytes]]) -> tuple[list[bool],
+                                                                                               list[bytes]]:
+        """One submission's new/dup flags and the spool lines of its new rows; LedgerRowRejected when a row
+        cannot be stored (nothing of the submission is taken then)."""
+        flags: list[bool] = []
+        lines: list[bytes] = []
+        mine: set[tuple[bytes, bytes]] = set()
         recent = self._recent
-        for rows, _ in batch:
-            flags = []
+        try:
             for r in rows:
+                if not row_fits(r):
+                    raise ValueError("a value beyond its column")
                 key = (r.trace_id, r.span_id)
-                new = key not in seen and key not in recent
+                new = key not in seen and key not in recent and key not in mine
                 flags.append(new)
                 if new:
-                    seen.add(key)
-                    fresh.append(key)
-                    lines.append(sql.json_row(r, version))
-            answers.append(flags)
+                    mine.add(key)
+                    lines.append(sql.json_row(r, version).encode("utf-8"))  # a lone surrogate fails here
+        except (ValueError, TypeError, OverflowError, AttributeError) as exc:
+            problems = [(i, problem) for i, r in enumerate(rows) if (problem := row_problem(r))]
+            reason = problems[0][1] if problems else f"a call cannot be stored: {exc}"
+            raise LedgerRowRejected(reason, [i for i, _ in problems]) from None
+        seen |= mine
+        return flags, lines
+
+    def _commit(self, batch: list[tuple[list[Row], Future[list[bool]]]]) -> None:
+        version = time.time_ns()
+        lines: list[bytes] = []
+        answers: list[tuple[Future[list[bool]], list[bool] | Exception]] = []
+        seen: set[tuple[bytes, bytes]] = set()  # this batch's keys; earlier ones are in self._recent
+        for rows, future in batch:
+            try:
+                flags, new_lines = self._encoded(rows, version, seen)
+            except LedgerRowRejected as exc:
+                self.rejections += 1
+                log.warning("ledger: a submission of %d call(s) rejected: %s", len(rows), exc.reason)
+                answers.append((future, exc))
+                continue
+            lines.extend(new_lines)
+            answers.append((future, flags))
         try:
             if lines:
                 self._spool.append(lines)
         except OSError as exc:
-            error = LedgerUnavailable(f"the ledger spool cannot store calls now: {exc}")
+            self._error = f"the ledger spool cannot store calls now: {exc}"
+            error = LedgerUnavailable(self._error)
             for _, future in batch:
                 future.set_exception(error)
             return
-        for key in fresh:
+        if self._error is not None:
+            log.info("ledger: the spool takes calls again")
+            self._error = None
+        for key in seen:
             self._recent[key] = None
         while len(self._recent) > RECENT_KEYS:
             del self._recent[next(iter(self._recent))]
         self._ship_wake.set()
-        for (_, future), flags in zip(batch, answers):
-            future.set_result(flags)
+        for future, answer in answers:
+            if isinstance(answer, Exception):
+                future.set_exception(answer)
+            else:
+                future.set_result(answer)
 
     def _ship_loop(self) -> None:
         executor: Executor | None = None
@@ -169,6 +219,9 @@ class ClickHouseWriter:
             self._ship_wake.wait(SHIP_EVERY_S)
             self._ship_wake.clear()
             done = self._commits.closing and not self._writer.is_alive()
+            if self._error is not None and self._spool.probe():
+                log.info("ledger: the spool can be written again")
+                self._error = None
             try:
                 if executor is None:
                     executor = self._factory()

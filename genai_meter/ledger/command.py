@@ -63,14 +63,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     def command(name: str, text: str) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=text, description=text)
-        p.add_argument("--ledger", metavar="URL", help="sqlite:///PATH or clickhouse://... (default: the data dir)")
+        p.add_argument("--ledger", metavar="URL", help="sqlite:///PATH or clickhouse://... (scheme in any case; "
+                                                       "default: the data dir)")
         return p
 
     def window(p: argparse.ArgumentParser, required: bool = False) -> None:
-        p.add_argument("--from", dest="start", metavar="T", required=required, help="ISO date/time (UTC) or Unix s")
-        p.add_argument("--to", dest="end", metavar="T", required=required, help="end, exclusive (default: now)")
+        p.add_argument("--from", dest="start", metavar="T", required=required,
+                       help="start, ISO date/time (UTC) or Unix s" + ("" if required else " (default: the first call)"))
+        p.add_argument("--to", dest="end", metavar="T", help="end, exclusive (default: now)")
 
-    p = command("stats", "calls, total cost and tokens by class over a window")
+    p = command("stats", "calls, total cost and tokens by class over a window (default: every call)")
     window(p)
     p.add_argument("--json", action="store_true", help="one JSON object")
     p = command("reprice", "re-compute costs from stored token counts with today's price book")
@@ -85,8 +87,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--output", "-o", type=Path, help="file (default: standard output)")
     p = command("backup", "a consistent copy of the ledger file (VACUUM INTO)")
     p.add_argument("path", type=Path)
-    p = command("forget", "erase an end user's id or a customer's dimension value (--customer: with no serve "
-                          "writing the file; restart serve after it)")
+    p = command("forget", "erase an end user's id or a customer's dimension value (safe while serve writes the "
+                          "file: its later calls get new label sets)")
     p.add_argument("--user")
     p.add_argument("--customer")
     command("migrate", "create or upgrade the ledger schema")
@@ -123,14 +125,18 @@ def _run(args: argparse.Namespace, config: Config, url: str, out: IO[str]) -> in
         reader = open_reader(url, config)
         try:
             t = reader.totals(start, end, {})[0]
+            first = reader.coverage().first_ns if not args.start else start
         finally:
             reader.close()
+        # without --from the window starts at the first call (null for an empty ledger), not at 1970
+        shown_from = iso(max(first, start)) if first is not None else None
         doc = {"calls": t.calls, "cost_usd": usd_text(t.cost_total_pico),
-               "tokens": {c: t.tokens[c] for c in TOKEN_CLASSES}, "from": iso(start), "to": iso(end)}
+               "tokens": {c: t.tokens[c] for c in TOKEN_CLASSES}, "from": shown_from, "to": iso(end)}
         if args.json:
             print(json.dumps(doc), file=out)
         else:
-            print(f"ledger   {describe(url)}\nwindow   {doc['from']} .. {doc['to']}\ncalls    {t.calls}\n"
+            since = doc["from"] or "(no calls yet)"
+            print(f"ledger   {describe(url)}\nwindow   {since} .. {doc['to']}\ncalls    {t.calls}\n"
                   f"cost     USD {doc['cost_usd']}", file=out)
             for c in TOKEN_CLASSES:
                 print(f"tokens   {c:<12} {t.tokens[c]}", file=out)

@@ -17,8 +17,8 @@ from genai_meter.ledger.model import LedgerUnavailable
 Submission = tuple[list[Any], Future[list[bool]]]  # a writer's calls (ClickHouse: Rows; SQLite: insert params)
 
 
-def refused(error: LedgerUnavailable) -> Future[list[bool]]:
-    """A submission's Future failed with `error` (the calls were not queued)."""
+def refused(error: Exception) -> Future[list[bool]]:
+    """A submission's Future failed with `error` (LedgerUnavailable, LedgerRowRejected: nothing queued)."""
     future: Future[list[bool]] = Future()
     future.set_exception(error)
     return future

@@ -157,7 +157,9 @@ def backup(url: str, config: Config, target: Path) -> Path:
 
 def forget(url: str, config: Config, *, user: str | None = None, customer: str | None = None) -> int:
     """Erase an end user's id (their calls stay, anonymous) or a customer's dimension value (its calls
-    and rollups move to the label set without it). Returns the calls changed."""
+    and rollups move to the label set without it, its label sets are deleted). Returns the calls changed.
+    Safe while `serve` writes the file and reports read it: deleting label sets moves the dictionary
+    generation (schema v6 triggers, same transaction), which their caches check; ids are never reused."""
     path = _path(url, "forget")
     if not user and not customer:
         raise ValueError("forget: give --user or --customer")

@@ -3,8 +3,11 @@
 Write side: `LedgerWriter.submit(entries)` hands a request's metered calls to the group-commit
 writer and returns a `Future`; it resolves, once the calls are durable, to one bool per entry
 (True: newly stored; False: that call was already stored, a retry or replay), or raises
-`LedgerUnavailable` (nothing of that submission was stored; the receiver answers 503).
-`submit_rows(rows)` does the same for a caller that built the stored rows (`ledger.rows.Row`) itself.
+`LedgerUnavailable` (nothing of that submission was stored; the receiver answers 503), or raises
+`LedgerRowRejected` (a call of that submission can never be stored, e.g. a value beyond the ledger's
+64-bit integers: nothing of it was stored, and retrying will not help; the other submissions of the
+same group commit are stored as usual). `submit_rows(rows)` does the same for a caller that built
+the stored rows (`ledger.rows.Row`) itself. `healthy()` says whether the writer can write now.
 
 Read side: `LedgerReader`, the one query interface of both backends (SQLite embedded, ClickHouse
 at scale). Times are Unix nanoseconds, ranges half-open [start_ns, end_ns). Money is integer
@@ -35,8 +38,30 @@ MAX_POINTS = 5000  # series answers never hold more points than this per group
 Filters = Mapping[str, Sequence[str]]
 
 
+UNAVAILABLE = "unavailable"  # LedgerUnavailable.kind: busy, disk full, I/O error, backend down, writer closed
+FILE_GONE = "file_gone"  # LedgerUnavailable.kind: the ledger file was moved away, deleted or replaced
+
+
 class LedgerUnavailable(RuntimeError):
-    """The ledger cannot accept or answer now (disk full, locked, backend down); retry later."""
+    """The ledger cannot accept or answer now (disk full, locked, backend down, file gone); retry later.
+    `str(exc)` is the reason, one line; `kind` names the condition for callers that report it
+    (UNAVAILABLE, or FILE_GONE when the ledger file is missing or was replaced)."""
+
+    def __init__(self, message: str, kind: str = UNAVAILABLE) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+class LedgerRowRejected(ValueError):
+    """A submission holds a call the ledger can never store (a value beyond its columns); permanent.
+    Nothing of the submission was stored. `reason` is one line naming the call and the value;
+    `rows` are the positions, within the submission, of the calls found at fault (may be empty when
+    the store gave no detail): a caller may submit the others again."""
+
+    def __init__(self, reason: str, rows: Sequence[int] = ()) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.rows = tuple(rows)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +85,14 @@ class LedgerWriter(Protocol):
 
     def wal_bytes(self) -> int:
         """Bytes not yet folded into the store (SQLite: the WAL file; ClickHouse: the spool), a self-metric."""
+
+    def healthy(self) -> bool:
+        """Whether the writer can store calls now: False while its commits fail (until a commit or a
+        probe succeeds) or its file is gone; readiness (/readyz) follows it."""
+
+    @property
+    def last_error(self) -> str | None:
+        """Why the writer is not healthy (one line), None when it is."""
 
 
 @dataclass(slots=True)
@@ -151,6 +184,8 @@ class Conversation:
     duration_s: float  # sum of the calls' durations
     services: list[str]
     models: list[str]
+    calls_unpriced: int = 0  # calls left out of cost_pico: no price matched, or invalid token counts
+    calls_upper_bound: int = 0  # calls flagged unmetered (cache tokens unknown, or no usage)
 
 
 @dataclass(slots=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import os
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from genai_meter.ledger.urls import LedgerOpenError
@@ -47,15 +48,15 @@ class Spool:
         self.pid = os.getpid()
         self._seq = itertools.count()
 
-    def append(self, lines: list[str]) -> Path:
+    def append(self, lines: Sequence[str | bytes]) -> Path:
         """Write one batch durably; raises OSError (disk full, unwritable) with nothing half-visible."""
         token = f"{time.time_ns():020d}-{self.pid}-{next(self._seq)}"
         tmp = self.directory / f".{token}.tmp"
         final = self.directory / f"{token}.jsonl"
+        body = b"".join((line if isinstance(line, bytes) else line.encode("utf-8")) + b"\n" for line in lines)
         try:
-            with open(tmp, "w", encoding="utf-8") as f:
-                f.write("\n".join(lines))
-                f.write("\n")
+            with open(tmp, "wb") as f:
+                f.write(body)
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, final)
@@ -64,6 +65,23 @@ class Spool:
             tmp.unlink(missing_ok=True)
             raise
         return final
+
+    def probe(self) -> bool:
+        """Whether a small file can be written durably here now (and is removed again)."""
+        tmp = self.directory / f".probe-{self.pid}.tmp"
+        try:
+            with open(tmp, "wb") as f:
+                f.write(b"\0" * 4096)
+                f.flush()
+                os.fsync(f.fileno())
+            return True
+        except OSError:
+            return False
+        finally:
+            try:
+                tmp.unlink(missing_ok=True)
+            except OSError:
+                pass
 
     @staticmethod
     def token(path: Path) -> str:

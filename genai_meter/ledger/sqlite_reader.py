@@ -4,9 +4,16 @@ Filters on label-set fields (the base fields and dimensions of a call, dictionar
 `labelsets`) are matched in SQL against that dictionary; groups are formed in SQL (sums per label
 set, joined to `labelsets`, summed per requested field), and queries without a label-set group run
 in one pass with no join. Aggregate answers are cached per connection until another connection
-commits (`PRAGMA data_version`). Money sums are taken as high and low 32-bit parts
-(`SUM(c >> 32)`, `SUM(c & 0xFFFFFFFF)`), so no SQL sum overflows. Each query is one statement in
-autocommit mode: no read transaction is held between calls or pages.
+commits (`PRAGMA data_version`); the label sets (id -> labels, for the calls of the feed and the
+conversations) and the dimension values are cached until the file's dictionary generation moves
+(`ledger forget`: label-set ids are never reused, schema v6), checked once per query. Money sums are
+taken as high and low 32-bit parts (`SUM(c >> 32)`, `SUM(c & 0xFFFFFFFF)`), so no SQL sum overflows.
+Each query is one statement in autocommit mode: no read transaction is held between calls or pages.
+
+Each query first checks that the file at the path is still the one opened (a connection keeps
+reading a file moved away or deleted): gone, it raises `LedgerFileGone` (a `LedgerUnavailable`,
+kind FILE_GONE, naming the path) until the file is back; replaced by another file, the reader opens
+that one (and drops its caches).
 """
 
 from __future__ import annotations
@@ -17,11 +24,13 @@ from pathlib import Path
 from typing import Any
 
 from genai_meter.config import Config
-from genai_meter.ledger.model import BASE_FIELDS, CallRow, Conversation, Coverage, Filters
+from genai_meter.ledger.model import BASE_FIELDS, CallRow, Conversation, Coverage, Filters, LedgerUnavailable
 from genai_meter.ledger.query import AggRow, Reader, Table
 from genai_meter.ledger.rows import COST_CLASSES, LABEL_FIELDS, MONEY_SUMS, SUM_NAMES, TOKEN_CLASSES
+from genai_meter.ledger.sqlite_params import read_generation
 from genai_meter.ledger.sqlite_rollups import DAY_MARK
-from genai_meter.ledger.sqlite_schema import HOUR_MARK, MASK32, open_read
+from genai_meter.ledger.sqlite_schema import GENERATION, HOUR_MARK, MASK32, LedgerFileGone, file_identity, open_read
+from genai_meter.ledger.urls import LedgerOpenError
 
 _LABEL_INDEX = {f: i for i, f in enumerate(LABEL_FIELDS)}
 _RAW_SUMS = ["COUNT(*)", "0", "SUM(unpriced)", "SUM(unmetered <> '')", "SUM(invalid <> '')"] \
@@ -63,7 +72,10 @@ class SQLiteSource:
 
     def __init__(self, path: Path, config: Config) -> None:
         self.path = path
-        self._conn = open_read(path, config.ledger.busy_timeout_seconds)
+        self._busy_timeout_s = config.ledger.busy_timeout_seconds
+        self._conn = open_read(path, self._busy_timeout_s)
+        self._identity = file_identity(path)
+        self._generation = read_generation(self._conn)
         self._dims = tuple(config.active_dimensions)
         self._fields = BASE_FIELDS + tuple(d for d in self._dims if d not in BASE_FIELDS)
         self._labelsets: dict[int, tuple[tuple[str, ...], dict[str, str]]] = {}
@@ -76,8 +88,39 @@ class SQLiteSource:
     def fields(self) -> tuple[str, ...]:
         return self._fields
 
+    def _check_file(self) -> None:
+        """The file at the path is the one this connection reads: else LedgerFileGone (moved away,
+        deleted), or the reader reopens on the file that replaced it (LedgerUnavailable if it cannot)."""
+        now = file_identity(self.path)
+        if now == self._identity:
+            return
+        if now is None:
+            raise LedgerFileGone(f"{self.path}: the ledger file is gone (moved away or deleted)")
+        try:
+            conn = open_read(self.path, self._busy_timeout_s)
+        except LedgerOpenError as exc:
+            raise LedgerFileGone(f"{self.path}: the ledger file was replaced by one that cannot be read: {exc}") \
+                from None
+        self._conn.close()
+        self._conn, self._identity = conn, now
+        self._generation = -1  # the caches are of the other file
+        self._labels_current()
+
+    def _labels_current(self) -> None:
+        """Drop the label-set caches if the dictionary generation moved (label sets deleted)."""
+        generation = read_generation(self._conn)
+        if generation != self._generation:
+            self._labelsets.clear()
+            self._max_id = 0
+            self._dim_cache.clear()
+            self._dim_state = None
+            self._cache.clear()
+            self._cache_version = None
+            self._generation = generation
+
     def rollups_before_ns(self) -> tuple[int, int]:
         # (the hourly watermark, not hour-aligned: rollup_hour holds exactly the calls before it; sealed days)
+        self._check_file()
         row = self._conn.execute("SELECT (SELECT value FROM meta WHERE key = ?), "
                                  "(SELECT value FROM meta WHERE key = ?)", (HOUR_MARK, DAY_MARK)).fetchone()
         return int(row[0] or 0), int(row[1] or 0)
@@ -88,14 +131,26 @@ class SQLiteSource:
     # -- label sets ------------------------------------------------------------------------------
 
     def _refresh(self) -> None:
+        self._check_file()
+        self._labels_current()
         rows = self._conn.execute(f"SELECT id, {', '.join(LABEL_FIELDS)}, dims FROM labelsets WHERE id > ?",
                                   (self._max_id,)).fetchall()
         for row in rows:
             self._labelsets[row[0]] = (tuple(row[1:-1]), json.loads(row[-1]))
             self._max_id = max(self._max_id, row[0])
 
+    def _labels(self, labelset: int) -> tuple[tuple[str, ...], dict[str, str]]:
+        """The labels and dimensions of a label-set id (read again when new since the query began)."""
+        found = self._labelsets.get(labelset)
+        if found is None:
+            self._refresh()
+            found = self._labelsets.get(labelset)
+            if found is None:  # deleted after the query read the call (`ledger forget` meanwhile)
+                raise LedgerUnavailable("the ledger changed during the query (a label set was removed); retry")
+        return found
+
     def _value(self, labelset: int, name: str) -> str:
-        labels, dims = self._labelsets[labelset]
+        labels, dims = self._labels(labelset)
         index = _LABEL_INDEX.get(name)
         return labels[index] if index is not None else dims.get(name, "")
 
@@ -128,6 +183,7 @@ class SQLiteSource:
         order, no sort), joined to the label-set dictionary and summed again per group."""
         key = (table, start_ns, end_ns, json.dumps(sorted((k, list(v)) for k, v in filters.items())),
                tuple(group_by), by_time)
+        self._check_file()
         version = self._conn.execute("PRAGMA data_version").fetchone()[0]
         if version != self._cache_version:
             self._cache.clear()
@@ -241,8 +297,10 @@ class SQLiteSource:
         return out
 
     def _dim_values(self, dim: str) -> frozenset[str]:
-        """The values of dimension `dim` in the current label sets (cached until label sets change)."""
-        state = self._conn.execute("SELECT MAX(id), COUNT(*) FROM labelsets").fetchone()
+        """The values of dimension `dim` in the current label sets (cached until label sets change: the
+        dictionary generation, or a new label set)."""
+        state = self._conn.execute("SELECT MAX(id), (SELECT value FROM meta WHERE key = ?) FROM labelsets",
+                                   (GENERATION,)).fetchone()
         if self._dim_state != state:
             self._dim_cache.clear()
             self._dim_state = state
@@ -269,6 +327,7 @@ class SQLiteSource:
 
     def durations(self, start_ns: int, end_ns: int, filters: Filters,
                   group_by: Sequence[str]) -> Iterable[tuple[tuple[str, ...], int]]:
+        self._check_file()
         conds, params = self._where(filters, "c.")
         keys, key_params = self._keys(group_by, "c.")
         sql = (f"SELECT {''.join(k + ', ' for k in keys)}c.duration_us FROM calls c JOIN labelsets l "
@@ -301,7 +360,7 @@ class SQLiteSource:
         return [self._call_row(r) for r in self._conn.execute(sql, [*params, limit]).fetchall()]
 
     def _call_row(self, r: tuple[Any, ...]) -> CallRow:
-        labels, dims = self._labelsets[r[4]]
+        labels, dims = self._labels(r[4])
         return CallRow(
             end_ns=r[0], trace_id=r[1].hex(), span_id=r[2].hex(), parent_span_id=r[3].hex(),
             service=labels[0], environment=labels[1], provider=labels[2], model=labels[3], request_model=labels[4],
@@ -319,7 +378,8 @@ class SQLiteSource:
         having = "HAVING (MAX(end_ns), conversation) < (?, ?)" if before else ""
         sql = (f"SELECT conversation, COUNT(*), {', '.join(f'SUM(t_{c})' for c in TOKEN_CLASSES)}, "
                f"SUM(({total}) >> 32), SUM(({total}) & {MASK32}), MIN(end_ns - duration_us * 1000), MAX(end_ns), "
-               f"SUM(duration_us), group_concat(DISTINCT labelset) FROM calls "
+               f"SUM(duration_us), group_concat(DISTINCT labelset), SUM(unpriced) + SUM(invalid <> ''), "
+               f"SUM(unmetered <> '') FROM calls "
                f"WHERE end_ns >= ? AND end_ns < ? AND conversation <> '' {''.join(' AND ' + c for c in conds)} "
                f"GROUP BY conversation {having} ORDER BY MAX(end_ns) DESC, conversation DESC LIMIT ?")
         rows = self._conn.execute(sql, [start_ns, end_ns, *params, *(before or ()), limit]).fetchall()
@@ -330,11 +390,12 @@ class SQLiteSource:
                 conversation=r[0], calls=r[1], tokens=dict(zip(TOKEN_CLASSES, r[2:7])), cost_pico=(r[7] << 32) + r[8],
                 first_ns=r[9], last_ns=r[10], duration_s=r[11] / 1_000_000,
                 services=sorted({self._value(i, "service") for i in ids}),
-                models=sorted({self._value(i, "model") for i in ids})))
+                models=sorted({self._value(i, "model") for i in ids}), calls_unpriced=r[13], calls_upper_bound=r[14]))
         return out
 
     def coverage(self) -> Coverage:
         # one MIN or MAX per subquery: each is a single index seek (MIN and MAX together scan the table)
+        self._check_file()
         first, last, hour_first, hour_last = self._conn.execute(
             "SELECT (SELECT MIN(end_ns) FROM calls), (SELECT MAX(end_ns) FROM calls), "
             "(SELECT MIN(bucket) FROM rollup_hour), (SELECT MAX(bucket) FROM rollup_hour)").fetchone()

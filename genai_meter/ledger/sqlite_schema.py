@@ -7,10 +7,12 @@ refuse a file whose version they do not know.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 from pathlib import Path
 
+from genai_meter.ledger.model import FILE_GONE, LedgerUnavailable
 from genai_meter.ledger.rows import COST_CLASSES, LABEL_FIELDS, SUM_NAMES, TOKEN_CLASSES
 from genai_meter.ledger.urls import LedgerOpenError
 
@@ -21,6 +23,14 @@ AUTOCHECKPOINT_PAGES = 16384  # a safety net only: the writer checkpoints every 
 HOUR_MARK = "hour_rollups_until_ns"  # meta: rollup_hour holds exactly the calls that end before this
 
 _MONEY = {f"c_{c}" for c in COST_CLASSES} | {"list_cost"}
+
+
+class LedgerFileGone(LedgerOpenError, LedgerUnavailable):
+    """The ledger file is not there (never made, moved away, deleted) or was replaced: to a command that
+    starts, a LedgerOpenError naming the path; to a running service, LedgerUnavailable (kind FILE_GONE)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, FILE_GONE)
 
 
 def rollup_columns() -> list[str]:
@@ -125,7 +135,36 @@ _V5 = [
     *(f"CREATE TRIGGER IF NOT EXISTS {table}_writers BEFORE INSERT ON {table} BEGIN SELECT {WRITER_FUNCTION}(); END"
       for table in ("rollup_hour", "rollup_day")),
 ]
-MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4, _V5]  # append only; never edit a released step
+# V6: dictionary ids are never reused, and every deletion (or change) of a dictionary row moves a generation
+# number. SQLite gives a deleted highest rowid to the next insert, so a label set inserted after `forget`
+# deleted the newest one took its id, and a cache of id -> labels (a report service's reader, a running
+# writer's `Dictionaries`) filed the new label set's calls under the forgotten one. AUTOINCREMENT never
+# reuses an id; the tables are rebuilt with it, every id kept. The triggers bump `dictionary_generation`
+# in `meta` in the deleting transaction itself, whoever deletes; caches check it and drop what they hold.
+# `pruned_calls` keeps the identities of pruned calls for the retry horizon (`ledger.dedup_horizon_hours`):
+# a call pruned and then sent again (an OTLP retry, a collector replay) is known as stored.
+GENERATION = "dictionary_generation"
+_AUTOINCREMENT = {
+    "labelsets": f"id INTEGER PRIMARY KEY AUTOINCREMENT, {_LABEL_COLS}, dims TEXT NOT NULL, "
+                 f"UNIQUE ({', '.join(LABEL_FIELDS)}, dims)",
+    "prices": "id INTEGER PRIMARY KEY AUTOINCREMENT, source TEXT NOT NULL, version TEXT NOT NULL, "
+              "entry TEXT NOT NULL, unit_prices TEXT NOT NULL, UNIQUE (source, version, entry, unit_prices)",
+}
+_V6 = [
+    *(statement for table, columns in _AUTOINCREMENT.items() for statement in (
+        f"CREATE TABLE {table}_v6 ({columns})",
+        f"INSERT INTO {table}_v6 SELECT * FROM {table} ORDER BY id",
+        f"DROP TABLE {table}",
+        f"ALTER TABLE {table}_v6 RENAME TO {table}",
+    )),
+    f"INSERT OR IGNORE INTO meta (key, value) VALUES ('{GENERATION}', '0')",
+    *(f"CREATE TRIGGER IF NOT EXISTS {table}_{event.lower()}_generation AFTER {event} ON {table} BEGIN UPDATE meta SET "
+      f"value = CAST(value AS INTEGER) + 1 WHERE key = '{GENERATION}'; END"
+      for table in _AUTOINCREMENT for event in ("DELETE", "UPDATE")),
+    "CREATE TABLE IF NOT EXISTS pruned_calls (end_ns INTEGER NOT NULL, trace_id BLOB NOT NULL, span_id BLOB NOT NULL, "
+    "PRIMARY KEY (end_ns, trace_id, span_id)) WITHOUT ROWID",
+]
+MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4, _V5, _V6]  # append only; never edit a released step
 LATEST = len(MIGRATIONS)
 
 
@@ -138,11 +177,37 @@ def schema_version(conn: sqlite3.Connection) -> int:
     return int(version or 0)
 
 
+# Every table a ledger file of any version holds (SQLite's own sqlite_* tables aside).
+LEDGER_TABLES = frozenset({"schema_version", "labelsets", "prices", "calls", "rollup_hour", "rollup_day", "meta",
+                           "reprices", "price_history", "rollup_field_day", "pruned_calls"})
+_REQUIRED = ("labelsets", "prices", "calls")  # from version 1 on
+
+
+def check_ledger_file(conn: sqlite3.Connection, path: Path, version: int) -> None:
+    """LedgerOpenError unless the file's tables are a genai-meter ledger's (or it has none yet): another
+    application's database is never given ledger tables, nor read as a ledger."""
+    tables = {r[0] for r in conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'")}
+    foreign = sorted(tables - LEDGER_TABLES)
+    if foreign:
+        raise LedgerOpenError(f"{path}: not a genai-meter ledger: it holds tables that are not the ledger's "
+                              f"({', '.join(foreign[:5])}{', ...' if len(foreign) > 5 else ''}); give the "
+                              "ledger a file of its own")
+    if version == 0 and tables - {"schema_version"}:
+        raise LedgerOpenError(f"{path}: not a genai-meter ledger: it holds tables ({', '.join(sorted(tables))}) "
+                              "but no schema version; give the ledger a file of its own")
+    missing = [t for t in _REQUIRED if t not in tables]
+    if version > 0 and missing:
+        raise LedgerOpenError(f"{path}: not a genai-meter ledger: table {missing[0]} is missing")
+
+
 def migrate_connection(conn: sqlite3.Connection, path: Path, target: int = LATEST) -> int:
-    """Apply the missing migrations up to `target` in one IMMEDIATE transaction; returns the new version."""
+    """Apply the missing migrations up to `target` in one IMMEDIATE transaction; returns the new version.
+    LedgerOpenError for a file of a newer version or one that is not a ledger (nothing changed)."""
     conn.execute("BEGIN IMMEDIATE")
     try:
         current = schema_version(conn)
+        check_ledger_file(conn, path, current)
         if current > LATEST:
             raise LedgerOpenError(f"{path}: ledger schema version {current} is newer than this genai-meter "
                                   f"knows ({LATEST}); upgrade genai-meter")
@@ -159,6 +224,17 @@ def migrate_connection(conn: sqlite3.Connection, path: Path, target: int = LATES
         raise
 
 
+def file_identity(path: Path) -> tuple[int, int] | None:
+    """(device, inode) of the file at `path`, None when there is none: a connection keeps writing and
+    reading the file it opened after that file was moved away or deleted, so writers and readers
+    compare this with what they opened."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
 def _writer_of_this_version() -> None:
     """WRITER_FUNCTION: defined, so the rollup tables' triggers let this connection write."""
 
@@ -171,6 +247,7 @@ def open_write(path: Path, busy_timeout_s: float) -> sqlite3.Connection:
     except (OSError, sqlite3.Error) as exc:
         raise LedgerOpenError(f"{path}: cannot open the ledger for writing: {exc}") from None
     try:
+        check_ledger_file(conn, path, schema_version(conn))  # before WAL mode: another app's file stays as it is
         mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
         if str(mode).lower() != "wal":
             raise LedgerOpenError(f"{path}: the ledger needs WAL mode, the file system gave {mode!r}")
@@ -193,14 +270,22 @@ def open_write(path: Path, busy_timeout_s: float) -> sqlite3.Connection:
 def open_read(path: Path, busy_timeout_s: float = 5.0) -> sqlite3.Connection:
     """A read-only connection (`mode=ro`, never migrates); refuses a missing file or an unknown schema."""
     if not path.is_file():
-        raise LedgerOpenError(f"{path}: no ledger here (start `genai-meter serve` with the ledger on first)")
+        raise LedgerFileGone(f"{path}: no ledger here (start `genai-meter serve` with the ledger on first)")
     try:
         conn = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True, timeout=busy_timeout_s,
                                isolation_level=None, check_same_thread=False)
-        conn.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
-        version = schema_version(conn)
     except sqlite3.Error as exc:
         raise LedgerOpenError(f"{path}: not a usable ledger file: {exc}") from None
+    try:
+        conn.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
+        version = schema_version(conn)
+        check_ledger_file(conn, path, version)
+    except sqlite3.Error as exc:
+        conn.close()
+        raise LedgerOpenError(f"{path}: not a usable ledger file: {exc}") from None
+    except LedgerOpenError:
+        conn.close()
+        raise
     if version != LATEST:
         conn.close()
         if version > LATEST:

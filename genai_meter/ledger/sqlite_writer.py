@@ -5,43 +5,49 @@ prices, a new one stored and committed first) and queues them. A thread that wai
 submission's result commits the queue itself when no commit is under way (`_Submitted`: the calls'
 parameters are still in its CPU's caches and no thread hand-off is paid; the commits of concurrent
 requests group while one is under way); the writer thread commits what nobody waits for after
-`ledger.commit_interval_ms`. A commit is one BEGIN IMMEDIATE transaction: it inserts the
-new rows (and adds the few that end before the hourly rollup watermark, late calls, to the
-rollups) and commits, and only then resolves each submission's Future with its new/dup bools. A
+`ledger.commit_interval_ms`. A commit is one BEGIN IMMEDIATE transaction (`sqlite_store.store`): it
+inserts the new rows (and adds the few that end before the hourly rollup watermark, late calls, to
+the rollups) and commits, and only then resolves each submission's Future with its new/dup bools. A
 call's identity is its primary key (end time, trace id, span id): the rows are inserted as they
 are, and when one was stored before (a retry, a replay) the insert fails on the key, the
 transaction is rolled back and the batch is done again with the keys looked up first (primary-key
-searches), inserting only the new rows. Any other error resolves the whole batch with
-`LedgerUnavailable` (nothing of it stored). Several processes may write one file: the insert (or
-the lookup and the insert) runs in the IMMEDIATE transaction, so each key is stored once across
-processes. The thread also seals the rollups (`sqlite_rollups.seal`: every `SEAL_EVERY_S` up to
-`SEAL_GRACE_S` before now, back to back while behind), checkpoints the WAL (PASSIVE each second,
-TRUNCATE above `WAL_TRUNCATE_BYTES`) and prunes (daily, and above `ledger.max_bytes`).
+searches), inserting only the new rows. Several processes may write one file: the insert (or the
+lookup and the insert) runs in the IMMEDIATE transaction, so each key is stored once across
+processes.
+
+One call never fails a commit: when the store fails on a call's values (`ROW_ERRORS`: an integer
+beyond 64 bits, text that is not valid Unicode, a bound of `row_checks`), the submissions holding
+such calls are found (`row_checks.params_problem`, else by halving the batch) and answered
+`LedgerRowRejected` alone, and the others are committed in the same pass. Any other error (disk
+full, busy past the timeout, I/O error, the file gone) answers every submission of the batch
+`LedgerUnavailable` (nothing of it stored) and makes the writer unhealthy (`healthy()`,
+`last_error`) until a commit, or the probe the writer thread makes every second meanwhile, succeeds.
+The thread also seals the rollups (`sqlite_rollups.seal`: every `SEAL_EVERY_S` up to `SEAL_GRACE_S`
+before now, back to back while behind), checkpoints the WAL (PASSIVE each second, TRUNCATE above
+`WAL_TRUNCATE_BYTES`) and prunes (each minute; daily retention, `ledger.max_bytes`).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import sqlite3
 import threading
 import time
-from bisect import bisect_left
 from collections.abc import Sequence
 from concurrent.futures import Future
-from operator import itemgetter
 from pathlib import Path
-from typing import Any
 
 from genai_meter.config import Config
 from genai_meter.ledger import sqlite_prune
 from genai_meter.ledger.commit_queue import CommitQueue, Submission, refused
-from genai_meter.ledger.model import Entry, LedgerUnavailable
-from genai_meter.ledger.rows import SUM_NAMES, Row, RowBuilder
-from genai_meter.ledger.sqlite_params import CALL_COLUMNS, END, INSERT_CALL, LABELSET, Dictionaries, Params, params_of
-from genai_meter.ledger.sqlite_rollups import HOUR_NS, add_rollups, hours_sealed_until, seal
-from genai_meter.ledger.sqlite_schema import open_write
+from genai_meter.ledger.model import FILE_GONE, Entry, LedgerRowRejected, LedgerUnavailable
+from genai_meter.ledger.row_checks import params_problem
+from genai_meter.ledger.rows import Row, RowBuilder
+from genai_meter.ledger.sqlite_params import CALL_COLUMNS, Dictionaries, Params, is_row_error, params_of
+from genai_meter.ledger.sqlite_rollups import seal
+from genai_meter.ledger.sqlite_schema import file_identity, open_write
+from genai_meter.ledger.sqlite_store import store
 
 log = logging.getLogger(__name__)
 
@@ -50,42 +56,7 @@ CHECKPOINT_EVERY_S = 1.0
 PRUNE_CHECK_EVERY_S = 60.0
 SEAL_EVERY_S = 10.0  # an hourly-rollup seal pass this often (sooner while a backlog is sealed)
 SEAL_GRACE_S = 60.0  # seal up to this long before now: spans arrive seconds after they end (later ones are late)
-LOOKUP_CHUNK = 400  # (end time, trace id, span id) keys per lookup statement (3 variables each)
-
-_END, _LABELSET = itemgetter(END), itemgetter(LABELSET)
-_AT = {name: CALL_COLUMNS.index(name) for name in SUM_NAMES[2:]}  # the summed columns (not calls, errors)
-_FLAGS = ("unmetered", "invalid")  # counted when not empty
-
-
-def _late_sums(conn: sqlite3.Connection, params: list[tuple[Any, ...]]) -> dict[tuple[int, int], list[int]]:
-    """The SUM_NAMES sums per (hour, label set id) of late calls' insert parameters (errors: the calls
-    of a label set whose status is not ok), as a seal pass would add them."""
-    sets = json.dumps(sorted({_LABELSET(p) for p in params}))
-    failing = {r[0] for r in conn.execute("SELECT id FROM labelsets WHERE status <> 'ok' "
-                                          "AND id IN (SELECT value FROM json_each(?))", (sets,))}
-    groups: dict[tuple[int, int], list[int]] = {}
-    for p in params:
-        ls = _LABELSET(p)
-        acc = groups.setdefault((p[0] - p[0] % HOUR_NS, ls), [0] * len(SUM_NAMES))
-        acc[0] += 1
-        acc[1] += ls in failing
-        for i, name in enumerate(SUM_NAMES[2:], start=2):
-            v = p[_AT[name]]
-            acc[i] += (v != "") if name in _FLAGS else v
-    return groups
-
-
-def existing_keys(conn: sqlite3.Connection, keys: Sequence[tuple[int, bytes, bytes]]) -> set[tuple[int, bytes, bytes]]:
-    """Which of `keys` (end time, trace id, span id) are stored already (primary-key searches)."""
-    found: set[tuple[int, bytes, bytes]] = set()
-    for i in range(0, len(keys), LOOKUP_CHUNK):
-        chunk = keys[i:i + LOOKUP_CHUNK]
-        values = ", ".join("(?, ?, ?)" for _ in chunk)
-        params = [part for end, trace, span in chunk for part in (end, bytearray(trace), bytearray(span))]
-        found.update((end, bytes(trace), bytes(span)) for end, trace, span in conn.execute(
-            f"SELECT c.end_ns, c.trace_id, c.span_id FROM (VALUES {values}) AS v JOIN calls AS c "
-            "ON c.end_ns = v.column1 AND c.trace_id = v.column2 AND c.span_id = v.column3", params).fetchall())
-    return found
+PROBE_BYTES = 64 * 1024  # an unhealthy writer's probe writes (and removes) this much: a full disk fails it
 
 
 class _Submitted(Future[list[bool]]):
@@ -127,6 +98,9 @@ class SQLiteWriter:
         self._stopped = False  # the connection is closed (under the lock)
         self.batches = 0  # group commits done (self-metric)
         self.failures = 0  # batches answered LedgerUnavailable (self-metric)
+        self.rejections = 0  # submissions answered LedgerRowRejected
+        self._identity = file_identity(path)
+        self._error: str | None = None  # why the last commit failed; None once one (or a probe) succeeds
         self._thread = threading.Thread(target=self._run, name="ledger-writer", daemon=True)
         self._thread.start()
 
@@ -138,12 +112,17 @@ class SQLiteWriter:
     def submit_rows(self, rows: Sequence[Row]) -> Future[list[bool]]:
         try:
             params = self.params_of(rows)
-        except LedgerUnavailable as exc:
+        except (LedgerUnavailable, LedgerRowRejected) as exc:
             return refused(exc)
         return self.submit_params(params)
 
     def params_of(self, rows: Sequence[Row]) -> list[Params]:
-        return params_of(rows, self.dictionaries)
+        try:
+            return params_of(rows, self.dictionaries)
+        except LedgerRowRejected as exc:  # a label set or price that can never be stored
+            self.rejections += 1
+            log.warning("ledger %s: a submission of %d call(s) rejected: %s", self.path, len(rows), exc.reason)
+            raise
 
     def submit_params(self, params: list[Params]) -> Future[list[bool]]:
         return self._commits.put(params, _Submitted(self))
@@ -170,6 +149,28 @@ class SQLiteWriter:
         except OSError:
             return 0
 
+    def healthy(self) -> bool:
+        return self.last_error is None
+
+    @property
+    def last_error(self) -> str | None:
+        return self._file_problem() or self._error or self.dictionaries.error
+
+    def _recovered(self, message: str) -> None:
+        if self._error is not None or self.dictionaries.error is not None:
+            log.info("ledger %s: %s", self.path, message)
+        self._error = self.dictionaries.error = None
+
+    def _file_problem(self) -> str | None:
+        """Why the file at `path` is not the one this writer writes (moved away, deleted, replaced), or None."""
+        now = file_identity(self.path)
+        if now == self._identity:
+            return None
+        if now is None:
+            return (f"{self.path}: the ledger file is gone (moved away or deleted); put it back, or restart serve "
+                    "to begin a new ledger there")
+        return f"{self.path}: the ledger file was replaced by another file; restart serve to write to it"
+
     def close(self, timeout_s: float = 10.0) -> None:
         self._commits.close()
         self._thread.join(timeout_s)
@@ -193,6 +194,8 @@ class SQLiteWriter:
                     now = time.monotonic()
                     if now >= next_checkpoint:
                         self._checkpoint()
+                        if (self._error or self.dictionaries.error) is not None and not closing:
+                            self._probe()
                         next_checkpoint = now + CHECKPOINT_EVERY_S
                     if (behind or now >= next_seal) and not closing:
                         behind = not self._seal()
@@ -219,26 +222,58 @@ class SQLiteWriter:
         A submission cancelled before its batch was taken is stored all the same, and not answered."""
         for _, future in batch:
             future.set_running_or_notify_cancel()  # from now on it cannot be cancelled
+        problem = self._file_problem()
+        if problem is not None:  # the file moved away: what this connection writes would be lost
+            return self._failed(batch, LedgerUnavailable(problem, FILE_GONE))
+        return self._commit_parts(batch)
+
+    def _commit_parts(self, batch: list[Submission]) -> Answers:
         params = [p for submitted, _ in batch for p in submitted]
         try:
             try:
-                flags = self._store(params, look_up=False)
+                flags = store(self._conn, self.dictionaries, params, look_up=False)
             except sqlite3.IntegrityError:  # a call stored before (a retry, a replay): look the keys up
                 self._rollback()
-                flags = self._store(params, look_up=True)
+                flags = store(self._conn, self.dictionaries, params, look_up=True)
         except Exception as exc:
-            self.failures += 1
             self._rollback()
-            log.warning("ledger %s: batch not stored: %s", self.path, exc)
-            error = LedgerUnavailable(f"the ledger cannot store calls now: {exc}")
-            return [(future, error) for _, future in batch]
+            if is_row_error(exc):
+                return self._isolate(batch, exc)
+            return self._failed(batch, LedgerUnavailable(f"the ledger cannot store calls now: {exc}"))
         self.batches += 1
+        self._recovered("calls are stored again")
         answers: Answers = []
         i = 0
         for submitted, future in batch:
             answers.append((future, flags[i:i + len(submitted)]))
             i += len(submitted)
         return answers
+
+    def _failed(self, batch: list[Submission], error: LedgerUnavailable) -> Answers:
+        """Every submission of the batch answered `error` (nothing stored); the writer unhealthy."""
+        self.failures += 1
+        self._error = str(error)
+        log.warning("ledger %s: batch not stored: %s", self.path, error)
+        return [(future, error) for _, future in batch]
+
+    def _isolate(self, batch: list[Submission], exc: Exception) -> Answers:
+        """The store failed on a call's values: answer the submissions at fault LedgerRowRejected and
+        commit the others (again; a further failure on values halves the batch until it is found)."""
+        faults: dict[int, LedgerRowRejected] = {}
+        for i, (params, _) in enumerate(batch):
+            found = [(j, problem) for j, p in enumerate(params) if (problem := params_problem(CALL_COLUMNS, p))]
+            if found:
+                faults[i] = LedgerRowRejected(found[0][1], [j for j, _ in found])
+        if not faults and len(batch) == 1:
+            faults[0] = LedgerRowRejected(f"a call cannot be stored: {exc}")
+        if not faults:
+            half = len(batch) // 2
+            return self._commit_parts(batch[:half]) + self._commit_parts(batch[half:])
+        self.rejections += len(faults)
+        for i, error in faults.items():
+            log.warning("ledger %s: a submission of %d call(s) rejected: %s", self.path, len(batch[i][0]), error.reason)
+        rest = [submission for i, submission in enumerate(batch) if i not in faults]
+        return [(batch[i][1], error) for i, error in faults.items()] + (self._commit_parts(rest) if rest else [])
 
     @staticmethod
     def _answer(answers: Answers) -> None:
@@ -257,40 +292,29 @@ class SQLiteWriter:
         except sqlite3.Error:
             pass
 
-    def _store(self, params: list[Params], *, look_up: bool) -> list[bool]:
-        """One transaction: insert the new calls, add the late ones' rollups, commit; the new/duplicate flags.
-        Without `look_up` every call is inserted: a key stored before, or twice in the batch, fails the
-        insert on the primary key with IntegrityError (the caller rolls back and comes again with
-        `look_up`, which looks the keys up first and inserts only the first of each new key)."""
-        conn = self._conn
-        conn.execute("BEGIN IMMEDIATE")
-        if look_up:  # a duplicate within the batch, or stored before
-            keys = [(p[0], bytes(p[1]), bytes(p[2])) for p in params]
-            seen = existing_keys(conn, keys)
-            flags, fresh = [], []
-            for p, key in zip(params, keys):
-                new = key not in seen
-                flags.append(new)
-                if new:
-                    seen.add(key)
-                    fresh.append(p)
-        else:
-            flags, fresh = [True] * len(params), params
-        if fresh:
-            fresh = sorted(fresh, key=_END)  # time order: inserts append
-            conn.executemany(INSERT_CALL, fresh)  # IntegrityError: a key stored before (or twice in the batch)
-            late = bisect_left(fresh, hours_sealed_until(conn), key=_END)  # these end before the sealed hours
-            if late:
-                add_rollups(conn, _late_sums(conn, fresh[:late]))
-        conn.execute("COMMIT")
-        return flags
-
     def _checkpoint(self) -> None:
         try:
             mode = "TRUNCATE" if self.wal_bytes() > WAL_TRUNCATE_BYTES else "PASSIVE"
             self._conn.execute(f"PRAGMA wal_checkpoint({mode})")
         except sqlite3.Error as exc:
             log.debug("ledger %s: checkpoint skipped: %s", self.path, exc)
+
+    def _probe(self) -> None:
+        """While commits fail: a small write transaction (PROBE_BYTES stored and removed); healthy again
+        when it commits, so readiness comes back without waiting for traffic it turned away."""
+        if self._file_problem() is not None:
+            return
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+            self._conn.execute("INSERT INTO meta (key, value) VALUES ('writer_probe', zeroblob(?)) ON CONFLICT (key) "
+                               "DO UPDATE SET value = excluded.value", (PROBE_BYTES,))
+            self._conn.execute("DELETE FROM meta WHERE key = 'writer_probe'")
+            self._conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            self._rollback()
+            log.debug("ledger %s: still cannot write: %s", self.path, exc)
+            return
+        self._recovered("the ledger takes writes again")
 
     def _seal(self) -> bool:
         """One seal pass up to SEAL_GRACE_S before now; False when it stopped short (a backlog)."""

@@ -6,24 +6,33 @@ Resolution (catalog match, override match, plan building, each rate as an intege
 per distinct (provider, model) and price period and is cached; the cache is bounded
 and dropped when genai-prices' auto-update swaps its data. Thread-safe without locks: the cache holds
 immutable values and a racing miss only resolves twice.
+
+A call with a price context (a service tier other than the standard one, or batch) or with billed
+units takes a second path: its (provider, model, context) is resolved once into an `InContext`
+(in_context.py), cached alike, and its units are priced by the plan's unit table.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from genai_meter.config import Config
-from genai_meter.pricing.catalog import Catalog, CatalogModel
+from genai_meter.pricing.catalog import Catalog
+from genai_meter.pricing.catalog_prices import CatalogModel, PlanFlags
+from genai_meter.pricing.context import STANDARD, STANDARD_TIERS, PriceContext, context_of
+from genai_meter.pricing.in_context import ContextCandidate, InContext, cost_of
 from genai_meter.pricing.overrides import ALWAYS, NO_OVERRIDES, OverrideEntry, load_overrides
 from genai_meter.pricing.rates import Plan, Rates
+from genai_meter.pricing.snapshots import stored_source
 from genai_meter.records import Cost, LLMCall, TokenCounts
 
 CACHE_MAX = 10_000  # distinct (provider, model) pairs kept resolved; past it the cache starts over
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _UNSEEN = object()
+_STANDARD = object()  # a call's tier is a spelling of the standard one: the standard resolution applies
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +67,7 @@ class Quote:
 
     plan: Plan
     rates: Rates  # the bracket for the call's input total
+    flags: tuple[str, ...] = ()  # the context's tier / batch without a price of its own (standard price used)
 
 
 def to_ns(at: datetime) -> int:
@@ -83,24 +93,29 @@ class PriceBook:
         self._follow = updater is not None
         self._snapshot = self.catalog.snapshot
         self._cache: dict[tuple[str, str], _Resolved | Plan | None] = {}
+        # (provider, model, service_tier, batch) as the call gives them -> InContext, None (unpriced) or
+        # _STANDARD (the tier is a spelling of the standard one)
+        self._in_context: dict[tuple[str, str, str, bool], object] = {}
 
     @classmethod
     def from_config(cls, config: Config) -> PriceBook:
         """The catalog plus `config.pricing.overrides` (relative to the config file); raises `ConfigError`.
 
-        Starts genai-prices' background auto-update only when `config.pricing.auto_update` is true.
+        The catalog is the newest snapshot stored by `genai-meter prices update` (pricing.snapshots),
+        else the pinned genai-prices data. Starts genai-prices' background auto-update (which then
+        supersedes both) only when `config.pricing.auto_update` is true.
         """
         entries: list[OverrideEntry] = []
         version = NO_OVERRIDES
         if config.pricing.overrides is not None:
             entries, version = load_overrides(config.resolve_path(config.pricing.overrides), config.pricing.currency)
-        updater = None
         if config.pricing.auto_update:
             from genai_prices import UpdatePrices
 
             updater = UpdatePrices()
             updater.start()
-        return cls(Catalog(pinned=updater is None), entries, overrides_version=version, updater=updater)
+            return cls(Catalog(pinned=False), entries, overrides_version=version, updater=updater)
+        return cls(Catalog(source=stored_source(config)), entries, overrides_version=version)
 
     def close(self) -> None:
         """Stop genai-prices' auto-update if this book started it. Idempotent."""
@@ -110,23 +125,35 @@ class PriceBook:
 
     @property
     def catalog_version(self) -> str:
-        """The genai-prices package version (+ fetch time when auto-updated data is in use)."""
+        """The genai-prices package version (+ fetch time when auto-updated data is in use), or the
+        label of the stored snapshot in use."""
         return self.catalog.version
+
+    @property
+    def catalog_date(self) -> date:
+        """The day the catalog's prices date from (its age starts there)."""
+        return self.catalog.data_date
 
     # -- hot path ---------------------------------------------------------------------------------
 
     def cost(self, call: LLMCall) -> Cost | None:
-        """The cost of `call` at its end time; None when no price matches (unpriced). Never raises
-        for a well-formed call (non-negative int token counts)."""
-        resolved = self._cache.get((call.provider, call.model)) if not self._follow else None
-        if type(resolved) is Plan:  # the common case, one lookup: a model whose price never changed
-            return resolved.cost(call.tokens, call.cache_write_1h)
-        return self._cost(call.provider, call.model, call.tokens, call.end_ns, call.cache_write_1h)
+        """The cost of `call` at its end time in its price context (service tier, batch), units included;
+        None when no price matches (unpriced). Never raises for a well-formed call (non-negative int
+        counts). A context or unit without a price is listed in `Cost.unpriced_units` (partly priced)."""
+        if call.service_tier in STANDARD_TIERS and not call.batch and not call.units:
+            resolved = self._cache.get((call.provider, call.model)) if not self._follow else None
+            if type(resolved) is Plan:  # the common case, one lookup: a model whose price never changed
+                return resolved.cost(call.tokens, call.cache_write_1h)
+            return self._cost(call.provider, call.model, call.tokens, call.end_ns, call.cache_write_1h)
+        found = self._plan_in(call.provider, call.model, call.service_tier, call.batch, call.end_ns)
+        return None if found is None else cost_of(found[0], call.tokens, call.cache_write_1h, call.units, found[1])
 
-    def price(self, provider: str, model: str, tokens: TokenCounts, at: datetime, *,
-              cache_write_1h: bool = False) -> Cost | None:
-        """The cost of `tokens` (five disjoint classes) for `model` of `provider` at time `at` (naive = UTC)."""
-        return self._cost(provider, model, tokens, to_ns(at), cache_write_1h)
+    def price(self, provider: str, model: str, tokens: TokenCounts, at: datetime, *, cache_write_1h: bool = False,
+              service_tier: str = "", batch: bool = False, units: Mapping[str, int] | None = None) -> Cost | None:
+        """The cost of `tokens` (five disjoint classes) and `units` for `model` of `provider` at time `at`
+        (naive = UTC) in the price context (`service_tier`, `batch`)."""
+        found = self._plan_in(provider, model, service_tier, batch, to_ns(at))
+        return None if found is None else cost_of(found[0], tokens, cache_write_1h, units or {}, found[1])
 
     def _cost(self, provider: str, model: str, tokens: TokenCounts, end_ns: int, cache_write_1h: bool) -> Cost | None:
         plan = self._plan(provider, model, end_ns)
@@ -134,10 +161,16 @@ class PriceBook:
             return None
         return plan.cost(tokens, cache_write_1h)
 
-    def _plan(self, provider: str, model: str, end_ns: int) -> Plan | None:
-        if self._follow and self.catalog.snapshot is not self._snapshot:
+    def _follow_snapshot(self) -> None:
+        """With auto-update: drop every resolution when genai-prices swapped its data."""
+        if self.catalog.snapshot is not self._snapshot:
             self._snapshot = self.catalog.snapshot
             self._cache = {}
+            self._in_context = {}
+
+    def _plan(self, provider: str, model: str, end_ns: int) -> Plan | None:
+        if self._follow:
+            self._follow_snapshot()
         key = (provider, model)
         resolved = self._cache.get(key, _UNSEEN)
         if resolved is _UNSEEN:
@@ -150,15 +183,50 @@ class PriceBook:
         assert isinstance(resolved, _Resolved)
         return resolved.plan_at(end_ns)
 
-    # -- resolution (once per provider, model) ----------------------------------------------------
+    def _plan_in(self, provider: str, model: str, service_tier: str, batch: bool, end_ns: int) -> PlanFlags | None:
+        """The plan and context flags for a call in any price context; None when no price matches."""
+        if self._follow:
+            self._follow_snapshot()
+        key = (provider, model, service_tier, batch)
+        resolved = self._in_context.get(key, _UNSEEN)
+        if resolved is _UNSEEN:
+            context = context_of(service_tier, batch)
+            resolved = _STANDARD if context is STANDARD else self._resolve_in(provider, model, context)
+            if len(self._in_context) >= CACHE_MAX:
+                self._in_context = {}
+            self._in_context[key] = resolved
+        if resolved is _STANDARD:
+            plan = self._plan(provider, model, end_ns)
+            return None if plan is None else (plan, ())
+        if resolved is None:
+            return None
+        assert isinstance(resolved, InContext)
+        return resolved.plan_at(end_ns)
+
+    # -- resolution (once per provider, model[, context]) -----------------------------------------
+
+    def _matching(self, provider: str, model: str, catalog: CatalogModel | None) -> list[OverrideEntry]:
+        """The override entries for (provider, model), newest `from` first; at equal `from` the later
+        entry in the file first."""
+        refs = (model.lower(),) if catalog is None else tuple(dict.fromkeys((model.lower(), catalog.model_id.lower())))
+        matching = [entry for entry in self.overrides if entry.matches(provider.lower(), refs)]
+        return sorted(matching, key=lambda e: (e.effective_ns, e.index), reverse=True)
+
+    def _resolve_in(self, provider: str, model: str, context: PriceContext) -> InContext | None:
+        catalog = self.catalog.find(provider, model)
+        candidates = []
+        for entry in self._matching(provider, model, catalog):
+            own = entry.plan_in(context)
+            if own is not None or catalog is not None:  # a discount with no catalog price has nothing to discount
+                candidates.append(ContextCandidate(entry.effective_ns, own, entry))
+        if not candidates and catalog is None:
+            return None
+        return InContext(context, tuple(candidates), catalog, catalog.matching(context) if catalog is not None else ())
 
     def _resolve(self, provider: str, model: str) -> _Resolved | Plan | None:
         catalog = self.catalog.find(provider, model)
-        refs = (model.lower(),) if catalog is None else tuple(dict.fromkeys((model.lower(), catalog.model_id.lower())))
-        matching = [entry for entry in self.overrides if entry.matches(provider.lower(), refs)]
         candidates: list[_Candidate] = []
-        # newest `from` first; at equal `from` the later entry in the file wins
-        for entry in sorted(matching, key=lambda e: (e.effective_ns, e.index), reverse=True):
+        for entry in self._matching(provider, model, catalog):
             if entry.plan is not None:
                 candidates.append(_Candidate(entry.effective_ns, entry.plan, None))
             elif catalog is not None:  # a discount with no catalog price has nothing to discount
@@ -172,11 +240,13 @@ class PriceBook:
             return candidates[0].plan  # an entry without `from` that always wins
         return _Resolved(tuple(candidates), catalog)
 
-    def fixed_price(self, provider: str, model: str) -> tuple[bool, Plan | None]:
+    def fixed_price(self, provider: str, model: str, *, service_tier: str = "", batch: bool = False,
+                    units: bool = False) -> tuple[bool, Plan | None]:
         """(True, plan) when every call of (provider, model) is priced by `plan` whatever its time or
         size (one untiered bracket; no auto-update), (True, None) when none ever is (unpriced), else
-        (False, None). Resolves the pair if it was not yet."""
-        if self._follow:
+        (False, None). Resolves the pair if it was not yet. A call with a price context other than the
+        standard one or with units (`units=True`) is never fixed: it takes `cost`'s context path."""
+        if self._follow or units or context_of(service_tier, batch) is not STANDARD:
             return False, None
         resolved = self._cache.get((provider, model), _UNSEEN)
         if resolved is _UNSEEN:
@@ -188,10 +258,13 @@ class PriceBook:
             return True, resolved
         return False, None
 
-    def quote(self, provider: str, model: str, at: datetime, *, input_total: int = 0) -> Quote | None:
-        """The entry and all class rates that apply at `at` to a call with `input_total` input tokens."""
-        plan = self._plan(provider, model, to_ns(at))
-        if plan is None:
+    def quote(self, provider: str, model: str, at: datetime, *, input_total: int = 0, service_tier: str = "",
+              batch: bool = False) -> Quote | None:
+        """The entry and all class rates that apply at `at` to a call with `input_total` input tokens
+        (units included) in the price context (`service_tier`, `batch`)."""
+        found = self._plan_in(provider, model, service_tier, batch, to_ns(at))
+        if found is None:
             return None
-        return Quote(plan, plan.rates_for(input_total))
+        plan, flags = found
+        return Quote(plan, plan.rates_for(input_total), flags)
 

@@ -1,27 +1,22 @@
-"""The default price catalog: the `genai-prices` package, used offline.
+"""The default price catalog: the `genai-prices` package data (used offline), or a newer genai-prices data
+snapshot stored with `genai-meter prices update` (pricing.snapshots).
 
 Maps genai-meter's provider ids (OTel GenAI semconv `gen_ai.provider.name` values) to genai-prices
 provider ids, matches model refs with genai-prices' own match logic (including its fallback
 providers, e.g. Azure -> OpenAI, Google Vertex -> Anthropic), and turns a matched model's prices
-into `Plan`s, one per price period (genai-prices `ConditionalPrice`: start dates, time-of-day windows).
-
-Price periods are selected with integer comparisons on the call's end time (Unix ns), following
-genai-prices exactly: the last period whose constraint is active wins; when none is, the first
-period applies. Request-context price variants (service tier, batch) are not applied: spans do not
-carry that context yet, so the standard price is used, as genai-prices does without a context.
+into price tables (catalog_prices.CatalogModel: periods, price variants, plans).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
-from decimal import Decimal
+from datetime import UTC, date, datetime
 
 import genai_prices
 from genai_prices import types as gp
 from genai_prices.data_snapshot import DataSnapshot, find_provider_by_id, get_snapshot
 
-from genai_meter.pricing.rates import Plan, Steps, build_plan
+from genai_meter.pricing.catalog_prices import CatalogModel, catalog_model
 
 SOURCE = "genai-prices"
 
@@ -52,145 +47,63 @@ PROVIDER_MAP: dict[str, str] = {
 # genai-prices does when no provider is given (e.g. gpt-4o -> openai, claude-* -> anthropic).
 UNKNOWN_PROVIDERS = frozenset({"", "unknown", "_other"})
 
-# genai-prices price key -> our raw key (rates.RAW_KEYS); requests_kcount is converted to per request.
-_PRICE_KEYS: dict[str, str] = {
-    "input_mtok": "input",
-    "cache_read_mtok": "cache_read",
-    "cache_write_mtok": "cache_write",
-    "cache_write_5m_mtok": "cache_write_5m",
-    "cache_write_1h_mtok": "cache_write_1h",
-    "output_mtok": "output",
-    "output_reasoning_mtok": "reasoning",
-}
-_THOUSAND = Decimal(1000)
-_DAY_US = 86_400_000_000
-_ALWAYS, _FROM, _TIME_OF_DAY = 0, 1, 2
-
-
-def _utc_midnight_ns(day: date) -> int:
-    return int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp()) * 1_000_000_000
-
-
-def _utc_micros_of_day(value: time) -> int:
-    if value.tzinfo is not None:
-        value = datetime.combine(date(1970, 1, 1), value).astimezone(UTC).time()
-    return ((value.hour * 60 + value.minute) * 60 + value.second) * 1_000_000 + value.microsecond
+# The day the data of each pinned genai-prices version dates from (the catalog's age starts there): the
+# day genai-meter pinned it, which is also the newest effective date in its data. Kept with the pin in
+# pyproject.toml (tests/pricing check that the installed version is listed).
+PINNED_DATA_DATES: dict[str, date] = {"0.2.3": date(2026, 12, 1)}
 
 
 @dataclass(frozen=True, slots=True)
-class Period:
-    """One genai-prices price period, with its constraint as integer bounds on the end time."""
+class CatalogSource:
+    """Fixed catalog data: the genai-prices providers, their version label and the day they date from."""
 
-    kind: int  # _ALWAYS, _FROM (a <= end_ns) or _TIME_OF_DAY (a <= micros of day < b, wrapping)
-    a: int
-    b: int
-    plan: Plan
-
-    def active(self, end_ns: int) -> bool:
-        if self.kind == _ALWAYS:
-            return True
-        if self.kind == _FROM:
-            return end_ns >= self.a
-        micros = (end_ns // 1000) % _DAY_US
-        if self.b < self.a:
-            return micros >= self.a or micros < self.b
-        return self.a <= micros < self.b
+    snapshot: DataSnapshot
+    version: str  # catalog_version: "0.2.3", or a stored snapshot's label
+    date: date
+    origin: str = "package"  # "package" (the pinned genai-prices data) or "stored" (pricing.snapshots)
 
 
-@dataclass(frozen=True, slots=True)
-class CatalogModel:
-    """A catalog model matched for one (provider, model ref), with its price periods."""
-
-    provider_id: str  # genai-prices provider id
-    model_id: str  # genai-prices model id
-    periods: tuple[Period, ...]  # in catalog order
-
-    def index_at(self, end_ns: int) -> int:
-        """The index of the period in force at `end_ns` (genai-prices: the last active, else the first)."""
-        periods = self.periods
-        for index in range(len(periods) - 1, -1, -1):
-            if periods[index].active(end_ns):
-                return index
-        return 0
-
-    def plan_at(self, end_ns: int) -> Plan:
-        """The plan in force at `end_ns`."""
-        return self.periods[self.index_at(end_ns)].plan
-
-    @property
-    def fixed(self) -> Plan | None:
-        """The one plan when prices never change with time, else None."""
-        if len(self.periods) == 1:
-            return self.periods[0].plan
-        return None
+def newest_effective_date(providers: list[gp.Provider], today: date) -> date | None:
+    """The newest start date in `providers` (prices and variants) that is not after `today`."""
+    days = [c.start_date for p in providers for m in p.models
+            for c in [*(x.constraint for x in (m.prices if isinstance(m.prices, list) else ())),
+                      *(v.constraint for v in (m.price_variants or ()))]
+            if isinstance(c, gp.StartDateConstraint) and c.start_date <= today]
+    return max(days, default=None)
 
 
-def _steps(value: Decimal | gp.TieredPrices, scale: Decimal | None = None) -> Steps:
-    if isinstance(value, gp.TieredPrices):
-        base, tiers = value.base, tuple((tier.start, tier.price) for tier in value.tiers)
-    else:
-        base, tiers = value, ()
-    if scale is not None:
-        base, tiers = base / scale, tuple((start, price / scale) for start, price in tiers)
-    return base, tiers
+def package_source() -> CatalogSource:
+    """The data bundled in the installed genai-prices package."""
+    from genai_prices.data import providers  # the 1.6 MB data module, loaded when first needed
 
-
-def _raw_prices(model_price: gp.ModelPrice) -> dict[str, Steps]:
-    raw: dict[str, Steps] = {}
-    values = model_price.__dict__
-    for price_key, raw_key in _PRICE_KEYS.items():
-        value = values.get(price_key)
-        if value is not None:
-            raw[raw_key] = _steps(value)
-    requests = values.get("requests_kcount")
-    if requests is not None:
-        raw["per_request"] = _steps(requests, _THOUSAND)
-    return raw
-
-
-def _period(constraint: object, model_price: gp.ModelPrice, *, version: str, entry: str) -> Period:
-    if isinstance(constraint, gp.StartDateConstraint):
-        kind, a, b = _FROM, _utc_midnight_ns(constraint.start_date), 0
-        entry = f"{entry}@{constraint.start_date.isoformat()}"
-    elif isinstance(constraint, gp.TimeOfDateConstraint):
-        kind, a, b = _TIME_OF_DAY, _utc_micros_of_day(constraint.start_time), _utc_micros_of_day(constraint.end_time)
-        entry = f"{entry}@{_hhmm(constraint.start_time)}-{_hhmm(constraint.end_time)}UTC"
-    elif constraint is None:
-        kind, a, b = _ALWAYS, 0, 0
-    else:  # a constraint type this version does not know: never active (the first period then applies)
-        kind, a, b = _FROM, 1 << 126, 0
-    plan = build_plan(_raw_prices(model_price), source=SOURCE, version=version, entry=entry)
-    return Period(kind, a, b, plan)
-
-
-def _hhmm(value: time) -> str:
-    micros = _utc_micros_of_day(value) // 1_000_000
-    return f"{micros // 3600:02d}:{micros // 60 % 60:02d}"
+    version = genai_prices.__version__
+    day = PINNED_DATA_DATES.get(version) or newest_effective_date(providers, datetime.now(UTC).date())
+    return CatalogSource(DataSnapshot(providers=providers, from_auto_update=False), version,
+                         day or date(1970, 1, 1), "package")
 
 
 class Catalog:
     """genai-prices data, looked up by genai-meter provider id and model ref.
 
-    `pinned=True` (the default) uses the data bundled in the installed package and nothing else;
-    `pinned=False` follows genai-prices' current snapshot, which its auto-update replaces at run time.
-    Lookups are not cached here (`PriceBook` caches); `find` may take ~0.1 ms.
+    `source` fixes the data: a stored snapshot (pricing.snapshots), else with `pinned=True` (the
+    default) the data bundled in the installed package and nothing else; `pinned=False` follows
+    genai-prices' current snapshot, which its auto-update replaces at run time. Lookups are not
+    cached here (`PriceBook` caches); `find` may take ~0.1 ms.
     """
 
-    def __init__(self, *, pinned: bool = True) -> None:
-        self._pinned: DataSnapshot | None = None
-        if pinned:
-            from genai_prices.data import providers
-
-            self._pinned = DataSnapshot(providers=providers, from_auto_update=False)
+    def __init__(self, *, pinned: bool = True, source: CatalogSource | None = None) -> None:
+        self.source = source if source is not None else (package_source() if pinned else None)
 
     @property
     def snapshot(self) -> DataSnapshot:
         """The genai-prices data in use now."""
-        return self._pinned if self._pinned is not None else get_snapshot()
+        return self.source.snapshot if self.source is not None else get_snapshot()
 
-    @staticmethod
-    def version_of(snapshot: DataSnapshot) -> str:
-        """The catalog version label: the package version, plus the fetch time of auto-updated data."""
+    def version_of(self, snapshot: DataSnapshot) -> str:
+        """The catalog version label: the package version (plus the fetch time of auto-updated data), or
+        the stored snapshot's label."""
+        if self.source is not None and snapshot is self.source.snapshot:
+            return self.source.version
         if snapshot.from_auto_update:
             return f"{genai_prices.__version__}+update.{snapshot.timestamp.astimezone(UTC):%Y%m%dT%H%M%SZ}"
         return genai_prices.__version__
@@ -198,6 +111,22 @@ class Catalog:
     @property
     def version(self) -> str:
         return self.version_of(self.snapshot)
+
+    @property
+    def origin(self) -> str:
+        """"package", "stored" or "auto-update" (genai-prices' fetched data, or its bundled data until then)."""
+        return self.source.origin if self.source is not None else "auto-update"
+
+    @property
+    def data_date(self) -> date:
+        """The day the prices in use date from: the package data's day, a stored snapshot's storing day,
+        or the fetch day of auto-updated data."""
+        if self.source is not None:
+            return self.source.date
+        snapshot = get_snapshot()
+        if snapshot.from_auto_update:
+            return snapshot.timestamp.astimezone(UTC).date()
+        return package_source().date
 
     def find_provider(self, provider: str, model: str, snapshot: DataSnapshot | None = None) -> gp.Provider | None:
         """The genai-prices provider for a genai-meter provider id (inferred from `model` when unknown)."""
@@ -220,34 +149,5 @@ class Catalog:
         info = found.find_model(model, all_providers=snapshot.providers)
         if info is None:
             return None
-        version = self.version_of(snapshot)
-        entry = f"{found.id}/{info.id}"
-        periods: tuple[Period, ...]
-        if isinstance(info.prices, gp.ModelPrice):
-            periods = (_period(None, info.prices, version=version, entry=entry),)
-        else:
-            periods = tuple(_period(conditional.constraint, conditional.prices, version=version, entry=entry)
-                            for conditional in info.prices)
-        if not periods:
-            return None
-        return CatalogModel(found.id, info.id, periods)
-
-
-def to_genai_usage(input: int = 0, cache_read: int = 0, cache_write: int = 0, output: int = 0, reasoning: int = 0,
-                   *, cache_write_1h: bool = False) -> genai_prices.Usage:
-    """Our five disjoint classes as a genai-prices `Usage`, whose counts nest instead.
-
-    genai-prices counts `input_tokens` including cache reads and writes, `cache_write_tokens`
-    including its 5m/1h parts, and `output_tokens` including `output_reasoning_tokens`; it prices the
-    leaves (each count minus its priced descendants). So: input_tokens = input + cache_read +
-    cache_write, output_tokens = output + reasoning, and the cache writes also go to the 5m or 1h key.
-    """
-    return genai_prices.Usage(
-        input_tokens=input + cache_read + cache_write,
-        cache_read_tokens=cache_read,
-        cache_write_tokens=cache_write,
-        cache_write_1h_tokens=cache_write if cache_write_1h else 0,
-        cache_write_5m_tokens=0 if cache_write_1h else cache_write,
-        output_tokens=output + reasoning,
-        output_reasoning_tokens=reasoning,
-    )
+        own = any(info is listed for listed in found.models)  # else through a fallback provider: no variants
+        return catalog_model(found, info, version=self.version_of(snapshot), own=own)

@@ -1,154 +1,37 @@
 """The price override file: local additions and corrections to the catalog (docs/pricing.md).
 
-A YAML list of entries. Each entry names a provider and a model (exact, or a `match` regex), an
-optional effective date (`from`), and either its own `prices` or a `discount_percent` on the catalog
-price (or both: a discount on its own prices). Prices are per million tokens (`per_request` per
-request), parsed as Decimal: quoted strings are exact; YAML numbers are taken through `str()` (so
-`0.15` is Decimal("0.15")). Validation is strict: any problem raises `ConfigError` naming the file,
-the entry (0-based index and line) and the key.
+A YAML list of entries (schema: override_spec). Each entry names a provider and a model (exact, or a
+`match` regex), an optional effective date (`from`), and either its own `prices` or a
+`discount_percent` on the catalog price (or both: a discount on its own prices), optionally the prices
+of service tiers and of batch calls, and the prices of custom units. Validation is strict: any
+problem raises `ConfigError` naming the file, the entry (0-based index and line) and the key.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import yaml
-from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    PlainValidator,
-    StrictInt,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+from pydantic import ValidationError
 
 from genai_meter.config import ConfigError, CurrencyConfig
+from genai_meter.pricing.context import PriceContext
+from genai_meter.pricing.override_spec import CLASS_KEYS, KEY_MARK, EntrySpec, PartialSpec, PriceSpec
 from genai_meter.pricing.rates import Plan, Steps, build_plan
+from genai_meter.pricing.unit_prices import UnitSteps, UnitTable
+from genai_meter.pricing.units import PRICE_KEY_UNITS
 
 SOURCE = "overrides"
 NO_OVERRIDES = "none"  # overrides_version when no file is configured
 ALWAYS = -(1 << 126)  # effective time (ns) of an entry without `from`
 _HUNDRED = Decimal(100)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def _decimal(value: Any) -> Decimal:
-    if isinstance(value, bool) or not isinstance(value, (int, float, str, Decimal)):
-        raise ValueError(f"expected a decimal number, got {type(value).__name__}")
-    try:
-        number = Decimal(str(value).strip())
-    except InvalidOperation:
-        raise ValueError(f"expected a decimal number, got {value!r}") from None
-    if not number.is_finite():
-        raise ValueError(f"expected a finite decimal number, got {value!r}")
-    return number
-
-
-def _effective(value: Any) -> date | datetime | None:
-    if value is None or isinstance(value, (date, datetime)):
-        return value
-    if isinstance(value, str):
-        text = value.strip()
-        try:
-            return date.fromisoformat(text) if len(text) == 10 else datetime.fromisoformat(text)
-        except ValueError:
-            pass
-    raise ValueError(f"expected a date (2026-10-01) or an ISO datetime, got {value!r}")
-
-
-Price = Annotated[Decimal, BeforeValidator(_decimal), Field(ge=0)]
-Effective = Annotated[date | datetime | None, PlainValidator(_effective)]
-
-
-class _Spec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class TierSpec(_Spec):
-    """Prices that replace the entry's when the call's total input tokens exceed `above_input_tokens`."""
-
-    above_input_tokens: StrictInt = Field(ge=0)
-    input_mtok: Price | None = None
-    cache_read_mtok: Price | None = None
-    cache_write_mtok: Price | None = None
-    cache_write_1h_mtok: Price | None = None
-    output_mtok: Price | None = None
-    reasoning_mtok: Price | None = None
-
-    @model_validator(mode="after")
-    def _some_price(self) -> TierSpec:
-        if all(getattr(self, key) is None for key in _TIER_KEYS):
-            raise ValueError(f"a tier needs at least one of {', '.join(_TIER_KEYS)}")
-        return self
-
-
-class PriceSpec(_Spec):
-    """An entry's own prices: USD (or the entry's currency) per million tokens, per request."""
-
-    input_mtok: Price
-    output_mtok: Price
-    cache_read_mtok: Price | None = None  # default: the input price
-    cache_write_mtok: Price | None = None  # 5-minute writes; default: the input price
-    cache_write_1h_mtok: Price | None = None  # default: the cache-write price
-    reasoning_mtok: Price | None = None  # default: the output price
-    per_request: Price | None = None  # fee per request
-    tiers: list[TierSpec] = []  # by prompt length, ascending `above_input_tokens`
-
-    @field_validator("tiers")
-    @classmethod
-    def _ascending(cls, tiers: list[TierSpec]) -> list[TierSpec]:
-        starts = [tier.above_input_tokens for tier in tiers]
-        if starts != sorted(set(starts)):
-            raise ValueError("tiers must have strictly increasing above_input_tokens")
-        return tiers
-
-
-class EntrySpec(_Spec):
-    """One override entry as written in the file."""
-
-    provider: str = Field(min_length=1)  # genai-meter provider id (semconv), e.g. openai, aws.bedrock
-    model: str | None = Field(default=None, min_length=1)  # exact model (case-insensitive)
-    match: str | None = Field(default=None, min_length=1)  # or a regex that must match the whole model
-    from_: Effective = Field(default=None, alias="from")  # effective from this date (UTC) or instant
-    prices: PriceSpec | None = None
-    discount_percent: Annotated[Decimal, BeforeValidator(_decimal), Field(ge=0, le=100)] | None = None
-    currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")  # currency of `prices` (default USD)
-    per_usd: Annotated[Decimal, BeforeValidator(_decimal), Field(gt=0)] | None = None  # units of currency per USD
-    note: str | None = None
-    source: str | None = None  # provenance, e.g. a contract or a pricing page URL
-
-    @model_validator(mode="after")
-    def _consistent(self) -> EntrySpec:
-        if (self.model is None) == (self.match is None):
-            raise ValueError("set exactly one of model or match")
-        if self.match is not None:
-            try:
-                re.compile(self.match)
-            except re.error as exc:
-                raise ValueError(f"match is not a valid regex: {exc}") from None
-        if self.prices is None and self.discount_percent is None:
-            raise ValueError("set prices, discount_percent or both")
-        if self.currency is not None and self.prices is None:
-            raise ValueError("currency applies to prices; this entry has none")
-        if self.per_usd is not None and self.currency in (None, "USD"):
-            raise ValueError("per_usd needs a currency other than USD")
-        return self
-
-
-_TIER_KEYS = ("input_mtok", "cache_read_mtok", "cache_write_mtok", "cache_write_1h_mtok", "output_mtok",
-              "reasoning_mtok")
-# file key -> rates.RAW_KEYS key
-_RAW = {"input_mtok": "input", "cache_read_mtok": "cache_read", "cache_write_mtok": "cache_write",
-        "cache_write_1h_mtok": "cache_write_1h", "output_mtok": "output", "reasoning_mtok": "reasoning"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +49,13 @@ class OverrideEntry:
     discount: Decimal | None  # factor (1 - percent/100) for a discount-only entry, applied to the catalog
     discount_percent: Decimal | None
     note: str
+    # what context plans are built from (own prices, in the file's currency, before discount and rate)
+    spec: PriceSpec | None = None
+    tiers: dict[str, PartialSpec] = field(default_factory=dict)
+    batch: PartialSpec | None = None
+    custom: dict[str, Decimal] = field(default_factory=dict)  # custom units, USD per unit, discounted
+    factor: Decimal = Decimal(1)  # the discount factor of own prices
+    rate: Decimal = Decimal(1)  # units of the file's currency per USD
 
     def matches(self, provider: str, refs: tuple[str, ...]) -> bool:
         """Does this entry cover a call to `provider` whose model is any of `refs` (lower case)?"""
@@ -176,10 +66,35 @@ class OverrideEntry:
         return self.model in refs
 
     def on_catalog(self, catalog_plan: Plan) -> Plan:
-        """This discount-only entry applied to a catalog plan."""
+        """This discount-only entry applied to a catalog plan (its custom units added)."""
         assert self.discount is not None
-        return catalog_plan.scaled(self.discount, source=SOURCE, version=self.version, note=self.note,
+        plan = catalog_plan.scaled(self.discount, source=SOURCE, version=self.version, note=self.note,
                                    entry=f"{self.label} ({self.discount_percent}% off {catalog_plan.entry})")
+        return plan.with_custom(self.custom)
+
+    def plan_in(self, context: PriceContext) -> tuple[Plan, tuple[str, ...]] | None:
+        """This entry's own plan in `context` and the context's flags (a tier or batch the entry has no
+        prices for: its standard prices apply); None for a discount-only entry."""
+        if self.plan is None:
+            return None
+        if context.standard:
+            return self.plan, ()
+        tier = self.tiers.get(context.tier) if context.tier else None
+        batch = self.batch if context.batch else None
+        flags = context.flags(tier is not None, batch is not None)
+        if tier is None and batch is None:
+            return self.plan, flags
+        assert self.spec is not None
+        raw, units = _own_prices(self.spec)
+        for partial in (batch, tier):  # the tier's prices win over batch's where both give a key
+            if partial is not None:
+                _apply(partial, raw, units)
+        entry = f"{self.plan.entry} [{context.label(tier is not None, batch is not None)}]"
+        plan = build_plan(raw, source=SOURCE, version=self.version, entry=entry, note=self.note,
+                          units=UnitTable(units))
+        if self.factor != 1 or self.rate != 1:
+            plan = plan.scaled(self.factor, self.rate)
+        return plan.with_custom(self.custom), flags  # custom units are in USD and discounted already
 
 
 def file_version(data: bytes) -> str:
@@ -197,9 +112,11 @@ def _effective_ns(value: date | datetime | None) -> int:
     return (value - _EPOCH) // timedelta(microseconds=1) * 1000
 
 
-def _raw_prices(spec: PriceSpec) -> dict[str, Steps]:
+def _own_prices(spec: PriceSpec) -> tuple[dict[str, Steps], dict[str, UnitSteps]]:
+    """An entry's prices as raw class prices (rates.build_plan) and unit prices (unit_prices.UnitTable)."""
     raw: dict[str, Steps] = {}
-    for key, raw_key in _RAW.items():
+    units: dict[str, UnitSteps] = {}
+    for key, raw_key in CLASS_KEYS.items():
         base = getattr(spec, key)  # None: below its first tier a class follows its fallback (e.g. input)
         steps = tuple((tier.above_input_tokens, getattr(tier, key)) for tier in spec.tiers
                       if getattr(tier, key) is not None)
@@ -207,7 +124,33 @@ def _raw_prices(spec: PriceSpec) -> dict[str, Steps]:
             raw[raw_key] = (base, steps)
     if spec.per_request is not None:
         raw["per_request"] = (spec.per_request, ())
-    return raw
+    _unit_steps(raw, units)
+    for key, price in spec.unit_prices.items():
+        units[PRICE_KEY_UNITS[key]] = (price, ())
+    return raw, units
+
+
+def _unit_steps(raw: dict[str, Steps], units: dict[str, UnitSteps]) -> None:
+    """The class prices as registry units too: a unit without its own price falls back to them."""
+    for raw_key, unit in (("input", "input_tokens"), ("cache_read", "cache_read_tokens"),
+                          ("cache_write", "cache_write_tokens"), ("cache_write_1h", "cache_write_1h_tokens"),
+                          ("output", "output_tokens"), ("reasoning", "output_reasoning_tokens")):
+        steps = raw.get(raw_key)
+        if steps is not None and steps[0] is not None:
+            units[unit] = (steps[0], steps[1])
+
+
+def _apply(partial: PartialSpec, raw: dict[str, Steps], units: dict[str, UnitSteps]) -> None:
+    """A context's prices over an entry's: each given key replaces that price (its tiers too)."""
+    for key, raw_key in CLASS_KEYS.items():
+        value = getattr(partial, key)
+        if value is not None:
+            raw[raw_key] = (value, ())
+    if partial.per_request is not None:
+        raw["per_request"] = (partial.per_request, ())
+    _unit_steps(raw, units)
+    for key, price in partial.unit_prices.items():
+        units[PRICE_KEY_UNITS[key]] = (price, ())
 
 
 def _build_entry(index: int, spec: EntrySpec, rate: Decimal, version: str) -> OverrideEntry:
@@ -217,12 +160,15 @@ def _build_entry(index: int, spec: EntrySpec, rate: Decimal, version: str) -> Ov
     entry_version = effective or version
     note = " ".join(part for part in (spec.note, spec.source) if part)
     factor = (_HUNDRED - spec.discount_percent) / _HUNDRED if spec.discount_percent is not None else Decimal(1)
+    custom = {unit: price * factor / rate for unit, price in spec.units.items()}
     plan = None
     if spec.prices is not None:
-        plan = build_plan(_raw_prices(spec.prices), source=SOURCE, version=entry_version, entry=label, note=note)
+        raw, units = _own_prices(spec.prices)
+        plan = build_plan(raw, source=SOURCE, version=entry_version, entry=label, note=note, units=UnitTable(units))
         if spec.discount_percent is not None or rate != 1:
             entry = f"{label} ({spec.discount_percent}% off)" if spec.discount_percent is not None else label
             plan = plan.scaled(factor, rate, entry=entry)
+        plan = plan.with_custom(custom)  # custom units are in USD and discounted already
     return OverrideEntry(
         index=index,
         provider=spec.provider.lower(),
@@ -235,6 +181,12 @@ def _build_entry(index: int, spec: EntrySpec, rate: Decimal, version: str) -> Ov
         discount=factor if spec.prices is None else None,
         discount_percent=spec.discount_percent,
         note=note,
+        spec=spec.prices,
+        tiers=dict(spec.service_tiers),
+        batch=spec.batch,
+        custom=custom,
+        factor=factor,
+        rate=rate,
     )
 
 
@@ -251,6 +203,15 @@ def _message(err: dict[str, Any]) -> str:
     if err["type"] not in ("missing", "value_error") and not isinstance(got, (dict, list)) and err["loc"]:
         text += f" (got {got!r})"
     return text
+
+
+def _problem(err: dict[str, Any]) -> str:
+    """"key.path: message"; a message about a key below the error's place (KEY_MARK) names that key."""
+    key, text = _key(err["loc"]), _message(err)
+    if text.startswith(KEY_MARK):
+        sub, _, text = text[len(KEY_MARK):].partition(": ")
+        key = f"{key}.{sub}" if key != "(entry)" else sub
+    return f"{key}: {text}"
 
 
 def _lines(text: str) -> list[int]:
@@ -291,7 +252,7 @@ def parse_overrides(text: str, source: str, currency: CurrencyConfig, version: s
         try:
             spec = EntrySpec.model_validate(raw)
         except ValidationError as exc:
-            problems.extend(f"{where}: {_key(err['loc'])}: {_message(dict(err))}" for err in exc.errors())
+            problems.extend(f"{where}: {_problem(dict(err))}" for err in exc.errors())
             continue
         rate = Decimal(1)
         if spec.currency not in (None, "USD"):

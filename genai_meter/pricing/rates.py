@@ -21,11 +21,16 @@ override file are reduced to the same shape by `build_plan`, so their fallbacks 
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 from genai_meter.money import PICO
+from genai_meter.pricing.pico import PICO_LIMIT as PICO_LIMIT
+from genai_meter.pricing.pico import pico_cost as pico_cost
+from genai_meter.pricing.pico import pico_in_range as pico_in_range
+from genai_meter.pricing.pico import pico_ratio as pico_ratio
+from genai_meter.pricing.unit_prices import NO_UNITS, UnitTable
 from genai_meter.records import ZERO, Cost, TokenCounts
 
 # Raw price keys a plan is built from (a subset of genai-prices' price keys, renamed).
@@ -37,44 +42,6 @@ RAW_KEYS: tuple[str, ...] = (
 RATE_KEYS: tuple[str, ...] = ("input", "cache_read", "cache_write", "cache_write_1h", "output", "reasoning")
 
 _PER_TOKEN = -6  # scaleb exponent: USD per million tokens -> USD per token, exact
-_PREC = 28  # digits of Decimal's default context: below it the Decimal product `rate * tokens` is exact
-# A cost in 10^-12 USD must stay below this in magnitude, each class and a call's total (list_cost): the
-# ledger stores them as SQLite / ClickHouse Int64. A call priced at or above it (2^63 pico, about 9.2M USD
-# for one call) is invalid (contract.INVALID_COST): never priced, never stored with that cost.
-PICO_LIMIT = 1 << 63
-
-
-def pico_in_range(pico: Sequence[int]) -> bool:
-    """Whether each of a call's class costs (10^-12 USD) and their sum are in -2^63 < x < 2^63."""
-    total = sum(pico)
-    return -PICO_LIMIT < total < PICO_LIMIT and max(pico) < PICO_LIMIT and min(pico) > -PICO_LIMIT
-
-
-def pico_ratio(per_token: Decimal) -> tuple[int, int, int]:
-    """`per_token` (USD per token, finite) as (numerator, denominator, token limit): the exact cost of
-    n tokens is n * numerator / denominator in 10^-12 USD (`pico_cost`, for any n), and for n < limit
-    the Decimal product `per_token * n` is exact too (the bulk tally takes only counts below it).
-    Raises ValueError for NaN or an infinity (the override file and the catalog never give one)."""
-    sign, digits, exponent = per_token.as_tuple()
-    if not isinstance(exponent, int):
-        raise ValueError(f"a price must be a finite number, got {per_token}")
-    coefficient = int("".join(map(str, digits))) * (-1 if sign else 1)
-    shift = exponent + 12
-    if shift >= 0:
-        return coefficient * 10**shift, 1, 10 ** max(0, _PREC - len(digits))
-    return coefficient, 10**-shift, 10 ** max(0, _PREC - len(digits))
-
-
-def pico_cost(tokens: int, numerator: int, denominator: int) -> int:
-    """tokens * numerator / denominator rounded half-even to an integer (10^-12 USD)."""
-    if denominator == 1:
-        return tokens * numerator
-    q, r = divmod(tokens * numerator, denominator)
-    r += r
-    if r > denominator or (r == denominator and q & 1):
-        q += 1
-    return q
-
 # A raw price: a base value (None: use the class's fallback) and (start, value) steps that apply
 # when the call's total input tokens > start.
 Steps = tuple[Decimal | None, tuple[tuple[int, Decimal], ...]]
@@ -148,15 +115,17 @@ class Plan:
     starts: tuple[int, ...]  # tier thresholds, ascending: bracket i applies when input total > starts[i-1]
     brackets: tuple[Rates, ...]  # len(starts) + 1
     note: str = ""  # provenance text from the override file (note / source)
+    units: UnitTable = NO_UNITS  # prices of units beyond the five classes (audio, images, searches ...)
 
     def rates_for(self, input_total: int) -> Rates:
         """The rates that apply to a call with `input_total` input tokens (incl. cache reads/writes)."""
         return self.brackets[bisect_left(self.starts, input_total)]
 
-    def cost(self, tokens: TokenCounts, cache_write_1h: bool = False) -> Cost:
-        """The cost of one call. Pure arithmetic; never raises for non-negative int counts, exact for any
-        count and any (finite) rate. The result may be too large to store (`pico_in_range`): the Meter
-        then flags the call invalid (contract.INVALID_COST).
+    def cost(self, tokens: TokenCounts, cache_write_1h: bool = False, input_total: int = -1) -> Cost:
+        """The cost of one call's six classes. Pure arithmetic; never raises for non-negative int counts,
+        exact for any count and any (finite) rate. The result may be too large to store (`pico_in_range`):
+        the Meter then flags the call invalid (contract.INVALID_COST). `input_total` is the input that
+        prompt-length tiers key on when the call has input-token units too (default: the three input classes).
 
         Each class is rounded half-even to 10^-12 USD once, here, in integers (`pico_cost`); the
         metrics, the ledger and every report add these same values (`Cost.pico`), so they agree to
@@ -164,7 +133,8 @@ class Plan:
         n_input, n_read, n_write = tokens.input, tokens.cache_read, tokens.cache_write
         n_output, n_reasoning = tokens.output, tokens.reasoning
         if self.starts:
-            rates = self.brackets[bisect_left(self.starts, n_input + n_read + n_write)]
+            total = n_input + n_read + n_write if input_total < 0 else input_total
+            rates = self.brackets[bisect_left(self.starts, total)]
         else:
             rates = self.brackets[0]
         p_input, p_read, p_write, p_write_1h, p_output, p_reasoning = rates._p
@@ -199,6 +169,10 @@ class Plan:
         return Cost(by_type, self.source, self.version, self.entry,
                     units if units is not None else rates.unit_prices(used), pico)
 
+    def with_custom(self, custom: Mapping[str, Decimal]) -> Plan:
+        """A copy whose unit table also prices these custom units (USD per unit)."""
+        return replace(self, units=self.units.with_custom(custom)) if custom else self
+
     def scaled(self, factor: Decimal, divisor: Decimal = Decimal(1), **changes: str) -> Plan:
         """A copy with every rate times `factor` / `divisor`, and new provenance fields."""
         return Plan(
@@ -208,6 +182,7 @@ class Plan:
             starts=self.starts,
             brackets=tuple(rates.scaled(factor, divisor) for rates in self.brackets),
             note=changes.get("note", self.note),
+            units=self.units.scaled(factor, divisor),
         )
 
 
@@ -248,7 +223,8 @@ def _rates_from_raw(raw: Mapping[str, Decimal | None]) -> Rates:
     )
 
 
-def build_plan(prices: Mapping[str, Steps], *, source: str, version: str, entry: str, note: str = "") -> Plan:
+def build_plan(prices: Mapping[str, Steps], *, source: str, version: str, entry: str, note: str = "",
+               units: UnitTable = NO_UNITS) -> Plan:
     """Resolve raw prices (keys from RAW_KEYS, each with optional tiers) into a `Plan`.
 
     Tiers follow genai-prices: a tier starting at N applies to all tokens of a call whose total input
@@ -264,4 +240,4 @@ def build_plan(prices: Mapping[str, Steps], *, source: str, version: str, entry:
     brackets = tuple(
         _rates_from_raw({key: _value_at(steps, x) for key, steps in prices.items()}) for x in representatives
     )
-    return Plan(source=source, version=version, entry=entry, starts=starts, brackets=brackets, note=note)
+    return Plan(source=source, version=version, entry=entry, starts=starts, brackets=brackets, note=note, units=units)

@@ -11,6 +11,17 @@ from typing import Any
 MAX_BODY_BYTES = 4 * 1024 * 1024
 
 
+def alert_line(alert: dict[str, Any]) -> str:
+    """One alert as the demo prints it: status, severity, name, the budget and its threshold, summary."""
+    labels = alert.get("labels", {})
+    labels = labels if isinstance(labels, dict) else {}
+    subject = " ".join(str(labels[key]) + ("%" if key == "threshold" else "")
+                       for key in ("budget", "threshold") if key in labels)
+    summary = alert.get("annotations", {}).get("summary", "") if isinstance(alert.get("annotations"), dict) else ""
+    return (f"  alert {alert.get('status', '?'):8} {labels.get('severity', ''):8} {labels.get('alertname', '')}"
+            f"{' ' + subject if subject else ''} — {summary}\n")
+
+
 class AlertPrinter(BaseHTTPRequestHandler):
     """Alertmanager webhook receiver: prints one line per alert notification."""
 
@@ -29,9 +40,7 @@ class AlertPrinter(BaseHTTPRequestHandler):
         for alert in alerts if isinstance(alerts, list) else []:
             if not isinstance(alert, dict):
                 continue
-            labels = alert.get("labels", {})
-            line = (f"  alert {alert.get('status', '?'):8} {labels.get('severity', ''):8} {labels.get('alertname', '')}"
-                    f" {labels.get('budget', '')} — {alert.get('annotations', {}).get('summary', '')}\n")
+            line = alert_line(alert)
             with self.lock:
                 type(self).received.append(alert)
                 sys.stdout.write(line)

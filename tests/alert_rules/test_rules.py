@@ -105,6 +105,7 @@ SUBJECTS = {
     "LLMSeriesOverflow": ["metric"], "LLMMeterDown": ["instance"],
     "LLMInvalidTokenCounts": ["instance"], "LLMCostOutOfRange": ["instance"], "LLMLedgerWriteFailures": ["instance"],
     "LLMLedgerDisagrees": ["instance"], "LLMWorkersUnresponsive": ["instance"],
+    "LLMPriceCatalogStale": ["instance"],
     **{f"LLMCustomer{m}Anomaly": ["customer"] for m in ("Requests", "Tokens", "Cost")},
     **{f"LLMModel{m}Anomaly": ["provider", "model"] for m in ("Requests", "Tokens", "Cost")},
 }
@@ -185,8 +186,9 @@ def test_config_values_reach_the_rules() -> None:
     assert "> 2.5" in text and "> 0.1" in text and "> 7.5" in text  # z-score, error rate, latency
     assert "time() + 19800" in text and "time() - 28800" in text  # +05:30 and -08:00 periods
     assert not re.search(r"\bllm_", text) and "acme_ai_budget_spend_usd_total" in text
-    assert 'rate(acme_ai_budget_tokens_total{budget="team-a"}[6h])' in text  # week: 6h current rate
-    assert 'rate(acme_ai_budget_spend_usd_total{budget="daily"}[1h])' in text  # day: 1h
+    assert 'increase(acme_ai_budget_tokens_total{budget="team-a"}[6h])' in text  # week: 6h current rate
+    assert '[6h:1m])' in text and ', 60, 21600)' in text  # over the time the spend took, 1 minute to 6 hours
+    assert 'increase(acme_ai_budget_spend_usd_total{budget="daily"}[1h])' in text  # day: 1h
 
 
 def test_budget_alerts_read_the_processor_counters() -> None:

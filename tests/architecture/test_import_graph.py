@@ -27,12 +27,13 @@ ROOM_RANK: dict[str, int] = {
     "collector_processor.receiver": 5, "collector_processor.inprocess": 5,
     "collector_processor": 6,  # the package's public face re-exports its rooms
     "dashboards": 3, "alert_rules": 3,
+    "reconcile": 3,  # provider reports: the floor, pricing and the ledger's public types; reports build on it
     "reports": 4, "generate": 4,
     "stack": 7,
     "cli": 8, "__main__": 9,
 }
 # Within the floor, the order of its modules (a floor module imports only those before it).
-FLOOR_ORDER = ("periods", "money", "config", "records", "contract", "__init__")
+FLOOR_ORDER = ("periods", "money", "config_base", "config_reconcile", "config", "records", "contract", "__init__")
 NEVER = {("dashboards", "alert_rules"), ("alert_rules", "dashboards")}
 
 

@@ -130,7 +130,7 @@ def test_every_instrument_translates_to_its_contract_name(prefix: str) -> None:
                 contract.SELF_SPANS_SKIPPED, contract.SELF_SPANS_DUPLICATE, contract.SELF_SPANS_REJECTED,
                 contract.SELF_SPANS_SAMPLED, contract.SELF_LABEL_OVERFLOW, contract.SELF_SERIES_OVERFLOW,
                 contract.SELF_SPANS_FORWARDED, contract.SELF_SPANS_FORWARD_DROPPED, contract.SELF_PROCESSING_ERRORS,
-                contract.SELF_BUILD_INFO, contract.SELF_PRICING_INFO}
+                contract.SELF_BUILD_INFO, contract.SELF_PRICING_INFO, contract.SELF_PRICING_CATALOG_TIME}
     assert {s.name for s in specs} == expected
     for spec in specs:
         assert translate_escaping(spec.name, spec.unit, spec.kind) == spec.name
@@ -209,7 +209,7 @@ def test_recorder_exports_store_values_with_the_same_cardinality_rules() -> None
     assert "customer" not in duration.attributes
     assert [p.value for p in points[contract.SELF_SPANS_RECEIVED]] == [7]
     assert [p.attributes for p in points[contract.SELF_PRICING_INFO]] == [
-        {"catalog_version": "0.2.3", "overrides_version": "none"}]
+        {"catalog_version": "0.2.3", "overrides_version": "none", "catalog_date": "unknown"}]
     # the store behind it is exact
     assert recorder.store.get_decimal("llm_budget_spend_usd_total", budget="acme",
                                       period="2026-11-23") == Decimal("0.009")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import threading
+from datetime import date
 from decimal import Decimal
 
 import pytest
@@ -184,13 +185,18 @@ def test_record_self_rejects_unknown_names_and_labels(store: UsageMetrics) -> No
 
 
 def test_pricing_info_versions() -> None:
-    store = UsageMetrics(CONFIG, catalog_version="0.2.3", overrides_version="2026-10-01")
-    info = contract.SELF_PRICING_INFO
-    assert store.get(info, catalog_version="0.2.3", overrides_version="2026-10-01") == 1
-    store.set_pricing_info("0.2.4", "2026-11-01")
-    assert store.get(info, catalog_version="0.2.4", overrides_version="2026-11-01") == 1
-    assert store.get(info, catalog_version="0.2.3", overrides_version="2026-10-01") == 0
-    assert UsageMetrics(CONFIG).get(info, catalog_version="unknown", overrides_version="none") == 1
+    store = UsageMetrics(CONFIG, catalog_version="0.2.3", overrides_version="2026-10-01",
+                         catalog_date=date(2026, 12, 1))
+    info, day = contract.SELF_PRICING_INFO, contract.SELF_PRICING_CATALOG_TIME
+    assert store.get(info, catalog_version="0.2.3", overrides_version="2026-10-01", catalog_date="2026-12-01") == 1
+    assert store.get(day) == 1_796_083_200  # 2026-12-01T00:00:00Z
+    store.set_pricing_info("0.2.4", "2026-11-01", date(2026, 12, 7))
+    assert store.get(info, catalog_version="0.2.4", overrides_version="2026-11-01", catalog_date="2026-12-07") == 1
+    assert store.get(info, catalog_version="0.2.3", overrides_version="2026-10-01", catalog_date="2026-12-01") == 0
+    assert store.get(day) == 1_796_083_200 + 6 * 86_400
+    assert b"genai_meter_pricing_catalog_timestamp_seconds 1796601600" in store.render()
+    assert UsageMetrics(CONFIG).get(info, catalog_version="unknown", overrides_version="none",
+                                    catalog_date="unknown") == 1
 
 
 def test_metric_prefix_from_config() -> None:

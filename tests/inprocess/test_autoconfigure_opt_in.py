@@ -89,3 +89,21 @@ def test_a_bad_config_leaves_tracing_up(tmp_path: Path) -> None:
     found, stderr = run_app(free_port(), GENAI_METER_INPROCESS="true", GENAI_METER_CONFIG=str(bad))
     assert found["sdk_provider"] is True and found["metering"] is False
     assert "in-process metering is off" in stderr and "max_tokens_per_call" in stderr
+
+
+def test_opentelemetry_instrument_without_the_distro_says_what_is_missing() -> None:
+    """`opentelemetry-instrument` with neither opentelemetry-distro nor the opt-in sets up nothing (upstream, in
+    silence): the configurator names the one missing package."""
+    tool = Path(sys.executable).parent / "opentelemetry-instrument"
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("GENAI_METER_", "OTEL_"))}
+    done = subprocess.run([str(tool), sys.executable, "-c", "print('app ran')"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60, env=base)
+    assert done.returncode == 0 and done.stdout.strip() == "app ran", done.stderr
+    lines = [line for line in done.stderr.splitlines() if "opentelemetry-distro" in line]
+    assert len(lines) == 1 and "pip install opentelemetry-distro" in lines[0]
+    assert "GENAI_METER_INPROCESS=true" in lines[0]
+    opted = subprocess.run([str(tool), sys.executable, "-c", "print('app ran')"], cwd=ROOT, capture_output=True,
+                           text=True, timeout=60, env={**base, "GENAI_METER_INPROCESS": "true",
+                                                       "GENAI_METER_METRICS_LISTEN": "off",
+                                                       "OTEL_TRACES_EXPORTER": "none"})
+    assert opted.returncode == 0 and "opentelemetry-distro" not in opted.stderr, opted.stderr

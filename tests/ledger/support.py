@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import random
+import sqlite3
 from decimal import Decimal
+from pathlib import Path
 
+from genai_meter.config import Config
 from genai_meter.ledger.model import Entry
 from genai_meter.records import Cost, LLMCall, TokenCounts
 
@@ -53,3 +56,18 @@ def random_entries(seed: int, n: int, start_ns: int, span_ns: int) -> list[Entry
             kw["invalid"] = "negative"
         out.append(entry(i, end, usd, **kw))
     return out
+
+
+def ledger_config(**ledger: object) -> Config:
+    """The default config with these `ledger` settings."""
+    config = Config()
+    return config.model_copy(update={"ledger": config.ledger.model_copy(update=ledger)})
+
+
+def count_rows(path: Path, table: str = "calls") -> int:
+    """Rows of `table` in the ledger file at `path`."""
+    conn = sqlite3.connect(path)
+    try:
+        return int(conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
+    finally:
+        conn.close()

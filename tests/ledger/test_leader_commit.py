@@ -6,7 +6,6 @@ timeout, and a closed writer answers LedgerUnavailable."""
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 import time
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -18,20 +17,14 @@ import pytest
 from genai_meter.config import Config
 from genai_meter.ledger import LedgerUnavailable
 from genai_meter.ledger.sqlite_writer import SQLiteWriter
-from tests.ledger.support import T0, entry
+from tests.ledger.support import T0, count_rows, entry, ledger_config
 
 
 def _config(interval_ms: float) -> Config:
-    config = Config()
-    return config.model_copy(update={"ledger": config.ledger.model_copy(update={"commit_interval_ms": interval_ms})})
+    return ledger_config(commit_interval_ms=interval_ms)
 
 
-def _stored(path: Path) -> int:
-    conn = sqlite3.connect(path)
-    try:
-        return int(conn.execute("SELECT COUNT(*) FROM calls").fetchone()[0])
-    finally:
-        conn.close()
+_stored = count_rows
 
 
 def test_concurrent_waiters_store_each_call_once_with_the_right_answers(tmp_path: Path) -> None:

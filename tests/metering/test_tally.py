@@ -1,7 +1,9 @@
 """The C `_tally.run` gives exactly what `Tally.run_pure` (the reference) gives: the same return values and
 the same groups, group index, taken tuples and nested-call memory, on the benchmark bodies, on every span
 fixture and on generated runs (odd token counts, events, errors, nesting, sampling, resources changing,
-prices at the integer limits); and it keeps no references."""
+prices at the integer limits, durations and times to first token at and past a day); on hostile spans
+(str subclasses whose __eq__, __hash__ or __bool__ change the span while it is read) it is memory-safe and
+still agrees; and it keeps no references."""
 
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from genai_meter.collector_processor.metering.meter import Meter
 from genai_meter.collector_processor.receiver.decode import parse_lean
 from genai_meter.collector_processor.receiver.spans import SpanExtractor
 from genai_meter.config import Config
+from genai_meter.conventions.times import MAX_CALL_NS
 from genai_meter.exporters import UsageMetrics
 from genai_meter.records import SpanRecord
 from tests.support.record_spans import fixture_names, load_fixture
@@ -156,8 +159,11 @@ _TOKEN_KEYS = ("gen_ai.usage.input_tokens", "gen_ai.usage.output_tokens", "gen_a
 _MODELS = [("openai", "gpt-4o"), ("openai", "gpt-4o-mini"), ("anthropic", "claude-sonnet-4-5"),
            ("openai", "no-such-model"), ("self-hosted", "tiny"), ("self-hosted", "huge"), ("self-hosted", "edge"),
            ("self-hosted", "frac")]
+_START = 10**18
+_EDGES = [_START + MAX_CALL_NS - 1, _START + MAX_CALL_NS, _START + MAX_CALL_NS + 1, _START + 2**62, _START - 1]
+_TIMES = st.one_of(st.integers(_START - 10**9, _START + 10**10), st.sampled_from(_EDGES))  # a day past the start
 _EVENTS = st.lists(st.tuples(st.sampled_from(["gen_ai.content.chunk", "gen_ai.first_token", "ai.stream.firstChunk"]),
-                             st.integers(10**18 - 10**9, 10**18 + 10**10)), max_size=3).map(tuple)
+                             _TIMES), max_size=3).map(tuple)
 
 
 @st.composite
@@ -190,9 +196,9 @@ def _requests(draw: Any) -> list[list[SpanRecord]]:
             for key in token_keys:
                 attributes[key] = draw(_COUNT)
             span_id = bytes([r, i, 0, 0, 0, 0, 0, draw(st.integers(1, 3))])
-            start = 10**18
+            start = _START
             spans.append(SpanRecord(
-                "chat", attributes, resources[resource], start, start + draw(st.integers(-5, 10**12)),
+                "chat", attributes, resources[resource], start, draw(st.integers(start - 5, start + 10**12) | _TIMES),
                 draw(st.sampled_from([False, False, False, True])), "opentelemetry.instrumentation.openai_v2",
                 draw(st.sampled_from([b"", bytes(15) + b"\x01", bytes(15) + b"\x02"])), span_id,
                 draw(st.sampled_from(seen_ids)), draw(st.sampled_from(["", "", "", "ot=th:8"])), draw(_EVENTS)))
@@ -316,3 +322,141 @@ def test_no_references_kept() -> None:
     gc.collect()
     assert len(gc.get_objects()) <= before + 50
     assert [sum(map(sys.getrefcount, (s, s.attributes, s.trace_id))) for s in spans] == refs
+
+
+def test_durations_and_ttfts_past_a_day_are_unknown_alike() -> None:
+    """A span of exactly a day keeps its figures; a nanosecond more makes the duration 0.0 (unknown) and a
+    first-token event a nanosecond past a day (or before the start) no TTFT."""
+    base = _edge_span(0, 10, 3, {"service.name": "a"})
+    spans = [dataclasses.replace(base, span_id=bytes([n + 1] * 8), end_ns=base.start_ns + length,
+                                 events=(("gen_ai.first_token", base.start_ns + first),))
+             for n, (length, first) in enumerate([(5, 2), (MAX_CALL_NS, MAX_CALL_NS), (MAX_CALL_NS + 1, MAX_CALL_NS + 1),
+                                                  (10**9, -1), (-5, 3)])]
+    for accelerated in (True, False):
+        meter = _meter()
+        stops, t = _drive(meter, spans, accelerated)
+        assert stops == [0, 5]  # the first teaches, the others are taken
+        assert [(x.duration_s, x.ttft_s) for x in t.taken] == [(86_400.0, 86_400.0), (0.0, None), (1.0, None),
+                                                                (0.0, 3e-9)]
+
+
+# -- hostile spans: Python code that runs while the C code reads a span ---------------------------
+
+_KEEP: list[Any] = []  # what the hostile code allocates, kept alive (it reuses what the span freed)
+
+
+# one resource mapping for every span here: the tally takes spans of the resource the meter read last
+_HOSTILE_BASE = SpanRecord("chat", {"gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai",
+                                    "gen_ai.request.model": "gpt-4o", "gen_ai.usage.input_tokens": 10,
+                                    "gen_ai.usage.output_tokens": 3},
+                           {"service.name": "hostile"}, _START, _START + 9, False,
+                           "opentelemetry.instrumentation.openai_v2", bytes(15) + b"\x01", bytes(8), b"")
+
+
+def _taught(weight: bool, tmp: Path) -> tuple[Meter, Meter]:
+    """Two meters (C and pure) that learned the base span's template."""
+    base = _HOSTILE_BASE
+    fast, pure = _meter(_config(tmp, weight)), _meter(_config(tmp, weight))
+    for meter in (fast, pure):
+        _drive(meter, [dataclasses.replace(base, span_id=bytes([9] * 8)), base], False)
+    return fast, pure
+
+
+def _alike(fast: Meter, pure: Meter, make: Any, taken: int | None = None) -> None:
+    """A fresh hostile span (from `make`) through each path: the same outcome and state (and `taken` spans taken)."""
+    t_fast, t_pure = _tally_of(fast), _tally_of(pure)
+    outcome = _outcome(fast, t_fast, [make()], True)
+    assert outcome == _outcome(pure, t_pure, [make()], False)
+    assert _state(fast, t_fast) == _state(pure, t_pure)
+    assert taken is None or len(t_pure.taken) == taken
+
+
+def test_an_event_name_that_empties_the_event_list_when_compared(tmp_path: Path) -> None:
+    """Regression: the C code held the event tuple by a borrowed pointer across the first-token set lookup, whose
+    __eq__ here empties the span's event list (freeing the tuple) and allocates a tuple of text in its place."""
+
+    class Emptying(str):
+        __hash__ = str.__hash__
+
+        def __eq__(self, other: object) -> bool:
+            events.clear()
+            _KEEP.append((f"reused-{len(_KEEP)}", "not a time"))  # a new tuple: takes the freed one's memory
+            return str.__eq__(self, other)
+
+    events: list[Any] = []
+    fast, pure = _taught(False, tmp_path)
+    base = _HOSTILE_BASE
+
+    def make() -> SpanRecord:
+        events[:] = [(Emptying("gen_ai.first_token"), _START + int("5"))]  # built at run time: freeable
+        return dataclasses.replace(base, span_id=bytes([3] * 8), events=events)
+
+    _alike(fast, pure, make, taken=1)
+
+
+def test_a_trace_state_whose_truth_test_replaces_the_token_counts(tmp_path: Path) -> None:
+    """Regression: the C code held the token counts by borrowed pointers across the trace state's truth test, whose
+    __bool__ here replaces them (freeing the ints) and allocates other ints in their place."""
+
+    class Replacing(str):
+        def __bool__(self) -> bool:
+            attributes["gen_ai.usage.input_tokens"] = 0
+            attributes["gen_ai.usage.output_tokens"] = 0
+            _KEEP.extend([10**6 + i for i in range(8)])  # ints where the counts were
+            return False
+
+    fast, pure = _taught(True, tmp_path)
+    base = _HOSTILE_BASE
+    attributes: dict[str, Any] = {}
+
+    def make() -> SpanRecord:
+        attributes.clear()
+        attributes.update(base.attributes)
+        attributes["gen_ai.usage.input_tokens"] = int("1000") + 7  # fresh ints (no constant holds them)
+        attributes["gen_ai.usage.output_tokens"] = int("2000") + 9
+        return dataclasses.replace(base, span_id=bytes([4] * 8), attributes=attributes, trace_state=Replacing(""))
+
+    _alike(fast, pure, make, taken=1)
+    t = _tally_of(fast)
+    _c_run()(t, [make()], 0)
+    assert t.taken[0].tokens == (1007, 0, 0, 2009, 0)
+
+
+class _Loud(str):
+    """A str subclass: its hash and equality are Python code."""
+
+    __hash__ = str.__hash__
+
+    def __eq__(self, other: object) -> bool:
+        return str.__eq__(self, other)
+
+
+def test_spans_that_could_run_python_code_go_to_the_reference_alike(tmp_path: Path) -> None:
+    """str subclasses as keys, values, scope, event names or trace state; an int for is_error; a subclass of the
+    record type with a property: the C code hands each such span to the reference (the same outcome and state)."""
+    base = _HOSTILE_BASE
+
+    class Record(SpanRecord):
+        __slots__ = ()
+
+        @property  # type: ignore[misc]
+        def events(self) -> Any:
+            return (("gen_ai.first_token", _START + 4),)
+
+    changes: list[Any] = [
+        {"attributes": {_Loud(k) if k == "gen_ai.request.model" else k: v for k, v in base.attributes.items()}},
+        {"attributes": {**base.attributes, "gen_ai.request.model": _Loud("gpt-4o")}},
+        {"scope_name": _Loud(base.scope_name)}, {"events": ((_Loud("gen_ai.first_token"), _START + 4),)},
+        {"trace_state": _Loud("")}, {"is_error": 0}, {"attributes": {**base.attributes, "gen_ai.usage.input_tokens": 2**62}},
+    ]
+    for weight in (False, True):
+        fast, pure = _taught(weight, tmp_path)
+        for change in changes:
+            _alike(fast, pure, lambda: dataclasses.replace(base, span_id=bytes([5] * 8), **change))
+    fast, pure = _taught(False, tmp_path)
+    t_fast, t_pure = _tally_of(fast), _tally_of(pure)
+    record = object.__new__(Record)
+    for f in dataclasses.fields(SpanRecord):  # the slots, through SpanRecord's own descriptors
+        SpanRecord.__dict__[f.name].__set__(record, getattr(base, f.name))
+    assert _c_run()(t_fast, [record], 0) == t_pure.run_pure([record], 0)
+    assert _state(fast, t_fast) == _state(pure, t_pure) and t_fast.taken[0].ttft_s == 4e-9

@@ -64,6 +64,11 @@ def test_json(capsys: pytest.CaptureFixture[str]) -> None:
         "at": "2026-11-01T11:00:00Z",
         "tokens": {"input": 2000, "cache_read": 10000, "cache_write": 4000, "output": 800, "reasoning": 0},
         "cache_write_1h": True,
+        "service_tier": "",
+        "batch": False,
+        "partly_priced": False,
+        "unpriced_units": [],
+        "units": {},
         "unit_prices_usd_per_mtok": {"input": "3", "cache_read": "0.3", "cache_write": "6", "output": "15",
                                      "reasoning": "15"},
         "per_request_usd": "0",
@@ -156,3 +161,57 @@ def test_real_subprocess(tmp_path: Path) -> None:
                              capture_output=True, text=True, timeout=60, env=env)
     assert unknown.returncode == 3
     assert "no price for model" in unknown.stderr
+
+
+def test_service_tier_batch_and_units(capsys: pytest.CaptureFixture[str]) -> None:
+    # gpt-5-mini flex: $0.125 / $1 per Mtok (genai-prices 0.2.3, from 2026-10-12)
+    code, doc, _ = run_json(capsys, "openai", "gpt-5-mini", "--input", "10000", "--output", "2000",
+                            "--service-tier", "Flex", "--at", "2026-11-20")
+    assert code == 0 and doc["total_usd"] == "0.00325" and doc["service_tier"] == "flex"
+    assert doc["price_entry"] == "openai/gpt-5-mini [flex]" and doc["partly_priced"] is False
+    # gpt-audio: text $2.50 / $10, audio $32 / $64 per Mtok; no web search price
+    code, doc, _ = run_json(capsys, "openai", "gpt-audio", "--input", "3000", "--output", "2000",
+                            "--unit", "input_audio_tokens=3000", "--unit", "output_audio_tokens=1000",
+                            "--unit", "web_searches=2", "--unit", "custom.image_hd=1", "--at", "2026-11-20")
+    assert code == 0
+    assert doc["units"] == {
+        "input_audio_tokens": {"count": 3000, "priced": True, "priced_as": "input_audio_tokens", "per": 1000000,
+                               "price_usd": "32", "cost_usd": "0.096"},
+        "output_audio_tokens": {"count": 1000, "priced": True, "priced_as": "output_audio_tokens", "per": 1000000,
+                                "price_usd": "64", "cost_usd": "0.064"},
+        "web_searches": {"count": 2, "priced": False, "cost_usd": "0"},
+        "custom.image_hd": {"count": 1, "priced": False, "cost_usd": "0"},
+    }
+    assert doc["total_usd"] == "0.1875"
+    assert doc["partly_priced"] is True and doc["unpriced_units"] == ["custom.image_hd", "web_searches"]
+    # a tier the model has no price for: the standard price, flagged; batch priced
+    code, doc, _ = run_json(capsys, "openai", "gpt-4o", "--input", "10000", "--output", "2000",
+                            "--service-tier", "flex", "--batch", "--at", "2026-11-20")
+    assert code == 0 and doc["total_usd"] == "0.0225" and doc["unpriced_units"] == ["tier:flex"]
+    assert doc["batch"] is True and doc["price_entry"] == "openai/gpt-4o [batch]"
+
+
+def test_units_in_the_table(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["price", "groq", "whisper-large-v3", "--unit", "audio_seconds=3600", "--unit", "web_searches=1",
+                 "--batch", "--at", "2026-11-20"])
+    out, _ = capsys.readouterr()
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0] == "groq whisper-large-v3 at 2026-11-20T00:00:00Z  [batch]"
+    assert ["audio_seconds", "3600", "0.0555/h", "0.0555"] in [line.split() for line in lines]  # batch: half
+    assert ["web_searches", "1", "no", "price", "0"] in [line.split() for line in lines]
+    assert any(line.startswith("partly priced: no price for web_searches") for line in lines)
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--unit", "web_searches"], "expected NAME=N"),
+    (["--unit", "web_searches=-1"], "cannot be negative"),
+    (["--unit", "web_searches=1", "--unit", "web_searches=2"], "--unit web_searches given twice"),
+])
+def test_bad_units(capsys: pytest.CaptureFixture[str], argv: list[str], message: str) -> None:
+    try:
+        code = main(["price", "openai", "gpt-4o", *argv])
+    except SystemExit as exc:  # argparse rejects a malformed value
+        code = exc.code  # type: ignore[assignment]
+    assert code == 2
+    assert message in capsys.readouterr().err

@@ -1,7 +1,8 @@
 """The C accelerator of span extraction (`SpanExtractor.extract_data`, `_extract.c`) gives exactly what
 the pure path (`extract(parse_lean(data))`) gives: on the span fixtures, the benchmark bodies, random
 OTLP requests built with the real protobuf classes (plus raw attribute bytes and odd field layouts),
-and random mutations of valid bodies (which it must survive whatever upb says of them). It is built in
+and random mutations of valid bodies (which it must survive whatever upb says of them), with and without
+a ledger's retention bound on end times (the same spans refused for the same reasons). It is built in
 this checkout (CI exercises it), switched off by GENAI_METER_ACCELERATOR=off, and leaks nothing.
 """
 
@@ -15,6 +16,7 @@ import struct
 import subprocess
 import sys
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -28,11 +30,21 @@ from genai_meter.collector_processor.receiver import spans as spans_mod
 from genai_meter.collector_processor.receiver.decode import BadRequest, parse_lean
 from genai_meter.collector_processor.receiver.spans import Extracted, SpanExtractor
 from genai_meter.conventions import MARKER_KEYS
+from genai_meter.conventions.times import NS_PER_DAY, EndTimes
 from genai_meter.records import SpanRecord
 from tests.support.otlp import REPO, key_values, new_ids
 from tests.support.record_spans import fixture_names, read_fixture
 
-EXTRACTOR = SpanExtractor()
+NOW = time.time_ns()  # one clock reading for both paths (an end time at the edge of the window stays put)
+SKEW = 600 * 10**9
+EXTRACTOR = SpanExtractor(end_times=EndTimes(SKEW))  # no ledger: no lower bound (the fixtures stay in)
+RETAINING = SpanExtractor(end_times=EndTimes(SKEW, 400 * NS_PER_DAY))  # a ledger's retention: too_old too
+BOTH = (EXTRACTOR, RETAINING)
+OLDEST, NEWEST = RETAINING.end_times.bounds(NOW)
+# end times at and around every bound, in the window, and anything a fixed64 holds
+END_TIMES = st.one_of(st.sampled_from([0, 1, OLDEST - 1, OLDEST, NOW, NEWEST, NEWEST + 1, 2**63 - 1, 2**63,
+                                       2**64 - 1]),
+                      st.integers(OLDEST - 10**12, NEWEST + 10**12), st.integers(0, 2**64 - 1))
 FUZZ = settings(max_examples=300, deadline=None, derandomize=True,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
@@ -69,15 +81,17 @@ def assert_same(fast: Extracted | None, pure: Extracted) -> None:
                 assert a.scope_name is b.scope_name
 
 
-def both_paths(data: bytes) -> None:
+def both_paths(data: bytes, extractors: tuple[SpanExtractor, ...] = (EXTRACTOR,)) -> None:
     """For a body upb accepts, both paths agree; for one it refuses, the C scan survives."""
     try:
         lean = parse_lean(data)
     except BadRequest:
-        found = EXTRACTOR.extract_data(data)
-        assert found is None or isinstance(found, Extracted)
+        for extractor in extractors:
+            found = extractor.extract_data(data, NOW)
+            assert found is None or isinstance(found, Extracted)
         return
-    assert_same(EXTRACTOR.extract_data(data), EXTRACTOR.extract(lean))
+    for extractor in extractors:
+        assert_same(extractor.extract_data(data, NOW), extractor.extract(lean, now_ns=NOW))
 
 
 # -- building bodies by hand (the real classes for messages, bytes where they cannot go) ------------
@@ -152,7 +166,7 @@ def test_every_span_fixture_gives_the_same_result(name: str) -> None:
 def test_all_fixtures_in_one_request_share_resources_per_resource_spans() -> None:
     data = fixture_body(FIXTURES)
     both_paths(data)
-    found = EXTRACTOR.extract_data(data)
+    found = EXTRACTOR.extract_data(data, NOW)
     assert found is not None and len(found.candidates) > 40
 
 
@@ -221,6 +235,45 @@ def test_status_codes_merge_as_upb_merges_them(status: tuple[int | None, ...]) -
     both_paths(request([([], [("sc", [SPAN + ld(9, MARKER) + _status(*status)])])]))
 
 
+def _ended(end_ns: int, n: int, start_ns: int = 0) -> bytes:
+    """A candidate span ending at `end_ns` (span id `n`)."""
+    return (Span(trace_id=b"\x01" * 16, span_id=bytes([n + 1]) * 8, name="e", start_time_unix_nano=start_ns,
+                 end_time_unix_nano=end_ns).SerializeToString() + ld(9, MARKER))
+
+
+EDGES = {  # end time -> the reason it is refused with a ledger's retention ("" = a candidate)
+    OLDEST - 1: "too_old", OLDEST: "", NOW: "", NEWEST: "", NEWEST + 1: "end_time_in_future",
+    2**63 - 1: "end_time_in_future", 2**63: "end_time_out_of_range", 2**64 - 1: "end_time_out_of_range",
+    0: "too_old",
+}
+
+
+def test_end_times_are_refused_at_the_same_edges_with_the_same_reasons() -> None:
+    """Both paths refuse a candidate whose end time is no plausible instant: 2^63 ns or later, past the clock-skew
+    allowance, or (with a ledger) older than its retention; the bounds are inclusive."""
+    ends = list(EDGES)
+    data = request([([], [("sc", [_ended(end, n) for n, end in enumerate(ends)])])])
+    both_paths(data, BOTH)
+    found = RETAINING.extract_data(data, NOW)
+    assert found is not None and found.received == len(ends)
+    assert [c.end_ns for c in found.candidates] == [OLDEST, NOW, NEWEST]
+    assert found.rejected == {"too_old": 2, "end_time_in_future": 2, "end_time_out_of_range": 2}
+    opened = EXTRACTOR.extract_data(data, NOW)  # no ledger: nothing is too old
+    assert opened is not None and [c.end_ns for c in opened.candidates] == [OLDEST - 1, OLDEST, NOW, NEWEST, 0]
+    assert opened.rejected == {"end_time_in_future": 2, "end_time_out_of_range": 2}
+    pure = RETAINING.extract(parse_lean(data), now_ns=NOW)
+    assert pure.rejected == found.rejected and pure.rejected_total == 6
+
+
+def test_an_invalid_id_is_the_reason_before_the_end_time() -> None:
+    span = Span(trace_id=bytes(16), span_id=b"\x02" * 8, name="e", end_time_unix_nano=2**64 - 1).SerializeToString()
+    data = request([([], [("sc", [span + ld(9, MARKER), _ended(2**63, 3), _ended(NOW, 4, start_ns=2**64 - 1)])])])
+    both_paths(data, BOTH)
+    found = EXTRACTOR.extract_data(data, NOW)
+    assert found is not None and found.rejected == {"invalid_id": 1, "end_time_out_of_range": 1}
+    assert [c.start_ns for c in found.candidates] == [2**64 - 1]  # the start is read as it is (the meter judges it)
+
+
 def test_repeated_resources_scopes_and_fields_merge_as_upb_merges_them() -> None:
     span = SPAN + ld(5, b"renamed") + ld(1, b"\x03" * 16) + ld(9, MARKER) + b"\x39" + bytes(8) + b"\x39" + b"\x07" * 8
     scopes = ld(1, ld(1, b"first")) + ld(2, span) + ld(1, ld(1, b"second")) + ld(1, b"") + ld(2, span)
@@ -243,7 +296,12 @@ def test_a_markerless_dot_or_a_raising_decoder_is_handled() -> None:
         AnyValue(string_value=f"unique-{os.getpid()}-{random.random()}")]))).SerializeToString()
     span = Span(trace_id=b"\x01" * 16, span_id=b"\x02" * 8, name="s").SerializeToString()
     with pytest.raises(KeyError):  # an array goes through the (here raising) Python decoding
-        scanner.scan(request([([], [("sc", [span + ld(9, array)])])]))
+        scanner.scan(request([([], [("sc", [span + ld(9, array)])])]), 0, 2**63 - 1)
+    for bounds in ((-1, 5), (0, -1), (0, 2**63)):  # bounds outside 0..2^63 - 1
+        with pytest.raises((ValueError, OverflowError)):
+            scanner.scan(b"", *bounds)
+    with pytest.raises(TypeError):
+        scanner.scan(b"")  # type: ignore[call-arg]
     with pytest.raises((TypeError, AttributeError)):  # the record type's fields must be slots
         Scanner(frozenset(MARKER_KEYS), (), dict, spans_mod._RECORD_FIELDS, boom)
 
@@ -279,7 +337,7 @@ def test_no_reference_or_memory_leak() -> None:
             for body in bodies:
                 EXTRACTOR.extract_data(body)
                 try:
-                    raising.scan(body)
+                    raising.scan(body, 0, NOW)
                 except ZeroDivisionError:
                     pass
 
@@ -301,7 +359,7 @@ def test_threads_sharing_the_caches_get_the_same_results() -> None:
     spans = [SPAN + ld(9, MARKER) + b"".join(ld(9, a) for a in arrays[i::7]) for i in range(7)]
     bodies = [request([([_kv("service.name", string_value=f"svc{i}")], [(f"sc{i}", spans)])]) for i in range(6)]
     bodies += [template_body(1.0, spans=64, seed=s) for s in range(3)]
-    expected = [EXTRACTOR.extract(parse_lean(b)) for b in bodies]
+    expected = [EXTRACTOR.extract(parse_lean(b), now_ns=NOW) for b in bodies]
     failures: list[str] = []
 
     def work(seed: int) -> None:
@@ -309,7 +367,7 @@ def test_threads_sharing_the_caches_get_the_same_results() -> None:
         for _ in range(150):
             i = rng.randrange(len(bodies))
             try:
-                assert_same(EXTRACTOR.extract_data(bodies[i]), expected[i])
+                assert_same(EXTRACTOR.extract_data(bodies[i], NOW), expected[i])
             except AssertionError as exc:
                 failures.append(f"body {i}: {exc}")
 
@@ -362,8 +420,7 @@ IDS = st.sampled_from([VALID_IDS, VALID_IDS, VALID_IDS, VALID_IDS, (bytes(16), b
 def random_span(draw: st.DrawFn) -> bytes:
     trace_id, span_id = draw(IDS)
     chunks = [ld(1, trace_id), ld(2, span_id), ld(5, draw(st.text(max_size=6)).encode()),
-              b"\x39" + struct.pack("<Q", draw(st.integers(0, 2**64 - 1))),
-              b"\x41" + struct.pack("<Q", draw(st.integers(0, 2**64 - 1)))]
+              b"\x39" + struct.pack("<Q", draw(END_TIMES)), b"\x41" + struct.pack("<Q", draw(END_TIMES))]
     chunks += [ld(9, raw) for raw in draw(st.lists(RAW_ATTRIBUTES, max_size=8))]
     chunks += [ld(11, Span.Event(name=n, time_unix_nano=t).SerializeToString())
                for n, t in draw(st.lists(st.tuples(st.text(max_size=4), st.integers(0, 2**64 - 1)), max_size=2))]
@@ -384,10 +441,10 @@ RANDOM_REQUESTS = st.lists(st.tuples(st.lists(RAW_ATTRIBUTES, max_size=3),
 @FUZZ
 @given(RANDOM_REQUESTS, st.integers(0, 3))
 def test_random_requests_give_the_same_result(data: bytes, extra: int) -> None:
-    both_paths(data)
+    both_paths(data, BOTH)
     if extra == 1:  # a second `resource` and `scope` later in the message: they merge
         both_paths(data.replace(b"", b"", 0) + ld(1, ld(1, ld(1, KeyValue(key="late", value=AnyValue(int_value=1))
-                                                              .SerializeToString()))))
+                                                              .SerializeToString()))), BOTH)
 
 
 SEEDS = [template_body(1.0, spans=3), template_body(0.5, spans=4), fixture_body(FIXTURES[:3]),
@@ -404,7 +461,7 @@ def test_mutated_bodies_never_crash_and_agree_when_upb_accepts(seed: bytes, edit
         data[position % len(data)] = value
     if truncate:
         data = data[: cut % (len(data) + 1)]
-    both_paths(bytes(data))
+    both_paths(bytes(data), BOTH)
 
 
 def test_random_junk_never_crashes() -> None:

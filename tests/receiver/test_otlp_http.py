@@ -78,6 +78,9 @@ def test_gzip_body(serve: Serve) -> None:
     assert requests_of(serve, "gz") == 1
 
 
+ENDED = time.time_ns() - 60 * 10**9  # within the ledger's retention whenever the tests run
+
+
 def test_handwritten_otlp_json_counts_like_protobuf(serve: Serve) -> None:
     body = {
         "resourceSpans": [{
@@ -90,8 +93,8 @@ def test_handwritten_otlp_json_counts_like_protobuf(serve: Serve) -> None:
                     "parentSpanId": "eee19b7ec3c1b173",
                     "name": "chat gpt-4o",
                     "kind": 3,
-                    "startTimeUnixNano": "1767225600000000000",
-                    "endTimeUnixNano": "1767225601500000000",
+                    "startTimeUnixNano": str(ENDED - 1_500_000_000),  # strings, as OTLP/JSON writes int64s
+                    "endTimeUnixNano": str(ENDED),
                     "attributes": [
                         {"key": "gen_ai.operation.name", "value": {"stringValue": "chat"}},
                         {"key": "gen_ai.provider.name", "value": {"stringValue": "openai"}},
@@ -141,6 +144,22 @@ def test_partial_success_for_rejected_spans(serve: Serve) -> None:
     assert reply.status == 200
     assert json.loads(reply.body)["partialSuccess"]["rejectedSpans"] == "1"
     assert requests_of(serve, "partial-json") == 1
+
+
+def test_spans_with_implausible_end_times_are_a_partial_success(serve: Serve) -> None:
+    """A span dated 2099 or at 2^63 ns is refused with its reason; the rest of the request is counted."""
+    good = make_span(llm_attributes(customer="dated"))
+    year_2099 = make_span(llm_attributes(customer="dated"), start_ns=4_083_000_000 * 10**9)
+    overflowing = make_span(llm_attributes(customer="dated"), start_ns=2**63)
+    reply = post_traces(serve.http, make_request([good, year_2099, overflowing]))
+    assert reply.status == 200
+    response = ExportTraceServiceResponse.FromString(reply.body)
+    assert response.partial_success.rejected_spans == 2
+    assert "1 span(s) rejected: end_time_in_future" in response.partial_success.error_message
+    assert "1 span(s) rejected: end_time_out_of_range" in response.partial_success.error_message
+    samples = scrape(serve.metrics)
+    assert total(samples, "llm_requests_total", customer="dated") == 1
+    assert total(samples, "genai_meter_spans_rejected_total", reason="end_time_in_future") == 1
 
 
 def status_of(body: bytes, content_type: str) -> status_pb2.Status:

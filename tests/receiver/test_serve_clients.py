@@ -120,6 +120,10 @@ def test_grpc_status_codes(serve: Serve) -> None:
     bad_ids = make_span(llm_attributes(customer="grpc-partial"), ids=(b"", b""))
     answer = ExportTraceServiceResponse.FromString(grpc_export(serve.grpc, make_request([good, bad_ids]).SerializeToString()))
     assert answer.partial_success.rejected_spans == 1
+    future = make_span(llm_attributes(customer="grpc-partial"), start_ns=time.time_ns() + 3600 * 10**9)
+    answer = ExportTraceServiceResponse.FromString(grpc_export(serve.grpc, make_request([future]).SerializeToString()))
+    assert answer.partial_success.rejected_spans == 1
+    assert answer.partial_success.error_message == "1 span(s) rejected: end_time_in_future"
     assert ExportTraceServiceResponse.FromString(grpc_export(serve.grpc, b"")) == ExportTraceServiceResponse()
     samples = scrape(serve.metrics)
     assert total(samples, "llm_requests_total", customer="grpc-partial") == 1

@@ -34,6 +34,7 @@ def test_sigterm_keeps_metrics_until_scraped_then_exits_0(tmp_path: Path) -> Non
     serve = start_serve(config)
     try:
         assert http_request(serve.metrics, "GET", "/readyz").status == 200
+        scrape(serve.metrics)  # a Prometheus scrapes it: the shutdown waits for its next scrape
         assert post_traces(serve.http, make_request([make_span(llm_attributes(customer="last")) for _ in range(4)])).status == 200
         serve.signal(signal.SIGTERM)
         assert wait_for(lambda: http_request(serve.metrics, "GET", "/readyz").status == 503, 5)
@@ -67,6 +68,7 @@ def test_in_flight_request_finishes_during_shutdown(tmp_path: Path) -> None:
     try:
         body = make_request([make_span(llm_attributes(customer="inflight")) for _ in range(3)]).SerializeToString()
         host, port = serve.http.rsplit(":", 1)
+        scrape(serve.metrics)  # scraped before: the shutdown keeps /metrics up for the next scrape
         sock = socket.create_connection((host, int(port)), timeout=10)
         sock.sendall(b"POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\n"
                      + f"Content-Length: {len(body)}\r\n\r\n".encode() + body[:10])
@@ -78,7 +80,7 @@ def test_in_flight_request_finishes_during_shutdown(tmp_path: Path) -> None:
         sock.close()
         assert answer.startswith(b"HTTP/1.1 200")
         assert total(scrape(serve.metrics), "llm_requests_total", customer="inflight") == 3
-        assert serve.wait(10) == 0
+        assert serve.wait(30) == 0
     finally:
         serve.stop(5)
 

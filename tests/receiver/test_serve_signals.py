@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from genai_meter.collector_processor.receiver.lifecycle import ShutdownSignals
-from tests.support.otlp import start_serve, write_config
+from tests.support.otlp import scrape, start_serve, write_config
 
 
 def test_simultaneous_signals_count_as_one_and_a_later_one_hurries() -> None:
@@ -26,6 +26,7 @@ def test_serve_logs_its_scrape_wait_and_a_second_signal_ends_it(tmp_path: Path) 
     config = write_config(tmp_path / "c.yaml", {"server": {"shutdown_scrape_wait_seconds": 60}})
     serve = start_serve(config)
     try:
+        scrape(serve.metrics)  # a Prometheus is there: it will want the last figures
         for _ in range(3):  # three at once: one shutdown, not a hurry
             os.kill(serve.process.pid, signal.SIGTERM)
         deadline = time.monotonic() + 10
@@ -40,5 +41,17 @@ def test_serve_logs_its_scrape_wait_and_a_second_signal_ends_it(tmp_path: Path) 
         assert serve.wait(10) == 0
         assert time.monotonic() - started < 5
         assert serve.log().count("received, shutting down") == 1
+    finally:
+        serve.stop(5)
+
+
+def test_serve_never_scraped_does_not_wait_for_a_final_scrape(tmp_path: Path) -> None:
+    """Ctrl-C on a serve no Prometheus ever scraped: nothing would come for the last figures."""
+    config = write_config(tmp_path / "c.yaml", {"server": {"shutdown_scrape_wait_seconds": 30}})
+    serve = start_serve(config)
+    try:
+        serve.signal(signal.SIGINT)
+        assert serve.wait(10) == 0  # not the 30 s the config allows
+        assert "never scraped; not waiting" in serve.log() and "waiting up to" not in serve.log()
     finally:
         serve.stop(5)

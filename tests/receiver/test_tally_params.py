@@ -1,7 +1,8 @@
 """The SQLite insert parameters of bulk-counted calls: `TallyParams.params` equals `params_of` over the
 `tally_rows` Rows (the path every other call takes), and the C `_tally_params.params` equals
-`params_pure` (the reference) on real tallies, generated taken calls and odd values, errors included;
-it keeps no references."""
+`params_pure` (the reference) on real tallies, generated taken calls and odd values, errors included, or
+answers None for a shape it does not model (then the reference runs): on every input shape the
+accelerated path gives the reference's result or its exception; it keeps no references."""
 
 from __future__ import annotations
 
@@ -110,6 +111,7 @@ def test_c_params_equal_the_reference_on_generated_calls(taken: list[Taken]) -> 
     heads = [HEAD, (8, "conv", "user", 4, "no price", "", 1, 250_000, 1), HEAD]
     want = tr.params_pure(taken, heads)
     got = _c_params()(taken, heads)
+    assert got is not None, "the C code gave up on the shapes a Tally makes"
     assert got == want
     assert [tuple(map(type, row)) for row in got] == [tuple(map(type, row)) for row in want]
 
@@ -121,19 +123,71 @@ def _outcome(fn: Any, *args: Any) -> Any:
         return type(exc)
 
 
+def _accelerated(taken: Any, heads: Any) -> Any:
+    """What `TallyParams.params` gives with the accelerator on: the C result, or the reference's when C says None."""
+    made = _c_params()(taken, heads)
+    return tr.params_pure(taken, heads) if made is None else made
+
+
+GOOD = Taken(0, (1, 2, 3, 4, 5), (6, 7, 8, 9, 10, 11), 0.5, None, 5, b"t" * 16, b"s" * 8, b"")
+
+
+class _Text(str):
+    """A str subclass: a value a hostile instrumentation could put anywhere."""
+
+
+# shapes no Tally makes: the reference decides what they give (a result or an exception), the C path the same
+SHAPES: dict[str, tuple[Any, Any]] = {
+    "a list head": ([GOOD], [list(HEAD)]),
+    "list costs": ([GOOD._replace(costs=[6, 7, 8, 9, 10, 11])], [HEAD]),
+    "six tokens": ([GOOD._replace(tokens=(1, 2, 3, 4, 5, 6))], [HEAD]),
+    "empty costs": ([GOOD._replace(costs=())], [HEAD]),
+    "costs of floats": ([GOOD._replace(costs=(0.5, 1, 2, 3, 4, 5))], [HEAD]),
+    "list tokens": ([GOOD._replace(tokens=[1, 2, 3, 4, 5])], [HEAD]),
+    "a plain tuple for a Taken": ([tuple(GOOD)], [HEAD]),
+    "taken as a tuple": ((GOOD, GOOD), [HEAD]),
+    "heads as a dict": ([GOOD], {0: HEAD}),
+    "heads as a tuple": ([GOOD], (HEAD,)),
+    "a bool group": ([GOOD._replace(group=True)], [HEAD, HEAD]),
+    "a negative group": ([GOOD._replace(group=-1)], [HEAD]),
+    "a group past the heads": ([GOOD._replace(group=3)], [HEAD]),
+    "a group too large for an index": ([GOOD._replace(group=2**70)], [HEAD]),
+    "an int duration and ttft": ([GOOD._replace(duration_s=3, ttft_s=-2)], [HEAD]),
+    "a str duration": ([GOOD._replace(duration_s="1")], [HEAD]),
+    "bytearray ids": ([GOOD._replace(trace_id=bytearray(16))], [HEAD]),
+    "an int id": ([GOOD._replace(parent_span_id=3)], [HEAD]),
+    "str subclasses in the head": ([GOOD], [(7, _Text("c"), "", 3, "", "", 0, 1_000_000, 0)]),
+    "a short head": ([GOOD], [HEAD[:8]]),
+    "a long head": ([GOOD], [HEAD + (1,)]),
+    "a cost that is text": ([GOOD._replace(costs=(1, "x", 3, 4, 5, 6))], [HEAD]),
+    "a good call, then an odd one": ([GOOD, GOOD._replace(costs=[1, 2, 3, 4, 5, 6])], [HEAD]),
+    "an infinite ttft, then an odd call": ([GOOD._replace(ttft_s=math.inf), GOOD._replace(costs=())], [HEAD]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(SHAPES))
+def test_every_shape_gives_what_the_reference_gives(case: str) -> None:
+    """The C code computed these shapes (or raised on them) unlike the reference: a list head, list costs, six
+    tokens and empty costs raised in C and not in the reference; a plain tuple passed in C and not in it."""
+    taken, heads = SHAPES[case]
+    want = _outcome(tr.params_pure, taken, heads)
+    got = _outcome(_accelerated, taken, heads)
+    assert got == want
+    if isinstance(want, list):
+        assert [tuple(map(type, row)) for row in got] == [tuple(map(type, row)) for row in want]
+
+
 @pytest.mark.parametrize("duration", [math.inf, -math.inf, math.nan, 1e300, -0.0000004, 2.5e-6, 3.5e-6])
 def test_odd_durations_give_what_the_reference_gives(duration: float) -> None:
     taken = [Taken(0, (1, 2, 3, 4, 5), (6, 7, 8, 9, 10, 11), duration, duration, 5, b"t" * 16, b"s" * 8, b"")]
     assert _outcome(_c_params(), taken, [HEAD]) == _outcome(tr.params_pure, taken, [HEAD])
 
 
-def test_bad_shapes_raise_as_the_reference_does() -> None:
-    good = Taken(0, (1, 2, 3, 4, 5), (6, 7, 8, 9, 10, 11), 0.5, None, 5, b"t" * 16, b"s" * 8, b"")
-    for taken, heads in (([good._replace(group=3)], [HEAD]), ([good], [HEAD[:8]]), ([good], [HEAD + (1,)]),
-                         ([good._replace(costs=(1, "x", 3, 4, 5, 6))], [HEAD])):
-        want = _outcome(tr.params_pure, taken, heads)
-        assert isinstance(want, type) and issubclass(want, Exception)
-        assert _outcome(_c_params(), taken, heads) is want
+def test_the_shapes_c_models_are_computed_in_c() -> None:
+    """A group past the heads raises in C (IndexError, as the reference); the shapes of real calls never give None."""
+    assert _outcome(_c_params(), [GOOD._replace(group=3)], [HEAD]) is IndexError
+    assert _c_params()([GOOD, GOOD._replace(ttft_s=0.25, duration_s=7)], [HEAD]) == tr.params_pure(
+        [GOOD, GOOD._replace(ttft_s=0.25, duration_s=7)], [HEAD])
 
 
 def test_c_params_keep_no_references() -> None:

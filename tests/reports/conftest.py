@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -166,15 +167,23 @@ def write_ledger(config: Config, calls: list[LLMCall]) -> Known:
     return known
 
 
-@pytest.fixture(scope="module")
-def ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Config, Known, LedgerReader]]:
-    tmp = tmp_path_factory.mktemp("ledger")
+@contextmanager
+def seeded_ledger(tmp: Path, calls: list[LLMCall]) -> Iterator[tuple[Config, Known, LedgerReader]]:
+    """A ledger in `tmp` holding `calls` (priced by the real book), its config, exact sums and reader."""
     config = make_config(tmp)
-    known = write_ledger(config, build_calls())
+    known = write_ledger(config, calls)
     assert config.ledger.url is not None
     reader = open_reader(config.ledger.url, config)
-    yield config, known, reader
-    reader.close()
+    try:
+        yield config, known, reader
+    finally:
+        reader.close()
+
+
+@pytest.fixture(scope="module")
+def ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Config, Known, LedgerReader]]:
+    with seeded_ledger(tmp_path_factory.mktemp("ledger"), build_calls()) as seeded:
+        yield seeded
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import yaml
 
 from genai_meter.config import ConfigError, load_config, parse_config
 from genai_meter.reports.render.focus import _split
-from genai_meter.reports.render.pdf import pdf_money
+from genai_meter.reports.render.numbers import exact_money
 from genai_meter.reports.service.params import Forbidden, Param, ParamError, parse_query
 from genai_meter.reports.service.ranges import check_step, default_step, iso, parse_time, resolve_window
 from genai_meter.reports.service.scopes import TokenTable, apply_scope, load_tokens, scope_covers, token_hash
@@ -110,4 +110,4 @@ def test_tokens_stored_as_sha256_and_tokens_file(tmp_path: Path) -> None:
 def test_exact_split_and_money_text() -> None:
     assert _split(10, [1, 1, 1]) == [4, 3, 3] and sum(_split(10**15 + 7, [3, 5, 11])) == 10**15 + 7
     assert _split(5, [0, 0]) == [5, 0]
-    assert pdf_money(1_500_000_000_000) == "1.50" and pdf_money(123) == "0.000000000123"
+    assert exact_money(1_500_000_000_000) == "$1.50" and exact_money(123) == "$0.000000000123"

@@ -1,7 +1,8 @@
 """`make demo` shows the product's web page (issue 11 item 8, issue 9 "the demo runs with the ledger"):
 its URL comes first, its API answers from the demo's own ledger with ~30 days of synthetic history
 plus the live calls (growing while the demo runs, with organizations, users and conversations of
-several turns), the demo budget (live services only) crosses a threshold within 3 minutes, alerts
+several turns), the demo budget (live services only) crosses a threshold within 3 minutes while the
+budgets page (headless Chromium) already names the minute it will cross 100 % and no 100 % alert has fired, alerts
 reach the webhook, and the exit summary has the ledger's totals beside Prometheus's: every call sent
 counted once in both. Real processes throughout (the demo, genai-meter serve and reports, Prometheus,
 Alertmanager); one demo run, so that tests/stack stays well under 5 minutes."""
@@ -18,15 +19,31 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import sync_playwright
 
 from genai_meter.stack.processes import port_free
 from tests.stack.demo_process import Demo, alive, children_of, first_url, get_json
+from tests.web.conftest import chromium_path
 
 
 def _calls(page: str, query: str) -> int:
     summary = get_json(f"{page}api/v1/reports/summary?{query}")["summary"]
     assert isinstance(summary, dict)
     return int(summary["calls"])
+
+
+def budget_page(page: str) -> str:
+    """The demo budget's projection line as headless Chromium shows the budgets page (phone width)."""
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium_path(), args=["--no-sandbox", "--disable-gpu"])
+        try:
+            tab = browser.new_page(viewport={"width": 390, "height": 844})
+            tab.goto(f"{page}budgets")
+            tab.wait_for_selector("[data-budget=demo-daily][data-projection=will_exceed] canvas[data-points]",
+                                  timeout=15000)
+            return tab.inner_text("[data-budget=demo-daily] .projection")
+        finally:
+            browser.close()
 
 
 @pytest.mark.slow
@@ -71,6 +88,13 @@ def test_the_demo_shows_the_page_with_history_live_calls_conversations_and_a_bud
         assert alert[0] - demo.started < 180 + 30, demo.text()  # 3 minutes of traffic, after start-up
         budget = get_json(f"{page}api/v1/budgets")["budgets"][0]  # type: ignore[index]
         assert Decimal(budget["percent"]) >= 25 and budget["state"] != "ok", budget
+        # ... and before 100 % the page says when it will be crossed, while no 100 % alert has fired
+        shown = budget_page(page)
+        assert re.search(r"projected to cross 100 % at \d{4}-\d\d-\d\d \d\d:\d\d \(UTC[+-]\d\d:\d\d\)", shown), shown
+        alerts = get_json(f"http://127.0.0.1:{demo.ports['--prometheus-listen']}/api/v1/alerts")["data"]
+        firing = {a["labels"]["alertname"] for a in alerts["alerts"]  # type: ignore[index]
+                  if a["state"] == "firing" and a["labels"].get("budget") == "demo-daily"}
+        assert not firing & {"LLMBudgetExceeded", "LLMBudgetExhaustionForecast"}, firing
 
         # organizations, customers, users, features and conversations of several turns, live
         events = get_json(f"{page}api/v1/events?limit=200&environment=prod")["calls"]

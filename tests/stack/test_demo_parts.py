@@ -4,6 +4,7 @@ the live traffic's attribution and conversations, the web page's port flag. Real
 from __future__ import annotations
 
 import socket
+import subprocess
 import time
 from collections import Counter
 from pathlib import Path
@@ -13,6 +14,7 @@ from genai_meter.ledger import open_reader
 from genai_meter.stack.processes import busy_port
 from genai_meter.stack.seed import has_synthetic, ledger_totals, seed_history
 from genai_meter.stack.traffic import CHAT_TURNS, MODELS, ORGANIZATIONS, Traffic
+from genai_meter.stack.webhook import alert_line
 
 NS = 10**9
 
@@ -70,3 +72,22 @@ def test_a_busy_web_page_port_names_its_flag() -> None:
         address = f"127.0.0.1:{taken.getsockname()[1]}"
         problem = busy_port({"reports_listen": address})
     assert problem is not None and address in problem and "--reports-listen" in problem, problem
+
+
+def test_alert_lines_name_the_budget_and_its_threshold() -> None:
+    line = alert_line({"status": "firing", "labels": {"severity": "info", "alertname": "LLMBudgetThresholdReached",
+                                                      "budget": "demo-daily", "threshold": "25"},
+                       "annotations": {"summary": "LLM budget demo-daily has passed an alert threshold."}})
+    assert line == ("  alert firing   info     LLMBudgetThresholdReached demo-daily 25% — LLM budget demo-daily "
+                    "has passed an alert threshold.\n")
+    plain = alert_line({"status": "resolved", "labels": {"severity": "info", "alertname": "LLMWatchdog"}})
+    assert plain == "  alert resolved info     LLMWatchdog — \n"
+
+
+def test_make_demo_passes_args_on() -> None:
+    """`make demo ARGS=...` hands its options to `genai-meter demo` (a dry run: nothing is installed or started)."""
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(["make", "-n", "demo", "ARGS=--rate 5 --reports-listen 127.0.0.1:8081"], cwd=root,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1].endswith("genai-meter demo --rate 5 --reports-listen 127.0.0.1:8081")

@@ -6,6 +6,8 @@ fails the test on any of them, and on any request that leaves 127.0.0.1.
 
 from __future__ import annotations
 
+import dataclasses
+import random
 import shutil
 import time
 from collections.abc import Iterator
@@ -15,7 +17,19 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from tests.web.site import ADMIN_TOKEN, Known, Site, build_calls, make_config, write_calls
+from tests.web.site import (
+    ADMIN_TOKEN,
+    IDLE_WEEKS_MODEL,
+    Known,
+    Site,
+    build_calls,
+    demo_calls,
+    demo_config,
+    make_call,
+    make_config,
+    write_any,
+    write_calls,
+)
 
 
 def chromium_path() -> str:
@@ -47,8 +61,25 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     config = make_config(tmp)
     now_ns = time.time_ns()
     known = write_calls(config, build_calls(now_ns))
+    # a model last used 20 days ago: zero requests at 7d, listed at 0 (outside `known`: before every range tested)
+    idle = dataclasses.replace(make_call(4000, now_ns - 20 * 86400 * 10**9, random.Random(3)), model=IDLE_WEEKS_MODEL,
+                               request_model=IDLE_WEEKS_MODEL)
+    write_calls(config, [idle], Known())
     site = Site(config)
     yield Served(site, known, now_ns)
+    site.close()
+
+
+@pytest.fixture(scope="module")
+def demo_served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """The demo's budget after a minute of the demo's traffic (a quarter used, 100 % three minutes ahead),
+    with unpriced calls and calls whose cache tokens are unknown."""
+    tmp = tmp_path_factory.mktemp("demo-web")
+    config = demo_config(tmp)
+    now_ns = time.time_ns()
+    write_any(config, demo_calls(now_ns))
+    site = Site(config)
+    yield Served(site, Known(), now_ns)
     site.close()
 
 

@@ -54,7 +54,7 @@ def main() -> int:
                 page.goto(site.url + args.path)
                 page.wait_for_load_state("networkidle")
                 page.wait_for_timeout(500)
-                failed = page.locator(".error, .notice:not([hidden])").all_inner_texts()
+                failed = page.locator("p.error, .notice:not([hidden])").all_inner_texts()
                 if errors or failed:  # never commit a picture of a broken page
                     print(f"the page did not load cleanly: {errors + failed}", file=sys.stderr)
                     return 1

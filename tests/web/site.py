@@ -25,6 +25,8 @@ from genai_meter.pricing import PriceBook
 from genai_meter.records import LLMCall, TokenCounts
 from genai_meter.reports.service.app import create_app
 from genai_meter.reports.service.scopes import token_hash
+from genai_meter.stack.budget import demo_budget
+from genai_meter.stack.traffic import MODELS as PROFILES
 
 ADMIN_TOKEN = "web-admin-token"
 ACME_TOKEN = "web-acme-token"
@@ -32,6 +34,7 @@ NS = 10**9
 MODELS = (("openai", "gpt-4o", "chat"), ("openai", "gpt-4o-mini", "chat"),
           ("anthropic", "claude-sonnet-4-5", "chat"), ("openai", "text-embedding-3-small", "embeddings"))
 IDLE_MODEL = "gpt-4.1-mini"
+IDLE_WEEKS_MODEL = "gpt-4.1-nano"  # last used 20 days ago
 ORGS = ("acme", "globex")
 CUSTOMERS = ("cust-alpha", "cust-beta", "cust-gamma")
 FEATURES = ("search", "chat", "summarize")
@@ -81,7 +84,8 @@ def make_config(tmp: Path) -> Config:
                      "limit_usd": "100"}],
         "reports": {"tokens": [{"sha256": token_hash(ADMIN_TOKEN), "admin": True, "name": "ops"},
                                {"sha256": token_hash(ACME_TOKEN), "scope": {"organization": ["acme"]},
-                                "name": "acme"}]},
+                                "name": "acme"}],
+                    "advice": {"min_saving_usd": "0.01"}},  # a few dollars of traffic: list its savings
     }
     path = tmp / "genai-meter.yaml"
     path.write_text(yaml.safe_dump(data))
@@ -169,3 +173,50 @@ class Site:
         self.server.close()
         self.thread.join(timeout=10)
         self.reader.close()
+
+
+DEMO_RATE = 10.0  # calls per second, as `genai-meter demo` sends them
+DEMO_LIVE_S = 60  # seconds of live traffic before the page is opened: the budget is a quarter used
+
+
+def demo_config(tmp: Path) -> Config:
+    """The web config with the demo's own budget instead of the test budgets (stack.budget.demo_budget:
+    a day budget on the live services that the demo's traffic fills in 4 minutes, noon offset)."""
+    base = make_config(tmp)
+    return base.model_copy(update={"budgets": [demo_budget(base, DEMO_RATE)]})
+
+
+def demo_calls(now_ns: int) -> list[LLMCall]:
+    """The demo's live traffic of the last DEMO_LIVE_S seconds: its models in turn (the self-hosted one has no
+    price), its live services, one call in ten of the priced ones without cache token counts (an upper bound),
+    and a chat conversation that includes the unpriced model."""
+    calls = []
+    count = int(DEMO_RATE * DEMO_LIVE_S)
+    for i in range(count):
+        profile = PROFILES[i % len(PROFILES)]
+        cached = int(profile.prompt_tokens * profile.cache_share)
+        reasoning = int(profile.completion_tokens * profile.reasoning_share)
+        end_ns = now_ns - DEMO_LIVE_S * NS + (i * NS) // int(DEMO_RATE) + NS // 20
+        ident = hashlib.sha256(f"demo-{i}-{end_ns}".encode()).digest()
+        unmetered = "cache_unknown" if i % 10 == 3 and profile.provider != "self-hosted" else ""
+        calls.append(LLMCall(
+            service=("support-bot", "search-api")[i % 2], environment="prod", provider=profile.provider,
+            model=profile.response_model, operation="chat", status="ok", error_type="", duration_s=1.25,
+            ttft_s=None, tokens=TokenCounts(input=profile.prompt_tokens - cached, cache_read=cached,
+                                            output=profile.completion_tokens - reasoning, reasoning=reasoning),
+            end_ns=end_ns, dimensions={"customer": CUSTOMERS[i % 3], "feature": FEATURES[i % 3],
+                                       "organization": ORGS[i % 2]},
+            request_model=profile.model, trace_id=ident[:16], span_id=ident[16:24], unmetered=unmetered,
+            conversation_id="demo-chat-1" if i >= count - 5 else "", user_id=f"user-{i % 4}"))
+    return calls
+
+
+def write_any(config: Config, calls: list[LLMCall]) -> None:
+    """Price `calls` (unpriced ones stored as such) and store them through the real writer."""
+    book = PriceBook.from_config(config)
+    assert config.ledger.url is not None
+    writer = open_writer(config.ledger.url, config)
+    try:
+        assert all(writer.submit([Entry(c, book.cost(c)) for c in calls]).result(timeout=30))
+    finally:
+        writer.close()

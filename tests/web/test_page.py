@@ -23,9 +23,9 @@ from playwright.sync_api import Browser, Page
 from pypdf import PdfReader
 
 from genai_meter.money import usd_text
-from genai_meter.reports.render.pdf import pdf_money
+from genai_meter.reports.render.numbers import exact_money
 from tests.web.conftest import Browse, Served, browse
-from tests.web.site import ACME_TOKEN, IDLE_MODEL, make_call, write_calls
+from tests.web.site import ACME_TOKEN, IDLE_MODEL, IDLE_WEEKS_MODEL, make_call, write_calls
 
 pytestmark = pytest.mark.slow
 CHARTS = ("chart-cost-time", "chart-requests-time", "chart-model-tokens", "chart-model-cost", "chart-requests-model",
@@ -65,6 +65,9 @@ def test_overview_cards_show_exact_totals_and_every_chart_draws(admin: Browse, s
     tokens = page.inner_text("[data-card=tokens]")
     assert f"{known.tokens:,}" in tokens and f"in {known.tokens_in:,}" in tokens and f"out {known.tokens_out:,}" in tokens
     assert f"exact {exact(known.cost_pico // known.calls)}" in page.inner_text("[data-card=per-request]")
+    shown = page.evaluate("['0.250000000000', '0.123400000000', '12.345600000000', '1234.5', '0.000000000000']"
+                          ".map(v => GM.usd(v))")
+    assert shown == ["$0.25", "$0.1234", "$12.3456", "$1,234.50", "$0.00"]  # rounded, no zeros past the cents
     mtd = page.inner_text("[data-card=mtd]")
     assert "all-monthly" in mtd and "%" in mtd
     assert "range $" in page.inner_text("[data-card=projected]")
@@ -86,6 +89,13 @@ def test_requests_by_model_lists_zero_request_models_and_filters_stay_in_the_url
     wait_overview(page)
     labels = page.evaluate("Chart.getChart(document.getElementById('chart-requests-model')).data.labels")
     assert f"{IDLE_MODEL} (0)" in labels
+    page = admin.open("/?range=7d")  # idle for 20 days: still listed at 0 over 7 days
+    wait_overview(page)
+    labels = page.evaluate("Chart.getChart(document.getElementById('chart-requests-model')).data.labels")
+    assert f"{IDLE_WEEKS_MODEL} (0)" in labels and f"{IDLE_MODEL} (0)" not in labels
+    assert "1 model with no request in this range" in page.inner_text("#idle-note")
+    page = admin.open("/?range=24h")
+    wait_overview(page)
     page.select_option("select[data-field=customer]", "cust-alpha")
     page.wait_for_url("**customer=cust-alpha**")
     wait_overview(page)
@@ -135,6 +145,9 @@ def test_conversation_page_shows_each_message_cost_arithmetic(admin: Browse, ser
     page.wait_for_selector("#conversations tbody tr")
     listed = page.inner_text("#conversations")
     assert "conv-acme" in listed and "conv-globex" in listed
+    row = page.locator("#conversations tbody tr", has_text="conv-acme")
+    started = row.locator("[data-key=first_call]").inner_text()
+    ended = row.locator("[data-key=last_call]").inner_text()
     page.click("text=conv-acme")
     page.wait_for_selector("#messages .msg")
     calls = served.known.conversations["conv-acme"]
@@ -146,6 +159,10 @@ def test_conversation_page_shows_each_message_cost_arithmetic(admin: Browse, ser
         assert call.model in text and "duration" in text and "price entry" in text
         assert f"{call.tokens.input} x $" in text  # tokens x rate = cost
     assert page.inner_text("#conv-cost") == exact(sum(p for _, p in calls))
+    assert page.inner_text("#conv-span") == f"{started} – {ended}"  # the list and the page agree, to the second
+    first = min(calls, key=lambda cp: cp[0].end_ns)[0]
+    assert started == time.strftime("%Y-%m-%d %H:%M:%S",
+                                    time.localtime((first.end_ns - round(first.duration_s * 1e6) * 1000) // 10**9))
 
 
 def test_budgets_show_gauges_by_state_forecast_fans_and_advice(admin: Browse) -> None:
@@ -158,12 +175,14 @@ def test_budgets_show_gauges_by_state_forecast_fans_and_advice(admin: Browse) ->
     colors = page.eval_on_selector_all("[data-budget]", "bs => Object.fromEntries(bs.map(b => [b.dataset.budget, "
                                        "b.querySelector('.gauge-fill').getAttribute('stroke')]))")
     assert colors["acme-monthly"] == "#7f1d1d" and colors["globex-monthly"] == "#16a34a"
-    assert "exceeded" in page.inner_text("[data-budget=acme-monthly]")
+    acme = page.inner_text("[data-budget=acme-monthly]")
+    assert "exceeded" in acme and "crossed 100 % at " in acme and "(UTC+00:00)" in acme
     for name in states:
         canvas = page.locator(f"[data-budget={name}] canvas")
         assert int(canvas.get_attribute("data-points") or 0) > 0
         labels = canvas.evaluate("c => Chart.getChart(c).data.datasets.map(d => d.label)")
-        assert labels == ["actual", "aggressive", "likely", "conservative", "limit"]
+        assert labels[:5] == ["actual", "aggressive", "likely", "conservative", "limit"]
+        assert labels[5:] == (["crossed 100 %"] if name == "acme-monthly" else labels[5:])
         fan = canvas.evaluate("c => Chart.getChart(c).data.datasets.slice(1, 4).map(d => d.data.filter(v => v !== null)"
                               ".length)")
         assert all(n >= 2 for n in fan), f"{name}: the forecast fan reaches the period end"
@@ -192,12 +211,12 @@ def test_every_download_arrives_and_its_totals_match(admin: Browse, served: Serv
     assert body["summary"]["cost_usd"] == usd_text(known.cost_pico) and body["summary"]["calls"] == known.calls
     book = openpyxl.load_workbook(_download(page, "xlsx", tmp_path))
     info = {r[0].value: r[1].value for r in book["Report"].iter_rows(min_row=3) if r[0].value}
-    assert info["Cost (USD)"] == usd_text(known.cost_pico)
+    assert info["Cost (USD, exact)"] == usd_text(known.cost_pico)
     head = [c.value for c in book["totals"][1]]
     cells = dict(zip(head, [c.value for c in book["totals"][2]]))
     assert cells["Requests"] == known.calls and Decimal(repr(cells["Cost (USD)"])) == want
     text = "\n".join(p.extract_text() for p in PdfReader(_download(page, "pdf", tmp_path)).pages)
-    assert f"Total cost (USD): {pdf_money(known.cost_pico)}" in text
+    assert exact_money(known.cost_pico) in text
     focus = list(csv.DictReader(io.StringIO(_download(page, "focus", tmp_path).read_text())))
     assert sum(Decimal(r["BilledCost"]) for r in focus) == want
     assert page.inner_text("#download-status").startswith("FOCUS downloaded")
@@ -260,3 +279,36 @@ def test_page_and_static_files_come_from_the_package(served: Served) -> None:
     assert "http://" not in html.replace(served.url, "") and "https://" not in html
     with urllib.request.urlopen(served.url + "/static/vendor/chart.umd.min.js") as r:
         assert b"Chart.js v4.6.1" in r.read(400)
+
+
+def test_one_default_range_kept_in_the_url_and_carried_by_the_tabs(admin: Browse) -> None:
+    for path in ("/", "/activity", "/conversations", "/reports"):
+        page = admin.open(path)
+        assert "range=7d" in page.url, path  # the same default everywhere, written into the URL
+        assert page.get_attribute("[data-range='7d']", "class") == "active"
+    page = admin.open("/activity?range=30d&customer=cust-beta")
+    hrefs = page.eval_on_selector_all("nav.tabs a[data-nav]", "as => as.map(a => a.getAttribute('href'))")
+    assert all("range=30d" in h and "customer=cust-beta" in h for h in hrefs), hrefs
+    page.click("nav.tabs a[data-nav=conversations]")
+    page.wait_for_url("**/conversations?**")
+    assert "range=30d" in page.url and "customer=cust-beta" in page.url
+
+
+def test_the_overview_refreshes_itself_and_can_be_paused(admin: Browse, served: Served) -> None:
+    page = admin.open("/?range=24h&refresh=10s")
+    wait_overview(page)
+    until(page, "document.getElementById('refresh').dataset.rounds === '1'")
+    assert page.get_attribute("#refresh", "data-state") == "on"
+    before = int(page.inner_text("[data-card=requests] .value").replace(",", ""))
+    call = make_call(8, time.time_ns(), random.Random(2))
+    write_calls(served.site.config, [call], served.known)
+    until(page, f"document.querySelector('[data-card=requests] .value').textContent.replace(',', '') === '{before + 1}'",
+          timeout_s=30)  # the next round (10 s) shows it, no reload
+    assert page.evaluate("performance.getEntriesByType('navigation').length") == 1
+    page.click("#refresh-pause")
+    assert page.get_attribute("#refresh", "data-state") == "paused"
+    rounds = page.get_attribute("#refresh", "data-rounds")
+    page.wait_for_timeout(12000)  # longer than the interval: paused, no round
+    assert page.get_attribute("#refresh", "data-rounds") == rounds
+    page.select_option("#refresh-every", "off")
+    assert "refresh=off" in page.url and page.get_attribute("#refresh", "data-state") == "off"

@@ -4,7 +4,8 @@ adds the CostSpanProcessor.
 Entry points (pyproject.toml): the `opentelemetry_configurator` and the `opentelemetry_distro`
 named `genai_meter`. Installing the package changes nothing by itself: without
 GENAI_METER_INPROCESS=true both behave as if genai-meter were not installed (the SDK's own set-up
-when opentelemetry-distro is installed, else nothing). Opted in, the configurator configures the
+when opentelemetry-distro is installed, else nothing, and one warning line saying that the
+missing package is opentelemetry-distro, where the bare tool says nothing). Opted in, the configurator configures the
 SDK from the usual OTEL_* variables and adds a CostSpanProcessor to the TracerProvider, with the
 configured sampler (OTEL_TRACES_SAMPLER) wrapped in `MeteringSampler` so that sampled-out LLM
 calls are still counted; the distro sets exporter defaults.
@@ -49,6 +50,9 @@ INPROCESS_ENV = "GENAI_METER_INPROCESS"
 METRICS_LISTEN_ENV = "GENAI_METER_METRICS_LISTEN"
 OTLP_METRICS_ENV = "GENAI_METER_OTLP_METRICS"
 RECORD_ALL_ENV = "GENAI_METER_RECORD_ALL"
+NOTHING_SET_UP = ("genai-meter: opentelemetry-instrument set up no tracing: opentelemetry-distro is not installed "
+                  "(pip install opentelemetry-distro), and in-process metering is off "
+                  f"({INPROCESS_ENV}=true turns it on, and with it the SDK's exporters)")
 
 
 def _flag(name: str) -> bool:
@@ -93,6 +97,8 @@ class GenaiMeterConfigurator(_OTelSDKConfigurator):
         if not opted_in():
             if _sdk_distro_installed():  # stand in for opentelemetry-distro's configurator, which we shadow
                 super()._configure(**kwargs)  # type: ignore[no-untyped-call]
+            else:  # what opentelemetry-instrument does without a distro: nothing, silently; say so
+                log.warning(NOTHING_SET_UP)
             return
         try:
             processor = build_processor()

@@ -4,7 +4,9 @@
 queue (no I/O, no waiting). A daemon thread hands the queue to the ClickHouse writer in batches;
 the writer's durable local spool keeps what it accepted across an outage or a restart. When the
 queue is full (ClickHouse down for long and the spool not keeping up) calls are dropped and
-counted in genai_meter_spans_rejected_total{reason="ledger_queue_full"}: an app is never slowed.
+counted in genai_meter_spans_rejected_total{reason="ledger_queue_full"}: an app is never slowed. A
+call the ledger can never store (`LedgerRowRejected`) is counted with reason `ledger_row_rejected` and
+the rest of its batch is submitted again without it.
 
 Only ClickHouse is written in process: the embedded SQLite ledger belongs to `genai-meter serve`
 (one writer per file, same host), so an app pointed at `sqlite://` logs why and writes nothing.
@@ -19,7 +21,7 @@ import threading
 from genai_meter import contract
 from genai_meter.collector_processor.metering import Recorder
 from genai_meter.config import Config
-from genai_meter.ledger import Entry, LedgerUnavailable, LedgerWriter, open_writer
+from genai_meter.ledger import Entry, LedgerRowRejected, LedgerUnavailable, LedgerUrlError, LedgerWriter, open_writer
 from genai_meter.ledger.urls import clickhouse_target
 from genai_meter.records import Cost, LLMCall
 
@@ -44,7 +46,12 @@ class LedgerRecorder:
         """The recorder for a `clickhouse://` URL; None (with a log line saying why) for anything else."""
         if not url:
             return None
-        if clickhouse_target(url) is None:
+        try:
+            target = clickhouse_target(url)
+        except LedgerUrlError as exc:  # the app runs on; the ledger is off
+            log.warning("genai-meter: %s; the in-process processor writes no ledger", exc)
+            return None
+        if target is None:
             log.warning("genai-meter: the in-process processor writes only to a ClickHouse ledger; %s is left to "
                         "`genai-meter serve` (send it the spans, or use a clickhouse:// URL)", url)
             return None
@@ -88,7 +95,17 @@ class LedgerRecorder:
 
     def _submit(self, batch: list[Entry]) -> None:
         try:
-            self.writer.submit(batch).result(60)
+            try:
+                self.writer.submit(batch).result(60)
+            except LedgerRowRejected as exc:  # calls the ledger can never store: the others go on their own
+                log.warning("genai-meter: %d call(s) not stored in the ledger: %s", len(exc.rows) or len(batch),
+                            exc.reason)
+                self.self_metrics.record_self(contract.SELF_SPANS_REJECTED, len(exc.rows) or len(batch),
+                                              reason=contract.REJECT_LEDGER_ROW)
+                at_fault = set(exc.rows)
+                rest = [e for i, e in enumerate(batch) if i not in at_fault]
+                if at_fault and rest:
+                    self._submit(rest)
         except (LedgerUnavailable, TimeoutError, OSError) as exc:
             log.warning("genai-meter: %d call(s) not stored in the ledger: %s", len(batch), exc)
             self.self_metrics.record_self(contract.SELF_SPANS_REJECTED, len(batch), reason="ledger_unavailable")

@@ -3,12 +3,19 @@
 `CostSpanProcessor.on_end` runs on the thread that ended the span. It never raises into the app and
 never blocks: a cheap marker check drops non-GenAI spans, GenAI spans go through the shared `Meter`
 (plain arithmetic and counter updates under one short lock, no I/O).
+
+A GenAI span whose end time is no plausible instant (conventions.times.EndTimes: not an int in
+0..2^63 - 1, later than the clock plus `receiver.max_future_skew_seconds`, or, with a ledger, older than
+`ledger.retention_days`) is not metered: there is no client to refuse it to, so it is skipped and counted
+in genai_meter_spans_rejected_total{reason} (the receiver's reasons), as the receiver counts the spans
+it refuses.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Mapping, Sequence
 
 from opentelemetry.context import Context
@@ -19,6 +26,7 @@ from genai_meter.collector_processor.inprocess.ledger_recorder import LedgerReco
 from genai_meter.collector_processor.metering import Recorder, build_meter
 from genai_meter.config import Config, load_config
 from genai_meter.conventions import MARKER_KEYS, is_candidate
+from genai_meter.conventions.times import INT63, EndTimes
 from genai_meter.exporters import UsageMetrics
 from genai_meter.exporters.endpoint import start_metrics_server
 from genai_meter.exporters.httpd import HttpServer
@@ -144,6 +152,13 @@ class CostSpanProcessor(SpanProcessor):
         self.ledger = LedgerRecorder.from_config(self.config, url, self.metrics)
         extra = (self.ledger,) if self.ledger is not None else ()
         self.meter = build_meter(self.config, (self.metrics, *recorders, *extra))
+        # a ledger (this one, or one among the extra recorders) keeps calls for ledger.retention_days
+        ledgers = self.ledger is not None or any(isinstance(r, LedgerRecorder) for r in recorders)
+        self.end_times = EndTimes.of(self.config, ledgers)
+        # the bounds, relative to the clock, for the comparisons of `_meter` (without a ledger: 2^64 ns of
+        # retention, no lower bound beyond 0)
+        self._skew_ns = self.end_times.max_future_skew_ns
+        self._retention_ns = self.end_times.retention_ns if self.end_times.retention_ns is not None else 1 << 64
         self._server: HttpServer | None = None
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
@@ -157,13 +172,23 @@ class CostSpanProcessor(SpanProcessor):
             if type(span) is ReadableSpan:
                 attributes = _plain(span._attributes)
                 if attributes and not MARKER_KEYS.isdisjoint(attributes):
-                    self.meter.process(_sdk_span_record(span, attributes))
+                    self._meter(_sdk_span_record(span, attributes))
                 return
             public = span.attributes
             if public and is_candidate(public):
-                self.meter.process(span_record(span))
+                self._meter(span_record(span))
         except Exception:  # pragma: no cover - Meter.process already counts its own failures
             log.debug("genai-meter: span skipped after an unexpected error", exc_info=True)
+
+    def _meter(self, record: SpanRecord) -> None:
+        """Meter `record` when its end time is a plausible instant (`self.end_times` now), else count it as
+        rejected with the reason (the comparisons of EndTimes.bounds, inlined: one clock reading per span)."""
+        end = record.end_ns
+        now = time.time_ns()
+        if type(end) is int and 0 <= end < INT63 and now - self._retention_ns <= end <= now + self._skew_ns:
+            self.meter.process(record)
+        else:
+            self.meter.record_rejected(EndTimes.reason(end, *self.end_times.bounds(now)))
 
     def serve_metrics(self, listen: str = "127.0.0.1:9464") -> None:
         """Expose `self.metrics` on http://LISTEN/metrics from a daemon thread."""

@@ -13,11 +13,17 @@
  *   -2^63 < x < 2^63, a TypeError while hashing the template key);
  * - whatever the fast path does not model (a non-int time, a non-bytes id, odd events, rates that are not
  *   plain ints, a hashing error other than TypeError...) is handed, before anything was changed for that
- *   span, to the reference `tally._take(span)` itself; a tally whose settings the fast path does not model
+ *   span, to the reference `tally._take(span)` itself; so is every span that could run Python code here:
+ *   a span type whose fields are not plain slots (or that changed since its offsets were read), attribute
+ *   keys, a scope name, event names or a trace state that are not exact str, an is_error that is not a
+ *   bool, template values other than None, bool, exact int, float, str, bytes, list, dict and tuples of
+ *   those (a str subclass's __hash__ or __eq__ could change the span under the C code's feet); a tally
+ *   whose settings the fast path does not model
  *   (bounds that are not floats, max_tokens outside +-2^62, spans neither list nor tuple, start < 0) runs
  *   `tally.run_pure` from there on. So odd data gives the reference's outcome, exception included;
  * - floats as Python computes them: `elapsed / 1e9` is (double)elapsed / 1e9 (int64 converts exactly
- *   rounded, as PyLong_AsDouble), buckets by bisect_left over the float bounds;
+ *   rounded, as PyLong_AsDouble), buckets by bisect_left over the float bounds; a duration or a time to
+ *   first token outside 0..MAX_CALL_NS (conventions.times) is unknown (0.0 / None), as in the reference;
  * - group sums (calls, tokens, costs, bucket counts) are added up in C and added to the group's ints when run
  *   returns (also on an error), which gives the same ints as adding them span by span; the observed
  *   durations and ttfts, the taken tuples and the parents dict change span by span.
@@ -25,8 +31,10 @@
  * the last shape's plan (spans of one scope with the same interned key objects skip the plans lookup; the
  * plans dict does not change during a call), each plan's value keys, the groups met. Across calls: each
  * entry's rates (entries are immutable; the cache holds them, so an address stays theirs; bounded, emptied
- * when full). The GIL is held throughout; caches hold strong references, and nothing is read through a
- * cache pointer after a call that may run Python code.
+ * when full). The GIL is held throughout; caches hold strong references, and every object read from a
+ * span (its fields, token counts, events) is held by a strong reference for as long as it is used, so a
+ * call that runs Python code (a lookup that meets a hostile key already in a dict, the tally's own
+ * attributes) cannot free it under the C code's feet.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -45,6 +53,8 @@ enum { G_ENTRY = 0, G_USED = 1, G_CALLS = 2, G_TOKENS = 3, G_COSTS = 8, G_DUR_CO
        G_TTFT_COUNTS = 16, G_TTFTS = 17, G_LEN = 18 };
 #define UNPRICED (-1)
 #define MAX_TOKENS_LIMIT ((int64_t)1 << 62)
+#define MAX_CALL_NS ((int64_t)86400 * 1000000000) /* conventions.times.MAX_CALL_NS, checked at first use */
+#define MAX_PLAIN_DEPTH 8 /* nested tuples in a template value looked into */
 #define INT63_MAX INT64_MAX
 
 /* SpanRecord fields read here. */
@@ -67,8 +77,11 @@ static PyObject *token_keys[5];        /* tally.TOKEN_KEYS */
 static PyObject *zero_costs;           /* (0, 0, 0, 0, 0, 0) */
 static PyObject *zero_int;             /* 0 */
 
-/* The member offsets of the last span type seen (-1: read through getattr). */
+/* The last span type seen: whether its fields are plain slots (read here without running Python code),
+ * their offsets, and its version tag then (a change to the type invalidates it). */
 static PyTypeObject *span_type;
+static unsigned int span_type_tag;
+static int span_type_plain;
 static Py_ssize_t span_offsets[S_N];
 
 /* ------------------------------------------------------------------------------------------------
@@ -316,7 +329,8 @@ static int load_constants(void) {
         check_index(m, "G_CALLS", G_CALLS) || check_index(m, "G_TOKENS", G_TOKENS) ||
         check_index(m, "G_COSTS", G_COSTS) || check_index(m, "G_DUR_COUNTS", G_DUR_COUNTS) ||
         check_index(m, "G_DURS", G_DURS) || check_index(m, "G_TTFT_COUNTS", G_TTFT_COUNTS) ||
-        check_index(m, "G_TTFTS", G_TTFTS) || check_index(m, "UNPRICED", UNPRICED))
+        check_index(m, "G_TTFTS", G_TTFTS) || check_index(m, "UNPRICED", UNPRICED) ||
+        check_index(m, "MAX_CALL_NS", MAX_CALL_NS))
         goto done;
     if ((taken = module_attr(m, "Taken")) == NULL || (conv = module_attr(m, "CONVERSATION_OR_USER_KEYS")) == NULL ||
         (events = module_attr(m, "FIRST_TOKEN_EVENTS")) == NULL || (keys = module_attr(m, "TOKEN_KEYS")) == NULL)
@@ -442,42 +456,32 @@ done:
 }
 
 /* ------------------------------------------------------------------------------------------------
- * Span fields: slot offsets of the span's type when its fields are plain slots, else getattr.
+ * Span fields: read from the slots of a span type whose fields are all plain slots; any other type's spans go
+ * to the reference (its properties or __getattr__ could run Python code, in another order than the reference).
  */
-static int span_type_offsets(PyTypeObject *type) {
+/* Whether `type`'s fields are plain slots (their offsets in span_offsets). Looks nothing up that runs Python
+ * code: the type's own MRO dicts, through _PyType_Lookup; cached for the last type while its version tag holds. */
+static int span_type_check(PyTypeObject *type) {
+    if (type == span_type && (type->tp_flags & Py_TPFLAGS_VALID_VERSION_TAG) && type->tp_version_tag == span_type_tag)
+        return span_type_plain;
     Py_ssize_t offsets[S_N];
-    for (int i = 0; i < S_N; i++) {
-        offsets[i] = -1;
-        if (type->tp_getattro != PyObject_GenericGetAttr)
-            continue;
-        PyObject *descr = PyObject_GetAttr((PyObject *)type, span_fields[i]);
-        if (descr == NULL) {
-            PyErr_Clear();
-            continue;
-        }
-        if (Py_IS_TYPE(descr, &PyMemberDescr_Type)) {
+    int plain = Py_IS_TYPE(type, &PyType_Type) && type->tp_getattro == PyObject_GenericGetAttr;
+    for (int i = 0; i < S_N && plain; i++) {
+        PyObject *descr = _PyType_Lookup(type, span_fields[i]); /* borrowed; no exception set */
+        plain = descr != NULL && Py_IS_TYPE(descr, &PyMemberDescr_Type);
+        if (plain) {
             PyMemberDef *member = ((PyMemberDescrObject *)descr)->d_member;
-            if (member->type == T_OBJECT_EX && !(member->flags & READ_RESTRICTED))
-                offsets[i] = member->offset;
+            plain = member->type == T_OBJECT_EX && !(member->flags & READ_RESTRICTED);
+            offsets[i] = member->offset;
         }
-        Py_DECREF(descr);
     }
     Py_INCREF(type);
     Py_XSETREF(span_type, type);
-    memcpy(span_offsets, offsets, sizeof(offsets));
-    return 0;
-}
-
-/* Field `i` of `span` (a new reference), or NULL with an exception set. */
-static PyObject *span_field(PyObject *span, int i) {
-    if (Py_TYPE(span) == span_type && span_offsets[i] >= 0) {
-        PyObject *v = *(PyObject **)((char *)span + span_offsets[i]);
-        if (v != NULL) {
-            Py_INCREF(v);
-            return v;
-        }
-    }
-    return PyObject_GetAttr(span, span_fields[i]);
+    span_type_tag = (type->tp_flags & Py_TPFLAGS_VALID_VERSION_TAG) ? type->tp_version_tag : 0;
+    span_type_plain = plain;
+    if (plain)
+        memcpy(span_offsets, offsets, sizeof(offsets));
+    return plain;
 }
 
 /* ------------------------------------------------------------------------------------------------
@@ -792,13 +796,21 @@ static Py_ssize_t new_group(Run *R, PyObject *entry, int64_t used) {
     return at;
 }
 
-/* list[i] += delta */
+/* list[i] += delta (the item held across the addition, which runs Python code for anything but an int) */
 static int add_item(PyObject *list, Py_ssize_t i, PyObject *delta) {
     if (delta == NULL)
         return -1;
-    if (PyList_GET_ITEM(list, i) == zero_int) /* 0 + delta is delta */
+    if (i >= PyList_GET_SIZE(list)) {
+        Py_DECREF(delta);
+        PyErr_SetString(PyExc_RuntimeError, "_tally: a group changed during run");
+        return -1;
+    }
+    PyObject *item = PyList_GET_ITEM(list, i);
+    if (item == zero_int) /* 0 + delta is delta */
         return PyList_SetItem(list, i, delta);
-    PyObject *sum = PyNumber_Add(PyList_GET_ITEM(list, i), delta);
+    Py_INCREF(item);
+    PyObject *sum = PyNumber_Add(item, delta);
+    Py_DECREF(item);
     Py_DECREF(delta);
     if (sum == NULL)
         return -1;
@@ -828,6 +840,10 @@ static int flush(Run *R) {
                 a->costs[i] = 0;
             }
         for (int part = 0; part < 2; part++) {
+            if (PyList_GET_SIZE(g) != G_LEN) {
+                PyErr_SetString(PyExc_RuntimeError, "_tally: a group changed during run");
+                return -1;
+            }
             PyObject *counts = PyList_GET_ITEM(g, part ? G_TTFT_COUNTS : G_DUR_COUNTS);
             int64_t *b = a->buckets + (part ? R->nd + 1 : 0);
             Py_ssize_t n = part ? R->nt + 1 : R->nd + 1;
@@ -835,12 +851,16 @@ static int flush(Run *R) {
                 PyErr_SetString(PyExc_RuntimeError, "_tally: a group's bucket counts changed during run");
                 return -1;
             }
+            Py_INCREF(counts); /* held: an addition may run Python code, which could replace it in the group */
             for (Py_ssize_t i = 0; i < n; i++)
                 if (b[i]) {
-                    if (add_item(counts, i, PyLong_FromLongLong(b[i])) < 0)
+                    if (add_item(counts, i, PyLong_FromLongLong(b[i])) < 0) {
+                        Py_DECREF(counts);
                         return -1;
+                    }
                     b[i] = 0;
                 }
+            Py_DECREF(counts);
         }
     }
     return 0;
@@ -881,13 +901,16 @@ static PyObject *bytes_concat(PyObject *a, PyObject *b) {
  * One span: `Tally._take`.
  */
 typedef struct {
-    PyObject *f[S_N]; /* strong, NULL: not read */
+    PyObject *f[S_N];     /* strong, NULL: not read */
+    PyObject *counts[5];  /* strong: the token counts (None or absent: NULL) */
     PyObject *keys, *shape, *values, *key, *nested_key, *parent_key, *plan, *entry, *fee;
 } SpanWork;
 
 static void work_free(SpanWork *w) {
     for (int i = 0; i < S_N; i++)
         Py_XDECREF(w->f[i]);
+    for (int i = 0; i < 5; i++)
+        Py_XDECREF(w->counts[i]);
     Py_XDECREF(w->keys);
     Py_XDECREF(w->shape);
     Py_XDECREF(w->values);
@@ -899,18 +922,43 @@ static void work_free(SpanWork *w) {
     Py_XDECREF(w->fee);
 }
 
+/* Field `i` of `span` (whose type passed span_type_check) into w->f[i], a strong reference; an unset slot goes
+ * to the reference (which raises its AttributeError). */
 #define FIELD(w, span, i)                                                                                    \
     do {                                                                                                     \
-        if ((w)->f[i] == NULL && ((w)->f[i] = span_field(span, i)) == NULL)                                  \
-            return soft();                                                                                   \
+        if ((w)->f[i] == NULL) {                                                                             \
+            PyObject *v_ = *(PyObject **)((char *)(span) + span_offsets[i]);                                 \
+            if (v_ == NULL)                                                                                  \
+                return SLOW;                                                                                 \
+            (w)->f[i] = Py_NewRef(v_);                                                                       \
+        }                                                                                                    \
     } while (0)
 
+/* Whether hashing `v`, and comparing it with a value of these kinds, runs no Python code: None, a bool, an
+ * exact int, float, str or bytes, a list or dict (unhashable: a TypeError before any item is looked at), or an
+ * exact tuple of such values. */
+static int plain_value(PyObject *v, int depth) {
+    if (v == Py_None || PyBool_Check(v) || PyUnicode_CheckExact(v) || PyLong_CheckExact(v) || PyFloat_CheckExact(v) ||
+        PyBytes_CheckExact(v) || PyList_CheckExact(v) || PyDict_CheckExact(v))
+        return 1;
+    if (!PyTuple_CheckExact(v) || depth >= MAX_PLAIN_DEPTH)
+        return 0;
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(v); i++)
+        if (!plain_value(PyTuple_GET_ITEM(v, i), depth + 1))
+            return 0;
+    return 1;
+}
+
 static int take(Run *R, PyObject *span, SpanWork *w) {
+    if (!span_type_check(Py_TYPE(span)))
+        return SLOW;
     FIELD(w, span, S_ATTRIBUTES);
     PyObject *attributes = w->f[S_ATTRIBUTES];
     if (!PyDict_CheckExact(attributes))
         return NOT_TAKEN;
     FIELD(w, span, S_SCOPE);
+    if (!PyUnicode_CheckExact(w->f[S_SCOPE]))
+        return SLOW; /* hashed with the keys below */
     /* plan = plans.get((span.scope_name, tuple(attributes))) */
     Py_ssize_t n = PyDict_GET_SIZE(attributes), pos = 0, k = 0;
     PyObject *key, *value, *plan;
@@ -929,6 +977,8 @@ static int take(Run *R, PyObject *span, SpanWork *w) {
         while (k < n && PyDict_Next(attributes, &pos, &key, &value)) {
             Py_INCREF(key);
             PyTuple_SET_ITEM(w->keys, k++, key);
+            if (!PyUnicode_CheckExact(key))
+                return SLOW; /* hashed, and compared with the plans' keys: only exact str here */
         }
         if (k != n)
             return SLOW;
@@ -969,6 +1019,8 @@ static int take(Run *R, PyObject *span, SpanWork *w) {
         return disjoint < 0 ? soft() : NOT_TAKEN;
     /* entry = templates.get((plan, last[4], span.is_error, tuple(map(attributes.get, value_keys)))) */
     FIELD(w, span, S_IS_ERROR);
+    if (!PyBool_Check(w->f[S_IS_ERROR]))
+        return SLOW;
     Py_ssize_t nv = PyTuple_GET_SIZE(p->value_keys);
     if ((w->values = PyTuple_New(nv)) == NULL)
         return ERR;
@@ -986,6 +1038,8 @@ static int take(Run *R, PyObject *span, SpanWork *w) {
         }
         Py_INCREF(v);
         PyTuple_SET_ITEM(w->values, i, v);
+        if (!plain_value(v, 0))
+            return SLOW;
     }
     if ((w->key = PyTuple_Pack(4, plan, R->rkey, w->f[S_IS_ERROR], w->values)) == NULL)
         return ERR;
@@ -1001,15 +1055,14 @@ static int take(Run *R, PyObject *span, SpanWork *w) {
     }
     Py_INCREF(entry);
     w->entry = entry;
-    /* the five counts: None or an int in 0..max_tokens */
-    PyObject *count[5];
+    /* the five counts: None or an int in 0..max_tokens, held until the Taken tuple holds them */
+    PyObject **count = w->counts;
     int64_t c[5];
     for (int i = 0; i < 5; i++) {
         PyObject *v = PyDict_GetItemWithError(attributes, token_keys[i]);
         if (v == NULL && PyErr_Occurred())
             return soft();
         if (v == NULL || v == Py_None) {
-            count[i] = NULL;
             c[i] = 0;
             continue;
         }
@@ -1017,14 +1070,13 @@ static int take(Run *R, PyObject *span, SpanWork *w) {
         c[i] = exact_int64(v, &ok);
         if (!ok || c[i] < 0 || c[i] > R->max_tokens)
             return NOT_TAKEN; /* not an int (or a bool), or out of 0..max_tokens (< 2^62) */
-        count[i] = v;
+        count[i] = Py_NewRef(v);
     }
     if (R->weight_sampled) {
         FIELD(w, span, S_TRACE_STATE);
-        int t = PyObject_IsTrue(w->f[S_TRACE_STATE]);
-        if (t < 0)
-            return soft();
-        if (t)
+        if (!PyUnicode_CheckExact(w->f[S_TRACE_STATE]))
+            return SLOW; /* its truth test could run Python code */
+        if (PyUnicode_GET_LENGTH(w->f[S_TRACE_STATE]))
             return NOT_TAKEN;
     }
     /* split_counts(inp, out, cache_read, cache_write, reasoning, None, True, True) */
@@ -1101,24 +1153,30 @@ static int take(Run *R, PyObject *span, SpanWork *w) {
     int64_t start_ns = exact_int64(w->f[S_START], &ok_start), end_ns = exact_int64(w->f[S_END], &ok_end), elapsed;
     if (!ok_start || !ok_end || __builtin_sub_overflow(end_ns, start_ns, &elapsed))
         return SLOW;
-    double duration = elapsed > 0 ? (double)elapsed / 1e9 : 0.0, ttft = 0.0;
+    /* outside 0..MAX_CALL_NS: unknown (conventions.times) */
+    double duration = elapsed > 0 && elapsed <= MAX_CALL_NS ? (double)elapsed / 1e9 : 0.0, ttft = 0.0;
     int has_ttft = 0;
     PyObject *events = w->f[S_EVENTS];
     if (!PyTuple_CheckExact(events) && !PyList_CheckExact(events))
         return SLOW;
     for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(events); i++) {
         PyObject *event = PySequence_Fast_GET_ITEM(events, i);
-        if (!PyTuple_CheckExact(event) || PyTuple_GET_SIZE(event) != 2)
-            return SLOW;
-        int r = PySet_Contains(first_token_events, PyTuple_GET_ITEM(event, 0));
+        if (!PyTuple_CheckExact(event) || PyTuple_GET_SIZE(event) != 2 || !PyUnicode_CheckExact(PyTuple_GET_ITEM(event, 0)))
+            return SLOW; /* (an event name that is no exact str could run Python code in the set lookup) */
+        Py_INCREF(event); /* held across the lookup: the events list could change meanwhile */
+        int r = PySet_Contains(first_token_events, PyTuple_GET_ITEM(event, 0)), ok = 1;
+        int64_t time_ns = 0, delta = 0;
+        if (r > 0) {
+            time_ns = exact_int64(PyTuple_GET_ITEM(event, 1), &ok);
+            ok = ok && !__builtin_sub_overflow(time_ns, start_ns, &delta);
+        }
+        Py_DECREF(event);
         if (r < 0)
             return soft();
         if (r) {
-            int ok;
-            int64_t time_ns = exact_int64(PyTuple_GET_ITEM(event, 1), &ok), delta;
-            if (!ok || __builtin_sub_overflow(time_ns, start_ns, &delta))
+            if (!ok)
                 return SLOW;
-            if (delta >= 0) {
+            if (delta >= 0 && delta <= MAX_CALL_NS) { /* else unknown */
                 has_ttft = 1;
                 ttft = (double)delta / 1e9;
             }
@@ -1275,10 +1333,7 @@ static PyObject *tally_run(PyObject *module, PyObject *const *args, Py_ssize_t n
         goto done;
     }
     for (; i < n && i < PySequence_Fast_GET_SIZE(spans); i++) {
-        PyObject *span = PySequence_Fast_GET_ITEM(spans, i);
-        if (Py_TYPE(span) != span_type)
-            span_type_offsets(Py_TYPE(span));
-        Py_INCREF(span);
+        PyObject *span = Py_NewRef(PySequence_Fast_GET_ITEM(spans, i));
         SpanWork w;
         memset(&w, 0, sizeof(w));
         int rc = take(&R, span, &w);

@@ -3,7 +3,8 @@
 span (SpanRecord) -> conventions: LLMCall or a skip reason -> pricing: Cost or unpriced -> recorders.
 
 One call, two LLM spans: see `metering.nested`. Probability-sampled spans get `sample_weight` 1/p
-when `sampling.weight_by_adjusted_count` is on, on both paths alike.
+when `sampling.weight_by_adjusted_count` is on, on both paths alike; a weight above
+`weights.MAX_SAMPLE_WEIGHT` makes the call invalid (`weights.INVALID_SAMPLE_WEIGHT`).
 
 `Meter.process` is the one path every span takes; it never raises (a failure is counted in
 `genai_meter_processing_errors_total` and logged once per kind) and takes no locks of its own
@@ -34,7 +35,7 @@ from genai_meter.collector_processor.metering.tally import (
     Tally,
 )
 from genai_meter.collector_processor.metering.templates import CallTemplates
-from genai_meter.collector_processor.metering.weights import adjusted_count
+from genai_meter.collector_processor.metering.weights import INVALID_SAMPLE_WEIGHT, MAX_SAMPLE_WEIGHT, adjusted_count
 from genai_meter.config import Config
 from genai_meter.conventions import Conventions
 from genai_meter.conventions.attribution import CONVERSATION_KEYS, USER_KEYS, first_text, request_model_of
@@ -83,7 +84,7 @@ class Meter:
         for recorder in self.recorders:  # every figure traces back to the prices that made it
             set_info = getattr(recorder, "set_pricing_info", None)  # optional: recorders with an info metric
             if set_info is not None:
-                set_info(self.prices.catalog_version, self.prices.overrides_version)
+                set_info(self.prices.catalog_version, self.prices.overrides_version, self.prices.catalog_date)
         self._label_cap = config.limits.max_label_value_length
         self._logged_errors: set[str] = set()
         # (resource mapping, its conversation id, its user id), by identity: the spans of one
@@ -145,6 +146,8 @@ class Meter:
             return contract.SKIP_NESTED
         self._weigh(call, span)
         self._identify(call, span)
+        if call.invalid:
+            return call, None  # weighted past MAX_SAMPLE_WEIGHT: never priced
         return self._priced(call)
 
     def _priced(self, call: LLMCall) -> tuple[LLMCall, Cost | None]:
@@ -160,11 +163,15 @@ class Meter:
         return replace(call, invalid=contract.INVALID_COST, tokens=TokenCounts()), None
 
     def _weigh(self, call: LLMCall, span: SpanRecord) -> None:
-        """Probability-sampled spans count 1/p when the config asks for estimates."""
+        """Probability-sampled spans count 1/p when the config asks for estimates. A weight above
+        MAX_SAMPLE_WEIGHT makes the call invalid (no tokens, never priced, weight 1: nothing it says is counted)."""
         if self.weight_sampled and span.trace_state:
             weight = adjusted_count(span.trace_state)
             if weight is not None:
-                call.sample_weight = weight
+                if weight <= MAX_SAMPLE_WEIGHT:
+                    call.sample_weight = weight
+                else:
+                    call.invalid, call.tokens = INVALID_SAMPLE_WEIGHT, TokenCounts()
 
     def record(self, call: LLMCall, cost: Cost | None) -> bool:
         """Count an assessed call in every recorder (an invalid call only in a self-metric); False
@@ -223,6 +230,15 @@ class Meter:
                     counted += 1
                     pico += sum(taken.costs)
         return counted, pico
+
+    def record_rejected(self, reason: str) -> None:
+        """Count one span refused before metering (genai_meter_spans_rejected_total{reason}) in every recorder.
+        Never raises."""
+        try:
+            for recorder in self.recorders:
+                recorder.record_self(contract.SELF_SPANS_REJECTED, reason=reason)
+        except Exception as exc:
+            self.count_error(exc)
 
     def record_skip(self, reason: str, count: int = 1) -> None:
         """Count `count` spans skipped for `reason` in every recorder. Never raises."""

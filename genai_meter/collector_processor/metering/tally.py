@@ -15,7 +15,9 @@ are met in their order and `NestedCalls` sees what it would see span by span. A 
 
 A taken span adds to its `Group` (template key and the token classes it used): calls, the five token
 classes, the six cost classes in 10^-12 USD (rounded half-even per class, as `Plan.cost`), histogram
-bucket counts and the observed values in order; and appends a `Taken` tuple for the ledger rows.
+bucket counts and the observed values in order; and appends a `Taken` tuple for the ledger rows. Its
+duration and time to first token are read as the classifier reads them: outside 0..MAX_CALL_NS
+(conventions.times) each is unknown (0.0 / None).
 `Meter.record_groups` counts groups into the metrics.
 
 This module is the reference; `_tally` (C, optional, `ACCELERATED`) runs the same `run` and must
@@ -34,6 +36,7 @@ from genai_meter.conventions.attribution import CONVERSATION_KEYS, USER_KEYS
 from genai_meter.conventions.keys import FIRST_TOKEN_EVENTS
 from genai_meter.conventions.reading import split_counts
 from genai_meter.conventions.templates import TOKEN_KEYS
+from genai_meter.conventions.times import MAX_CALL_NS
 from genai_meter.pricing.rates import Plan, pico_cost
 from genai_meter.records import Cost, LLMCall, SpanRecord, TokenCounts
 
@@ -183,12 +186,12 @@ class Tally:
                 if len(parents) > self.max_parents:
                     del parents[next(iter(parents))]
         elapsed = span.end_ns - span.start_ns
-        duration = elapsed / 1e9 if elapsed > 0 else 0.0
+        duration = elapsed / 1e9 if 0 < elapsed <= MAX_CALL_NS else 0.0  # else unknown (conventions.times)
         ttft = None
         for name, time_ns in span.events:  # = values.event_ttft
             if name in FIRST_TOKEN_EVENTS:
                 delta = time_ns - span.start_ns
-                ttft = delta / 1e9 if delta >= 0 else None
+                ttft = delta / 1e9 if 0 <= delta <= MAX_CALL_NS else None
                 break
         index = self._add(entry, used, tokens, costs, duration, ttft)
         self.taken.append(Taken(index, tokens, costs, duration, ttft, span.end_ns, trace_id, span_id, parent))

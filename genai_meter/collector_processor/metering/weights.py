@@ -12,6 +12,11 @@ from __future__ import annotations
 from functools import lru_cache
 
 _MAX_THRESHOLD = 1 << 56
+# The largest adjusted count a call is weighted by (a sampling probability of one in a million). A span can
+# say far more (th: up to 2^56, p: up to 2^62), which would make its weighted figures and the ledger's
+# integer millionths (weight_micro) overflow; weighted by more, a call is invalid (INVALID_SAMPLE_WEIGHT).
+MAX_SAMPLE_WEIGHT = 1_000_000.0
+INVALID_SAMPLE_WEIGHT = "sample_weight_out_of_range"  # LLMCall.invalid, and the rejected{reason} of such calls
 
 
 def adjusted_count(trace_state: str) -> float | None:

@@ -1,9 +1,13 @@
 /*
  * _extract: the receiver's span extraction in C, the optional accelerator of spans.SpanExtractor.
  *
- * Scanner(markers, needles, record_type, fields, slow).scan(data) walks a serialized
- * ExportTraceServiceRequest once and returns (received, not_candidate, invalid_id, candidates): what
- * SpanExtractor.extract(parse_lean(data)) finds, for every body upb accepts. It returns None when it
+ * Scanner(markers, needles, record_type, fields, slow).scan(data, oldest, newest) walks a serialized
+ * ExportTraceServiceRequest once and returns (received, not_candidate, rejected, candidates), `rejected`
+ * the counts (invalid_id, end_time_out_of_range, end_time_in_future, too_old) of spans.SCAN_REJECTS: what
+ * SpanExtractor.extract(parse_lean(data)) finds with the end-time bounds (oldest, newest) of
+ * conventions.times.EndTimes.bounds (both within 0..2^63 - 1), for every body upb accepts. A candidate with
+ * valid ids whose end time is above 2^63 - 1 is out of range, above `newest` in the future, below `oldest`
+ * too old (in that order, as EndTimes.reason). It returns None when it
  * meets something it does not handle (groups, a 10-byte varint int value with bits past the 64th,
  * the key spans.attributes uses internally...), and never a partial result: the caller then takes
  * the pure path. A Python exception (out of memory, or raised by `slow`) propagates.
@@ -513,7 +517,9 @@ add_attribute(Scanner *self, PyObject *attrs, const uint8_t *raw, size_t n, int 
 
 typedef struct {
     Scanner *self;
+    uint64_t oldest, newest;     /* the end times accepted (EndTimes.bounds), both <= INT64_MAX */
     Py_ssize_t received, plain, invalid;
+    Py_ssize_t out_of_range, in_future, too_old; /* candidates refused by their end time */
     PyObject *candidates;        /* list of records */
     const uint8_t *rs; size_t rs_len;  /* the ResourceSpans being walked */
     const uint8_t *ss; size_t ss_len;  /* the ScopeSpans being walked */
@@ -769,6 +775,15 @@ scan_span(Walk *w, const uint8_t *p, size_t n)
         w->invalid++;
         goto done;
     }
+    if (v.end < w->oldest || v.end > w->newest) { /* EndTimes.reason, in its order */
+        if (v.end > (uint64_t)INT64_MAX)
+            w->out_of_range++;
+        else if (v.end > w->newest)
+            w->in_future++;
+        else
+            w->too_old++;
+        goto done;
+    }
     if (w->resource == NULL && (st = build_resource(w)) != OK)
         goto done;
     if (w->scope_name == NULL && (st = build_scope_name(w)) != OK)
@@ -843,19 +858,24 @@ scan_resource_spans(Walk *w, const uint8_t *p, size_t n)
 }
 
 PyDoc_STRVAR(scan_doc,
-"scan(data: bytes) -> tuple[int, int, int, list] | None\n\n"
-"(received, not_candidate, invalid_id, candidates) of a serialized ExportTraceServiceRequest, as\n"
-"SpanExtractor.extract finds them on its lean parse; None when something here is not handled.");
+"scan(data: bytes, oldest: int, newest: int) -> tuple[int, int, tuple[int, int, int, int], list] | None\n\n"
+"(received, not_candidate, rejected counts, candidates) of a serialized ExportTraceServiceRequest, as\n"
+"SpanExtractor.extract finds them on its lean parse with the end-time bounds (oldest, newest); None when\n"
+"something here is not handled.");
 
 static PyObject *
-Scanner_scan(Scanner *self, PyObject *data)
+Scanner_scan(Scanner *self, PyObject *data, long long oldest, long long newest)
 {
     if (!PyBytes_CheckExact(data)) {
         PyErr_SetString(PyExc_TypeError, "scan() takes bytes");
         return NULL;
     }
+    if (oldest < 0 || newest < 0) {
+        PyErr_SetString(PyExc_ValueError, "scan(): the end-time bounds are within 0..2^63 - 1");
+        return NULL;
+    }
     const uint8_t *p = (const uint8_t *)PyBytes_AS_STRING(data);
-    Walk w = {self, 0, 0, 0, PyList_New(0), NULL, 0, NULL, 0, NULL, NULL};
+    Walk w = {self, (uint64_t)oldest, (uint64_t)newest, 0, 0, 0, 0, 0, 0, PyList_New(0), NULL, 0, NULL, 0, NULL, NULL};
     if (w.candidates == NULL)
         return NULL;
     Buf b = {p, p + PyBytes_GET_SIZE(data)};
@@ -872,7 +892,8 @@ Scanner_scan(Scanner *self, PyObject *data)
             return NULL;
         Py_RETURN_NONE;
     }
-    return Py_BuildValue("(nnnN)", w.received, w.plain, w.invalid, w.candidates);
+    return Py_BuildValue("(nn(nnnn)N)", w.received, w.plain, w.invalid, w.out_of_range, w.in_future, w.too_old,
+                         w.candidates);
 }
 
 /* ------------------------------------------------------------------------------------------------
@@ -981,17 +1002,27 @@ Scanner_dealloc(Scanner *self)
 }
 
 static PyObject *
-Scanner_scan_checked(Scanner *self, PyObject *data)
+Scanner_scan_checked(Scanner *self, PyObject *const *args, Py_ssize_t nargs)
 {
     if (self->markers == NULL) {
         PyErr_SetString(PyExc_TypeError, "Scanner is not initialized");
         return NULL;
     }
-    return Scanner_scan(self, data);
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "scan(data, oldest, newest) takes 3 arguments");
+        return NULL;
+    }
+    long long oldest = PyLong_AsLongLong(args[1]), newest;
+    if (oldest == -1 && PyErr_Occurred())
+        return NULL;
+    newest = PyLong_AsLongLong(args[2]);
+    if (newest == -1 && PyErr_Occurred())
+        return NULL;
+    return Scanner_scan(self, args[0], oldest, newest);
 }
 
 static PyMethodDef Scanner_methods[] = {
-    {"scan", (PyCFunction)Scanner_scan_checked, METH_O, scan_doc},
+    {"scan", (PyCFunction)(void (*)(void))Scanner_scan_checked, METH_FASTCALL, scan_doc},
     {NULL, NULL, 0, NULL},
 };
 

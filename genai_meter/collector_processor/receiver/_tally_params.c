@@ -7,13 +7,18 @@
  *   (end_ns, bytearray(trace_id), bytearray(span_id), bytearray(parent_span_id), labelset, conversation, user,
  *    NO_TTFT if ttft is None else max(0, round(ttft * 1_000_000)), price, unmetered, invalid, cache_write_1h,
  *    *tokens, *costs, sum(costs), max(0, round(duration * 1_000_000)), weight_micro, unpriced)
- * and returns the list. The same values as the reference: a float duration or ttft is multiplied by 1e6 in
- * IEEE double and rounded half-even (nearbyint in the default rounding mode, as Python's round), converted
- * exactly (PyLong_FromDouble: OverflowError for an infinity, ValueError for a NaN, as round); any other type
- * goes through Python's own `*` and `round`; sum(costs) adds the items with the number protocol (any int).
- * Shapes the reference would reject raise here too: TypeError for a `taken` that is not a list or an item
- * that is not a tuple of at least 9 items, ValueError for a head that does not unpack into 9, the
- * exceptions of heads[t.group] as raised by the sequence itself.
+ * and returns the list: the same values as the reference, for the shapes it models. A float duration or ttft
+ * is multiplied by 1e6 in IEEE double and rounded half-even (nearbyint in the default rounding mode, as Python's
+ * round), converted exactly (PyLong_FromDouble: OverflowError for an infinity, ValueError for a NaN, as round);
+ * an int goes through int `*` and `round` (C code of those types); sum(costs) adds ints.
+ *
+ * It returns None, having changed nothing and run no Python code, when a call has a shape it does not model, and
+ * the caller then runs the reference on the whole list: `taken` not a list, an item that is not a tally.Taken of
+ * 9 items, `heads` neither a list nor a tuple, a group that is no exact int, a head that is not a tuple of 9, tokens
+ * or costs that are not tuples of 5 and 6 (costs of exact ints), a duration or ttft that is no float or exact int
+ * (ttft: or None), ids that are not bytes. So every input gives the reference's result or its exception: for the
+ * modelled shapes only `heads[group]` (IndexError) and round (an infinity, a NaN) can raise, on the same call and
+ * with the same exception as in the reference, since no earlier call could have raised there.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -30,8 +35,15 @@ static PyObject *MILLION; /* the int 1_000_000 */
 static PyObject *ZERO;    /* the int 0 */
 static PyObject *NO_TTFT; /* the int -1 */
 static PyObject *ROUND;   /* builtins.round */
+static PyTypeObject *TAKEN; /* tally.Taken, at first use */
 
-/* max(0, round(seconds * 1_000_000)) as a new reference (NULL: an exception is set). */
+#define BAILED ((PyObject *)&BAILED_MARK) /* one_call: a shape not modelled here */
+static char BAILED_MARK;
+
+/* A duration or ttft this code models: a float or an exact int. */
+static int seconds_ok(PyObject *seconds) { return PyFloat_CheckExact(seconds) || PyLong_CheckExact(seconds); }
+
+/* max(0, round(seconds * 1_000_000)) of a float or an exact int, as a new reference (NULL: an exception is set). */
 static PyObject *micros(PyObject *seconds) {
     PyObject *rounded;
     if (PyFloat_CheckExact(seconds)) {
@@ -57,7 +69,7 @@ static PyObject *micros(PyObject *seconds) {
     return rounded;
 }
 
-/* sum(costs) of a tuple (new reference). */
+/* sum(costs) of a tuple of exact ints (new reference). */
 static PyObject *sum_of(PyObject *costs) {
     PyObject *total = Py_NewRef(ZERO);
     for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(costs); i++) {
@@ -79,24 +91,34 @@ static PyObject *sum_of(PyObject *costs) {
         PyTuple_SET_ITEM((out), (i), v_);    \
     } while (0)
 
+/* Whether one Taken `t` and its head have the shapes modelled here (nothing is called). */
+static int modelled(PyObject *t, PyObject *head) {
+    PyObject *tokens = PyTuple_GET_ITEM(t, T_TOKENS), *costs = PyTuple_GET_ITEM(t, T_COSTS),
+             *ttft = PyTuple_GET_ITEM(t, T_TTFT);
+    if (!PyTuple_CheckExact(head) || PyTuple_GET_SIZE(head) != H_N || !PyTuple_CheckExact(tokens) ||
+        PyTuple_GET_SIZE(tokens) != N_TOKENS || !PyTuple_CheckExact(costs) || PyTuple_GET_SIZE(costs) != N_COSTS ||
+        !seconds_ok(PyTuple_GET_ITEM(t, T_DURATION)) || (ttft != Py_None && !seconds_ok(ttft)) ||
+        !PyBytes_CheckExact(PyTuple_GET_ITEM(t, T_TRACE)) || !PyBytes_CheckExact(PyTuple_GET_ITEM(t, T_SPAN)) ||
+        !PyBytes_CheckExact(PyTuple_GET_ITEM(t, T_PARENT)))
+        return 0;
+    for (Py_ssize_t i = 0; i < N_COSTS; i++)
+        if (!PyLong_CheckExact(PyTuple_GET_ITEM(costs, i)))
+            return 0;
+    return 1;
+}
+
+/* The parameters of one call (a new reference), NULL with an exception set, or BAILED. */
 static PyObject *one_call(PyObject *t, PyObject *heads) {
-    if (!PyTuple_Check(t) || PyTuple_GET_SIZE(t) < T_N) {
-        PyErr_SetString(PyExc_TypeError, "params: each taken call must be a Taken tuple");
-        return NULL;
-    }
-    PyObject *head = PyObject_GetItem(heads, PyTuple_GET_ITEM(t, T_GROUP));
+    if (!Py_IS_TYPE(t, TAKEN) || PyTuple_GET_SIZE(t) != T_N || !PyLong_CheckExact(PyTuple_GET_ITEM(t, T_GROUP)))
+        return BAILED;
+    PyObject *head = PyObject_GetItem(heads, PyTuple_GET_ITEM(t, T_GROUP)); /* a list or tuple: C code */
     if (head == NULL)
         return NULL;
     PyObject *tokens = PyTuple_GET_ITEM(t, T_TOKENS), *costs = PyTuple_GET_ITEM(t, T_COSTS);
     PyObject *out = NULL;
-    if (!PyTuple_Check(head) || PyTuple_GET_SIZE(head) != H_N) {
-        PyErr_SetString(PyExc_ValueError, "params: a group head must unpack into 9 values");
-        goto fail;
-    }
-    if (!PyTuple_Check(tokens) || PyTuple_GET_SIZE(tokens) != N_TOKENS || !PyTuple_Check(costs) ||
-        PyTuple_GET_SIZE(costs) != N_COSTS) {
-        PyErr_SetString(PyExc_TypeError, "params: tokens and costs must be tuples of 5 and 6 ints");
-        goto fail;
+    if (!modelled(t, head)) {
+        Py_DECREF(head);
+        return BAILED;
     }
     out = PyTuple_New(N_PARAMS);
     if (out == NULL)
@@ -137,17 +159,32 @@ static PyObject *params(PyObject *module, PyObject *const *args, Py_ssize_t narg
         return NULL;
     }
     PyObject *taken = args[0], *heads = args[1];
-    if (!PyList_Check(taken)) {
-        PyErr_SetString(PyExc_TypeError, "params: taken must be a list");
-        return NULL;
+    if (TAKEN == NULL) {
+        PyObject *tally = PyImport_ImportModule("genai_meter.collector_processor.metering.tally");
+        PyObject *type = tally == NULL ? NULL : PyObject_GetAttrString(tally, "Taken");
+        Py_XDECREF(tally);
+        if (type == NULL)
+            return NULL;
+        if (!PyType_Check(type) || !PyType_IsSubtype((PyTypeObject *)type, &PyTuple_Type)) {
+            Py_DECREF(type);
+            PyErr_SetString(PyExc_RuntimeError, "_tally_params: tally.Taken is no tuple type: rebuild it");
+            return NULL;
+        }
+        TAKEN = (PyTypeObject *)type;
     }
+    if (!PyList_CheckExact(taken) || (!PyList_CheckExact(heads) && !PyTuple_CheckExact(heads)))
+        Py_RETURN_NONE;
     PyObject *out = PyList_New(0);
     if (out == NULL)
         return NULL;
     for (Py_ssize_t i = 0; i < PyList_GET_SIZE(taken); i++) {
-        PyObject *t = Py_NewRef(PyList_GET_ITEM(taken, i)); /* held: heads[...] may run Python code */
+        PyObject *t = Py_NewRef(PyList_GET_ITEM(taken, i));
         PyObject *row = one_call(t, heads);
         Py_DECREF(t);
+        if (row == BAILED) {
+            Py_DECREF(out);
+            Py_RETURN_NONE;
+        }
         if (row == NULL || PyList_Append(out, row) < 0) {
             Py_XDECREF(row);
             Py_DECREF(out);
@@ -160,7 +197,8 @@ static PyObject *params(PyObject *module, PyObject *const *args, Py_ssize_t narg
 
 static PyMethodDef methods[] = {
     {"params", (PyCFunction)(void (*)(void))params, METH_FASTCALL,
-     "params(taken, heads) -> list: the SQLite insert parameters of taken calls (tally_rows.params_pure)."},
+     "params(taken, heads) -> list | None: the SQLite insert parameters of taken calls (tally_rows.params_pure); "
+     "None for a shape not modelled here (run the reference)."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -4,14 +4,16 @@
 request is counted (so a cost is on /metrics before the client has its answer):
 
 1. `SpanExtractor` walks the spans once: non-GenAI spans are only counted (skipped{not_llm});
-   candidates become `SpanRecord`s; candidates with invalid ids are rejected (partial success);
+   candidates become `SpanRecord`s; candidates with invalid ids or an end time that is no plausible
+   instant (conventions.times.EndTimes) are rejected (partial success);
 2. the candidates' (trace id, span id) keys are claimed in the dedup set in one batch; duplicates
    are counted in genai_meter_spans_duplicate_total and go no further;
 3. every new candidate is assessed (`Meter.assess`: conventions -> price, nothing recorded yet);
 4. with the ledger on, the calls go to its group commit; the request waits for the commit without
    holding the ingest lock (commits group across requests), then `Meter.record`s only the calls
    the ledger stored for the first time and settles its claims; a ledger refusal releases the
-   claims and raises `Unavailable` (503 / UNAVAILABLE, nothing counted);
+   claims and raises `Unavailable` (503 / UNAVAILABLE, nothing counted); a call the ledger can never
+   store (`LedgerRowRejected`) makes the request's calls rejected spans instead (partial success);
 5. with forwarding on, the request is handed to the `Forwarder` with the counted calls and costs.
 
 `export` never raises for span content. `Gate` bounds the requests in flight across both receivers
@@ -38,7 +40,8 @@ from genai_meter.collector_processor.metering.weights import adjusted_count
 from genai_meter.collector_processor.receiver.decode import Decoded
 from genai_meter.collector_processor.receiver.spans import SpanExtractor
 from genai_meter.collector_processor.receiver.tally_rows import TallyParams, tally_rows
-from genai_meter.ledger import Entry, LedgerUnavailable, LedgerWriter
+from genai_meter.conventions.times import EndTimes
+from genai_meter.ledger import Entry, LedgerRowRejected, LedgerUnavailable, LedgerWriter
 from genai_meter.ledger.commit_queue import refused
 from genai_meter.ledger.rows import RowBuilder
 from genai_meter.ledger.sqlite_params import ParamsLedger
@@ -117,7 +120,8 @@ class Ingestor:
         self.meter = meter
         self.metrics = metrics
         self.dedup = dedup
-        self.extractor = extractor or SpanExtractor()
+        # end times: the clock-skew allowance, and the ledger's retention when there is a ledger
+        self.extractor = extractor or SpanExtractor(end_times=EndTimes.of(meter.config, ledger is not None))
         self.forwarder = forwarder
         self.ledger = ledger
         self.commit_timeout_s = commit_timeout_s
@@ -221,7 +225,7 @@ class Ingestor:
             params = sqlite.params_of(rows)
             if tally is not None:
                 params.extend(tally_params.params(tally))
-        except LedgerUnavailable as exc:  # a new label set that cannot be stored now
+        except (LedgerUnavailable, LedgerRowRejected) as exc:  # a new label set that cannot be stored (now)
             return refused(exc)
         except Exception as exc:  # a defect: the request is refused whole (its claims released)
             self.meter.count_error(exc)
@@ -246,12 +250,24 @@ class Ingestor:
         if self.ledger is not None and (pending.assessed or (pending.tally is not None and pending.tally.taken)):
             try:
                 stored = self._submit(self.ledger, pending).result(self.commit_timeout_s)
+            except LedgerRowRejected as exc:  # a call the ledger can never store: the request's calls rejected
+                self._reject_calls(pending, exc)
             except (LedgerUnavailable, FutureTimeout, OSError) as exc:
                 self.dedup.release(pending.claimed)
                 self.metrics.record_self(contract.SELF_LEDGER_FAILURES)
                 raise Unavailable(f"the ledger cannot take calls now: {exc}") from None
         with self._lock:
             return self._record(pending, stored)
+
+    def _reject_calls(self, pending: _Pending, exc: LedgerRowRejected) -> None:
+        """Nothing of the request was stored and a retry cannot help: its calls become rejected spans
+        (partial success, counted in rejected{ledger_row_rejected}), its claims are released."""
+        calls = len(pending.assessed) + (len(pending.tally.taken) if pending.tally is not None else 0)
+        log.warning("genai-meter: %d call(s) of a request not stored: %s", calls, exc.reason)
+        self.dedup.release(pending.claimed)
+        pending.claimed, pending.assessed, pending.tally = [], [], None
+        self.metrics.record_self(contract.SELF_SPANS_REJECTED, calls, reason=contract.REJECT_LEDGER_ROW)
+        pending.rejected = {**pending.rejected, f"{contract.REJECT_LEDGER_ROW} ({exc.reason})": calls}
 
     def _record(self, pending: _Pending, stored: list[bool] | None) -> Outcome:
         meter = self.meter

@@ -1,7 +1,9 @@
 """Process lifecycle shared by single-process and worker-mode `serve`: logging, signals, scrapes.
 
 `ShutdownSignals`: the first SIGTERM/SIGINT sets `stop`, a later one sets `hurry` (skip the wait
-for a final scrape). `ScrapeWatch` tells when a /metrics scrape began after a given instant.
+for a final scrape). `ScrapeWatch` tells when a /metrics scrape began after a given instant;
+`final_scrape` is the bounded wait both modes make on shutdown, skipped when nothing ever scraped
+/metrics (no Prometheus is coming for the last figures).
 """
 
 from __future__ import annotations
@@ -95,6 +97,11 @@ class ScrapeWatch:
             self._latest = max(self._latest, started)
             self._cond.notify_all()
 
+    @property
+    def ever_scraped(self) -> bool:
+        with self._cond:
+            return self._latest != float("-inf")
+
     def wait_after(self, since: float, timeout_s: float, hurry: threading.Event | None = None) -> bool:
         """Wait for a scrape that began at or after `since`; False when `timeout_s` passed first."""
         deadline = time.monotonic() + timeout_s
@@ -105,3 +112,19 @@ class ScrapeWatch:
                     return False
                 self._cond.wait(min(left, 0.1))
             return True
+
+
+def final_scrape(watch: ScrapeWatch, counted_until: float, wait_s: float, hurry: threading.Event) -> None:
+    """Wait up to `wait_s` for a scrape that began after `counted_until`, logging what happened; no
+    wait when `wait_s` is 0 or when /metrics was never scraped since the start."""
+    if wait_s <= 0:
+        return
+    if not watch.ever_scraped:
+        log.info("genai-meter: /metrics was never scraped; not waiting for a final scrape")
+        return
+    log.info("genai-meter: waiting up to %.0f s for Prometheus to scrape the last figures "
+             "(send the signal again, or set server.shutdown_scrape_wait_seconds: 0, to skip)", wait_s)
+    if watch.wait_after(counted_until, wait_s, hurry):
+        log.info("genai-meter: final scrape answered")
+    else:
+        log.warning("genai-meter: no scrape within %.0f s of shutdown; exiting anyway", wait_s)

@@ -116,6 +116,10 @@ class Receivers:
         self.addresses["otlp-http"] = format_address(host, self.http.address[1])
         return dict(self.addresses)
 
+    def ledger_ready(self) -> bool:
+        """Whether the ledger can store calls now (no ledger: True); /readyz follows it."""
+        return self.ledger is None or self.ledger.healthy()
+
     @property
     def taking_spans(self) -> bool:
         return self.http is not None and self.grpc is not None and not self.gate.closed

@@ -5,7 +5,8 @@
 runs one receiving process per worker and this process serves /metrics (docs/scaling.md).
 
 Start-up logs one line per listener, `genai-meter: <name> listening on <host:port>` (names
-`otlp-grpc`, `otlp-http`, `metrics`), then `genai-meter: ready`; /readyz answers 200 from then on.
+`otlp-grpc`, `otlp-http`, `metrics`), then `genai-meter: ready`; /readyz answers 200 from then on,
+except while the ledger cannot write (its commits fail, or its file is gone: 503 until it recovers).
 
 Shutdown on SIGTERM or SIGINT (docs/receiver.md): /readyz turns 503 and the receivers refuse new
 requests (503 + Retry-After, UNAVAILABLE); requests in flight finish (bounded by
@@ -28,6 +29,7 @@ from genai_meter.collector_processor.receiver import spans
 from genai_meter.collector_processor.receiver.lifecycle import (
     ScrapeWatch,
     ShutdownSignals,
+    final_scrape,
     log_listening,
     setup_logging,
 )
@@ -37,7 +39,7 @@ from genai_meter.config import Config, ConfigError, LedgerConfig
 from genai_meter.exporters import group_add
 from genai_meter.exporters.endpoint import start_metrics_server
 from genai_meter.exporters.httpd import HttpServer, format_address, parse_listen
-from genai_meter.ledger import LedgerOpenError, migrate, resolve_url
+from genai_meter.ledger import LedgerOpenError, LedgerUrlError, check_url, migrate, resolve_url
 
 log = logging.getLogger("genai_meter")
 
@@ -86,6 +88,11 @@ def resolved_ledger(config: Config, args: argparse.Namespace) -> LedgerConfig:
     if data_dir:
         ledger = ledger.model_copy(update={"data_dir": Path(data_dir)})
     url = resolve_url(config.model_copy(update={"ledger": ledger}), getattr(args, "ledger", None))
+    if url is not None:
+        try:
+            check_url(url)
+        except LedgerUrlError as exc:
+            raise ConfigError(str(exc)) from None
     return ledger.model_copy(update={"url": url})
 
 
@@ -138,7 +145,9 @@ class Service:
         self._ready = False
 
     def ready(self) -> bool:
-        return self._ready and self.receivers is not None and self.receivers.taking_spans
+        """/readyz: every listener up, not shutting down, and the ledger able to write."""
+        return self._ready and self.receivers is not None and self.receivers.taking_spans \
+            and self.receivers.ledger_ready()
 
     def start(self) -> None:
         self.receivers = Receivers(self.config)
@@ -164,15 +173,8 @@ class Service:
         if self.receivers is not None:
             self.receivers.drain()
         counted_until = time.monotonic()
-        wait_s = self.config.server.shutdown_scrape_wait_seconds
-        if wait_s > 0:
-            log.info("genai-meter: waiting up to %.0f s for Prometheus to scrape the last figures "
-                     "(send the signal again, or set server.shutdown_scrape_wait_seconds: 0, to skip)", wait_s)
-        if wait_s > 0 and self.metrics_server is not None:
-            if self.watch.wait_after(counted_until, wait_s, self.signals.hurry):
-                log.info("genai-meter: final scrape answered")
-            else:
-                log.warning("genai-meter: no scrape within %.0f s of shutdown; exiting anyway", wait_s)
+        if self.metrics_server is not None:
+            final_scrape(self.watch, counted_until, self.config.server.shutdown_scrape_wait_seconds, self.signals.hurry)
         self.stop_all()
         log.info("genai-meter: stopped")
         return 0

@@ -14,7 +14,9 @@ attribute as its raw `KeyValue` bytes, so:
   ones such as response ids do not churn it); only then `MARKER_KEYS` decides exactly;
 * resource attributes are decoded once per ResourceSpans, and only if it holds a candidate.
 
-A candidate with an invalid trace or span id is rejected (partial success); the others go on.
+A candidate with an invalid trace or span id is rejected (partial success), and so is one whose end
+time is no plausible instant (conventions.times.EndTimes: out of range, in the future past the skew
+allowance, older than the ledger keeps); the others go on.
 
 `SpanExtractor.extract_data` does the same from the raw body in C (`_extract.c`, an optional
 accelerator built by setup.py when a C compiler is there; `ACCELERATED` says whether it is active,
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import os
 import struct
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -34,6 +37,7 @@ from google.protobuf.message import DecodeError
 from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 
 from genai_meter.conventions import MARKER_KEYS
+from genai_meter.conventions.times import REJECT_END_TIMES, EndTimes
 from genai_meter.records import SpanRecord
 
 try:
@@ -50,6 +54,8 @@ _RECORD_FIELDS = ("name", "attributes", "resource", "start_ns", "end_ns", "is_er
 ACCELERATED = ACCELERATED and tuple(f.name for f in fields(SpanRecord)) == _RECORD_FIELDS
 
 REJECT_INVALID_ID = "invalid_id"
+# the rejected counts `Scanner.scan` returns, in this order
+SCAN_REJECTS: tuple[str, ...] = (REJECT_INVALID_ID, *REJECT_END_TIMES)
 CACHE_MAX_ENTRIES = 65_536  # decoded attributes remembered (cleared when full)
 CACHE_MAX_RAW_BYTES = 256  # longer attributes (prompts, payloads) are never cached
 SEEN_ONCE_MAX_ENTRIES = 65_536  # attributes seen once and not cached (yet), remembered by hash
@@ -257,13 +263,15 @@ class SpanExtractor:
     """Turns lean requests into `Extracted`. Stateless (but for the shared cache), thread-safe.
 
     A span is a candidate when one of its attribute keys is in `markers` (default: the
-    conventions' MARKER_KEYS, exactly what `Conventions.classify` looks for).
+    conventions' MARKER_KEYS, exactly what `Conventions.classify` looks for). A candidate's end time
+    must pass `end_times` at the time of the request (`now_ns`, default the clock).
     """
 
-    def __init__(self, markers: Iterable[str] | None = None) -> None:
+    def __init__(self, markers: Iterable[str] | None = None, *, end_times: EndTimes | None = None) -> None:
         if markers is None:
             markers = MARKER_KEYS
         self.markers = frozenset(markers)
+        self.end_times = end_times or EndTimes()  # default: the default skew allowance, no ledger
         self.needles = marker_needles(self.markers)
         self._scanner: Scanner | None = None
         # the C scan screens a span by its keys; that equals the needle prefilter only if every marker has a dot
@@ -275,8 +283,8 @@ class SpanExtractor:
         """Whether `extract_data` runs the C accelerator (else it always returns None)."""
         return self._scanner is not None
 
-    def extract_data(self, data: bytes) -> Extracted | None:
-        """`extract(parse_lean(data))` in C, from the serialized request, for a body upb accepts.
+    def extract_data(self, data: bytes, now_ns: int | None = None) -> Extracted | None:
+        """`extract(parse_lean(data), now_ns=now_ns)` in C, from the serialized request, for a body upb accepts.
 
         The same `received`, `not_candidate`, `rejected` and candidates (records equal field by
         field, attribute dicts in the same key order with the same value types); candidates of one
@@ -289,23 +297,26 @@ class SpanExtractor:
         scanner = self._scanner
         if scanner is None:
             return None
-        found = scanner.scan(data)
+        found = scanner.scan(data, *self.end_times.bounds(time.time_ns() if now_ns is None else now_ns))
         if found is None:
             return None
-        received, plain, invalid, candidates = found
-        return Extracted(received, plain, {REJECT_INVALID_ID: invalid} if invalid else {}, candidates)
+        received, plain, rejects, candidates = found
+        rejected = {reason: n for reason, n in zip(SCAN_REJECTS, rejects) if n} if any(rejects) else {}
+        return Extracted(received, plain, rejected, candidates)
 
     def maybe_has_candidates(self, data: bytes) -> bool:
         """False when no marker key can occur in a raw (decompressed) body: then no span needs
         looking at. A few C-speed substring searches; True says nothing for sure."""
         return any(needle in data for needle in self.needles)
 
-    def extract(self, request: Any, *, skip_all: bool = False) -> Extracted:
+    def extract(self, request: Any, *, skip_all: bool = False, now_ns: int | None = None) -> Extracted:
         """Walk a lean request once. With `skip_all` (see `maybe_has_candidates`) spans are only counted."""
         out = Extracted()
         if skip_all:
             out.received = out.not_candidate = count_spans(request)
             return out
+        oldest, newest = self.end_times.bounds(time.time_ns() if now_ns is None else now_ns)
+        rejected = out.rejected
         markers = self.markers
         needles = self.needles
         candidates = out.candidates
@@ -334,7 +345,12 @@ class SpanExtractor:
                     span_id = span.span_id
                     if (len(trace_id) != 16 or len(span_id) != 8 or trace_id == _ZERO_TRACE
                             or span_id == _ZERO_SPAN):
-                        out.rejected[REJECT_INVALID_ID] = out.rejected.get(REJECT_INVALID_ID, 0) + 1
+                        rejected[REJECT_INVALID_ID] = rejected.get(REJECT_INVALID_ID, 0) + 1
+                        continue
+                    end = span.end_time_unix_nano
+                    if not oldest <= end <= newest:  # no plausible instant (conventions.times)
+                        reason = EndTimes.reason(end, oldest, newest)
+                        rejected[reason] = rejected.get(reason, 0) + 1
                         continue
                     if resource is None:
                         resource = attributes(rs.resource.attributes)
@@ -347,7 +363,7 @@ class SpanExtractor:
                         attrs,
                         resource,
                         span.start_time_unix_nano,
-                        span.end_time_unix_nano,
+                        end,
                         span.status.code == 2,  # is_error
                         scope_name,
                         trace_id,

@@ -4,7 +4,8 @@ calls `Meter.assess` would give (tests/receiver/test_tally_ingest.py compares th
 
 `tally_rows` gives `Row`s (any ledger); `TallyParams` gives the SQLite ledger's insert parameters
 directly, with each group's constant part (ids included) kept per (template entry, used classes).
-`params_pure` is the reference of the per-call part; `_tally_params` (C, optional) does the same."""
+`params_pure` is the reference of the per-call part; `_tally_params` (C, optional) does the same, or
+answers None for a shape it does not model (then the reference runs)."""
 
 from __future__ import annotations
 
@@ -56,12 +57,18 @@ class TallyParams:
         self._builder = builder
         self._dicts = dicts
         self._heads: dict[tuple[Any, int], Head] = {}  # by (entry, used)
+        self._epoch = dicts.epoch  # the heads' ids are from this cache epoch
 
     def params(self, tally: Tally) -> list[Params]:
         """Parameters of `tally.taken`, in order."""
+        if self._epoch != self._dicts.epoch:  # the dictionaries dropped their ids (a label set was deleted)
+            self._heads = {}
+            self._epoch = self._dicts.epoch
         heads = self._group_heads(tally)
         if ACCELERATED:
-            return _c_params(tally.taken, heads)
+            made = _c_params(tally.taken, heads)
+            if made is not None:  # None: a shape the C code does not model (never one a Tally makes)
+                return made
         return params_pure(tally.taken, heads)
 
     def _group_heads(self, tally: Tally) -> list[Head]:
@@ -73,15 +80,17 @@ class TallyParams:
             for t in tally.taken:
                 if heads[t.group] is None and t.group not in rows:
                     rows[t.group] = self._builder.row(Entry(*tally.call_of(t)))
-            self._dicts.resolve([(r.labels, r.dims) for r in rows.values()], [r.price for r in rows.values()])
+            sets, prices = self._dicts.resolve([(r.labels, r.dims) for r in rows.values()],
+                                               [r.price for r in rows.values()])
             if len(self._heads) >= HEADS_MAX:
                 self._heads.clear()
             for index, row in rows.items():
-                ls, price = self._dicts.ids((row.labels, row.dims), row.price)
+                ls, price = sets[(row.labels, row.dims)], prices[row.price]
                 head = heads[index] = (ls, row.conversation, row.user, price, row.unmetered, row.invalid,
                                        row.cache_write_1h, row.weight_micro, row.unpriced)
                 group = tally.groups[index]
-                self._heads[(group[G_ENTRY], group[G_USED])] = head
+                if self._dicts.epoch == self._epoch:  # else these ids may be gone: not kept
+                    self._heads[(group[G_ENTRY], group[G_USED])] = head
         return cast(list[Head], heads)
 
 

@@ -24,6 +24,7 @@ from genai_meter.config import Config
 
 # Dedup pipe messages: one op byte, then 24-byte keys. Only CLAIM is answered (one byte per key).
 CLAIM, SETTLE, RELEASE = b"C", b"S", b"R"
+PONG, PONG_LEDGER_DOWN = "pong", "pong, ledger down"  # answers to `ping`
 KEY_BYTES = 24
 
 
@@ -84,8 +85,8 @@ def worker_main(config: Config, slot: int, dedup_conn: Connection, control: Conn
             request_id, op, arg = control.recv()
         except (EOFError, OSError):  # the parent is gone: stop at once
             os._exit(0)
-        if op == "ping":
-            send((request_id, "pong"))
+        if op == "ping":  # the answer says whether this worker's ledger can write (the parent's /readyz)
+            send((request_id, PONG if receivers.ledger_ready() else PONG_LEDGER_DOWN))
         elif op == "render":
             try:
                 receivers.refresh_self_gauges()

@@ -21,7 +21,9 @@ Protocol: each worker has two pipes to the parent. `dedup`: an op byte (claim, s
 and the concatenated 24-byte keys; only a claim is answered, one byte per key (1 = new, now
 claimed by this worker). `control`: messages `(request id, op, arg)` from the parent (`ping`,
 `render`, `drain`, `exit`) answered with `(request id, result)`; id 0 carries the worker's
-unsolicited `("ready", addresses)` or `("error", text)`. The worker side is receiver.worker.
+unsolicited `("ready", addresses)` or `("error", text)`. The answer to `ping` (each second) says
+whether the worker's ledger can write: /readyz is 503 while one cannot. The worker side is
+receiver.worker.
 """
 
 from __future__ import annotations
@@ -41,9 +43,10 @@ from genai_meter.collector_processor.receiver.dedup import SeenSpans
 from genai_meter.collector_processor.receiver.lifecycle import (
     ScrapeWatch,
     ShutdownSignals,
+    final_scrape,
     log_listening,
 )
-from genai_meter.collector_processor.receiver.worker import CLAIM, KEY_BYTES, SETTLE, worker_main
+from genai_meter.collector_processor.receiver.worker import CLAIM, KEY_BYTES, PONG_LEDGER_DOWN, SETTLE, worker_main
 from genai_meter.config import Config
 from genai_meter.exporters.endpoint import start_metrics_server
 from genai_meter.exporters.families import FamilyData
@@ -85,10 +88,12 @@ class WorkerLink:
         self.ready: Future[dict[str, str]] = Future()
         self.last_families: list[FamilyData] | None = None  # from the last scrape, kept if the worker dies
         self.last_pong = 0.0  # monotonic time of the last answered ping (0: none yet)
+        self.ledger_ready = True  # the worker's ledger could write at its last answered ping
 
     def pong(self, future: Future[Any]) -> None:
         if not future.cancelled() and future.exception() is None:
             self.last_pong = time.monotonic()
+            self.ledger_ready = future.result() != PONG_LEDGER_DOWN
 
     def start(self) -> None:
         self.last_pong = time.monotonic()
@@ -225,7 +230,8 @@ class Supervisor:
     # -- /metrics ---------------------------------------------------------------------------
 
     def ready(self) -> bool:
-        return self._ready and not self._stopping
+        """/readyz: workers started, not shutting down, every worker's ledger able to write (as of its last ping)."""
+        return self._ready and not self._stopping and all(link.ledger_ready for link in self._links)
 
     def render(self, openmetrics: bool) -> bytes:
         """Every worker's figures summed, within RENDER_TIMEOUT_S whatever the workers do: a worker
@@ -351,15 +357,7 @@ class Supervisor:
             except Exception as exc:
                 log.warning("genai-meter: a worker did not drain cleanly: %s", exc)
         counted_until = time.monotonic()
-        wait_s = self.config.server.shutdown_scrape_wait_seconds
-        if wait_s > 0:
-            log.info("genai-meter: waiting up to %.0f s for Prometheus to scrape the last figures "
-                     "(send the signal again, or set server.shutdown_scrape_wait_seconds: 0, to skip)", wait_s)
-        if wait_s > 0:
-            if self.watch.wait_after(counted_until, wait_s, self.signals.hurry):
-                log.info("genai-meter: final scrape answered")
-            else:
-                log.warning("genai-meter: no scrape within %.0f s of shutdown; exiting anyway", wait_s)
+        final_scrape(self.watch, counted_until, self.config.server.shutdown_scrape_wait_seconds, self.signals.hurry)
         if self.metrics_server is not None:
             self.metrics_server.stop(2.0)
         self._terminate_workers()

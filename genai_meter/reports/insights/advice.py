@@ -1,13 +1,19 @@
 """Savings advice from the ledger's real volumes and the price book (last 30 days by default).
 
-- cheaper models: for each (feature or service, provider, model), what the same tokens would cost
-  on the cheaper catalog models of the same provider and modality (chat vs embeddings), each class
-  at the candidate's rate for the traffic's mean prompt size, plus its per-request fee;
+- cheaper models: for each (feature or service, provider, model, operation), what the same tokens
+  would cost on a *comparable* model of the same provider: the same family's smaller models
+  (`families.smaller_in_family`: gpt-4o -> gpt-4o-mini, claude-sonnet-4-5 -> claude-haiku-4-5) and
+  the models `reports.advice.equivalents` names for it; never a model of another line or generation
+  on price alone. Embedding models only from the config (their vectors are not interchangeable).
+  Each class at the candidate's rate for the traffic's mean prompt size, plus its per-request fee;
+  every item states the assumption it rests on;
 - prompt cache: savings realised (cache reads x (input rate - cache-read rate)) and what a cache-hit
   ratio of `target` would save on top (same difference on the tokens moved to cache reads; cache
-  write surcharges not counted);
-- unpriced models: calls no price matched, to add to the overrides file.
-Each item carries its figures and the report query that shows the traffic.
+  write surcharges not counted), for traffic whose source reports cached tokens;
+- unpriced models: calls no price matched, to add to the overrides file (no saving figure).
+A saving is listed only when it reaches both `min_saving_usd` over the window and `min_saving_share`
+of the traffic's cost (`reports.advice`). Each item carries its figures and the report query that
+shows the traffic.
 """
 
 from __future__ import annotations
@@ -17,15 +23,19 @@ from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from urllib.parse import urlencode
 
+from genai_meter.config import AdviceConfig
 from genai_meter.ledger.model import LedgerReader, Totals
 from genai_meter.money import to_pico, usd_text
 from genai_meter.periods import NS
 from genai_meter.pricing import PriceBook
 from genai_meter.pricing.rates import Rates
+from genai_meter.reports.insights.families import smaller_in_family
+from genai_meter.reports.render.exactness import exactness
 from genai_meter.reports.render.tables import ratio
 
-MIN_SAVING_SHARE = Decimal("0.10")  # candidates cheaper by less than this are not advised
 CANDIDATES = 3  # cheaper models listed per item
+SAME_FAMILY = "same_family"
+CONFIGURED = "configured"
 EMBEDDING_OPS = frozenset({"embeddings", "embedding"})
 
 
@@ -49,14 +59,32 @@ def _cost_at(rates: Rates, t: Totals) -> int:
     return total + to_pico(rates.per_request * t.calls)
 
 
-def _candidates(book: PriceBook, provider: str, model: str, modality: str) -> Iterator[str]:
+def _candidates(book: PriceBook, advice: AdviceConfig, provider: str, model: str,
+                modality: str) -> Iterator[tuple[str, str, str]]:
+    """(candidate, basis, assumption) for the comparable models of `model`, configured ones first."""
+    seen = {model.lower()}
+    for switch in advice.equivalents:
+        if switch.provider.lower() == provider.lower() and switch.model.lower() == model.lower():
+            for alternative in switch.alternatives:
+                if alternative.lower() not in seen:
+                    seen.add(alternative.lower())
+                    yield alternative, CONFIGURED, switch.assumption or (
+                        f"{alternative} is configured as comparable to {model} (reports.advice.equivalents)")
     found = book.catalog.find_provider(provider, model)
-    if found is None:
+    if not advice.same_family or modality == "embedding" or found is None:
         return
     for info in found.models:
-        if info.deprecated or _modality(info.id) != modality or info.id.lower() == model.lower():
+        if info.deprecated or _modality(info.id) != modality or info.id.lower() in seen:
             continue
-        yield info.id
+        if smaller_in_family(model, info.id):
+            seen.add(info.id.lower())
+            yield info.id, SAME_FAMILY, (f"{info.id} is a smaller model of {model}'s family: assumes it is good "
+                                         "enough for this traffic; check quality on a sample first")
+
+
+def worth_it(saving: int, cost: int, advice: AdviceConfig) -> bool:
+    """A saving reaches both thresholds (and is not zero)."""
+    return saving > 0 and saving >= to_pico(advice.min_saving_usd) and ratio(saving, cost) >= advice.min_saving_share
 
 
 def _query(**filters: str) -> str:
@@ -65,8 +93,8 @@ def _query(**filters: str) -> str:
 
 
 def cheaper_models(reader: LedgerReader, book: PriceBook, filters: dict[str, list[str]], start: int, end: int,
-                   group_field: str) -> list[dict[str, object]]:
-    """Items advising cheaper models, largest saving first."""
+                   group_field: str, advice: AdviceConfig) -> list[dict[str, object]]:
+    """Items advising comparable cheaper models, largest saving first."""
     at = datetime.fromtimestamp(end // NS, UTC).replace(tzinfo=None)
     rows = reader.totals(start, end, filters, [group_field, "provider", "model", "operation"])
     items = []
@@ -81,14 +109,13 @@ def cheaper_models(reader: LedgerReader, book: PriceBook, filters: dict[str, lis
         mean_prompt = (t.tokens.get("input", 0) + t.tokens.get("cache_read", 0) + t.tokens.get("cache_write", 0)) \
             // t.calls
         options = []
-        for candidate in _candidates(book, provider, model, modality):
+        for candidate, basis, assumption in _candidates(book, advice, provider, model, modality):
             quote = book.quote(provider, candidate, at, input_total=mean_prompt)
             if quote is None or (quote.rates.input == 0 and quote.rates.output == 0):
                 continue
             would = _cost_at(quote.rates, t)
-            saving = actual - would
-            if saving > 0 and ratio(saving, actual) >= MIN_SAVING_SHARE:
-                options.append((saving, candidate, would, quote.plan.entry))
+            if worth_it(actual - would, actual, advice):
+                options.append((actual - would, candidate, would, quote.plan.entry, basis, assumption))
         options.sort(key=lambda o: (-o[0], o[1]))
         if not options:
             continue
@@ -96,10 +123,12 @@ def cheaper_models(reader: LedgerReader, book: PriceBook, filters: dict[str, lis
         items.append({
             "kind": "cheaper_model", group_field: group, "provider": provider, "model": model,
             "operation": operation, "calls": t.calls, "tokens": dict(t.tokens), "cost_usd": usd_text(actual),
-            "saving_usd": usd_text(best[0]), "saving_pct": f"{ratio(best[0], actual) * 100:f}",
+            "exactness": exactness(t), "saving_usd": usd_text(best[0]),
+            "saving_pct": f"{ratio(best[0], actual) * 100:f}", "basis": best[4], "assumption": best[5],
             "alternatives": [{"model": c, "cost_usd": usd_text(w), "saving_usd": usd_text(s),
-                              "saving_pct": f"{ratio(s, actual) * 100:f}", "price_entry": e}
-                             for s, c, w, e in options[:CANDIDATES]],
+                              "saving_pct": f"{ratio(s, actual) * 100:f}", "price_entry": e, "basis": b,
+                              "assumption": a}
+                             for s, c, w, e, b, a in options[:CANDIDATES]],
             "query": _query(**{group_field: group, "provider": provider, "model": model}),
         })
     items.sort(key=lambda i: -Decimal(str(i["saving_usd"])))
@@ -107,15 +136,16 @@ def cheaper_models(reader: LedgerReader, book: PriceBook, filters: dict[str, lis
 
 
 def cache_savings(reader: LedgerReader, book: PriceBook, filters: dict[str, list[str]], start: int, end: int,
-                  target: Decimal) -> list[dict[str, object]]:
-    """Per (provider, model): cache savings realised and possible at a `target` hit ratio."""
+                  target: Decimal, advice: AdviceConfig) -> list[dict[str, object]]:
+    """Per (provider, model): the saving a `target` cache-hit ratio would add to what caching saves already,
+    where it reaches the thresholds and the source reports cached tokens."""
     at = datetime.fromtimestamp(end // NS, UTC).replace(tzinfo=None)
     items = []
     for t in reader.totals(start, end, filters, ["provider", "model"]):
         provider, model = t.key
         read, plain, write = t.tokens.get("cache_read", 0), t.tokens.get("input", 0), t.tokens.get("cache_write", 0)
         prompt = read + plain + write
-        if prompt == 0 or t.calls == 0:
+        if prompt == 0 or t.calls == 0 or t.unmetered >= t.calls:  # no call says how much it read from the cache
             continue
         quote = book.quote(provider, model, at, input_total=prompt // t.calls)
         if quote is None or quote.rates.cache_read >= quote.rates.input:
@@ -126,7 +156,7 @@ def cache_savings(reader: LedgerReader, book: PriceBook, filters: dict[str, list
         more = int((target * prompt).to_integral_value(rounding=ROUND_HALF_EVEN)) - read
         moved = max(0, min(more, plain))
         potential = to_pico(diff * moved / Decimal(1_000_000))
-        if realised == 0 and potential == 0:
+        if not worth_it(potential, t.cost_total_pico, advice):
             continue
         items.append({
             "kind": "prompt_cache", "provider": provider, "model": model, "calls": t.calls,
@@ -134,7 +164,9 @@ def cache_savings(reader: LedgerReader, book: PriceBook, filters: dict[str, list
             "input_rate_usd_per_mtok": f"{quote.rates.input:f}", "cache_read_rate_usd_per_mtok":
                 f"{quote.rates.cache_read:f}", "realised_saving_usd": usd_text(realised),
             "saving_usd": usd_text(potential), "saving_pct": f"{ratio(potential, t.cost_total_pico) * 100:f}",
-            "cost_usd": usd_text(t.cost_total_pico),
+            "cost_usd": usd_text(t.cost_total_pico), "exactness": exactness(t),
+            "assumption": f"assumes prompts share a cacheable prefix so that {target * 100:f} % of input tokens are "
+                          "read from the cache; cache-write surcharges and cache lifetimes are not counted",
             "query": _query(provider=provider, model=model),
         })
     items.sort(key=lambda i: -Decimal(str(i["saving_usd"])))
@@ -148,7 +180,6 @@ def unpriced_models(reader: LedgerReader, filters: dict[str, list[str]], start: 
     for t in reader.totals(start, end, filters, ["provider", "model"]):
         if t.unpriced:
             out.append({"kind": "unpriced_model", "provider": t.key[0], "model": t.key[1], "calls": t.unpriced,
-                        "tokens": dict(t.tokens), "saving_usd": "0", "saving_pct": "0",
-                        "fix": "add a price for this model to the pricing overrides file",
+                        "tokens": dict(t.tokens), "fix": "add a price for this model to the pricing overrides file",
                         "query": _query(provider=t.key[0], model=t.key[1])})
     return out

@@ -12,22 +12,31 @@ from datetime import timedelta
 from decimal import Decimal
 
 from genai_meter.ledger.model import LedgerReader, Step, Totals
+from genai_meter.money import to_pico
 from genai_meter.periods import NS, local_date, local_midnight_ns
+from genai_meter.reports.insights.buckets import filled_series
 from genai_meter.reports.insights.budgets import daily_history
-from genai_meter.reports.insights.forecast import forecast_daily
+from genai_meter.reports.insights.forecast import describe, forecast_daily
+from genai_meter.reports.render.exactness import cost_known
 from genai_meter.reports.render.tables import (
     COST_CLASSES,
     TOKEN_CLASSES,
+    Cell,
     Chart,
     Column,
     Report,
     Table,
     change_json,
+    exactness_cells,
+    exactness_columns,
     group_columns,
     group_row,
+    known,
     merge,
+    percent_change,
     ratio,
     summary_json,
+    tokens_in,
     zero_totals,
 )
 from genai_meter.reports.service.ranges import Window, iso
@@ -124,12 +133,13 @@ def _top_tables(q: Query, by: str, groups: list[Totals] | None) -> list[Table]:
                                 q.filters)
         columns = [Column(by, by.capitalize(), "text"), Column("calls", "Requests", "int"),
                    Column("tokens_in", "Input tokens", "int"), Column("tokens_out", "Output tokens", "int"),
-                   Column("tokens_total", "Total tokens", "int"), Column("cost_usd", "Cost (USD)", "usd")]
+                   Column("tokens_total", "Total tokens", "int"), Column("cost_usd", "Cost (USD)", "usd"),
+                   *exactness_columns()]
         table = Table(f"top_{title}_{by}", f"Top {q.top} {by} by {title}", columns)
         for t in rows:
-            tin = sum(t.tokens.get(c, 0) for c in ("input", "cache_read", "cache_write"))
+            tin = tokens_in(t)
             table.rows.append([t.key[0] if t.key else "", t.calls, tin, t.tokens_total - tin, t.tokens_total,
-                               t.cost_total_pico])
+                               known(t, t.cost_total_pico), *exactness_cells(t)])
         value = {"cost": "cost_usd", "tokens": "tokens_total", "calls": "calls"}[metric]
         table.chart = Chart("bar", by, (value,), table.title)
         tables.append(table)
@@ -139,18 +149,18 @@ def _top_tables(q: Query, by: str, groups: list[Totals] | None) -> list[Table]:
 def _requests_by_model(q: Query) -> Table:
     rows = q.reader.totals(q.window.start_ns, q.window.end_ns, q.filters, ["provider", "model"])
     seen: dict[tuple[str, ...], Totals] = {t.key: t for t in rows}
-    known = q.reader.totals(q.window.previous_start_ns, q.window.previous_end_ns, q.filters, ["provider", "model"]) \
+    earlier = q.reader.totals(q.window.previous_start_ns, q.window.previous_end_ns, q.filters, ["provider", "model"]) \
         if len(seen) < q.max_rows else []
-    for t in known:
+    for t in earlier:
         seen.setdefault(t.key, zero_totals(t.key))
     for pair in q.extra_models:
         seen.setdefault(pair, zero_totals(pair))
     columns = [Column("provider", "Provider", "text"), Column("model", "Model", "text"),
                Column("calls", "Requests", "int"), Column("tokens_total", "Total tokens", "int"),
-               Column("cost_usd", "Cost (USD)", "usd")]
+               Column("cost_usd", "Cost (USD)", "usd"), *exactness_columns()]
     table = Table("requests_by_model", "Requests by model (zero included)", columns)
     for key, t in sorted(seen.items(), key=lambda kv: (-kv[1].calls, kv[0]))[:q.max_rows]:
-        table.rows.append([key[0], key[1], t.calls, t.tokens_total, t.cost_total_pico])
+        table.rows.append([key[0], key[1], t.calls, t.tokens_total, known(t, t.cost_total_pico), *exactness_cells(t)])
     table.chart = Chart("bar", "model", ("calls",), "Requests by model")
     return table
 
@@ -180,21 +190,25 @@ def cost(q: Query) -> Report:
                Column("calls", "Requests", "int"), Column("tokens_total", "Total tokens", "int"),
                Column("cost_usd", "Cost (USD)", "usd"), Column("share_of_cost", "Share of cost", "ratio"),
                Column("previous_cost_usd", "Previous period (USD)", "usd"),
-               Column("change_usd", "Change (USD)", "usd"), Column("change_pct", "Change (%)", "decimal")]
+               Column("change_usd", "Change (USD)", "usd"), Column("change_pct", "Change", "percent"),
+               *exactness_columns(), *exactness_columns("previous_", "Previous: ")]
     by_model = Table("by_model", "Cost by model", columns)
     for t in sorted(now_rows, key=lambda t: (-t.cost_total_pico, t.key))[:q.max_rows]:
-        prev = before.get(t.key)
-        prev_cost = prev.cost_total_pico if prev else 0
-        change = t.cost_total_pico - prev_cost
-        by_model.rows.append([t.key[0], t.key[1], t.calls, t.tokens_total, t.cost_total_pico, ratio(t.cost_total_pico,
-                              whole), prev_cost, change, ratio(change, prev_cost) * 100 if prev_cost else None])
+        prev = before.get(t.key) or zero_totals(t.key)
+        by_model.rows.append([t.key[0], t.key[1], t.calls, t.tokens_total, known(t, t.cost_total_pico),
+                              ratio(t.cost_total_pico, whole) if cost_known(t) else None,
+                              known(prev, prev.cost_total_pico), *_change(t, prev), *exactness_cells(t),
+                              *exactness_cells(prev)])
     by_model.chart = Chart("pie", "model", ("cost_usd",), "Share of cost by model")
     classes = Table("by_token_class", "Cost by token class", [
         Column("token_class", "Token class", "text"), Column("tokens", "Tokens", "int"),
-        Column("cost_usd", "Cost (USD)", "usd"), Column("share_of_cost", "Share of cost", "ratio")])
+        Column("cost_usd", "Cost (USD)", "usd"), Column("share_of_cost", "Share of cost", "ratio"),
+        *exactness_columns()])
     for c in COST_CLASSES:
         tokens = current.tokens.get(c, 0) if c in TOKEN_CLASSES else None  # per-request fees have no tokens
-        classes.rows.append([c, tokens, current.cost_pico.get(c, 0), ratio(current.cost_pico.get(c, 0), whole)])
+        pico = known(current, current.cost_pico.get(c, 0))
+        classes.rows.append([c, tokens, pico, ratio(pico, whole) if pico is not None else None,
+                             *exactness_cells(current)])
     classes.chart = Chart("bar", "token_class", ("cost_usd",), "Cost by token class")
     report.tables += [by_model, classes]
     report.primary = "by_model"
@@ -205,64 +219,72 @@ def cost(q: Query) -> Report:
     return report
 
 
-def _comparison_row(q: Query, name: str, start: int, end: int, prev_start: int, prev_end: int) -> list[object]:
+def _change(now: Totals, before: Totals) -> list[Cell]:
+    """Change in USD and percent between two periods (None unless both costs are known)."""
+    if not (cost_known(now) and cost_known(before)):
+        return [None, None]
+    return [now.cost_total_pico - before.cost_total_pico, percent_change(now.cost_total_pico, before.cost_total_pico)]
+
+
+def _comparison_row(q: Query, name: str, start: int, end: int, prev_start: int, prev_end: int) -> list[Cell]:
     cur = _one(q.reader, start, end, q.filters)
     prev = _one(q.reader, prev_start, prev_end, q.filters)
-    change = cur.cost_total_pico - prev.cost_total_pico
-    pct = ratio(change, prev.cost_total_pico) * 100 if prev.cost_total_pico else None
-    return [name, start, end, prev_start, prev_end, cur.calls, prev.calls, cur.cost_total_pico,
-            prev.cost_total_pico, change, pct]
+    return [name, start, end, prev_start, prev_end, cur.calls, prev.calls, known(cur, cur.cost_total_pico),
+            known(prev, prev.cost_total_pico), *_change(cur, prev), *exactness_cells(cur), *exactness_cells(prev)]
 
 
 def trend(q: Query) -> Report:
     """Per-step series, the hour-of-day x day-of-week heatmap, week/period/year over year comparisons."""
     report, _ = _base(q, "trend", "Usage trend")
     w = q.window
-    series = q.reader.series(w.start_ns, w.end_ns, q.step, q.filters, q.group_by, int(q.offset.total_seconds()))
+    series = filled_series(q.reader, w.start_ns, w.end_ns, q.step, q.filters, q.group_by,
+                           int(q.offset.total_seconds()))
     columns = [Column("start", "Step start", "time")] + [Column(g, g.capitalize(), "text") for g in q.group_by]
     columns += [Column("calls", "Requests", "int"), Column("failures", "Failures", "int"),
-                Column("tokens_total", "Total tokens", "int"), Column("cost_usd", "Cost (USD)", "usd")]
+                Column("tokens_total", "Total tokens", "int"), Column("cost_usd", "Cost (USD)", "usd"),
+                *exactness_columns()]
     table = Table("series", f"Per {q.step}", columns)
     points = sorted(((p.start_ns, key, p.totals) for key, pts in series.items() for p in pts), key=lambda x: x[:2])
     for start, key, t in points[:q.max_rows * 10]:
-        table.rows.append([start, *key, t.calls, t.errors, t.tokens_total, t.cost_total_pico])
+        table.rows.append([start, *key, t.calls, t.errors, t.tokens_total, known(t, t.cost_total_pico),
+                           *exactness_cells(t)])
     table.chart = Chart("line", "start", ("cost_usd",), f"Cost per {q.step} (USD)")
     report.tables.append(table)
     report.primary = "series"
     if (w.end_ns - w.start_ns) <= 5000 * 3600 * NS:
         hours = q.reader.series(w.start_ns, w.end_ns, "1h", q.filters, (), int(q.offset.total_seconds()))
-        cells: dict[tuple[int, int], list[int]] = {}
+        cells: dict[tuple[int, int], Totals] = {}
         for pts in hours.values():
             for p in pts:
                 local = p.start_ns + int(q.offset.total_seconds()) * NS
                 day = local_date(p.start_ns, q.offset).weekday()
                 hour = (local // (3600 * NS)) % 24
-                acc = cells.setdefault((day, hour), [0, 0, 0])
-                acc[0] += p.totals.calls
-                acc[1] += p.totals.tokens_total
-                acc[2] += p.totals.cost_total_pico
+                merge(cells.setdefault((day, hour), zero_totals()), p.totals)
         heat = Table("heatmap", "Busiest hours (day of week x hour of day)", [
             Column("day_of_week", "Day", "text"), Column("hour", "Hour", "int"), Column("calls", "Requests", "int"),
-            Column("tokens_total", "Total tokens", "int"), Column("cost_usd", "Cost (USD)", "usd")])
-        for (day, hour), (calls, tokens, pico) in sorted(cells.items()):
-            heat.rows.append([_DAYS[day], hour, calls, tokens, pico])
+            Column("tokens_total", "Total tokens", "int"), Column("cost_usd", "Cost (USD)", "usd"),
+            *exactness_columns()])
+        for (day, hour), t in sorted(cells.items()):
+            heat.rows.append([_DAYS[day], hour, t.calls, t.tokens_total, known(t, t.cost_total_pico),
+                              *exactness_cells(t)])
         report.tables.append(heat)
     comp = Table("comparisons", "Comparisons", [
         Column("comparison", "Comparison", "text"), Column("from", "From", "time"), Column("to", "To", "time"),
         Column("previous_from", "Previous from", "time"), Column("previous_to", "Previous to", "time"),
         Column("calls", "Requests", "int"), Column("previous_calls", "Previous requests", "int"),
         Column("cost_usd", "Cost (USD)", "usd"), Column("previous_cost_usd", "Previous cost (USD)", "usd"),
-        Column("change_usd", "Change (USD)", "usd"), Column("change_pct", "Change (%)", "decimal")])
+        Column("change_usd", "Change (USD)", "usd"), Column("change_pct", "Change", "percent"),
+        *exactness_columns(), *exactness_columns("previous_", "Previous: ")])
     week = 7 * 86400 * NS
     comp.rows.append(_comparison_row(q, "week_over_week", w.end_ns - week, w.end_ns, w.end_ns - 2 * week,
-                                     w.end_ns - week))  # type: ignore[arg-type]
+                                     w.end_ns - week))
     comp.rows.append(_comparison_row(q, "period_over_period", w.start_ns, w.end_ns, w.previous_start_ns,
-                                     w.previous_end_ns))  # type: ignore[arg-type]
+                                     w.previous_end_ns))
     first = q.reader.coverage().first_ns
     year = 365 * 86400 * NS
     if first is not None and first <= w.start_ns - year:
         comp.rows.append(_comparison_row(q, "year_over_year", w.start_ns, w.end_ns, w.start_ns - year,
-                                         w.end_ns - year))  # type: ignore[arg-type]
+                                         w.end_ns - year))
     report.tables.append(comp)
     report.tables.append(_forecast_table(q))
     return report
@@ -273,11 +295,12 @@ def _forecast_table(q: Query, days: int = 14) -> Table:
     history = daily_history(q.reader, q.filters, q.window.end_ns, q.offset)
     bands, method = forecast_daily([p / 1e12 for p in history.cost_pico], days)
     first = local_midnight_ns(local_date(q.window.end_ns, q.offset), q.offset)
-    table = Table("forecast", f"Cost forecast, next {days} days ({method})", [
-        Column("day", "Day", "time"), Column("conservative_usd", "Conservative (USD)", "decimal"),
-        Column("likely_usd", "Likely (USD)", "decimal"), Column("aggressive_usd", "Aggressive (USD)", "decimal")])
-    for i, band in enumerate(bands):
-        table.rows.append([first + i * 86400 * NS, *(Decimal(f"{v:.6f}") for v in (band.low, band.likely, band.high))])
+    table = Table("forecast", f"Cost forecast, next {days} days ({describe(method, len(history.start_ns))})", [
+        Column("day", "Day", "time"), Column("conservative_usd", "Conservative (USD)", "usd"),
+        Column("likely_usd", "Likely (USD)", "usd"), Column("aggressive_usd", "Aggressive (USD)", "usd")])
+    for i, band in enumerate(bands):  # estimates, to the micro-dollar
+        table.rows.append([first + i * 86400 * NS, *(to_pico(Decimal(f"{v:.6f}")) for v in
+                                                     (band.low, band.likely, band.high))])
     table.chart = Chart("line", "day", ("conservative_usd", "likely_usd", "aggressive_usd"),
                         "Cost per day (USD): likely, with the conservative-aggressive range")
     table.note = "Estimates (docs/reports.md, Forecast); money totals elsewhere are exact."

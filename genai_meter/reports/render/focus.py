@@ -5,6 +5,11 @@ Requests). ConsumedQuantity counts tokens, PricingQuantity/PricingUnit are per m
 BilledCost = EffectiveCost = ContractedCost = what the calls cost (overrides applied), ListCost = the
 catalog price of the same calls (split across an hour's SKUs in proportion to their cost when an
 override priced them; the group's total is exact). Unpriced calls are left out and counted.
+
+Every Decimal column is written with a decimal point (`253.0`, never `253`): readers that infer
+types from the text (the FOCUS validator's) then read a Decimal, as the spec types it. The
+PricingCurrency* columns repeat the USD figures (pricing and billing currency are both USD).
+Custom columns (`x_` prefix) say whether each row's cost is exact or an upper bound (render.exactness).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from decimal import Context, Decimal
 from genai_meter.ledger.model import LedgerReader, Totals
 from genai_meter.money import usd_text
 from genai_meter.periods import NS, period_of
+from genai_meter.reports.render.exactness import calls_unpriced, calls_upper_bound, exactness
 from genai_meter.reports.render.tables import COST_CLASSES, TOKEN_CLASSES
 from genai_meter.reports.service.ranges import iso
 
@@ -30,13 +36,25 @@ COLUMNS: tuple[str, ...] = (
     "CommitmentDiscountName", "CommitmentDiscountQuantity", "CommitmentDiscountStatus", "CommitmentDiscountType",
     "CommitmentDiscountUnit", "ConsumedQuantity", "ConsumedUnit", "ContractedCost", "ContractedUnitPrice",
     "EffectiveCost", "HostProviderName", "InvoiceId", "InvoiceIssuerName", "ListCost", "ListUnitPrice",
-    "PricingCategory", "PricingCurrency", "PricingQuantity", "PricingUnit", "ProviderName", "PublisherName",
+    "PricingCategory", "PricingCurrency", "PricingCurrencyContractedUnitPrice", "PricingCurrencyEffectiveCost",
+    "PricingCurrencyListUnitPrice", "PricingQuantity", "PricingUnit", "ProviderName", "PublisherName",
     "RegionId", "RegionName", "ResourceId", "ResourceName", "ResourceType", "ServiceCategory", "ServiceName",
     "ServiceProviderName", "ServiceSubcategory", "SkuId", "SkuMeter", "SkuPriceDetails", "SkuPriceId",
-    "SubAccountId", "SubAccountName", "SubAccountType", "Tags",
+    "SubAccountId", "SubAccountName", "SubAccountType", "Tags", "x_CallsUnpriced", "x_CallsUpperBound",
+    "x_CostExactness",
 )
+# Columns the FOCUS spec types as Decimal (written with a decimal point, see the module docstring).
+DECIMAL_COLUMNS = frozenset({"BilledCost", "CommitmentDiscountQuantity", "ConsumedQuantity", "ContractedCost",
+                             "ContractedUnitPrice", "EffectiveCost", "ListCost", "ListUnitPrice",
+                             "PricingCurrencyContractedUnitPrice", "PricingCurrencyEffectiveCost",
+                             "PricingCurrencyListUnitPrice", "PricingQuantity"})
 METERS = {"input": "Input Tokens", "cache_read": "Cache Read Tokens", "cache_write": "Cache Write Tokens",
           "output": "Output Tokens", "reasoning": "Reasoning Tokens", "request": "Requests"}
+# The FOCUS applicability criteria that fit LLM API usage as this export describes it (docs/reports.md).
+APPLICABILITY_CRITERIA: tuple[str, ...] = (
+    "ACCOUNT_NAMING_SUPPORTED", "NEGOTIATED_PRICING_SUPPORTED", "PUBLIC_PRICE_LIST_SUPPORTED", "TAGGING_SUPPORTED",
+    "UNIT_PRICING_SUPPORTED", "USAGE_MEASUREMENT_SUPPORTED")
+SUB_ACCOUNT_CRITERION = "SUB_ACCOUNT_SUPPORTED"  # only when the ledger has the organization dimension
 MILLION = Decimal(1_000_000)
 _DIV = Context(prec=34)
 ORG_FIELD = "organization"
@@ -63,10 +81,16 @@ def _split(total: int, weights: Sequence[int]) -> list[int]:
     return shares
 
 
+def decimal_text(value: Decimal) -> str:
+    """Plain decimal text that always has a decimal point: 253 -> "253.0", 0.075 -> "0.075"."""
+    text = f"{value:f}"
+    return text if "." in text else text + ".0"
+
+
 def _unit_price(pico: int, quantity: Decimal) -> str | None:
     if quantity == 0:
         return None
-    return f"{_DIV.divide(Decimal(pico).scaleb(-12), quantity).normalize(_DIV):f}"
+    return decimal_text(_DIV.divide(Decimal(pico).scaleb(-12), quantity).normalize(_DIV))
 
 
 def _rows_of(hour: int, totals: Totals, key: tuple[str, ...], fields: Sequence[str], offset: timedelta,
@@ -81,6 +105,8 @@ def _rows_of(hour: int, totals: Totals, key: tuple[str, ...], fields: Sequence[s
     row_tags = {**tags, "provider": provider, "model": model}
     if org is not None:
         row_tags[fields[2]] = org
+    flags = {"x_CallsUnpriced": str(calls_unpriced(totals)), "x_CallsUpperBound": str(calls_upper_bound(totals)),
+             "x_CostExactness": exactness(totals)}
     rows = []
     for kind, cost, list_cost in zip(kinds, costs, lists):
         if kind == "request":
@@ -90,6 +116,7 @@ def _rows_of(hour: int, totals: Totals, key: tuple[str, ...], fields: Sequence[s
             consumed = Decimal(totals.tokens.get(kind, 0))
             unit, pricing_q, pricing_unit = "Tokens", consumed / MILLION, "1000000 Tokens"
         sku = f"{provider}/{model}/{kind}"
+        contracted, listed = _unit_price(cost, pricing_q), _unit_price(list_cost, pricing_q)
         rows.append({
             "AvailabilityZone": None, "BilledCost": usd_text(cost), "BillingAccountId": f"llm:{provider}",
             "BillingAccountName": f"{provider} (LLM API)", "BillingAccountType": "LLM API Account",
@@ -100,12 +127,14 @@ def _rows_of(hour: int, totals: Totals, key: tuple[str, ...], fields: Sequence[s
             "ChargePeriodEnd": iso(hour + 3600 * NS), "ChargePeriodStart": iso(hour),
             "CommitmentDiscountCategory": None, "CommitmentDiscountId": None, "CommitmentDiscountName": None,
             "CommitmentDiscountQuantity": None, "CommitmentDiscountStatus": None, "CommitmentDiscountType": None,
-            "CommitmentDiscountUnit": None, "ConsumedQuantity": f"{consumed:f}", "ConsumedUnit": unit,
-            "ContractedCost": usd_text(cost), "ContractedUnitPrice": _unit_price(cost, pricing_q),
+            "CommitmentDiscountUnit": None, "ConsumedQuantity": decimal_text(consumed), "ConsumedUnit": unit,
+            "ContractedCost": usd_text(cost), "ContractedUnitPrice": contracted,
             "EffectiveCost": usd_text(cost), "HostProviderName": provider, "InvoiceId": None,
             "InvoiceIssuerName": provider, "ListCost": usd_text(list_cost),
-            "ListUnitPrice": _unit_price(list_cost, pricing_q), "PricingCategory": "Standard",
-            "PricingCurrency": "USD", "PricingQuantity": f"{pricing_q:f}", "PricingUnit": pricing_unit,
+            "ListUnitPrice": listed, "PricingCategory": "Standard",
+            "PricingCurrency": "USD", "PricingCurrencyContractedUnitPrice": contracted,
+            "PricingCurrencyEffectiveCost": usd_text(cost), "PricingCurrencyListUnitPrice": listed,
+            "PricingQuantity": decimal_text(pricing_q), "PricingUnit": pricing_unit,
             "ProviderName": provider, "PublisherName": provider, "RegionId": None, "RegionName": None,
             "ResourceId": None, "ResourceName": None, "ResourceType": None,
             "ServiceCategory": "AI and Machine Learning", "ServiceName": f"{provider} {model}",
@@ -114,7 +143,7 @@ def _rows_of(hour: int, totals: Totals, key: tuple[str, ...], fields: Sequence[s
             "SkuPriceDetails": json.dumps({"x_Model": model, "x_TokenKind": kind}, sort_keys=True),
             "SkuPriceId": sku, "SubAccountId": org, "SubAccountName": org,
             "SubAccountType": "Organization" if org is not None else None,
-            "Tags": json.dumps(row_tags, sort_keys=True),
+            "Tags": json.dumps(row_tags, sort_keys=True), **flags,
         })
     return rows
 

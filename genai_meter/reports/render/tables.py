@@ -2,7 +2,9 @@
 
 Renderers (JSON, CSV, XLSX, PDF) only format these cells, so every format carries the same figures.
 Cell types: "text" (str), "int" (int), "usd" (int, 10^-12 USD), "decimal" (Decimal), "ratio"
-(Decimal share, 0.25 = 25 %), "time" (int, Unix ns).
+(Decimal share, 0.25 = 25 %), "percent" (Decimal in percent, 10.5 = 10.5 %), "time" (int, Unix ns).
+A money cell is None (null, blank) where its cost is unknown: every call behind it unpriced. Rows
+built from `Totals` carry `calls_unpriced`, `calls_upper_bound` and `exactness` (render.exactness).
 """
 
 from __future__ import annotations
@@ -13,9 +15,16 @@ from typing import Literal
 
 from genai_meter.ledger.model import Totals
 from genai_meter.money import usd_text
+from genai_meter.reports.render.exactness import (
+    calls_unpriced,
+    calls_upper_bound,
+    cost_known,
+    exactness,
+    exactness_json,
+)
 from genai_meter.reports.service.ranges import iso
 
-Kind = Literal["text", "int", "usd", "decimal", "ratio", "time"]
+Kind = Literal["text", "int", "usd", "decimal", "ratio", "percent", "time"]
 Cell = str | int | Decimal | None
 TOKEN_CLASSES: tuple[str, ...] = ("input", "cache_read", "cache_write", "output", "reasoning")
 COST_CLASSES: tuple[str, ...] = TOKEN_CLASSES + ("request",)
@@ -96,6 +105,28 @@ def cell_text(kind: Kind, value: Cell) -> str:
     return str(value)
 
 
+def exactness_columns(prefix: str = "", title: str = "") -> list[Column]:
+    """The columns that say whether a row's money is exact (`prefix` for a second period's)."""
+    return [Column(f"{prefix}calls_unpriced", f"{title}Unpriced requests", "int"),
+            Column(f"{prefix}calls_upper_bound", f"{title}Upper-bound requests", "int"),
+            Column(f"{prefix}exactness", f"{title}Exactness", "text")]
+
+
+def exactness_cells(totals: Totals) -> list[Cell]:
+    return [calls_unpriced(totals), calls_upper_bound(totals), exactness(totals)]
+
+
+def known(totals: Totals, pico: int) -> int | None:
+    """`pico` when the cost of `totals` is known, None when every call is unpriced."""
+    return pico if cost_known(totals) else None
+
+
+def per_priced_call(totals: Totals) -> int | None:
+    """Cost per priced request, rounded down to the pico-dollar (None when no call is priced)."""
+    priced = totals.calls - calls_unpriced(totals)
+    return totals.cost_total_pico // priced if priced > 0 else None if totals.calls else 0
+
+
 def group_columns(group_by: list[str]) -> list[Column]:
     """The columns of a per-group totals row, keys first, in a stable order."""
     columns = [Column(name, name.replace("_", " ").capitalize(), "text") for name in group_by]
@@ -105,10 +136,11 @@ def group_columns(group_by: list[str]) -> list[Column]:
     columns += [Column("tokens_in", "Input tokens (all)", "int"), Column("tokens_out", "Output tokens (all)", "int"),
                 Column("tokens_total", "Total tokens", "int"),
                 Column("tokens_per_call", "Tokens per request", "decimal"),
-                Column("cost_usd", "Cost (USD)", "usd"), Column("cost_per_call_usd", "Cost per request (USD)", "usd")]
+                Column("cost_usd", "Cost (USD)", "usd"), Column("cost_per_call_usd", "Cost per priced request (USD)",
+                                                                "usd")]
     columns += [Column(f"cost_{c}_usd", f"Cost {c.replace('_', ' ')} (USD)", "usd") for c in COST_CLASSES]
-    columns += [Column("unpriced", "Unpriced requests", "int"), Column("unmetered", "Unmetered requests", "int"),
-                Column("share_of_cost", "Share of cost", "ratio")]
+    columns += exactness_columns()
+    columns += [Column("share_of_cost", "Share of cost", "ratio")]
     return columns
 
 
@@ -121,49 +153,69 @@ def tokens_out(totals: Totals) -> int:
 
 
 def group_row(totals: Totals, whole_cost: int) -> list[Cell]:
-    """One row of `group_columns` for `totals` (cost per request rounded down to the pico-dollar)."""
+    """One row of `group_columns` for `totals`; money cells None when every call is unpriced."""
     cost = totals.cost_total_pico
     row: list[Cell] = list(totals.key)
     row += [totals.calls, totals.calls - totals.errors, totals.errors, ratio(totals.errors, totals.calls)]
     row += [totals.tokens.get(c, 0) for c in TOKEN_CLASSES]
     row += [tokens_in(totals), tokens_out(totals), totals.tokens_total, per(totals.tokens_total, totals.calls),
-            cost, cost // totals.calls if totals.calls else 0]
-    row += [totals.cost_pico.get(c, 0) for c in COST_CLASSES]
-    row += [totals.unpriced, totals.unmetered, ratio(cost, whole_cost)]
+            known(totals, cost), per_priced_call(totals)]
+    row += [known(totals, totals.cost_pico.get(c, 0)) for c in COST_CLASSES]
+    row += exactness_cells(totals)
+    row += [ratio(cost, whole_cost) if cost_known(totals) else None]
     return row
 
 
+def _usd_or_null(pico: int | None) -> str | None:
+    return usd_text(pico) if pico is not None else None
+
+
 def summary_json(totals: Totals) -> dict[str, object]:
-    """The summary head: the ledger's keys (`calls`, `cost_usd`, `tokens`) plus derived figures."""
+    """The summary head: the ledger's keys (`calls`, `cost_usd`, `tokens`) plus derived figures and exactness.
+
+    `cost_usd` is null when every call is unpriced (never "0")."""
     cost = totals.cost_total_pico
     return {
         "calls": totals.calls,
         "successes": totals.calls - totals.errors,
         "failures": totals.errors,
         "error_rate": f"{ratio(totals.errors, totals.calls):f}",
-        "cost_usd": usd_text(cost),
+        "cost_usd": _usd_or_null(known(totals, cost)),
         "tokens": {c: totals.tokens.get(c, 0) for c in TOKEN_CLASSES},
         "tokens_in": tokens_in(totals),
         "tokens_out": tokens_out(totals),
         "tokens_total": totals.tokens_total,
         "tokens_per_call": f"{per(totals.tokens_total, totals.calls):f}",
-        "cost_per_call_usd": usd_text(cost // totals.calls if totals.calls else 0),
-        "cost_by_class_usd": {c: usd_text(totals.cost_pico.get(c, 0)) for c in COST_CLASSES},
+        "cost_per_call_usd": _usd_or_null(per_priced_call(totals)),
+        "cost_by_class_usd": {c: _usd_or_null(known(totals, totals.cost_pico.get(c, 0))) for c in COST_CLASSES},
         "unpriced_calls": totals.unpriced,
         "unmetered_calls": totals.unmetered,
         "invalid_calls": totals.invalid,
+        **exactness_json(totals),
     }
 
 
+def percent_change(now: int, before: int) -> Decimal | None:
+    """(now - before) / before in percent, 6 places; None when `before` is 0."""
+    return ratio(now - before, before) * 100 if before else None
+
+
 def change_json(current: Totals, previous: Totals) -> dict[str, object]:
-    """Differences against the previous period (money exact, percentages to 6 places)."""
+    """Differences against the previous period (money exact, percentages to 6 places); `exactness` is the
+    weaker of the two periods'."""
     cur, prev = current.cost_total_pico, previous.cost_total_pico
+    both = known(current, cur) is not None and known(previous, prev) is not None
+    calls_pct, cost_pct = percent_change(current.calls, previous.calls), percent_change(cur, prev)
+    merged = zero_totals()
+    merge(merged, current)
+    merge(merged, previous)
     return {
         "calls": current.calls - previous.calls,
-        "calls_pct": f"{ratio(current.calls - previous.calls, previous.calls) * 100:f}" if previous.calls else None,
-        "cost_usd": usd_text(cur - prev),
-        "cost_pct": f"{ratio(cur - prev, prev) * 100:f}" if prev else None,
+        "calls_pct": f"{calls_pct:f}" if calls_pct is not None else None,
+        "cost_usd": usd_text(cur - prev) if both else None,
+        "cost_pct": f"{cost_pct:f}" if cost_pct is not None and both else None,
         "tokens_total": current.tokens_total - previous.tokens_total,
+        "exactness": exactness(merged),
     }
 
 

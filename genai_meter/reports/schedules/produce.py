@@ -6,6 +6,7 @@ import json
 
 from genai_meter.config import ScheduleConfig
 from genai_meter.money import usd_text
+from genai_meter.reports.render.exactness import WORDS
 from genai_meter.reports.render.focus import focus_export, focus_lines
 from genai_meter.reports.render.pdf import report_pdf
 from genai_meter.reports.render.tables import Report
@@ -22,14 +23,18 @@ from genai_meter.reports.views.reports import build_report
 def slack_text(report: Report, name: str) -> str:
     """A short Slack message: the window, requests, failures, cost and the top groups."""
     s = report.summary
+    cost = f"${s['cost_usd']}" if s.get("cost_usd") is not None else "unpriced"
+    if s.get("exactness", "exact") != "exact":
+        cost += f" ({WORDS[str(s['exactness'])]}: {s['calls_unpriced']} unpriced, {s['calls_upper_bound']} upper bound)"
     lines = [f"*genai-meter {name}*: {report.title}, {_day(report.start_ns)} to {_day(report.end_ns)}",
-             f"Requests: {s['calls']} ({s['failures']} failed), tokens: {s['tokens_total']}, cost: ${s['cost_usd']}"]
+             f"Requests: {s['calls']} ({s['failures']} failed), tokens: {s['tokens_total']}, cost: {cost}"]
     groups = report.table("groups")
     if groups is not None and groups.rows:
         cost_i = groups.column_index("cost_usd")
         for row in groups.rows[:5]:
             label = " / ".join(str(v) for v in row[:len(report.group_by)])
-            lines.append(f"- {label}: ${usd_text(int(row[cost_i] or 0), 2)}")
+            lines.append(f"- {label}: " + (f"${usd_text(int(str(row[cost_i])), 2)}" if row[cost_i] is not None
+                                           else "unpriced"))
     return "\n".join(lines)
 
 

@@ -132,7 +132,11 @@ def create_app(config: Config, reader: LedgerReader, *, book: PriceBook | None =
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Response:
-        return _error(exc.code or 500, exc.description or exc.name)
+        response = _error(exc.code or 500, exc.description or exc.name)
+        for name, value in exc.get_headers():  # e.g. Allow on a 405 (TRACE, POST to a GET endpoint)
+            if name.lower() != "content-type":
+                response.headers[name] = value
+        return response
 
     @app.errorhandler(ValueError)
     def bad_value(exc: ValueError) -> Response:

@@ -30,11 +30,24 @@ def _schema(param: Param, fields: Sequence[str]) -> dict[str, object]:
     return schema
 
 
+# The window is given one way or the other (resolve_window answers 400 to both): OpenAPI has no
+# schema for a rule across parameters, so the descriptions say it, in words and in an extension.
+EXCLUSIVE = {"range": "not with from/to: give a range or a from/to window (both: a 400)",
+             "from": "not with range", "to": "not with range; needs from"}
+
+
 def _parameters(endpoint: Endpoint, fields: Sequence[str]) -> list[dict[str, object]]:
     out: list[dict[str, object]] = []
+    names = {p.name for p in endpoint.params}
+    window = {"range", "from"} <= names
     for param in endpoint.params:
-        entry: dict[str, object] = {"name": param.name, "in": param.location, "description": param.description,
+        description = param.description
+        if window and param.name in EXCLUSIVE:
+            description += f"; {EXCLUSIVE[param.name]}"
+        entry: dict[str, object] = {"name": param.name, "in": param.location, "description": description,
                                     "required": param.location == "path", "schema": _schema(param, fields)}
+        if window and param.name in EXCLUSIVE:
+            entry["x-exclusive-with"] = ["from", "to"] if param.name == "range" else ["range"]
         if param.kind == "array":
             entry.update({"style": "form", "explode": True})
         out.append(entry)

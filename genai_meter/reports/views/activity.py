@@ -9,6 +9,7 @@ from flask import Blueprint, Response, jsonify, stream_with_context
 
 from genai_meter.ledger.model import CallRow, Conversation
 from genai_meter.money import usd_text
+from genai_meter.reports.render.exactness import call_exactness, call_priced, exactness_of
 from genai_meter.reports.render.tables import COST_CLASSES, TOKEN_CLASSES
 from genai_meter.reports.render.text import csv_line, csv_lines, usd12
 from genai_meter.reports.service.api import CSV, INT, JSON, NSTR, RANGE_PARAMS, STR, Endpoint, arr, context, obj, route
@@ -20,7 +21,8 @@ CURSOR = Param("cursor", "the next_cursor of the previous page", pattern=r"[A-Za
 EXPORT_PAGE = 1000
 
 CALL = obj({"time": STR, "trace_id": STR, "span_id": STR, "service": STR, "provider": STR, "model": STR,
-            "tokens": {"type": "object"}, "cost_usd": STR, "cost_by_class_usd": {"type": "object"}})
+            "tokens": {"type": "object"}, "cost_usd": NSTR, "cost_by_class_usd": {"type": "object"},
+            "priced": {"type": "boolean"}, "exactness": STR})
 EVENTS = Endpoint("/events", "/api/v1/events", "events", "Calls newest first, filtered, with cursor paging "
                   "(format=csv streams every call of the window)",
                   RANGE_PARAMS + (CURSOR, Param("limit", "calls per page", kind="integer", minimum=1, maximum=500,
@@ -28,7 +30,8 @@ EVENTS = Endpoint("/events", "/api/v1/events", "events", "Calls newest first, fi
                                   Param("format", "json page, or csv of every matching call", enum=("json", "csv"),
                                         default="json")),
                   media=(JSON, CSV), schema=obj({"calls": arr(CALL), "next_cursor": STR}))
-CONVERSATION = obj({"conversation": STR, "calls": INT, "tokens": {"type": "object"}, "cost_usd": STR,
+CONVERSATION = obj({"conversation": STR, "calls": INT, "tokens": {"type": "object"}, "cost_usd": NSTR,
+                    "calls_unpriced": INT, "calls_upper_bound": INT, "exactness": STR,
                     "first_call": STR, "last_call": STR, "duration_s": STR, "services": arr(STR), "models": arr(STR)})
 CONVERSATIONS = Endpoint("/conversations", "/api/v1/conversations", "conversations",
                          "Conversations with a call in the window, most recent first",
@@ -38,7 +41,7 @@ CONVERSATIONS = Endpoint("/conversations", "/api/v1/conversations", "conversatio
 ONE_CONVERSATION = Endpoint("/conversations/<path:conversation_id>", "/api/v1/conversations/{conversation_id}",
                             "conversation", "One conversation's calls, oldest first, with each call's cost arithmetic",
                             (Param("conversation_id", "the conversation id", location="path"),),
-                            schema=obj({"conversation": STR, "calls": arr(CALL), "cost_usd": STR,
+                            schema=obj({"conversation": STR, "calls": arr(CALL), "cost_usd": NSTR, "exactness": STR,
                                         "tokens": {"type": "object"}}),
                             statuses=(400, 401, 403, 404, 503))
 VALUES = Endpoint("/dimensions/<name>/values", "/api/v1/dimensions/{name}/values", "dimension_values",
@@ -60,7 +63,7 @@ def arithmetic(row: CallRow) -> list[dict[str, object]]:
         exact = Decimal(rate) * tokens / Decimal(1_000_000) if rate is not None else None
         lines.append({"class": cls, "tokens": tokens, "usd_per_million": rate,
                       "formula": f"{tokens} x ${rate} / 1M = ${exact:f}" if exact is not None else "unpriced",
-                      "cost_usd": usd_text(row.cost_pico.get(cls, 0))})
+                      "cost_usd": usd_text(row.cost_pico.get(cls, 0)) if call_priced(row) else None})
     if row.cost_pico.get("request", 0):
         lines.append({"class": "request", "tokens": 0, "usd_per_million": None, "formula": "per-request fee",
                       "cost_usd": usd_text(row.cost_pico["request"])})
@@ -75,8 +78,9 @@ def call_json(row: CallRow) -> dict[str, object]:
         "error_type": row.error_type, "duration_s": f"{row.duration_s:.6f}",
         "ttft_s": f"{row.ttft_s:.6f}" if row.ttft_s is not None else None,
         "tokens": {c: row.tokens.get(c, 0) for c in TOKEN_CLASSES},
-        "cost_usd": usd_text(row.cost_total_pico),
-        "cost_by_class_usd": {c: usd_text(row.cost_pico.get(c, 0)) for c in COST_CLASSES},
+        "priced": call_priced(row), "exactness": call_exactness(row),
+        "cost_usd": usd_text(row.cost_total_pico) if call_priced(row) else None,
+        "cost_by_class_usd": {c: usd_text(row.cost_pico.get(c, 0)) if call_priced(row) else None for c in COST_CLASSES},
         "arithmetic": arithmetic(row), "price_entry": row.price_entry, "price_version": row.price_version,
         "price_source": row.price_source, "unpriced": row.unpriced, "unmetered": row.unmetered,
         "invalid": row.invalid, "conversation": row.conversation, "user": row.user, "dimensions": row.dimensions,
@@ -86,7 +90,8 @@ def call_json(row: CallRow) -> dict[str, object]:
 def call_csv_header(fields: list[str]) -> list[str]:
     dims = [f for f in fields if f not in _FIXED]
     return ["time", "trace_id", "span_id", *_FIXED, *dims, *[f"tokens_{c}" for c in TOKEN_CLASSES],
-            *[f"cost_{c}_usd" for c in COST_CLASSES], "cost_usd", "duration_s", "price_entry", "unpriced"]
+            *[f"cost_{c}_usd" for c in COST_CLASSES], "cost_usd", "duration_s", "price_entry", "unpriced", "priced",
+            "exactness"]
 
 
 _FIXED = ["service", "environment", "provider", "model", "request_model", "operation", "status", "error_type",
@@ -96,10 +101,12 @@ _FIXED = ["service", "environment", "provider", "model", "request_model", "opera
 def call_csv_row(row: CallRow, fields: list[str]) -> list[str]:
     dims = [f for f in fields if f not in _FIXED]
     fixed = [getattr(row, name) for name in _FIXED]
+    priced = call_priced(row)  # an unpriced call's cost cells are blank, never 0
     return [iso(row.end_ns), row.trace_id, row.span_id, *fixed, *[row.dimensions.get(d, "") for d in dims],
-            *[str(row.tokens.get(c, 0)) for c in TOKEN_CLASSES], *[usd12(row.cost_pico.get(c, 0)) for c in
-                                                                   COST_CLASSES],
-            usd12(row.cost_total_pico), f"{row.duration_s:.6f}", row.price_entry, "1" if row.unpriced else "0"]
+            *[str(row.tokens.get(c, 0)) for c in TOKEN_CLASSES],
+            *[usd12(row.cost_pico.get(c, 0)) if priced else "" for c in COST_CLASSES],
+            usd12(row.cost_total_pico) if priced else "", f"{row.duration_s:.6f}", row.price_entry,
+            "1" if row.unpriced else "0", "1" if priced else "0", call_exactness(row)]
 
 
 @route(bp, EVENTS)
@@ -135,7 +142,10 @@ def events_view() -> Response:
 
 def conversation_json(c: Conversation) -> dict[str, object]:
     return {"conversation": c.conversation, "calls": c.calls, "tokens": {k: c.tokens.get(k, 0) for k in TOKEN_CLASSES},
-            "cost_usd": usd_text(c.cost_pico), "first_call": iso(c.first_ns), "last_call": iso(c.last_ns),
+            "cost_usd": usd_text(c.cost_pico) if c.calls_unpriced < c.calls else None,
+            "calls_unpriced": c.calls_unpriced, "calls_upper_bound": c.calls_upper_bound,
+            "exactness": exactness_of(c.calls_unpriced, c.calls_upper_bound),
+            "first_call": iso(c.first_ns), "last_call": iso(c.last_ns),
             "duration_s": f"{c.duration_s:.6f}", "services": c.services, "models": c.models}
 
 
@@ -158,8 +168,12 @@ def conversation_view(conversation_id: str) -> Response:
     if not rows:
         raise NotFound(f"conversation {conversation_id[:64]!r} not found", "conversation_id")
     tokens = {c: sum(r.tokens.get(c, 0) for r in rows) for c in TOKEN_CLASSES}
+    unpriced = sum(not call_priced(r) for r in rows)
+    bounded = sum(r.unmetered != "" for r in rows)
     return jsonify({"conversation": conversation_id, "calls": [call_json(r) for r in rows],
-                    "cost_usd": usd_text(sum(r.cost_total_pico for r in rows)), "tokens": tokens})
+                    "cost_usd": usd_text(sum(r.cost_total_pico for r in rows)) if unpriced < len(rows) else None,
+                    "calls_unpriced": unpriced, "calls_upper_bound": bounded,
+                    "exactness": exactness_of(unpriced, bounded), "tokens": tokens})
 
 
 @route(bp, VALUES)

@@ -8,27 +8,41 @@ from flask import Blueprint, Response, jsonify
 
 from genai_meter.reports.insights.advice import cache_savings, cheaper_models, unpriced_models
 from genai_meter.reports.insights.budgets import budget_payload, budgets_payload, forecast_payload
-from genai_meter.reports.service.api import INT, RANGE_PARAMS, STR, Endpoint, arr, context, days_ns, obj, route
+from genai_meter.reports.service.api import INT, NSTR, RANGE_PARAMS, STR, Endpoint, arr, context, days_ns, obj, route
 from genai_meter.reports.service.params import NotFound, Param, ParamError
 from genai_meter.reports.service.ranges import iso
 
 bp = Blueprint("insights_api", __name__, url_prefix="/api/v1")
 NUM = {"type": "number"}
 BAND = obj({"conservative": STR, "likely": STR, "aggressive": STR})
+NINT = {"type": ["integer", "null"]}
+PROJECTION = obj({"method": {"enum": ["run_rate", "run_rate+history"]}, "method_text": STR, "rate_window_s": INT,
+                  "rate_span_s": INT, "rate_per_hour": STR, "average_per_hour": STR, "history_days": INT,
+                  "history_weight": STR, "end": BAND,
+                  "state": {"enum": ["within", "may_exceed", "will_exceed", "exceeded"]},
+                  "crossing": obj({"conservative": NSTR, "likely": NSTR, "aggressive": NSTR})})
 FORECAST = Endpoint("/forecast", "/api/v1/forecast", "forecast",
                     "Projected cost and tokens per day (conservative / likely / aggressive) and the month's end",
                     (Param("horizon", "days ahead, e.g. 30d", pattern=r"([1-9]|[1-9][0-9]|[1-2][0-9][0-9]|3[0-5][0-9]|"
                                                                      r"36[0-6])d", default="30d", max_length=4),),
-                    schema=obj({"method": STR, "history_days": INT, "days": arr(obj({"day": STR, "cost_usd": BAND})),
-                                "month": obj({"period": STR, "spent_usd": STR})}))
-BUDGET = obj({"name": STR, "period": STR, "limit": STR, "spent": STR, "percent": STR, "state": STR,
-              "severity": STR, "daily_average": STR})
+                    schema=obj({"method": STR, "method_text": STR, "history_days": INT,
+                                "days": arr(obj({"day": STR, "cost_usd": BAND})),
+                                "month": obj({"period": STR, "spent_usd": STR, "projected_usd": BAND,
+                                              "projection": PROJECTION})}))
+BUDGET = obj({"name": STR, "period": STR, "period_label": STR, "utc_offset": STR, "now": STR, "unit": STR,
+              "limit": STR, "spent": STR, "calls": INT, "calls_unpriced": INT, "calls_upper_bound": INT,
+              "exactness": {"enum": ["exact", "upper_bound", "incomplete"]}, "percent": STR, "state": STR,
+              "severity": STR, "thresholds": arr(INT), "threshold_passed": NINT, "next_threshold": NINT,
+              "status": STR, "daily_average": STR, "projection": PROJECTION, "crossed_at": NSTR,
+              "crossing_day": NSTR,
+              "chart": obj({"step": STR, "actual": arr(arr(STR)), "projection": arr(arr(STR))})})
 BUDGETS = Endpoint("/budgets", "/api/v1/budgets", "budgets", "Every visible budget's spend in its current period",
                    (), filters=False, schema=obj({"budgets": arr(BUDGET)}))
 ONE_BUDGET = Endpoint("/budgets/<name>", "/api/v1/budgets/{name}", "budget", "One budget (404 outside the scope)",
                       (Param("name", "the budget name", location="path"),), filters=False, schema=BUDGET,
                       statuses=(400, 401, 403, 404, 503))
-ITEM = obj({"kind": STR, "saving_usd": STR, "saving_pct": STR, "query": STR})
+ITEM = obj({"kind": STR, "saving_usd": STR, "saving_pct": STR, "query": STR, "assumption": STR})
+FIX = obj({"kind": STR, "provider": STR, "model": STR, "calls": INT, "fix": STR, "query": STR})
 RECOMMENDATIONS = Endpoint(
     "/recommendations", "/api/v1/recommendations", "recommendations",
     "Savings advice over the last 30 days: cheaper models, prompt caching, unpriced models",
@@ -36,7 +50,7 @@ RECOMMENDATIONS = Endpoint(
      Param("cache_target", "cache-hit ratio to estimate against (0..1)", pattern=r"0(\.[0-9]{1,4})?|1(\.0{1,4})?",
            default="0.5", max_length=6)),
     schema=obj({"from": STR, "to": STR, "cheaper_models": arr(ITEM), "prompt_cache": arr(ITEM),
-                "unpriced_models": arr(ITEM)}))
+                "unpriced_models": arr(FIX)}))
 LATENCY = Endpoint(
     "/latency", "/api/v1/latency", "latency",
     "Call duration per group over the window (average and percentiles, from every raw call)",
@@ -92,9 +106,10 @@ def recommendations_view() -> Response:
                          + (", feature" if "feature" in fields else ""), "group")
     reader, book = ctx.svc.reader, ctx.svc.book
     target = Decimal(ctx.args.text("cache_target", "0.5"))
+    advice = ctx.svc.config.reports.advice
     return jsonify({
         "from": iso(start), "to": iso(end), "group": group,
-        "cheaper_models": cheaper_models(reader, book, ctx.filters, start, end, group),
-        "prompt_cache": cache_savings(reader, book, ctx.filters, start, end, target),
+        "cheaper_models": cheaper_models(reader, book, ctx.filters, start, end, group, advice),
+        "prompt_cache": cache_savings(reader, book, ctx.filters, start, end, target, advice),
         "unpriced_models": unpriced_models(reader, ctx.filters, start, end),
     })

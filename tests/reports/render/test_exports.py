@@ -12,7 +12,7 @@ from flask.testing import FlaskClient
 from pypdf import PdfReader
 
 from genai_meter.money import usd_text
-from genai_meter.reports.render.pdf import pdf_money
+from genai_meter.reports.render.numbers import exact_money
 from tests.reports.conftest import CLASSES, auth
 
 WINDOW = "from=2026-10-01T00:00:00Z&to=2026-11-21T00:00:00Z"
@@ -21,6 +21,11 @@ KINDS = ("summary", "detailed", "cost", "trend")
 
 def usd(pico: int) -> Decimal:
     return Decimal(pico).scaleb(-12)
+
+
+def money(text: str | None) -> Decimal:
+    """A money cell; blank or null (every call behind it unpriced) adds nothing."""
+    return Decimal(text) if text else Decimal(0)
 
 
 def get(client: FlaskClient, url: str) -> bytes:
@@ -86,7 +91,8 @@ def test_csv_main_tables_sum_exactly(client: FlaskClient, ledger: tuple) -> None
                                                          "&group_by=feature").decode())))
     assert sum(Decimal(r["cost_usd"]) for r in groups) == usd(known.cost_total)
     by_model = list(csv.DictReader(io.StringIO(get(client, f"/api/v1/reports/cost?{WINDOW}&format=csv").decode())))
-    assert sum(Decimal(r["cost_usd"]) for r in by_model) == usd(known.cost_total)
+    assert sum(money(r["cost_usd"]) for r in by_model) == usd(known.cost_total)
+    assert [r["cost_usd"] for r in by_model if r["model"] == "mystery-model-x"] == [""], "unpriced: blank, never 0"
     series = list(csv.DictReader(io.StringIO(get(client, f"/api/v1/reports/trend?{WINDOW}&format=csv&step=1d")
                                              .decode())))
     assert sum(Decimal(r["cost_usd"]) for r in series) == usd(known.cost_total)
@@ -100,9 +106,12 @@ def test_streamed_call_csv_sums_exactly(client: FlaskClient, ledger: tuple) -> N
     rows = list(csv.DictReader(io.StringIO(get(client, f"/api/v1/reports/detailed?{WINDOW}&format=csv&rows=calls")
                                            .decode())))
     assert len(rows) == known.calls
-    assert sum(Decimal(r["cost_usd"]) for r in rows) == usd(known.cost_total)
+    assert sum(money(r["cost_usd"]) for r in rows) == usd(known.cost_total)
     for c in CLASSES:
-        assert sum(Decimal(r[f"cost_{c}_usd"]) for r in rows) == usd(known.cost[c])
+        assert sum(money(r[f"cost_{c}_usd"]) for r in rows) == usd(known.cost[c])
+    unpriced = [r for r in rows if r["priced"] == "0"]
+    assert len(unpriced) == known.unpriced and all(r["cost_usd"] == "" and r["exactness"] == "incomplete"
+                                                   for r in unpriced)
     events = list(csv.DictReader(io.StringIO(get(client, "/api/v1/events?format=csv").decode())))
     assert len(events) == known.calls
 
@@ -114,7 +123,8 @@ def test_xlsx_cell_by_cell(client: FlaskClient, ledger: tuple, kind: str) -> Non
                                                          "&group_by=customer")))
     assert book.sheetnames[0] == "Report"
     info = {r[0].value: r[1].value for r in book["Report"].iter_rows(min_row=3) if r[0].value}
-    assert info["Cost (USD)"] == usd_text(known.cost_total)
+    assert info["Cost (USD, exact)"] == usd_text(known.cost_total)
+    assert Decimal(repr(info["Cost (USD)"])) == usd(known.cost_total) and info["Requests"] == known.calls
     assert info["Period from"] == "2026-10-01T00:00:00Z"
     totals = book["totals"]
     head = [c.value for c in totals[1]]
@@ -145,11 +155,12 @@ def test_pdf_text_shows_exact_totals(client: FlaskClient, ledger: tuple, kind: s
     pdf = PdfReader(io.BytesIO(get(client, f"/api/v1/reports/{kind}?{WINDOW}&format=pdf&group_by=customer")))
     text = "\n".join(page.extract_text() for page in pdf.pages)
     assert "Period: 2026-10-01T00:00:00Z to 2026-11-21T00:00:00Z" in text
-    assert f"Total cost (USD): {pdf_money(known.cost_total)}" in text
-    assert pdf_money(known.cost_total) in text.split("Totals", 1)[1]
+    assert exact_money(known.cost_total) in text.split("Totals", 1)[0]  # the key figures, exact
+    appendix = text.split("Exact figures (USD)", 1)[1]
+    assert exact_money(known.cost_total) in appendix
     if kind != "trend":
         for customer in ("c-1", "c-2", "c-3"):
-            assert pdf_money(known.by[("customer", customer)]["cost"]) in text
+            assert exact_money(known.by[("customer", customer)]["cost"]) in appendix
     images = sum(len(page.images) for page in pdf.pages)
     assert images >= 1, "charts are drawn"
 
@@ -165,7 +176,7 @@ def test_focus_csv_sums_to_billed_cost_and_excludes_unpriced(client: FlaskClient
     assert not any("mystery-model-x" in r["SkuId"] for r in rows)
     for c in CLASSES[:5]:
         priced_tokens = sum(call.tokens.as_dict()[c] for call, pico in known.calls_list if pico)
-        assert sum(int(r["ConsumedQuantity"]) for r in rows if r["SkuId"].endswith("/" + c)) == priced_tokens
+        assert sum(Decimal(r["ConsumedQuantity"]) for r in rows if r["SkuId"].endswith("/" + c)) == priced_tokens
     fees = [r for r in rows if r["SkuId"].endswith("/request")]
     assert fees and sum(Decimal(r["BilledCost"]) for r in fees) == usd(known.cost["request"])
     assert all(r["PricingUnit"] == "Requests" for r in fees)

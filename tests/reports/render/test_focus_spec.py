@@ -17,6 +17,7 @@ from decimal import Decimal
 
 from flask.testing import FlaskClient
 
+from genai_meter.reports.render.focus import DECIMAL_COLUMNS
 from tests.reports.conftest import auth
 
 MANDATORY = ("BilledCost", "BillingAccountId", "BillingAccountName", "BillingCurrency", "BillingPeriodEnd",
@@ -40,7 +41,7 @@ ALLOWED = {
 }
 DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
 DECIMAL = re.compile(r"^-?\d+(\.\d+)?$")
-PASCAL = re.compile(r"^[A-Z][A-Za-z0-9]*$")
+PASCAL = re.compile(r"^(x_)?[A-Z][A-Za-z0-9]*$")  # custom columns carry the x_ prefix
 
 
 def rows(client: FlaskClient) -> tuple[list[str], list[dict[str, str]]]:
@@ -74,6 +75,10 @@ def test_values_follow_the_column_rules(client: FlaskClient) -> None:
         for column in ("BilledCost", "EffectiveCost", "ListCost", "ContractedCost", "ConsumedQuantity",
                        "PricingQuantity"):
             assert DECIMAL.match(row[column]), (column, row[column])
+        for column in DECIMAL_COLUMNS:  # typed Decimal: a decimal point even for whole numbers
+            assert row[column] == "" or "." in row[column], (column, row[column])
+        assert row["PricingCurrencyEffectiveCost"] == row["EffectiveCost"] and row["PricingCurrency"] == "USD"
+        assert row["x_CostExactness"] in ("exact", "upper_bound", "incomplete")
         assert (row["PricingUnit"] == "") == (row["PricingQuantity"] == "")
         assert row["ChargeClass"] == ""  # no corrections
         assert not (row["ChargeCategory"] == "Purchase" and row["ChargeFrequency"] == "Usage-Based")

@@ -12,7 +12,7 @@ from flask.testing import FlaskClient
 from pypdf import PdfReader
 
 from genai_meter.money import usd_text
-from genai_meter.reports.render.pdf import pdf_money
+from genai_meter.reports.render.numbers import exact_money
 from tests.reports.conftest import ACME_TOKEN, auth
 
 ACME = auth(ACME_TOKEN)
@@ -67,7 +67,7 @@ def test_every_format(client: FlaskClient, ledger: tuple, fmt: str) -> None:
         assert "globex" not in values and "acme" in values
     else:
         text = "".join(p.extract_text() for p in PdfReader(io.BytesIO(data)).pages)
-        assert "globex" not in text and pdf_money(acme(ledger)) in text
+        assert "globex" not in text and exact_money(acme(ledger)) in text
     assert b"globex" not in data
 
 

@@ -51,9 +51,11 @@
     return a + "." + b;
   }
   function usd(text, places) {
+    // Rounded for display: 2 decimals from $100, 4 from $1, else 6; zeros past the cents dropped ($0.25, not $0.250000).
     if (text === null || text === undefined || text === "") return "–";
     const p = places !== undefined ? places : smartPlaces(text);
-    const r = roundDec(text, p);
+    let r = roundDec(text, p);
+    if (p > 2) r = r.replace(/(\.\d\d\d*?)0+$/, "$1");
     return r.startsWith("-") ? "-$" + r.slice(1) : "$" + r;
   }
   function smartPlaces(text) {
@@ -83,6 +85,44 @@
     return String(value);
   }
 
+  /* ---------- exact, upper bound or unknown: the marker every money figure carries ---------- */
+  // Reads the API's fields: calls_unpriced / calls_upper_bound / exactness on totals and rows, priced and a
+  // null cost_usd on calls (older answers: unpriced / unpriced_calls / unmetered_calls).
+  function exactnessOf(o, prefix) {
+    const p = prefix || "";
+    const n = (k) => (o && o[p + k] !== undefined && o[p + k] !== null && o[p + k] !== "" ? Number(o[p + k]) || 0 : null);
+    let unpriced = n("calls_unpriced");
+    if (unpriced === null) unpriced = (n("unpriced_calls") || 0) + (n("invalid_calls") || 0) + (n("unpriced") || 0);
+    let bounded = n("calls_upper_bound");
+    if (bounded === null) bounded = n("unmetered_calls") || 0;
+    if (o && typeof o.unmetered === "string" && o.unmetered) { // one call: cache_unknown bounds it, no_usage leaves it unknown
+      if (o.unmetered === "no_usage") unpriced = Math.max(unpriced, 1); else bounded = Math.max(bounded, 1);
+    }
+    if (o && (o.priced === false || o.invalid)) unpriced = Math.max(unpriced, 1);
+    let kind = o && o[p + "exactness"];
+    if (!kind) kind = unpriced ? "incomplete" : (bounded ? "upper_bound" : "exact");
+    return { kind, unpriced, bounded };
+  }
+  function exactnessNote(e) {
+    const parts = [];
+    if (e.unpriced) parts.push(intf(e.unpriced) + (e.unpriced === 1 ? " call" : " calls") + " unpriced: not in this figure");
+    if (e.bounded) parts.push(intf(e.bounded) + (e.bounded === 1 ? " call" : " calls") + " with unknown cache tokens or usage: an upper bound");
+    return parts.join("; ");
+  }
+  // A money figure with its marker: "$1.25" (exact), "≤ $1.25" (upper bound), "≥ $1.25" (some calls unpriced),
+  // "~$1.25" (both), "unpriced" (no priced call at all: never $0).
+  function money(text, o, opts) {
+    const e = exactnessOf(o || {}, opts && opts.prefix);
+    const show = opts && opts.exact ? (t) => "$" + exact(t) : (t) => usd(t, opts && opts.places);
+    const calls = o && o.span_id !== undefined ? 1 : (o && typeof o[(opts && opts.prefix || "") + "calls"] === "number" ? o[(opts && opts.prefix || "") + "calls"] : null);
+    if (text === null || text === undefined || (calls && e.unpriced >= calls)) { // no priced call behind it: never $0
+      return h("span", { class: "est est-unpriced", dataset: { exactness: "unpriced" }, title: exactnessNote(e) || "no price known", text: "unpriced" });
+    }
+    if (e.kind === "exact") return h("span", { dataset: { exactness: "exact" }, text: show(text) });
+    const sign = e.kind === "upper_bound" ? "≤ " : (e.bounded ? "~" : "≥ ");
+    return h("span", { class: "est est-" + e.kind.replace("_", "-"), dataset: { exactness: e.kind }, title: exactnessNote(e), text: sign + show(text) });
+  }
+
   /* ---------- token ---------- */
   const token = {
     get: () => sessionStorage.getItem(TOKEN_KEY) || "",
@@ -100,7 +140,8 @@
     }
     return out;
   }
-  function defaultRange() { return CONFIG.page === "activity" ? "24h" : (CONFIG.page === "conversations" ? "30d" : "7d"); }
+  const DEFAULT_RANGE = "7d"; // one default for every page; written into the URL on load
+  function defaultRange() { return DEFAULT_RANGE; }
   function currentRange() { return params.get("from") ? "custom" : (RANGES.includes(params.get("range")) ? params.get("range") : defaultRange()); }
   function filters() {
     const out = {};
@@ -174,15 +215,29 @@
   /* ---------- tables ---------- */
   function table(columns, rows, opts) {
     const o = opts || {};
-    const head = h("tr", {}, columns.map((c) => h("th", { class: c.type === "text" || c.type === "time" ? "" : "num", scope: "col" }, c.title)));
+    const head = h("tr", {}, columns.map((c) => h("th", { class: c.type === "text" || c.type === "time" ? "" : "num", scope: "col",
+      dataset: { key: c.key } }, c.title)));
     const body = rows.map((r) => h("tr", {}, columns.map((c) => {
       const v = Array.isArray(r) ? r[columns.indexOf(c)] : r[c.key];
-      const content = c.render ? c.render(v, r) : cell(c.type, v);
-      return h("td", { class: c.type === "text" || c.type === "time" ? "" : "num", title: c.type === "usd" && v ? "$" + exact(v) : null }, content);
+      let content;
+      if (c.render) content = c.render(v, r);
+      else if (c.type === "usd" && !Array.isArray(r)) content = moneyCell(c.key, v, r);
+      else content = cell(c.type, v);
+      return h("td", { class: (c.type === "text" || c.type === "time" ? "" : "num") + (c.cls ? " " + c.cls : ""),
+        dataset: { label: c.title, key: c.key }, title: c.type === "usd" && v ? "$" + exact(v) : null }, content);
     })));
-    const t = h("table", { class: "grid" + (o.compact ? " compact" : "") }, h("thead", {}, head), h("tbody", {}, body));
+    const t = h("table", { class: "grid" + (o.compact ? " compact" : "") + (o.stack ? " stack" : "") + (o.cls ? " " + o.cls : "") },
+      h("thead", {}, head), h("tbody", {}, body));
     if (!rows.length) t.append(h("caption", { text: o.empty || "No calls in this range." }));
     return h("div", { class: "scroll" }, t);
+  }
+  function moneyCell(key, value, row) {
+    // A report row's money cell: its exactness (or the previous period's, for previous_* columns).
+    const prefix = key.startsWith("previous_") ? "previous_" : "";
+    const own = row[prefix + "exactness"] !== undefined || row[prefix + "calls_unpriced"] !== undefined;
+    if (!own || key.startsWith("change_")) return cell("usd", value);
+    if (value === null && Number(row[prefix + "calls_unpriced"] || 0) === 0) return "–";
+    return money(value, row, { prefix });
   }
   function reportTable(tbl, keys) {
     const cols = keys ? tbl.columns.filter((c) => keys.includes(c.key)) : tbl.columns;
@@ -254,9 +309,26 @@
     clear.addEventListener("click", () => { token.set(""); location.reload(); });
   }
 
+  function keepRangeInUrl() {
+    // The range (default 7d) and filters live in the URL, and every tab link carries them.
+    if (!params.get("from") && !RANGES.includes(params.get("range"))) {
+      params.set("range", DEFAULT_RANGE);
+      const p = new URLSearchParams(location.search);
+      p.set("range", DEFAULT_RANGE);
+      history.replaceState(null, "", location.pathname + "?" + p.toString());
+    }
+    const carry = new URLSearchParams();
+    for (const k of ["range", "from", "to"]) if (params.get(k)) carry.set(k, params.get(k));
+    for (const [f, vs] of Object.entries(filters())) for (const v of vs) carry.append(f, v);
+    for (const a of document.querySelectorAll("nav.tabs a[data-nav]")) {
+      a.href = a.getAttribute("href").split("?")[0] + (carry.toString() ? "?" + carry.toString() : "");
+    }
+  }
+
   const ready = [];
   function onReady(fn) { ready.push(fn); }
   document.addEventListener("DOMContentLoaded", () => {
+    keepRangeInUrl();
     setupToken();
     if (CONFIG.tokens_required && !token.get()) {
       showNotice("This report service needs an access token: paste yours in the field at the top (kept in this tab only).");
@@ -269,5 +341,6 @@
   });
 
   window.GM = { CONFIG, h, api, download, query, go, option, filters, currentRange, rangeParams, showNotice, failed,
-    table, reportTable, cell, usd, exact, intf, pct, num, time, roundDec, onReady, token, params };
+    table, reportTable, cell, usd, exact, intf, pct, num, time, roundDec, onReady, token, params, money, exactnessOf,
+    exactnessNote, DEFAULT_RANGE };
 })();

@@ -1,11 +1,9 @@
 /* Budgets (gauge by threshold state, actual spend and the forecast fan to the period end) and savings advice. */
 "use strict";
 (function () {
-  const { h, api, usd, exact, intf, num, time, roundDec } = GM;
+  const { h, api, usd, intf, num, roundDec } = GM;
   const C = GMCharts;
   const COLORS = { ok: "#16a34a", none: "#16a34a", info: "#ca8a04", warning: "#ea580c", critical: "#dc2626", exceeded: "#7f1d1d" };
-  const LABEL_TO_FIELD = { service_name: "service" };
-  const DAY = 86400000;
   const SVG = "http://www.w3.org/2000/svg";
 
   function svg(tag, attrs) {
@@ -34,96 +32,96 @@
   }
   const amount = (b, v) => (b.unit === "usd" ? usd(v) : intf(Math.round(num(v))) + " tokens");
 
-  function filtersOf(b) {
-    const q = new URLSearchParams();
-    for (const [label, value] of Object.entries(b.match || {})) {
-      if (String(value).startsWith("~")) return null;
-      q.append(LABEL_TO_FIELD[label] || label, value);
+  /* ---------- instants in the budget's own UTC offset ---------- */
+  function offsetMs(b) {
+    const m = /^([+-])(\d\d):(\d\d)$/.exec(b.utc_offset || "+00:00");
+    return m ? (m[1] === "-" ? -1 : 1) * (Number(m[2]) * 60 + Number(m[3])) * 60000 : 0;
+  }
+  const zone = (b) => "UTC" + (b.utc_offset || "+00:00");
+  function local(b, ms, withDate) {
+    // "2026-12-07 12:20" (or "12:20") at the budget's offset, whatever the browser's time zone
+    const s = new Date(ms + offsetMs(b)).toISOString();
+    return withDate ? s.slice(0, 10) + " " + s.slice(11, 16) : s.slice(11, 16);
+  }
+  const at = (b, iso) => local(b, Date.parse(iso), true) + " (" + zone(b) + ")";
+  function inTime(fromIso, toIso) {
+    const mins = Math.round((Date.parse(toIso) - Date.parse(fromIso)) / 60000);
+    if (mins < 1) return "within a minute";
+    if (mins < 120) return "in " + mins + " min";
+    if (mins < 72 * 60) return "in " + Math.round(mins / 60) + " h";
+    return "in " + Math.round(mins / 1440) + " days";
+  }
+  const share = (b, v) => roundDec((100 * num(v) / num(b.limit)).toFixed(4), 0) + " %";
+
+  function projectionLine(b) {
+    const p = b.projection || {};
+    const c = p.crossing || {};
+    const end = p.end || b.projected_usd || b.projected_tokens;
+    if (b.crossed_at) return ["exceeded", "crossed 100 % at " + at(b, b.crossed_at)];
+    if (p.state === "will_exceed" && c.likely) {
+      const early = c.aggressive && c.aggressive !== c.likely ? "; as early as " + local(b, Date.parse(c.aggressive), true) : "";
+      const late = c.conservative ? (c.conservative !== c.likely ? ", as late as " + local(b, Date.parse(c.conservative), true) : "")
+        : "; the conservative line stays below 100 %";
+      return ["will_exceed", "projected to cross 100 % at " + at(b, c.likely) + ", " + inTime(b.now, c.likely) + early + late];
     }
-    return q;
+    if (p.state === "may_exceed" && c.aggressive) {
+      return ["may_exceed", "may cross 100 %: at the higher rate at " + at(b, c.aggressive) + "; likely " + share(b, end.likely) + " at period end"];
+    }
+    return ["within", "not expected to cross 100 % this period (likely " + (end ? share(b, end.likely) : "–") + " at period end)"];
   }
 
-  async function fan(b, canvasId) {
-    const q = filtersOf(b);
-    if (!q) return false;
-    const start = Date.parse(b.from), end = Date.parse(b.to), now = Date.now();
-    const usdUnit = b.unit === "usd";
-    const value = (r) => (usdUnit ? num(r.cost_usd) : r.tokens_total);
-    const daily = b.period !== "day";
-    const step = daily ? "1d" : "1h";
-    const tq = new URLSearchParams(q);
-    tq.set("from", b.from);
-    tq.set("step", step);
-    const trend = await api("reports/trend", tq);
-    const stepMs = daily ? DAY : 3600000;
-    const slots = [];
-    for (let t = start; t < end; t += stepMs) slots.push(t);
-    const label = (t) => (daily ? time(new Date(t).toISOString()).slice(5, 10) : time(new Date(t).toISOString()).slice(11, 16));
-    const actual = slots.map(() => null);
-    let running = 0;
-    const per = {};
-    for (const r of trend.tables.series.rows) per[Date.parse(r.start)] = (per[Date.parse(r.start)] || 0) + value(r);
-    slots.forEach((t, i) => { if (t <= now) { running += per[t] || 0; actual[i] = running; } });
-    const spent = num(b.spent);
-    const lastIdx = actual.reduce((k, v, i) => (v !== null ? i : k), -1);
-    if (lastIdx >= 0) actual[lastIdx] = spent; // the exact spend so far ends the actual line
-    const bands = { conservative: slots.map(() => null), likely: slots.map(() => null), aggressive: slots.map(() => null) };
-    const projected = usdUnit ? b.projected_usd : b.projected_tokens;
-    if (daily) {
-      const horizon = Math.max(1, Math.ceil((end - now) / DAY) + 1);
-      const fq = new URLSearchParams(q);
-      fq.set("horizon", Math.min(366, horizon) + "d");
-      const fc = await api("forecast", fq);
-      const acc = { conservative: spent, likely: spent, aggressive: spent };
-      for (const k of Object.keys(bands)) bands[k][lastIdx] = spent;
-      for (const d of fc.days) {
-        const t = Date.parse(d.day);
-        const i = slots.indexOf(t);
-        if (i < 0 || t + DAY <= now) continue;
-        const share = t <= now ? (t + DAY - now) / DAY : 1;
-        for (const k of Object.keys(bands)) {
-          acc[k] += share * (usdUnit ? num(d.cost_usd[k]) : d.tokens[k]);
-          bands[k][i === lastIdx ? i : i] = acc[k];
-        }
-      }
-      if (projected) for (const k of Object.keys(bands)) bands[k][slots.length - 1] = num(projected[k]);
-    } else if (projected && lastIdx >= 0) {
-      for (const k of Object.keys(bands)) { bands[k][lastIdx] = spent; bands[k][slots.length - 1] = num(projected[k]); }
+  function chart(b, canvasId) {
+    const ch = b.chart;
+    const pt = (t, v) => ({ x: Date.parse(t), y: num(v) });
+    const proj = (i) => ch.projection.map((r) => pt(r[0], r[i]));
+    const from = Date.parse(ch.from || b.from), to = Date.parse(ch.to || b.to);
+    const series = [
+      { label: "actual", data: ch.actual.map((r) => pt(r[0], r[1])), color: "#0f172a", width: 2.5 },
+      { label: "aggressive", data: proj(3), color: "#f97316", dash: [4, 3], width: 1.5 },
+      { label: "likely", data: proj(2), color: "#2563eb", dash: [6, 3] },
+      { label: "conservative", data: proj(1), color: "#10b981", dash: [4, 3], width: 1.5, fill: "rgba(37, 99, 235, 0.12)", fillTo: 1 },
+      { label: "limit", data: [{ x: from, y: num(b.limit) }, { x: to, y: num(b.limit) }], color: "#dc2626", width: 1 },
+    ];
+    const crossing = b.crossed_at || (b.projection && b.projection.crossing && b.projection.crossing.likely);
+    if (crossing) {
+      series.push({ label: b.crossed_at ? "crossed 100 %" : "crosses 100 % (likely)", data: [{ x: Date.parse(crossing), y: num(b.limit) }],
+        color: "#7f1d1d", points: 5, showLine: false });
     }
-    const limit = slots.map(() => num(b.limit));
-    C.lines(canvasId, slots.map(label), [
-      { label: "actual", data: actual, color: "#0f172a", width: 2.5 },
-      { label: "aggressive", data: bands.aggressive, color: "#f97316", dash: [4, 3], width: 1.5 },
-      { label: "likely", data: bands.likely, color: "#2563eb", dash: [6, 3] },
-      { label: "conservative", data: bands.conservative, color: "#10b981", dash: [4, 3], width: 1.5, fill: "rgba(37, 99, 235, 0.12)", fillTo: 1 },
-      { label: "limit", data: limit, color: "#dc2626", width: 1 },
-    ], usdUnit ? { money: true } : {});
-    return true;
+    const withDate = b.period !== "day";
+    const every = { day: 3 * 3600000, week: 86400000, month: 5 * 86400000 }[b.period] || 86400000;
+    const ticks = [];
+    for (let t = from; t <= to; t += every) ticks.push(t); // from the period start: local midnights and hours
+    C.timeLines(canvasId, series, { money: b.unit === "usd", min: from, max: to, ticks,
+      tick: (ms, full) => (full ? local(b, ms, true) + " " + zone(b) : (withDate ? local(b, ms, true).slice(5, 10) : local(b, ms, false))) });
   }
 
   async function budgets() {
     const box = document.getElementById("budgets");
     const data = await api("budgets", new URLSearchParams());
     if (!data.budgets.length) { box.replaceChildren(h("p", { class: "muted", text: "No budgets configured (or none visible to this token)." })); return; }
-    const jobs = [];
     box.replaceChildren(...data.budgets.map((b, i) => {
       const id = "chart-budget-" + i;
-      const projected = b.unit === "usd" ? b.projected_usd : b.projected_tokens;
+      const end = b.projection ? b.projection.end : (b.unit === "usd" ? b.projected_usd : b.projected_tokens);
       const match = Object.entries(b.match || {}).map(([k, v]) => k + "=" + v).join(", ") || "all calls";
-      const panel = h("article", { class: "panel budget", dataset: { budget: b.name, state: b.state } },
-        h("h3", {}, b.name, " ", h("span", { class: "muted", text: b.period + " " + b.period_label + " · " + match })),
+      const [state, line] = projectionLine(b);
+      const spent = b.unit === "usd" ? GM.money(b.spent, b, { exact: true }) : intf(b.spent) + " tokens";
+      const panel = h("article", { class: "panel budget" + (state === "will_exceed" ? " at-risk" : ""),
+        dataset: { budget: b.name, state: b.state, projection: state, crossing: (b.projection && b.projection.crossing.likely) || "" } },
+        h("h3", {}, b.name, " ", h("span", { class: "muted", text: b.period + " " + b.period_label + " (" + zone(b) + ") · " + match })),
         h("div", { class: "gauge" }, gauge(b), h("div", { class: "figures" },
-          h("div", {}, h("strong", { class: "state-" + b.state, text: b.state === "ok" ? "within budget" : b.state }), " (" + b.severity + ")"),
-          h("div", { text: "spent " + (b.unit === "usd" ? "$" + exact(b.spent) : intf(b.spent) + " tokens") + " of " + amount(b, b.limit) +
-            " (" + roundDec(b.percent, 2) + " %)" }),
-          h("div", { text: "daily average " + amount(b, b.daily_average) }),
-          projected ? h("div", { text: "period end: " + amount(b, projected.likely) + " (" + amount(b, projected.conservative) + " – " + amount(b, projected.aggressive) + ")" }) : null,
-          h("div", { text: b.crossing_day ? (parseFloat(b.percent) >= 100 ? "crossed 100 % on " : "would cross 100 % on ") + b.crossing_day.slice(0, 10) : "not expected to cross 100 % this period" }))),
+          h("div", { class: "status" }, h("strong", { class: "state-" + b.state, text: b.status || b.state })),
+          h("div", {}, "spent ", spent, " of " + amount(b, b.limit) + " (" + roundDec(b.percent, 2) + " %)"),
+          h("div", { class: "muted", text: "thresholds " + b.thresholds.join(" / ") + " %" }),
+          h("div", { class: "projection proj-" + state, text: line }),
+          end ? h("div", { text: "period end: " + amount(b, end.likely) + " (" + amount(b, end.conservative) + " – " + amount(b, end.aggressive) + ")" }) : null,
+          h("div", { text: "daily average " + amount(b, b.daily_average) }))),
+        b.projection ? h("p", { class: "muted method" }, "Projection: " + b.projection.method_text + ". ",
+          state === "will_exceed" || state === "may_exceed" ? "Prometheus' LLMBudgetExhaustionForecast projects with the same run rate" +
+            (b.projection.history_weight !== "0.00" ? " (without the history)" : "") + " and fires once it has stayed above 100 % for 15 minutes." : "") : null,
         h("figure", { class: "chart" }, h("div", { class: "canvas-box" }, h("canvas", { id }), h("p", { class: "empty", hidden: true, text: "No spend yet." }))));
-      jobs.push(() => fan(b, id).then((drawn) => { if (!drawn) panel.querySelector("figure").replaceChildren(h("p", { class: "muted", text: "A pattern match: no chart." })); }));
       return panel;
     }));
-    await Promise.all(jobs.map((j) => j().catch((e) => GM.showNotice("Budget chart: " + e.message))));
+    data.budgets.forEach((b, i) => { try { chart(b, "chart-budget-" + i); } catch (e) { GM.showNotice("Budget chart: " + e.message); } });
   }
 
   function pageLink(apiQuery) {

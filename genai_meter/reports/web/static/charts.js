@@ -88,5 +88,27 @@
       },
     });
   }
-  window.GMCharts = { draw, stackedBar, bars, doughnut, lines, color, charts };
+  // Lines over a time axis: points {x: Unix ms, y}, the x axis linear (evenly spaced in time), ticks written by
+  // `opts.tick(ms)` (e.g. in a budget's own UTC offset).
+  function timeLines(id, series, opts) {
+    const o = opts || {};
+    return draw(id, {
+      type: "line",
+      data: { datasets: series.map((s, i) => ({ label: s.label, data: s.data, borderColor: s.color || color(i),
+        backgroundColor: s.fill || s.color || "transparent", fill: s.fillTo !== undefined ? s.fillTo : false,
+        pointRadius: s.points || 0, pointHoverRadius: s.points ? s.points + 2 : 3, showLine: s.showLine !== false,
+        borderDash: s.dash || [], borderWidth: s.width || 2 })) },
+      options: {
+        responsive: true, parsing: false, normalized: true, interaction: { mode: "nearest", axis: "x", intersect: false },
+        plugins: { legend: { position: "bottom", labels: { boxWidth: 10 } },
+          tooltip: { callbacks: { title: (items) => (items.length ? o.tick(items[0].parsed.x, true) : ""),
+            label: (c) => c.dataset.label + ": " + fmt(o, c.parsed.y) } } },
+        scales: { x: { type: "linear", min: o.min, max: o.max, ticks: { maxRotation: 0, autoSkip: true, maxTicksLimit: 9,
+          callback: (v) => o.tick(v, false) },
+          afterBuildTicks: (axis) => { if (o.ticks) axis.ticks = o.ticks.map((value) => ({ value })); } },
+          y: { beginAtZero: true, ticks: { callback: (v) => fmt(o, v) } } },
+      },
+    });
+  }
+  window.GMCharts = { draw, stackedBar, bars, doughnut, lines, timeLines, color, charts };
 })();

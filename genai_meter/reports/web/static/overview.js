@@ -1,11 +1,15 @@
-/* Overview: cards, charts over time, distributions, heatmap, latency, period over period, top tables. */
+/* Overview: cards, charts over time, distributions, heatmap, latency, period over period, top tables.
+   Refreshes itself every `refresh` (URL; 1m by default, off/10s/30s/1m/5m), pausable. */
 "use strict";
 (function () {
-  const { h, api, query, option, usd, exact, intf, pct, num, time, CONFIG, failed, table } = GM;
+  const { h, api, query, option, usd, exact, intf, pct, num, time, CONFIG, table, money, exactnessOf } = GM;
   const C = GMCharts;
   const STEP_SECONDS = { "1m": 60, "1h": 3600, "1d": 86400 };
   const RANGE_SECONDS = { "1h": 3600, "24h": 86400, "7d": 604800, "30d": 2592000, "90d": 7776000, today: 86400, this_month: 2678400 };
   const MAX_POINTS = 5000;
+  const REFRESH = { off: 0, "10s": 10, "30s": 30, "1m": 60, "5m": 300 };
+  const DEFAULT_REFRESH = "1m";
+  const ZERO_LOOKBACK = "90d"; // models seen in this long are listed at 0 when idle in the range
 
   function rangeSeconds() {
     const p = GM.params;
@@ -22,47 +26,76 @@
 
   function card(label, value, sub, extra) {
     return h("article", { class: "card" + (extra && extra.cls ? " " + extra.cls : ""), dataset: { card: extra && extra.key } },
-      h("h3", { text: label }), h("p", { class: "value", text: value }), sub ? h("p", { class: "sub" }, sub) : null);
+      h("h3", { text: label }), h("p", { class: "value" }, value), sub ? h("p", { class: "sub" }, sub) : null);
   }
-  function change(cur, pctText) {
+  function change(pctText) {
     if (pctText === null || pctText === undefined) return null;
     const up = parseFloat(pctText) >= 0;
     return h("span", { class: up ? "up" : "down", text: (up ? "▲ " : "▼ ") + GM.roundDec(pctText.replace("-", ""), 1) + " % vs previous" });
+  }
+  const plural = (n, one, many) => intf(n) + " " + (n === 1 ? one : many);
+
+  function costCard(s, ch) {
+    const e = exactnessOf(s);
+    let sub;
+    if (s.cost_usd === null || s.cost_usd === undefined) sub = "no call of the range has a price";
+    else if (e.kind === "exact") sub = h("span", { class: "exact", text: "exact $" + exact(s.cost_usd) });
+    else if (e.kind === "upper_bound") sub = h("span", { class: "est", text: "at most $" + exact(s.cost_usd) + ": " + plural(e.bounded, "call", "calls") + " with unknown cache tokens" });
+    else sub = h("span", { class: "est", text: "$" + exact(s.cost_usd) + " for the priced calls; " + plural(e.unpriced, "call", "calls") + " unpriced" });
+    return card("Cost", money(s.cost_usd, s), [sub, " ", change(ch.cost_pct)], { key: "cost", cls: e.kind === "exact" ? "" : "est-card" });
+  }
+  function exactnessCard(s) {
+    // What is exact, bounded or unknown: counts of calls behind the money figures of the range.
+    const e = exactnessOf(s);
+    const words = { exact: "exact", upper_bound: "upper bound", incomplete: "incomplete" };
+    const exactCalls = Math.max(0, (s.calls || 0) - e.unpriced - e.bounded);
+    return card("Cost exactness", words[e.kind] || e.kind,
+      [plural(exactCalls, "call", "calls") + " exact · " + plural(e.bounded, "call", "calls") + " upper bound (≤) · " +
+        plural(e.unpriced, "call", "calls") + " unpriced (≥, not in the cost)"],
+      { key: "exactness", cls: e.kind === "exact" ? "" : "est-card warn" });
   }
 
   async function cards() {
     const box = document.getElementById("cards");
     const [sum, fc, bud] = await Promise.all([
       api("reports/summary", query({ compare: "previous_period" })),
-      api("forecast", query({ horizon: "31d" }, { noRange: true })).catch(() => null),
+      api("forecast", query({ horizon: "1d" }, { noRange: true })).catch(() => null),
       api("budgets", new URLSearchParams()).catch(() => ({ budgets: [] })),
     ]);
     const s = sum.summary;
     const ch = s.change || {};
+    const e = exactnessOf(s);
+    const perCall = [money(s.cost_per_call_usd, s)];
+    if (e.kind === "exact" && s.cost_per_call_usd) perCall.push(h("span", { class: "exact", text: " (exact $" + exact(s.cost_per_call_usd) + ")" }));
     const list = [
-      card("Cost", usd(s.cost_usd), [h("span", { class: "exact", text: "exact $" + exact(s.cost_usd) }), " ", change(s.cost_usd, ch.cost_pct)], { key: "cost" }),
-      card("Requests", intf(s.calls), change(null, ch.calls_pct), { key: "requests" }),
+      costCard(s, ch),
+      card("Requests", intf(s.calls), change(ch.calls_pct), { key: "requests" }),
       card("Success / failure", intf(s.successes) + " / " + intf(s.failures), "error rate " + pct(s.error_rate, 2), { key: "errors", cls: parseFloat(s.error_rate) > 0.05 ? "warn" : "" }),
       card("Tokens", intf(s.tokens_total), "in " + intf(s.tokens_in) + " · out " + intf(s.tokens_out), { key: "tokens" }),
-      card("Per request", intf(Math.round(num(s.tokens_per_call))) + " tokens", [usd(s.cost_per_call_usd), h("span", { class: "exact", text: " (exact $" + exact(s.cost_per_call_usd) + ")" })], { key: "per-request" }),
+      card("Per request", intf(Math.round(num(s.tokens_per_call))) + " tokens", perCall, { key: "per-request" }),
+      exactnessCard(s),
     ];
     const monthly = (bud.budgets || []).find((b) => b.period === "month" && b.unit === "usd" && !Object.keys(b.match || {}).length) ||
       (bud.budgets || []).find((b) => b.period === "month" && b.unit === "usd");
     if (monthly) {
-      list.push(card("Month to date", usd(monthly.spent), [h("span", { class: "state-" + monthly.state, text: GM.roundDec(monthly.percent, 1) + " %" }),
-        " of $" + GM.roundDec(monthly.limit, 2) + " (" + monthly.name + ")"], { key: "mtd", cls: "state-" + monthly.state }));
+      list.push(card("Month to date", money(monthly.spent, monthly), [h("span", { class: "state-" + monthly.state, text: GM.roundDec(monthly.percent, 1) + " %" }),
+        " of $" + GM.roundDec(monthly.limit, 2) + " (" + monthly.name + "; " + monthly.status + ")"], { key: "mtd", cls: "state-" + monthly.state }));
     } else if (fc) {
-      list.push(card("Month to date", usd(fc.month.spent_usd), "no monthly budget configured", { key: "mtd" }));
+      list.push(card("Month to date", money(fc.month.spent_usd, fc.month), "no monthly budget configured", { key: "mtd" }));
     }
     if (fc && fc.month.projected_usd) {
       const p = fc.month.projected_usd;
-      list.push(card("Projected month end", usd(p.likely, 2), "range " + usd(p.conservative, 2) + " – " + usd(p.aggressive, 2) + " (" + fc.method + ")", { key: "projected" }));
+      const proj = fc.month.projection || {};
+      const how = proj.history_days ? "current rate + " + proj.history_days + " days of history" : "at the current rate";
+      list.push(card("Projected month end", h("span", { class: "est", title: "an estimate: " + (proj.method_text || ""), text: usd(p.likely, 2) }),
+        ["range " + usd(p.conservative, 2) + " – " + usd(p.aggressive, 2), h("br"), h("span", { title: proj.method_text || "", text: how })],
+        { key: "projected" }));
     }
-    if (s.unpriced_calls) list.push(card("Unpriced calls", intf(s.unpriced_calls), "no price known: add an override", { key: "unpriced", cls: "warn" }));
     box.replaceChildren(...list);
-    box.dataset.costExact = s.cost_usd;
+    box.dataset.costExact = s.cost_usd === null ? "" : s.cost_usd;
   }
 
+  /* ---------- cost and requests over time ---------- */
   function stackOptions() {
     const sel = document.getElementById("stack");
     const options = ["model", "provider", "service", "operation", ...CONFIG.fields.filter((f) => !["model", "provider", "service", "operation"].includes(f))];
@@ -79,25 +112,38 @@
   }
 
   function label(iso, step) { const t = time(iso); return step === "1d" ? t.slice(0, 10) : (step === "1h" ? t.slice(5) : t.slice(11)); }
+  function evenStarts(starts, step) {
+    // Every step from the first to the last (the API fills them; this keeps the axis even if it could not).
+    if (!starts.length || step === "1d") return starts;
+    const ms = STEP_SECONDS[step] * 1000;
+    const out = [];
+    for (let t = Date.parse(starts[0]); t <= Date.parse(starts[starts.length - 1]); t += ms) out.push(new Date(t).toISOString());
+    return out;
+  }
 
-  async function trend() {
-    const { stack, step } = stackOptions();
+  async function trend(opts) {
+    const { stack, step } = opts;
     const rep = await api("reports/trend", query({ step, group_by: stack }));
     const rows = rep.tables.series.rows;
-    const starts = [...new Set(rows.map((r) => r.start))].sort();
+    const starts = evenStarts([...new Set(rows.map((r) => r.start))].sort(), step);
     const totals = {};
     for (const r of rows) totals[r[stack]] = (totals[r[stack]] || 0) + num(r.cost_usd) + r.calls * 1e-9;
     const keys = Object.keys(totals).sort((a, b) => totals[b] - totals[a]);
     const top = keys.slice(0, 8);
     const name = (k) => (top.includes(k) ? (k === "" ? "(none)" : k) : "other");
     const names = [...top.map((k) => (k === "" ? "(none)" : k)), ...(keys.length > 8 ? ["other"] : [])];
-    const idx = Object.fromEntries(starts.map((s, i) => [s, i]));
+    const idx = Object.fromEntries(starts.map((s, i) => [Date.parse(s), i]));
     const cost = Object.fromEntries(names.map((n) => [n, starts.map(() => 0)]));
     const calls = Object.fromEntries(names.map((n) => [n, starts.map(() => 0)]));
-    for (const r of rows) { cost[name(r[stack])][idx[r.start]] += num(r.cost_usd); calls[name(r[stack])][idx[r.start]] += r.calls; }
+    for (const r of rows) { const i = idx[Date.parse(r.start)]; cost[name(r[stack])][i] += num(r.cost_usd); calls[name(r[stack])][i] += r.calls; }
     const labels = starts.map((s) => label(s, step));
     C.stackedBar("chart-cost-time", labels, names.map((n) => ({ label: n, data: cost[n] })), { money: true });
     C.stackedBar("chart-requests-time", labels, names.map((n) => ({ label: n, data: calls[n] })), {});
+    for (const id of ["chart-cost-time", "chart-requests-time"]) {
+      const canvas = document.getElementById(id);
+      canvas.dataset.buckets = String(starts.length);
+      canvas.dataset.step = step;
+    }
     heatmap(rep.tables.heatmap);
     period(rep.tables.comparisons);
   }
@@ -119,7 +165,7 @@
         if (v) drawn++;
         const alpha = max ? 0.08 + 0.92 * (v / max) : 0;
         grid.push(h("div", { class: "hm-cell" + (v ? " on" : ""), style: v ? `background: rgba(37, 99, 235, ${alpha.toFixed(3)})` : null,
-          title: `${d} ${String(hr).padStart(2, "0")}:00 — ${intf(v)} requests` + (r ? ", " + usd(r.cost_usd) : "") }));
+          title: `${d} ${String(hr).padStart(2, "0")}:00 — ${intf(v)} requests` + (r && r.cost_usd !== null ? ", " + usd(r.cost_usd) : "") }));
       }
     }
     box.replaceChildren(...grid);
@@ -136,17 +182,25 @@
     document.getElementById("period-table").replaceChildren(table([
       { key: "comparison", title: "Comparison", type: "text", render: (v) => names[v] || v },
       { key: "cost_usd", title: "Cost", type: "usd" }, { key: "previous_cost_usd", title: "Previous", type: "usd" },
-      { key: "change_pct", title: "Change", type: "text", render: (v) => (v === null ? "–" : GM.roundDec(v, 1) + " %") },
+      { key: "change_pct", title: "Change", type: "text", render: (v) => (v === null || v === undefined ? "–" : GM.roundDec(v, 1) + " %") },
       { key: "calls", title: "Requests", type: "int" }, { key: "previous_calls", title: "Previous", type: "int" },
     ], rows, { compact: true }));
   }
 
   async function models() {
-    const [det, cost] = await Promise.all([api("reports/detailed", query({ group_by: "model", top: 10 })), api("reports/cost", query())]);
+    const lookback = query({ limit: 500 }, {});
+    lookback.delete("range"); lookback.delete("from"); lookback.delete("to"); lookback.set("range", ZERO_LOOKBACK);
+    const [det, cost, seen] = await Promise.all([api("reports/detailed", query({ group_by: "model", top: 10 })), api("reports/cost", query()),
+      api("dimensions/model/values", lookback).catch(() => ({ values: [] }))]);
     const groups = det.tables.groups.rows;
     C.doughnut("chart-model-tokens", groups.map((r) => r.model), groups.map((r) => r.tokens_total));
     C.doughnut("chart-model-cost", groups.map((r) => r.model), groups.map((r) => num(r.cost_usd)), { money: true });
-    const rbm = det.tables.requests_by_model.rows;
+    const rbm = det.tables.requests_by_model.rows.map((r) => ({ model: r.model, calls: r.calls }));
+    for (const m of seen.values || []) if (m && !rbm.some((r) => r.model === m)) rbm.push({ model: m, calls: 0 });
+    const idle = rbm.filter((r) => !r.calls).length;
+    document.getElementById("idle-note").textContent = idle
+      ? `(${idle} model${idle === 1 ? "" : "s"} with no request in this range, of those seen in the last 90 days, at 0)`
+      : "(every model seen in the last 90 days had requests in this range)";
     const box = document.getElementById("chart-requests-model").parentElement;
     box.style.height = Math.max(220, 24 * rbm.length + 60) + "px";
     C.bars("chart-requests-model", rbm.map((r) => r.model + (r.calls ? "" : " (0)")), [{ label: "Requests", data: rbm.map((r) => r.calls) }], { horizontal: true });
@@ -172,7 +226,6 @@
   async function tops() {
     const box = document.getElementById("top-tables");
     const fields = ["customer", "feature", "user"].filter((f) => CONFIG.fields.includes(f));
-    document.getElementById("top-tabs").replaceChildren();
     const parts = await Promise.all(fields.map((f) => api("reports/detailed", query({ group_by: f, top: 10 })).then((d) => [f, d])));
     box.replaceChildren(h("div", { class: "tops" }, parts.map(([f, d]) => {
       const t = d.tables["top_cost_" + f];
@@ -184,11 +237,58 @@
     })));
   }
 
-  GM.onReady(() => {
-    const jobs = [[cards, "cards"], [trend, "chart-cost-time"], [models, "chart-model-tokens"], [latency, "chart-latency-model"], [tops, "top-tables"]];
-    return Promise.all(jobs.map(([fn, where]) => fn().catch((e) => {
-      const el = document.getElementById(where);
-      GM.failed(el.tagName === "CANVAS" ? el.parentElement : el, e);
-    })));
+  /* ---------- refresh: the whole overview again every `refresh`, pausable ---------- */
+  let timer = null;
+  let paused = false;
+  let running = false;
+  let rounds = 0;
+
+  async function loadAll(opts) {
+    if (running) return;
+    running = true;
+    const jobs = [[cards, "cards"], [() => trend(opts), "chart-cost-time"], [models, "chart-model-tokens"], [latency, "chart-latency-model"], [tops, "top-tables"]];
+    try {
+      await Promise.all(jobs.map(([fn, where]) => fn().catch((e) => {
+        const el = document.getElementById(where);
+        GM.failed(el.tagName === "CANVAS" ? el.parentElement : el, e);
+      })));
+    } finally {
+      running = false;
+      rounds += 1;
+      const stamp = document.getElementById("updated");
+      stamp.textContent = time(new Date().toISOString(), true).slice(11);
+      document.getElementById("refresh").dataset.rounds = String(rounds);
+    }
+  }
+  function every() { const v = option("refresh", DEFAULT_REFRESH); return REFRESH[v] !== undefined ? v : DEFAULT_REFRESH; }
+  function schedule(opts) {
+    clearInterval(timer);
+    const secs = REFRESH[every()];
+    const on = secs > 0 && !paused && !document.hidden;
+    const box = document.getElementById("refresh");
+    box.dataset.state = secs === 0 ? "off" : (paused ? "paused" : "on");
+    document.getElementById("refresh-pause").textContent = paused ? "Resume" : "Pause";
+    document.getElementById("refresh-pause").disabled = secs === 0;
+    if (on) timer = setInterval(() => loadAll(opts), secs * 1000);
+  }
+  function setupRefresh(opts) {
+    const sel = document.getElementById("refresh-every");
+    for (const k of Object.keys(REFRESH)) sel.append(h("option", { value: k, text: k, selected: k === every() }));
+    sel.addEventListener("change", () => {
+      const p = new URLSearchParams(location.search);
+      p.set("refresh", sel.value);
+      GM.params.set("refresh", sel.value);
+      history.replaceState(null, "", location.pathname + "?" + p.toString());
+      schedule(opts);
+    });
+    document.getElementById("refresh-pause").addEventListener("click", () => { paused = !paused; schedule(opts); });
+    document.addEventListener("visibilitychange", () => schedule(opts));
+  }
+
+  GM.onReady(async () => {
+    const opts = stackOptions();
+    setupRefresh(opts);
+    await loadAll(opts);
+    schedule(opts);
   });
 })();

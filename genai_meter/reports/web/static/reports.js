@@ -1,7 +1,7 @@
 /* Report builder: report, range, filters, grouping -> preview table (JSON) and downloads in every format. */
 "use strict";
 (function () {
-  const { h, api, query, option, table, usd, exact, CONFIG } = GM;
+  const { h, api, query, option, table, exact, CONFIG } = GM;
   const KINDS = ["summary", "detailed", "cost", "trend"];
 
   function reportQuery(extra) {
@@ -56,8 +56,11 @@
       const rep = await api("reports/" + kind(), reportQuery());
       document.getElementById("preview-title").textContent = rep.title;
       const filters = Object.entries(rep.filters).map(([k, v]) => k + " = " + v.join(" | ")).join(", ") || "none";
-      document.getElementById("preview-meta").textContent = `${GM.time(rep.from)} – ${GM.time(rep.to)} · filters: ${filters} · ` +
-        `${rep.summary.calls.toLocaleString("en-US")} calls · ${usd(rep.summary.cost_usd)} (exact $${exact(rep.summary.cost_usd)})`;
+      const e = GM.exactnessOf(rep.summary);
+      const note = e.kind === "exact" ? (rep.summary.cost_usd !== null ? ` (exact $${exact(rep.summary.cost_usd)})` : "")
+        : ` (${e.kind.replace("_", " ")}: ${GM.exactnessNote(e)})`;
+      document.getElementById("preview-meta").replaceChildren(`${GM.time(rep.from)} – ${GM.time(rep.to)} · filters: ${filters} · ` +
+        `${rep.summary.calls.toLocaleString("en-US")} calls · `, GM.money(rep.summary.cost_usd, rep.summary), note);
       const names = Object.keys(rep.tables);
       const order = [rep.group_by.length && rep.tables.groups ? "groups" : null, ...names].filter((n, i, a) => n && a.indexOf(n) === i);
       box.replaceChildren(...order.map((n) => {
