@@ -39,9 +39,9 @@ from genai_meter.config import load_config
 from genai_meter.ledger import Entry, open_writer
 from genai_meter.ledger.rows import RowBuilder
 from genai_meter.ledger.sqlite_params import INSERT_CALL, Dictionaries, params_of
-from genai_meter.ledger.sqlite_rollups import SEAL_HOUR, add_rollups, days_sealed_until
+from genai_meter.ledger.sqlite_rollups import SEAL_HOURS, add_rollups, days_sealed_until
 from genai_meter.ledger.sqlite_schema import open_write
-from genai_meter.ledger.sqlite_writer import _late_sums
+from genai_meter.ledger.sqlite_store import _late_sums
 from genai_meter.records import Cost, LLMCall, TokenCounts
 
 DAY_NS = 86400 * 10**9
@@ -120,10 +120,12 @@ def compare_seal(db: Path, hours: int = 24) -> list[tuple[str, str, str]]:
     end = NOW_NS - NOW_NS % HOUR_NS
     start = end - hours * HOUR_NS
     calls = conn.execute("SELECT COUNT(*) FROM calls WHERE end_ns >= ? AND end_ns < ?", (start, end)).fetchone()[0]
-    per_label = SEAL_HOUR.replace("COUNT(*) * (labelset IN (SELECT id FROM labelsets WHERE status <> 'ok'))",
-                                  "COUNT(*) * (SELECT status <> 'ok' FROM labelsets WHERE id = labelset)")
+    per_label = SEAL_HOURS.replace(f"SELECT end_ns - end_ns % {HOUR_NS}, labelset,", "SELECT ?3, labelset,") \
+        .replace("GROUP BY 1, 2 ON CONFLICT", "GROUP BY labelset ON CONFLICT")
+    SEAL_HOUR = per_label.replace("COUNT(*) * (SELECT status <> 'ok' FROM labelsets WHERE id = labelset)",  # noqa: N806
+                                  "COUNT(*) * (labelset IN (SELECT id FROM labelsets WHERE status <> 'ok'))")
     rows = []
-    for name, run in (("per hour, as sealed today", lambda h: conn.execute(SEAL_HOUR, (h, h + HOUR_NS, h))),
+    for name, run in (("per hour, as sealed before", lambda h: conn.execute(SEAL_HOUR, (h, h + HOUR_NS, h))),
                       ("per hour, error flag by label set id", lambda h: conn.execute(per_label, (h, h + HOUR_NS, h))),
                       ("one statement grouped by (hour, label set)", None)):
         conn.execute("BEGIN IMMEDIATE")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from benchmarks.reports_data import DAY_NS
 from benchmarks.reports_questions import OTHER, Answer, Question, Vec
@@ -115,8 +116,9 @@ def answer_duckdb(parquet: Path, q: Question, end_ns: int, scratch: Path) -> Ans
     return {"groups": _canonical(q, con.execute(sql).fetchall())}
 
 
-def answer_chdb(parquet: Path, q: Question, end_ns: int, scratch: Path) -> Answer:
+def answer_chdb(parquet: Path, q: Question, end_ns: int, scratch: Path, engine: Any = None) -> Answer:
     import chdb  # optional: the benchmark's columnar comparison only
+    db: Any = engine or chdb  # a session of the caller's (one chdb engine per process)
 
     calls = f"file('{parquet / 'calls.parquet'}', Parquet)"
     sets = f"file('{parquet / 'labelsets.parquet'}', Parquet)"
@@ -126,23 +128,23 @@ def answer_chdb(parquet: Path, q: Question, end_ns: int, scratch: Path) -> Answe
         out.unlink(missing_ok=True)
         money = "concat(toString(intDiv({0}, 1000000000000)), '.', leftPad(toString({0} % 1000000000000), 12, '0'))"
         when = "toString(fromUnixTimestamp64Nano(c.end_ns, 'UTC'))"
-        chdb.query(f"INSERT INTO FUNCTION file('{out}', CSV) {calls_select(q, calls, sets, end_ns, money, when)}")
+        db.query(f"INSERT INTO FUNCTION file('{out}', CSV) {calls_select(q, calls, sets, end_ns, money, when)}")
         rows = _lines(out)
         size = out.stat().st_size
         os.unlink(out)
-        total = _query(chdb, grouped_sql(Question("", "", q.days), calls, sets, end_ns, int128))
+        total = _query(db, grouped_sql(Question("", "", q.days), calls, sets, end_ns, int128))
         return {"rows": rows, "calls": rows, "cost": int(total[0][3]), "bytes": size}
     sql = grouped_sql(q, calls, sets, end_ns, int128)
     if q.export:
         out = scratch / "chdb-groups.csv"
         out.unlink(missing_ok=True)
-        chdb.query(f"INSERT INTO FUNCTION file('{out}', CSV) {sql} ORDER BY cost DESC, k")
+        db.query(f"INSERT INTO FUNCTION file('{out}', CSV) {sql} ORDER BY cost DESC, k")
         size = out.stat().st_size
         rows = _lines(out)
         os.unlink(out)
-        total = _query(chdb, f"SELECT count(), sum(n), sum(cost) FROM ({sql})")[0]
+        total = _query(db, f"SELECT count(), sum(n), sum(cost) FROM ({sql})")[0]
         return {"rows": rows, "calls": int(total[1]), "cost": int(total[2]), "bytes": size}
-    return {"groups": _canonical(q, _query(chdb, sql))}
+    return {"groups": _canonical(q, _query(db, sql))}
 
 
 def _query(chdb: object, sql: str) -> list[tuple[str, ...]]:

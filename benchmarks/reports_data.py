@@ -25,11 +25,12 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import yaml
 
-from genai_meter.ledger.sqlite_rollups import SEAL_HOUR, seal
+from genai_meter.ledger.sqlite_rollups import SEAL_HOURS, seal
 from genai_meter.ledger.sqlite_schema import HOUR_MARK, open_write
 
 DAY_NS = 86400 * 10**9
@@ -140,14 +141,8 @@ INSERT = ("INSERT INTO calls (end_ns, trace_id, span_id, parent_span_id, labelse
 
 
 def grouped_seal_sql() -> str:
-    """The hourly seal statement (`sqlite_rollups.SEAL_HOUR`: the same columns, sums and upsert) over any
-    range as one statement grouped by (hour, label set), the error flag joined per label set."""
-    sql = SEAL_HOUR.replace("SELECT ?3, labelset,", f"SELECT end_ns - end_ns % {HOUR_NS}, labelset,")
-    sql = sql.replace("COUNT(*) * (labelset IN (SELECT id FROM labelsets WHERE status <> 'ok'))",
-                      "COUNT(*) * (SELECT status <> 'ok' FROM labelsets WHERE id = labelset)")
-    sql = sql.replace("GROUP BY labelset ON CONFLICT", "GROUP BY 1, 2 ON CONFLICT")
-    assert sql != SEAL_HOUR and "?3" not in sql
-    return sql
+    """The hourly seal statement (`sqlite_rollups.SEAL_HOURS`): one statement grouped by (hour, label set)."""
+    return SEAL_HOURS
 
 
 def seal_hours_grouped(conn: sqlite3.Connection, until_ns: int) -> None:
@@ -222,11 +217,11 @@ def ensure(root: Path, calls: int, customers: int) -> tuple[Path, dict[str, floa
     return directory, generate(directory, calls, customers), True
 
 
-def ensure_parquet(directory: Path) -> tuple[Path, float]:
+def ensure_parquet(directory: Path, engine: Any = None) -> tuple[Path, float]:
     """A Parquet copy of `calls` (money and ids as stored) and `labelsets` with the dimensions as columns,
     written by chdb straight from the SQLite file; (parquet dir, seconds, 0 when cached)."""
     import chdb  # heavy: only the columnar comparisons need it
-
+    run: Any = engine or chdb  # a session of the caller's (one chdb engine per process)
     out = directory / "parquet"
     if (out / "ready").is_file():
         return out, 0.0
@@ -237,12 +232,12 @@ def ensure_parquet(directory: Path) -> tuple[Path, float]:
     sets = out / "labelsets.parquet"
     for f in (calls, sets):
         f.unlink(missing_ok=True)
-    chdb.query(f"INSERT INTO FUNCTION file('{calls}', Parquet) SELECT end_ns, hex(trace_id) AS trace_id, "
+    run.query(f"INSERT INTO FUNCTION file('{calls}', Parquet) SELECT end_ns, hex(trace_id) AS trace_id, "
                f"hex(span_id) AS span_id, labelset, conversation, user, duration_us, t_input, t_cache_read, "
                f"t_cache_write, t_output, t_reasoning, c_input, c_cache_read, c_cache_write, c_output, c_reasoning, "
                f"c_request, list_cost, price, unpriced, weight_micro FROM sqlite('{db}', 'calls') "
                f"SETTINGS output_format_parquet_row_group_size = 1000000")
-    chdb.query(f"INSERT INTO FUNCTION file('{sets}', Parquet) SELECT id, service, environment, provider, model, "
+    run.query(f"INSERT INTO FUNCTION file('{sets}', Parquet) SELECT id, service, environment, provider, model, "
                f"operation, status, error_type, JSONExtractString(dims, 'customer') AS customer, "
                f"JSONExtractString(dims, 'feature') AS feature, JSONExtractString(dims, 'organization') "
                f"AS organization FROM sqlite('{db}', 'labelsets')")

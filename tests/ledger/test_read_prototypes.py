@@ -31,7 +31,8 @@ from genai_meter.ledger.rows import RowBuilder
 from genai_meter.ledger.sqlite_params import INSERT_CALL, Dictionaries, params_of
 from genai_meter.ledger.sqlite_rollups import add_rollups, days_sealed_until
 from genai_meter.ledger.sqlite_schema import open_write
-from genai_meter.ledger.sqlite_writer import _late_sums
+from genai_meter.ledger.sqlite_store import _late_sums
+from tests.ledger.chdb_harness import session
 
 CALLS, CUSTOMERS = 6000, 300
 
@@ -54,11 +55,11 @@ def _engines(directory: Path) -> dict[str, object]:
     scratch = directory / "scratch"
     scratch.mkdir(exist_ok=True)
     if importlib.util.find_spec("duckdb") or importlib.util.find_spec("chdb"):
-        parquet = ensure_parquet(directory)[0] if importlib.util.find_spec("chdb") else None
+        parquet = ensure_parquet(directory, session())[0] if importlib.util.find_spec("chdb") else None
         if parquet and importlib.util.find_spec("duckdb"):
             engines["duckdb"] = lambda q: answer_duckdb(parquet, q, NOW_NS, scratch)
         if parquet:
-            engines["chdb"] = lambda q: answer_chdb(parquet, q, NOW_NS, scratch)
+            engines["chdb"] = lambda q: answer_chdb(parquet, q, NOW_NS, scratch, session())
     return engines
 
 
@@ -111,7 +112,7 @@ def test_grouped_late_rollup_equals_the_per_batch_one(ledger: Path, tmp_path: Pa
     seal_all(conn, now - 120 * 10**9)
     dicts = Dictionaries(tmp_path / "ledger.db", 30.0)
     builder = RowBuilder(config)
-    late = entries(size, 500, now - 30 * DAY_NS, now - 3 * 3600 * 10**9, seed=size)
+    late = entries(size, 500, now - 30 * DAY_NS, now - now % DAY_NS, seed=size)  # days sealed (before today)
     params = sorted(params_of([builder.row(e) for e in late], dicts))
     days = sorted({p[0] - p[0] % DAY_NS for p in params if p[0] < days_sealed_until(conn)})
     assert days
