@@ -122,7 +122,7 @@ def compare_seal(db: Path, hours: int = 24) -> list[tuple[str, str, str]]:
     calls = conn.execute("SELECT COUNT(*) FROM calls WHERE end_ns >= ? AND end_ns < ?", (start, end)).fetchone()[0]
     per_label = SEAL_HOURS.replace(f"SELECT end_ns - end_ns % {HOUR_NS}, labelset,", "SELECT ?3, labelset,") \
         .replace("GROUP BY 1, 2 ON CONFLICT", "GROUP BY labelset ON CONFLICT")
-    SEAL_HOUR = per_label.replace("COUNT(*) * (SELECT status <> 'ok' FROM labelsets WHERE id = labelset)",  # noqa: N806
+    SEAL_HOUR = per_label.replace("COUNT(*) * (SELECT status <> 'ok' FROM labelsets WHERE id = labelset)",
                                   "COUNT(*) * (labelset IN (SELECT id FROM labelsets WHERE status <> 'ok'))")
     rows = []
     for name, run in (("per hour, as sealed before", lambda h: conn.execute(SEAL_HOUR, (h, h + HOUR_NS, h))),

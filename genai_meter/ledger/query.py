@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import timedelta
 from typing import Literal, Protocol
 
@@ -24,11 +24,14 @@ from genai_meter.ledger.model import (
     Coverage,
     Filters,
     Latency,
+    Metric,
     Page,
     Point,
+    Ranked,
     Step,
     Totals,
 )
+from genai_meter.ledger.ranking import metric_columns, rank_groups
 from genai_meter.ledger.rows import COST_CLASSES, SUM_NAMES, TOKEN_CLASSES
 from genai_meter.periods import NS, local_date, local_midnight_ns
 
@@ -156,16 +159,6 @@ def _add(into: list[int], sums: Sequence[int]) -> None:
         into[i] += sums[i]
 
 
-def _metric(t: Totals, metric: str) -> int:
-    if metric == "cost":
-        return t.cost_total_pico
-    if metric == "tokens":
-        return t.tokens_total
-    if metric == "calls":
-        return t.calls
-    raise ValueError(f"metric must be cost, tokens or calls, got {metric!r}")
-
-
 def encode_cursor(parts: Sequence[object]) -> str:
     return ":".join(p.hex() if isinstance(p, bytes) else str(p) for p in parts)
 
@@ -211,11 +204,16 @@ class Reader:
               by_time: bool) -> list[AggRow]:
         return [r for table, s, e in parts for r in self.source.aggregate(table, s, e, filters, group_by, by_time)]
 
-    def totals(self, start_ns: int, end_ns: int, filters: Filters, group_by: Sequence[str] = ()) -> list[Totals]:
-        clean = self._check(filters, group_by)
+    def _groups(self, start_ns: int, end_ns: int, clean: dict[str, list[str]],
+                group_by: Sequence[str]) -> dict[tuple[str, ...], list[int]]:
         groups: dict[tuple[str, ...], list[int]] = {}
         for _, key, sums in self._rows(start_ns, end_ns, clean, group_by, True, True, False):
             _add(groups.setdefault(key, [0] * _N), sums)
+        return groups
+
+    def totals(self, start_ns: int, end_ns: int, filters: Filters, group_by: Sequence[str] = ()) -> list[Totals]:
+        clean = self._check(filters, group_by)
+        groups = self._groups(start_ns, end_ns, clean, group_by)
         if not groups and not group_by:
             return [Totals(key=(), tokens=dict.fromkeys(TOKEN_CLASSES, 0), cost_pico=dict.fromkeys(COST_CLASSES, 0))]
         return [to_totals(k, v) for k, v in sorted(groups.items())]
@@ -237,9 +235,49 @@ class Reader:
 
     def top(self, start_ns: int, end_ns: int, by: str, metric: Literal["cost", "tokens", "calls"], k: int,
             filters: Filters) -> list[Totals]:
-        rows = self.totals(start_ns, end_ns, filters, (by,))
-        rows.sort(key=lambda t: (-_metric(t, metric), t.key))
-        return rows[:max(k, 0)]
+        return self.ranked(start_ns, end_ns, filters, (by,), max(k, 0), metric).rows
+
+    def _engine_parts(self, start_ns: int, end_ns: int, clean: dict[str, list[str]],
+                      group_by: Sequence[str]) -> list[tuple[Table, int, int]]:
+        """The plan of a range answered in one statement: rollup hours only up to W's hour (a seal pass
+        meanwhile only adds to hours from there on, which are read from raw calls)."""
+        rollups = not (RAW_ONLY & (set(clean) | set(group_by)))
+        hours_before, days_before = self.source.rollups_before_ns()
+        return plan(start_ns, end_ns, rollups, rollups, hours_before - hours_before % HOUR_NS, days_before)
+
+    def ranked(self, start_ns: int, end_ns: int, filters: Filters, group_by: Sequence[str], limit: int | None,
+               metric: Metric = "cost") -> Ranked:
+        clean = self._check(filters, group_by)
+        metric_columns(metric)
+        engine = getattr(self.source, "ranked", None)
+        if engine is not None:
+            ranked: Ranked = engine(self._engine_parts(start_ns, end_ns, clean, group_by), clean, group_by, limit,
+                                    metric)
+            return ranked
+        return rank_groups(self._groups(start_ns, end_ns, clean, group_by), limit, metric, to_totals)
+
+    def each_group(self, start_ns: int, end_ns: int, filters: Filters, group_by: Sequence[str],
+                   metric: Metric = "cost") -> Iterator[Totals]:
+        clean = self._check(filters, group_by)
+        metric_columns(metric)
+        engine = getattr(self.source, "each_group", None)
+        if engine is not None:
+            groups: Iterator[Totals] = engine(self._engine_parts(start_ns, end_ns, clean, group_by), clean,
+                                              group_by, metric)
+            return groups
+        return iter(rank_groups(self._groups(start_ns, end_ns, clean, group_by), None, metric, to_totals).rows)
+
+    def series_ranked(self, start_ns: int, end_ns: int, step: Step, filters: Filters, group_by: Sequence[str],
+                      limit: int | None, utc_offset_s: int = 0) -> Iterator[tuple[int, Ranked]]:
+        self._check(filters, group_by)
+        if utc_offset_s % 60:
+            raise ValueError("utc_offset_s must be whole minutes")
+        starts = step_starts(start_ns, end_ns, step, utc_offset_s)
+        for i, first in enumerate(starts):
+            stop = starts[i + 1] if i + 1 < len(starts) else end_ns
+            ranked = self.ranked(max(first, start_ns), min(stop, end_ns), filters, group_by, limit)
+            if ranked.groups:
+                yield first, ranked
 
     def events(self, filters: Filters, *, start_ns: int | None = None, end_ns: int | None = None, cursor: str = "",
                limit: int = 50) -> Page:

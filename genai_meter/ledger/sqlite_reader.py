@@ -19,27 +19,33 @@ that one (and drops its caches).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from genai_meter.config import Config
-from genai_meter.ledger.model import BASE_FIELDS, CallRow, Conversation, Coverage, Filters, LedgerUnavailable
-from genai_meter.ledger.query import AggRow, Reader, Table
+from genai_meter.ledger import sqlite_grouped
+from genai_meter.ledger.model import (
+    BASE_FIELDS,
+    CallRow,
+    Conversation,
+    Coverage,
+    Filters,
+    LedgerUnavailable,
+    Ranked,
+    Totals,
+)
+from genai_meter.ledger.query import AggRow, Reader, Table, to_totals
 from genai_meter.ledger.rows import COST_CLASSES, LABEL_FIELDS, MONEY_SUMS, SUM_NAMES, TOKEN_CLASSES
+from genai_meter.ledger.sqlite_grouped import LABEL_INDEX, RAW_ERRORS, RAW_SUMS, ROLLUP_SUMS, Part
 from genai_meter.ledger.sqlite_params import read_generation
 from genai_meter.ledger.sqlite_rollups import DAY_MARK
 from genai_meter.ledger.sqlite_schema import GENERATION, HOUR_MARK, MASK32, LedgerFileGone, file_identity, open_read
 from genai_meter.ledger.urls import LedgerOpenError
 
-_LABEL_INDEX = {f: i for i, f in enumerate(LABEL_FIELDS)}
-_RAW_SUMS = ["COUNT(*)", "0", "SUM(unpriced)", "SUM(unmetered <> '')", "SUM(invalid <> '')"] \
-    + [f"SUM(t_{c})" for c in TOKEN_CLASSES] \
-    + [x for n in MONEY_SUMS for x in (f"SUM({n} >> 32)", f"SUM({n} & {MASK32})")] \
-    + ["SUM(duration_us)", "SUM(weight_micro)"]
-_ROLLUP_SUMS = [x for n in SUM_NAMES for x in ((f"SUM({n}_hi)", f"SUM({n}_lo)") if n in MONEY_SUMS else (f"SUM({n})",))]
+_LABEL_INDEX = LABEL_INDEX
+_RAW_SUMS, _ROLLUP_SUMS, _RAW_ERRORS = RAW_SUMS, ROLLUP_SUMS, RAW_ERRORS
 _MONEY_INDEX = frozenset(SUM_NAMES.index(n) for n in MONEY_SUMS)
-_RAW_ERRORS = 1  # the column of _RAW_SUMS that is "errors"
 CACHE_ENTRIES = 64  # aggregate answers kept per connection until another connection commits
 CACHE_MAX_ROWS = 50_000
 CALL_SELECT = ("SELECT c.end_ns, c.trace_id, c.span_id, c.parent_span_id, c.labelset, c.conversation, c.user, "
@@ -65,6 +71,10 @@ def combine(raw: Sequence[int | None]) -> list[int]:
         else:
             out.append(next(it) or 0)
     return out
+
+
+def _totals(key: tuple[str, ...], raw: Sequence[int | None]) -> Totals:
+    return to_totals(key, combine(raw))
 
 
 class SQLiteSource:
@@ -169,13 +179,29 @@ class SQLiteSource:
                 label_conds.append(f"{name} IN (SELECT value FROM json_each(?))")
                 label_params.append(json.dumps(list(values)))
             else:
-                label_conds.append("COALESCE(json_extract(dims, ?), '') IN (SELECT value FROM json_each(?))")
-                label_params += [dim_path(name), json.dumps(list(values))]
+                cond = (f"{alias}labelset IN (SELECT labelset FROM labelset_dims WHERE field = ? AND value IN "
+                        "(SELECT value FROM json_each(?)))")
+                params += [name, json.dumps(list(values))]
+                if "" in values:
+                    cond = f"({cond} OR {alias}labelset NOT IN (SELECT labelset FROM labelset_dims WHERE field = ?))"
+                    params.append(name)
+                conds.append(cond)
         if label_conds:
             conds.insert(0, f"{alias}labelset IN (SELECT id FROM labelsets WHERE {' AND '.join(label_conds)})")
         return conds, label_params + params
 
     # -- aggregates ------------------------------------------------------------------------------
+
+    def ranked(self, parts: Sequence[Part], filters: Filters, group_by: Sequence[str], limit: int | None,
+               metric: str) -> Ranked:
+        """The top groups and the exact remainder, ranked in SQL (`sqlite_grouped`)."""
+        self._check_file()
+        return sqlite_grouped.ranked(self._conn, parts, filters, group_by, limit, metric, _totals)
+
+    def each_group(self, parts: Sequence[Part], filters: Filters, group_by: Sequence[str],
+                   metric: str) -> Iterator[Totals]:
+        self._check_file()
+        return sqlite_grouped.each_group(self._conn, parts, filters, group_by, metric, _totals)
 
     def aggregate(self, table: Table, start_ns: int, end_ns: int, filters: Filters, group_by: Sequence[str],
                   by_time: bool) -> Iterable[AggRow]:

@@ -175,9 +175,9 @@ def add_rollups(conn: sqlite3.Connection, groups: dict[tuple[int, int], list[int
             conn.execute(statement)
 
 
-FIELD_STATS = ("INSERT OR REPLACE INTO field_day_rows SELECT field, bucket, COUNT(*), SUM(calls) FROM rollup_field_day "
-               "WHERE field IN (SELECT '' UNION SELECT DISTINCT field FROM labelset_dims) AND bucket >= ? AND bucket < ? "
-               "GROUP BY 1, 2")  # the planner's statistics of the days sealed (sqlite_schema V7)
+FIELD_STATS = ("INSERT OR REPLACE INTO field_day_rows SELECT field, bucket, COUNT(*), SUM(calls) "
+               "FROM rollup_field_day WHERE field IN (SELECT '' UNION SELECT DISTINCT field FROM labelset_dims) "
+               "AND bucket >= ? AND bucket < ? GROUP BY 1, 2")  # the planner's statistics of days sealed (schema V7)
 
 
 def _seal_days_in(conn: sqlite3.Connection, until_ns: int) -> int:

@@ -176,17 +176,19 @@ _V7 = [
     "INSERT OR IGNORE INTO labelset_dims SELECT j.key, j.value, l.id FROM labelsets l, json_each(l.dims) j "
     "WHERE j.type = 'text'",
     "CREATE INDEX IF NOT EXISTS labelset_dims_by_set ON labelset_dims (labelset, field, value)",
-    "CREATE TRIGGER IF NOT EXISTS labelsets_insert_dims AFTER INSERT ON labelsets BEGIN INSERT OR IGNORE INTO labelset_dims "
-    + _DIMS_OF.format(id="NEW.id", dims="NEW.dims") + "; END",
+    "CREATE TRIGGER IF NOT EXISTS labelsets_insert_dims AFTER INSERT ON labelsets BEGIN "
+    "INSERT OR IGNORE INTO labelset_dims " + _DIMS_OF.format(id="NEW.id", dims="NEW.dims") + "; END",
     "CREATE TRIGGER IF NOT EXISTS labelsets_delete_dims AFTER DELETE ON labelsets BEGIN DELETE FROM labelset_dims "
     "WHERE labelset = OLD.id; END",
-    "CREATE TRIGGER IF NOT EXISTS labelsets_update_dims AFTER UPDATE OF dims ON labelsets BEGIN DELETE FROM labelset_dims "
-    "WHERE labelset = OLD.id; INSERT OR IGNORE INTO labelset_dims " + _DIMS_OF.format(id="NEW.id", dims="NEW.dims")
+    "CREATE TRIGGER IF NOT EXISTS labelsets_update_dims AFTER UPDATE OF dims ON labelsets BEGIN "
+    "DELETE FROM labelset_dims WHERE labelset = OLD.id; INSERT OR IGNORE INTO labelset_dims "
+    + _DIMS_OF.format(id="NEW.id", dims="NEW.dims")
     + "; END",
     "CREATE INDEX IF NOT EXISTS rollup_field_day_by_value ON rollup_field_day (field, value, bucket)",
-    "CREATE TABLE IF NOT EXISTS field_day_rows (field TEXT NOT NULL, bucket INTEGER NOT NULL, rows INTEGER NOT NULL, "
-    "calls INTEGER NOT NULL, PRIMARY KEY (field, bucket)) WITHOUT ROWID",
-    "INSERT OR REPLACE INTO field_day_rows SELECT field, bucket, COUNT(*), SUM(calls) FROM rollup_field_day GROUP BY 1, 2",
+    "CREATE TABLE IF NOT EXISTS field_day_rows (field TEXT NOT NULL, bucket INTEGER NOT NULL, "
+    "rows INTEGER NOT NULL, calls INTEGER NOT NULL, PRIMARY KEY (field, bucket)) WITHOUT ROWID",
+    "INSERT OR REPLACE INTO field_day_rows SELECT field, bucket, COUNT(*), SUM(calls) FROM rollup_field_day "
+    "GROUP BY 1, 2",
 ]
 MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4, _V5, _V6, _V7]  # append only; never edit a released step
 LATEST = len(MIGRATIONS)
