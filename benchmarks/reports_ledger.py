@@ -14,10 +14,11 @@ from decimal import Decimal
 from pathlib import Path
 
 from benchmarks.reports_data import NOW_NS
-from benchmarks.reports_questions import Answer, Question, top_rest
+from benchmarks.reports_questions import OTHER, Answer, Question, top_rest
 from genai_meter.config import load_config
 from genai_meter.ledger import open_reader
 from genai_meter.ledger.model import Totals
+from genai_meter.reports.insights.grouped import OTHER as REST
 from genai_meter.reports.render.text import csv_lines
 from genai_meter.reports.service.app import create_app
 from genai_meter.reports.views.activity import call_csv_header, call_csv_row
@@ -34,7 +35,8 @@ def _pico(usd: str) -> int:
 
 
 def answer_reader(directory: Path, q: Question, end_ns: int) -> Answer:
-    """The answer through `open_reader(url, config)`: totals / series, top-k cut in Python afterwards."""
+    """The answer through `open_reader(url, config)`: `ranked` (top k and the remainder by the engine),
+    `series_ranked` per day, `each_group` streamed for the CSV of every group, `events` for the calls."""
     config = load_config(directory / "config.yaml")
     assert config.ledger.url is not None
     reader = open_reader(config.ledger.url, config)
@@ -52,24 +54,38 @@ def answer_reader(directory: Path, q: Question, end_ns: int) -> Answer:
                 break
             page = reader.events(filters, start_ns=q.start_ns, end_ns=end_ns, cursor=page.next_cursor, limit=PAGE)
         return {"rows": rows, "calls": rows, "cost": cost, "bytes": size}
-    if q.group in ("day", "day_customer"):
-        by = ["customer"] if q.group == "day_customer" else []
-        series = reader.series(q.start_ns, end_ns, "1d", filters, by)
-        groups = {(f"{p.start_ns}|{key[0]}" if by else str(p.start_ns)): _vec(p.totals)
-                  for key, points in series.items() for p in points}
-        return {"groups": top_rest(q, groups)}  # type: ignore[arg-type]
-    by = {"customer": ["customer"], "model": ["provider", "model"]}.get(q.group, [])
-    totals = reader.totals(q.start_ns, end_ns, filters, by)
-    groups = {"/".join(t.key): _vec(t) for t in totals}
-    if q.export:
+    if q.group == "day":
+        series = reader.series(q.start_ns, end_ns, "1d", filters, [])
+        return {"groups": {str(p.start_ns): _vec(p.totals) for points in series.values() for p in points}}
+    by = {"customer": ["customer"], "model": ["provider", "model"], "day_customer": ["customer"]}.get(q.group, [])
+    if q.group == "day_customer":  # per day: the top k and the exact remainder, ranked by the engine
+        groups = {}
+        for day, ranked in reader.series_ranked(q.start_ns, end_ns, "1d", filters, by, q.top or None):
+            groups.update({f"{day}|{t.key[0]}": _vec(t) for t in ranked.rows})
+            if ranked.rest is not None:
+                groups[f"{day}|{OTHER}"] = _vec(ranked.rest)
+        return {"groups": groups}  # type: ignore[dict-item]
+    if q.export:  # every group, streamed from the engine
         buffer = io.StringIO()
         writer = csv.writer(buffer)
-        for t in sorted(totals, key=lambda t: (-t.cost_total_pico, t.key)):
+        rows = calls = cost = 0
+        for t in reader.each_group(q.start_ns, end_ns, filters, by):
             pico = t.cost_total_pico
             writer.writerow((*t.key, t.calls, t.errors, t.tokens_total, f"{pico // 10**12}.{pico % 10**12:012d}"))
-        return {"rows": len(totals), "calls": sum(t.calls for t in totals),
-                "cost": sum(t.cost_total_pico for t in totals), "bytes": len(buffer.getvalue())}
-    return {"groups": top_rest(q, groups)}  # type: ignore[arg-type]
+            rows, calls, cost = rows + 1, calls + t.calls, cost + pico
+        return {"rows": rows, "calls": calls, "cost": cost, "bytes": len(buffer.getvalue())}
+    if not by:
+        return {"groups": {"": _vec(reader.totals(q.start_ns, end_ns, filters)[0])}}
+    ranked = reader.ranked(q.start_ns, end_ns, filters, by, q.top or None)
+    groups = {"/".join(t.key): _vec(t) for t in ranked.rows}
+    if ranked.rest is not None:
+        groups[OTHER] = _vec(ranked.rest)
+    return {"groups": groups}  # type: ignore[dict-item]
+
+
+def _other(key: str) -> str:
+    """The service's remainder row `(other)` as the benchmark's OTHER key."""
+    return OTHER if key == REST else key
 
 
 def service(directory: Path) -> object:
@@ -119,10 +135,10 @@ def answer_service(client: object, q: Question) -> Answer:
         groups = {}
         for r in table["rows"]:
             day = int(datetime.fromisoformat(r["start"].replace("Z", "+00:00")).timestamp()) * 10**9
-            key = f"{day}|{r['customer']}" if q.group == "day_customer" else str(day)
+            key = f"{day}|{_other(r['customer'])}" if q.group == "day_customer" else str(day)
             groups[key] = [r["calls"], r["failures"], r["tokens_total"], _pico(r["cost_usd"])]
         return {"groups": top_rest(q, groups), "note": table["note"]}  # type: ignore[arg-type]
     table = tables["groups"]
-    groups = {r["customer"]: [r["calls"], r["failures"], r["tokens_total"], _pico(r["cost_usd"])]
+    groups = {_other(r["customer"]): [r["calls"], r["failures"], r["tokens_total"], _pico(r["cost_usd"])]
               for r in table["rows"]}
     return {"groups": top_rest(q, groups), "note": table["note"]}  # type: ignore[arg-type]

@@ -40,10 +40,10 @@ FILTER_CUSTOMER = "cust-10"
 QUESTIONS = [
     Question("summary_90d", "summary 90d (ungrouped)", 90, api="/api/v1/reports/summary?range=90d"),
     Question("customer_30d", "summary 30d by customer, top 100 + rest", 30, "customer", top=100,
-             api="/api/v1/reports/summary?range=30d&group_by=customer"),
+             api="/api/v1/reports/summary?range=30d&group_by=customer&limit=100"),
     Question("trend_day_90d", "trend 90d by day", 90, "day", api="/api/v1/reports/trend?range=90d&step=1d"),
     Question("trend_day_customer_90d", "trend 90d by day x customer, top 10 + rest per day", 90, "day_customer",
-             top=10, api="/api/v1/reports/trend?range=90d&step=1d&group_by=customer"),
+             top=10, api="/api/v1/reports/trend?range=90d&step=1d&group_by=customer&limit=10"),
     Question("customers_csv_30d", "detailed CSV, every customer, 30d", 30, "customer", export="groups",
              api="/api/v1/reports/detailed?range=30d&group_by=customer&format=csv"),
     Question("calls_csv_3d", "calls CSV (events export), 3d", 3, export="calls",

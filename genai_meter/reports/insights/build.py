@@ -69,6 +69,7 @@ class Query:
     max_rows: int  # the most groups a table holds before the rest is summed in one row
     extra_models: tuple[tuple[str, str], ...] = ()  # (provider, model) configured in the price overrides
     every_group: bool = False  # a CSV export: every group, streamed (no remainder row)
+    per_step: int | None = None  # a trend by group: the groups of each step (default: about max_rows x 10 rows)
 
     @property
     def limit(self) -> int | None:
@@ -293,7 +294,7 @@ def trend(q: Query) -> Report:
 
     if q.group_by:
         series_table(table, q.reader, w.start_ns, w.end_ns, q.step, q.filters, q.group_by,
-                     None if q.every_group else q.max_rows * 10, int(q.offset.total_seconds()), point)
+                     None if q.every_group else q.max_rows * 10, int(q.offset.total_seconds()), point, q.per_step)
     else:
         series = filled_series(q.reader, w.start_ns, w.end_ns, q.step, q.filters, (), int(q.offset.total_seconds()))
         table.rows = [point(p.start_ns, p.totals) for pts in series.values() for p in pts]

@@ -55,9 +55,9 @@ def step_limit(limit: int, start_ns: int, end_ns: int, step: Step, utc_offset_s:
 
 def series_table(table: Table, reader: LedgerReader, start_ns: int, end_ns: int, step: Step, filters: Filters,
                  group_by: Sequence[str], limit: int | None, utc_offset_s: int,
-                 row: Callable[[int, Totals], list[Cell]]) -> None:
-    """Fill `table` with a grouped series, step by step: per step the top groups and the remainder
-    (limit: about `limit` rows in all), or every group of every step streamed (no limit)."""
+                 row: Callable[[int, Totals], list[Cell]], per_step: int | None = None) -> None:
+    """Fill `table` with a grouped series, step by step: per step the top groups (`per_step`, or enough
+    for about `limit` rows in all) and the remainder, or every group of every step streamed (no limit)."""
     if limit is None:
         def every() -> Iterator[list[Cell]]:
             for first, ranked in reader.series_ranked(start_ns, end_ns, step, filters, (), None, utc_offset_s):
@@ -67,7 +67,7 @@ def series_table(table: Table, reader: LedgerReader, start_ns: int, end_ns: int,
                     yield row(first, t)
         table.stream = every
         return
-    per_step = step_limit(limit, start_ns, end_ns, step, utc_offset_s)
+    per_step = per_step or step_limit(limit, start_ns, end_ns, step, utc_offset_s)
     left = 0
     points: list[tuple[int, Totals]] = []
     for first, ranked in reader.series_ranked(start_ns, end_ns, step, filters, group_by, per_step, utc_offset_s):

@@ -49,9 +49,9 @@ REPORT_PARAMS: tuple[Param, ...] = RANGE_PARAMS + (
     Param("top", "rows in the top-k tables (detailed)", kind="integer", minimum=1, maximum=100, default=10),
     Param("rows", "detailed CSV: one row per group (default) or per call (streamed)", enum=("groups", "calls"),
           default="groups"),
-    Param("limit", "groups per table: the top N by cost, the others summed in a last row (other) (default: "
-          "every group in CSV, reports.max_rows in JSON and XLSX, 59 in PDF)", kind="integer", minimum=1,
-          maximum=1_000_000),
+    Param("limit", "groups per table (per step in a trend): the top N by cost, the others summed in a last row "
+          "(other) (default: every group in CSV, reports.max_rows in JSON and XLSX, 59 in PDF)", kind="integer",
+          minimum=1, maximum=1_000_000),
 )
 TABLE = obj({"title": STR, "columns": arr(obj({"key": STR, "title": STR, "type": STR})),
              "rows": arr({"type": "object"}),
@@ -87,7 +87,8 @@ def build_report(ctx: Ctx, kind: str) -> Report:
         rows = min(rows, MAX_PDF_ROWS - 1)  # the PDF prints every row of its tables, the remainder last
     query = Query(ctx.svc.reader, window, ctx.filters, ctx.group_by(), step, ctx.args.text("compare") ==
                   "previous_period", ctx.args.number("top", 10), ctx.svc.offset, rows,
-                  overrides, every_group=fmt == "csv" and not asked)  # type: ignore[arg-type]
+                  overrides, every_group=fmt == "csv" and not asked,  # type: ignore[arg-type]
+                  per_step=asked or None)
     return BUILDERS[kind](query)
 
 
