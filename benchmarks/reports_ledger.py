@@ -30,8 +30,8 @@ def _vec(t: Totals) -> list[int | None]:
     return [t.calls, t.errors, t.tokens_total, t.cost_total_pico]
 
 
-def _pico(usd: str) -> int:
-    return int(Decimal(usd) * 10**12)
+def _pico(usd: str | None) -> int:
+    return int(Decimal(usd or 0) * 10**12)  # blank or null: every call behind it unpriced (cost 0 stored)
 
 
 def answer_reader(directory: Path, q: Question, end_ns: int) -> Answer:
@@ -137,8 +137,10 @@ def answer_service(client: object, q: Question) -> Answer:
             day = int(datetime.fromisoformat(r["start"].replace("Z", "+00:00")).timestamp()) * 10**9
             key = f"{day}|{_other(r['customer'])}" if q.group == "day_customer" else str(day)
             groups[key] = [r["calls"], r["failures"], r["tokens_total"], _pico(r["cost_usd"])]
-        return {"groups": top_rest(q, groups), "note": table["note"]}  # type: ignore[arg-type]
+        return {"groups": groups if table["remainder"] else top_rest(q, groups),  # type: ignore[arg-type]
+                "note": table["note"]}
     table = tables["groups"]
     groups = {_other(r["customer"]): [r["calls"], r["failures"], r["tokens_total"], _pico(r["cost_usd"])]
               for r in table["rows"]}
-    return {"groups": top_rest(q, groups), "note": table["note"]}  # type: ignore[arg-type]
+    return {"groups": groups if table["remainder"] else top_rest(q, groups),  # type: ignore[arg-type]
+            "note": table["note"]}

@@ -51,8 +51,9 @@ CACHE_MAX_ROWS = 50_000
 CALL_SELECT = ("SELECT c.end_ns, c.trace_id, c.span_id, c.parent_span_id, c.labelset, c.conversation, c.user, "
                "c.duration_us, c.ttft_us, c.t_input, c.t_cache_read, c.t_cache_write, c.t_output, c.t_reasoning, "
                "c.c_input, c.c_cache_read, c.c_cache_write, c.c_output, c.c_reasoning, c.c_request, c.unpriced, "
-               "c.unmetered, c.invalid, c.weight_micro, p.source, p.version, p.entry, p.unit_prices "
-               "FROM calls c JOIN prices p ON p.id = c.price")
+               "c.unmetered, c.invalid, c.weight_micro, p.source, p.version, p.entry, p.unit_prices, "
+               f"{', '.join('l.' + f for f in LABEL_FIELDS)}, l.dims "
+               "FROM calls c JOIN prices p ON p.id = c.price JOIN labelsets l ON l.id = c.labelset")
 
 
 def dim_path(name: str) -> str:
@@ -94,6 +95,7 @@ class SQLiteSource:
         self._cache_version: object = None
         self._dim_cache: dict[str, frozenset[str]] = {}
         self._dim_state: object = None
+        self._dims_json: dict[str, dict[str, str]] = {}
 
     def fields(self) -> tuple[str, ...]:
         return self._fields
@@ -158,6 +160,15 @@ class SQLiteSource:
             if found is None:  # deleted after the query read the call (`ledger forget` meanwhile)
                 raise LedgerUnavailable("the ledger changed during the query (a label set was removed); retry")
         return found
+
+    def _dims_of(self, text: str) -> dict[str, str]:
+        """The dimensions of a label set's JSON (parsed once per distinct text in a small cache)."""
+        found = self._dims_json.get(text)
+        if found is None:
+            if len(self._dims_json) >= 4096:
+                self._dims_json.clear()
+            found = self._dims_json[text] = json.loads(text)
+        return dict(found)
 
     def _value(self, labelset: int, name: str) -> str:
         labels, dims = self._labels(labelset)
@@ -365,7 +376,7 @@ class SQLiteSource:
 
     def calls(self, filters: Filters, start_ns: int | None, end_ns: int | None, before: tuple[int, bytes, bytes] | None,
               limit: int, conversation: str | None = None) -> list[CallRow]:
-        self._refresh()
+        self._check_file()
         conds, params = self._where(filters, "c.")
         if start_ns is not None:
             conds.append("c.end_ns >= ?")
@@ -386,7 +397,7 @@ class SQLiteSource:
         return [self._call_row(r) for r in self._conn.execute(sql, [*params, limit]).fetchall()]
 
     def _call_row(self, r: tuple[Any, ...]) -> CallRow:
-        labels, dims = self._labels(r[4])
+        labels, dims = r[28:36], self._dims_of(r[36])
         return CallRow(
             end_ns=r[0], trace_id=r[1].hex(), span_id=r[2].hex(), parent_span_id=r[3].hex(),
             service=labels[0], environment=labels[1], provider=labels[2], model=labels[3], request_model=labels[4],
