@@ -13,8 +13,13 @@ and end times (fixed64 fields, patched in place) to a window after the previous 
 before the clock. Replaying one set of end times in every body would scatter the ledger's
 time-ordered inserts, which live traffic does not do.
 
-LLM spans look like opentelemetry-instrumentation-openai-v2 chat spans (12 attributes, token counts
-varying from span to span); the others like HTTP server spans (8 attributes).
+`template_body` holds one shape: LLM spans like opentelemetry-instrumentation-openai-v2 chat spans (12
+attributes, token counts varying from span to span) under one instrumentation scope (openai-v2's by default,
+any other with `scope`), the others like HTTP server spans (8 attributes). `mixed_body` holds the mix real
+traffic has, so a speed-up cannot hold for one shape only: several resources and scopes (openai-v2,
+OpenLLMetry, OpenInference, an app's own scope, none), several spans per trace (an HTTP root, an agent span
+that repeats its children's usage, tool spans, model calls), gen_ai.* spans with current and legacy keys,
+OpenLLMetry's own keys, OpenInference's, service tiers in the response and the request, and audio tokens.
 """
 
 from __future__ import annotations
@@ -76,9 +81,19 @@ def http_attributes(rng: random.Random) -> dict[str, Any]:
     }
 
 
-def template_body(llm_share: float, *, spans: int = SPANS_PER_REQUEST, seed: int = 1) -> bytes:
+OPENAI_V2_SCOPE = "opentelemetry.instrumentation.openai_v2"
+# The scopes the same gen_ai.* spans are metered under (benchmarks.stages "by scope"): openai-v2's, an app's
+# own, OpenLLMetry's and OpenInference's
+SCOPES: dict[str, str] = {
+    "openai-v2": OPENAI_V2_SCOPE, "app's own": "my-company.llm",
+    "OpenLLMetry": "opentelemetry.instrumentation.openai.v1", "OpenInference": "openinference.instrumentation.openai",
+}
+
+
+def template_body(llm_share: float, *, spans: int = SPANS_PER_REQUEST, seed: int = 1,
+                  scope: str = OPENAI_V2_SCOPE) -> bytes:
     """One serialized ExportTraceServiceRequest: `spans` spans, `llm_share` of them LLM calls
-    (spread evenly), ids and response ids carrying TEMPLATE_STAMP."""
+    (spread evenly), ids and response ids carrying TEMPLATE_STAMP, under instrumentation `scope`."""
     rng = random.Random(seed)
     now = time.time_ns() - BODY_WINDOW_NS
     llm_every = 0 if llm_share <= 0 else max(1, round(1 / llm_share))
@@ -101,7 +116,7 @@ def template_body(llm_share: float, *, spans: int = SPANS_PER_REQUEST, seed: int
         "service.name": "checkout", "deployment.environment.name": "prod", "service.version": "1.4.2",
         "telemetry.sdk.name": "opentelemetry", "telemetry.sdk.language": "python"}))
     ss = ScopeSpans()
-    ss.scope.name = "opentelemetry.instrumentation.openai_v2"
+    ss.scope.name = scope
     ss.spans.extend(out)
     rs.scope_spans.append(ss)
     body = ExportTraceServiceRequest(resource_spans=[rs]).SerializeToString()

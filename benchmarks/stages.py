@@ -6,7 +6,9 @@ ledger's insert parameters, one SQLite group commit per request on a real file a
 rolls the calls up) over fresh stamped bodies, with the garbage collector off, and reports µs per LLM
 span for each. The protobuf parse floor and the naive receiver of bench_receiver run on the same
 bodies, so their ratios are comparable between runs. "Whole requests" runs `Ingestor.export` as serve
-does, and with the ledger on counts every thread's CPU and the seal pass of the calls it stored.
+does, and with the ledger on counts every thread's CPU and the seal pass of the calls it stored. Then
+whole requests of the same spans under four instrumentation scopes, and of mixed traffic
+(benchmarks.stage_scopes).
 
     .venv/bin/python -m benchmarks stages
 """
@@ -24,6 +26,7 @@ from typing import Any
 from benchmarks.bench_receiver import seal_stored
 from benchmarks.harness import report
 from benchmarks.otlp_bodies import SPANS_PER_REQUEST, Stamper, template_body
+from benchmarks.stage_scopes import by_scope
 
 BODIES = 24  # per round
 TALLY_ACCELERATED = importlib.util.find_spec("genai_meter.collector_processor.metering._tally") is not None
@@ -246,6 +249,7 @@ def main() -> None:
     rows += [(name, f"{v:.2f} µs", f"{floor / v:.3f}x parse floor, {naive_us / v:.2f}x naive; process CPU, gc on")
              for name, v in whole.items() if not name.lstrip().startswith("of which")]
     rows += [(name, f"{v:.2f} µs", "") for name, v in whole.items() if name.lstrip().startswith("of which")]
+    rows += by_scope()
     report(f"receiver stages, all-LLM, µs per span (best of {ROUNDS} rounds of {BODIES} x "
            f"{SPANS_PER_REQUEST} spans, gc off)", rows)
 

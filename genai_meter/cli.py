@@ -28,7 +28,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "reports": ("genai_meter.reports.command", "run the report service: web page, API, exports, budgets, forecasts"),
     "ledger": ("genai_meter.collector_processor.receiver.backfill",
                "what the ledger holds; re-price, prune, export, back up, forget, import history"),
-    "reconcile": ("genai_meter.reconcile.command", "the providers' own usage and cost reports, normalized"),
+    "reconcile": ("genai_meter.reports.reconcile_command", "the providers' own usage and cost reports: read, import, "
+                  "pull, and compare with the ledger"),
     "generate": ("genai_meter.generate", "write dashboards, rules and Alertmanager config"),
     "demo": ("genai_meter.stack.demo", "run the whole stack on this machine, without Docker"),
 }

@@ -19,9 +19,17 @@ from typing import Any, Literal
 import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
+from genai_meter.config_base import UTC_OFFSET, Section
 from genai_meter.config_base import ConfigError as ConfigError  # re-exported: every room imports it from here
-from genai_meter.config_base import Section
+from genai_meter.config_pricing import BatchRule as BatchRule  # re-exported: the config model's one home
 from genai_meter.config_reconcile import ReconcileConfig
+from genai_meter.config_reports import LIGHT_THREADS as LIGHT_THREADS  # re-exported, as the sections below
+from genai_meter.config_reports import AdviceConfig as AdviceConfig
+from genai_meter.config_reports import ModelSwitchConfig as ModelSwitchConfig
+from genai_meter.config_reports import ReportLimitsConfig as ReportLimitsConfig
+from genai_meter.config_reports import ReportsConfig
+from genai_meter.config_reports import ReportTokenConfig as ReportTokenConfig
+from genai_meter.config_reports import ScheduleConfig as ScheduleConfig
 from genai_meter.periods import Period, parse_utc_offset
 
 CONFIG_ENV = "GENAI_METER_CONFIG"
@@ -35,10 +43,10 @@ RESERVED_LABELS = frozenset(
 # Labels the contract itself uses; a dimension may not take one of these names.
 BASE_LABELS = frozenset(
     {"service_name", "environment", "provider", "model", "operation", "status", "error_type",
-     "token_type", "cost_type", "budget", "period", "reason", "dimension", "metric", "tool_name"}
+     "token_type", "cost_type", "budget", "period", "reason", "dimension", "metric", "tool_name", "unit",
+     "service_tier", "batch"}  # the price context: reserved dimensions of the ledger's label sets
 )
 _LABEL_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
-_OFFSET = re.compile(r"^[+-]\d{2}:\d{2}$")
 
 
 class DimensionConfig(Section):
@@ -88,6 +96,8 @@ class PricingConfig(Section):
     auto_update: bool = False  # let genai-prices fetch newer catalog data at run time
     stale_after_days: int = Field(default=60, ge=1)  # the price catalog's age that raises an info alert
     fx: FxConfig | None = None  # dated exchange rates for reports in other currencies (pricing.fx)
+    # calls matching any rule are priced at the batch price (docs/pricing.md); spans can say so themselves
+    batch_rules: list[BatchRule] = []
 
 
 class BudgetConfig(Section):
@@ -105,7 +115,7 @@ class BudgetConfig(Section):
     def _one_limit(self) -> BudgetConfig:
         if (self.limit_usd is None) == (self.limit_tokens is None):
             raise ValueError("set exactly one of limit_usd or limit_tokens")
-        if not _OFFSET.match(self.utc_offset):
+        if not UTC_OFFSET.match(self.utc_offset):
             raise ValueError(f"utc_offset must look like +HH:MM, got {self.utc_offset!r}")
         if sorted(set(self.thresholds)) != self.thresholds or not all(0 < t <= 1000 for t in self.thresholds):
             raise ValueError("thresholds must be increasing percentages between 1 and 1000")
@@ -205,83 +215,6 @@ class LedgerConfig(Section):
     hash_user_ids: bool = True  # store a SHA-256 of end-user ids, never the id itself
     commit_interval_ms: float = Field(default=5.0, ge=0, le=1000)  # group commit: wait this long for company
     busy_timeout_seconds: float = Field(default=5.0, gt=0)  # past this a locked ledger answers 503
-
-
-class ReportTokenConfig(Section):
-    """A bearer token of the report service: stored as its SHA-256, with the rows it may see."""
-
-    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")  # hex SHA-256 of the token (`printf %s TOKEN | sha256sum`)
-    name: str = ""  # who holds it, for logs
-    admin: bool = False  # sees every row; otherwise `scope` must be set
-    scope: dict[str, list[str]] = {}  # field -> allowed values (exact); every answer is limited to these rows
-
-    @model_validator(mode="after")
-    def _admin_or_scope(self) -> ReportTokenConfig:
-        if self.admin == bool(self.scope):
-            raise ValueError("a token is either admin: true or has a non-empty scope")
-        return self
-
-
-class ScheduleConfig(Section):
-    """A report produced on a cron schedule and delivered to a directory and/or a webhook."""
-
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")  # names the files and the state rows
-    cron: str  # five-field cron expression (minute hour day month weekday) in reports.utc_offset
-    report: Literal["summary", "detailed", "cost", "trend"] = "summary"  # which report
-    range: str = "24h"  # a range preset (1h, 24h, 7d, 30d, 90d, today, yesterday, this_month, ...)
-    filters: dict[str, list[str]] = {}  # field -> values, as in the API
-    group_by: list[str] = []  # fields to group by
-    format: Literal["json", "csv", "xlsx", "pdf", "focus", "slack"] = "json"  # slack: a Slack-compatible text message
-    directory: Path | None = None  # write each run's file here (relative to the config file)
-    webhook_url: str | None = None  # POST each run here with an Idempotency-Key header
-    scope: dict[str, list[str]] = {}  # the rows this schedule may export ({} = all)
-    max_attempts: int = Field(default=6, ge=1, le=50)  # deliveries tried (exponential backoff) before failing
-
-    @model_validator(mode="after")
-    def _destination(self) -> ScheduleConfig:
-        if self.directory is None and self.webhook_url is None:
-            raise ValueError("set directory and/or webhook_url")
-        return self
-
-
-class ModelSwitchConfig(Section):
-    """Models the savings advice may propose for a model's traffic besides its family's smaller ones."""
-
-    provider: str = Field(min_length=1)
-    model: str = Field(min_length=1)  # the model the traffic uses
-    alternatives: list[str] = Field(min_length=1)  # models of the same provider judged comparable for it
-    assumption: str = ""  # why they are comparable (shown with each item)
-
-
-class AdviceConfig(Section):
-    """`/api/v1/recommendations`: which switches are proposed and which savings are worth an item."""
-
-    same_family: bool = True  # propose the same family's smaller models (docs/reports.md, Savings advice)
-    equivalents: list[ModelSwitchConfig] = []  # further comparable models, per (provider, model)
-    min_saving_usd: Decimal = Field(default=Decimal("1"), ge=0)  # items saving less (over the window) are left out
-    min_saving_share: Decimal = Field(default=Decimal("0.10"), ge=0, le=1)  # ... or less than this share of the cost
-
-
-class ReportsConfig(Section):
-    """`genai-meter reports`: the report service (docs/reports.md)."""
-
-    listen: str = "127.0.0.1:8080"  # HOST:PORT; beyond loopback only when tokens are configured
-    tokens: list[ReportTokenConfig] = []  # bearer tokens; none = open, loopback only
-    tokens_file: Path | None = None  # YAML list of more tokens in the same shape (relative to the config file)
-    utc_offset: str | None = None  # calendar ranges (today, this_month, ...); default: the first budget's, else +00:00
-    schedules: list[ScheduleConfig] = []  # scheduled exports
-    state_file: Path | None = None  # schedule state (SQLite); default: reports-state.db beside the ledger file
-    max_range_days: int = Field(default=1100, ge=1)  # longest from/to span a request may ask for
-    max_rows: int = Field(default=10000, ge=10)  # most groups or rows one JSON/XLSX/PDF answer holds
-    threads: int = Field(default=8, ge=1, le=64)  # WSGI worker threads
-    advice: AdviceConfig = AdviceConfig()  # savings advice: comparable models, thresholds
-
-    @field_validator("utc_offset")
-    @classmethod
-    def _offset(cls, value: str | None) -> str | None:
-        if value is not None and not _OFFSET.match(value):
-            raise ValueError(f"utc_offset must look like +HH:MM, got {value!r}")
-        return value
 
 
 class ResourceKeysConfig(Section):

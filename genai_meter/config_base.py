@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
 from pydantic import BaseModel, ConfigDict
+
+UTC_OFFSET = re.compile(r"^[+-]\d{2}:\d{2}$")  # a utc_offset setting: +HH:MM or -HH:MM
 
 
 class ConfigError(ValueError):

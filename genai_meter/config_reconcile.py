@@ -53,6 +53,18 @@ class ReconcileProviderConfig(Section):
     key_env: str | None = None  # environment variable holding the admin key; default per provider
 
 
+class ReconcilePullConfig(Section):
+    """What a `reconcile_pull` schedule fetches (reports.schedules[].pull): the whole UTC days before its slot."""
+
+    provider: Literal["openai", "anthropic", "openrouter"]
+    days: int = Field(default=3, ge=1, le=31)  # the days before the slot's UTC day, fetched again every run
+
+
+# Ledger-side attribution matched against a provider's own groups: project (OpenAI project, Anthropic workspace)
+# and API key. The value names the ledger dimension whose values are the provider's ids.
+MatchedGroup = Literal["project", "api_key_id"]
+
+
 class ReconcileConfig(Section):
     """Comparing the ledger with the providers' own usage and cost reports (docs/reconciliation.md)."""
 
@@ -61,6 +73,14 @@ class ReconcileConfig(Section):
     timeout_seconds: float = Field(default=30.0, gt=0)  # one HTTP request
     deadline_seconds: float = Field(default=600.0, gt=0)  # one whole pull, retries and waits included
     max_retries: int = Field(default=5, ge=0, le=20)  # per request, on 429, 5xx, timeouts and dropped connections
+    # Comparing (docs/reconciliation.md, "Causes"):
+    match_dimensions: dict[MatchedGroup, str] = {}  # also compare per project / API key: the ledger dimension
+    tolerance_usd: Decimal = Field(default=Decimal("0.000001"), ge=0)  # a smaller difference is `exact` (rounding)
+    # The alert (genai_meter_reconciliation_difference_usd): the drift over the last `alert_days` whole UTC days
+    # passes `alert_share` of the provider's cost and at least `alert_min_usd`.
+    alert_share: Decimal = Field(default=Decimal("0.05"), gt=0, le=1)
+    alert_min_usd: Decimal = Field(default=Decimal("1"), ge=0)
+    alert_days: int = Field(default=7, ge=1, le=90)
 
     @field_validator("mappings")
     @classmethod

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 
+from genai_prices.data_units import unit_data
+
 from genai_meter.config import Config
 
 # The five disjoint token classes; cost is a plain sum over them (docs/accuracy.md).
@@ -17,6 +19,34 @@ TOKEN_TYPES: tuple[str, ...] = ("input", "cache_read", "cache_write", "output", 
 COST_TYPES: tuple[str, ...] = TOKEN_TYPES + ("request",)
 INPUT_SIDE: tuple[str, ...] = ("input", "cache_read", "cache_write")
 OUTPUT_SIDE: tuple[str, ...] = ("output", "reasoning")
+
+# Billed units beyond the five classes (`LLMCall.units`, docs/pricing.md): genai-prices' usage keys (its unit
+# registry, but `requests`, which is the `request` cost class) and `custom.<name>` units of the override file.
+# The dimensions of each registry unit (family tokens / tool_calls / durations ..., direction, modality ...).
+UNIT_DIMENSIONS: dict[str, dict[str, str]] = {
+    key: dict(unit["dimensions"]) for key, unit in unit_data.items() if key != "requests"}
+REGISTRY_UNITS: frozenset[str] = frozenset(UNIT_DIMENSIONS)
+# Registry units counted as tokens (llm_tokens_total); every other unit is a quantity (llm_units_total).
+TOKEN_UNITS: frozenset[str] = frozenset(k for k, d in UNIT_DIMENSIONS.items() if d.get("family") == "tokens")
+# The registry keys the five classes stand for: never a unit of their own.
+CLASS_UNIT_KEYS: frozenset[str] = frozenset({"input_tokens", "cache_read_tokens", "cache_write_tokens",
+                                             "cache_write_5m_tokens", "output_tokens", "output_reasoning_tokens"})
+CUSTOM_UNIT_PREFIX = "custom."
+MAX_UNIT_NAME_LENGTH = 64  # a custom unit's name after `custom.`
+MAX_UNITS_PER_CALL = 32  # more distinct units on one call: the call is invalid (INVALID_UNIT_COUNT)
+# Every registry token unit is named input_* / cache_* (input side) or output_* (output side): the token_type
+# matchers of the input and output sides (promql.names), classes and units alike.
+INPUT_SIDE_UNIT_PREFIXES: tuple[str, ...] = ("input_", "cache_")
+OUTPUT_SIDE_UNIT_PREFIXES: tuple[str, ...] = ("output_",)
+assert all(k.startswith(INPUT_SIDE_UNIT_PREFIXES if d["direction"] == "input" else OUTPUT_SIDE_UNIT_PREFIXES)
+           for k, d in UNIT_DIMENSIONS.items() if k in TOKEN_UNITS)
+
+# The service tier label (`service_tier`): the normalised tiers, `batch` for a batch call at the standard tier,
+# `default` when the span says nothing, `unknown` for any other value a span gives (bounded).
+SERVICE_TIERS: tuple[str, ...] = ("default", "flex", "priority", "scale", "fast", "batch", "unknown")
+TIER_DEFAULT = "default"
+TIER_UNKNOWN = "unknown"
+TIER_BATCH = "batch"
 
 STATUS_OK = "ok"
 STATUS_ERROR = "error"
@@ -38,6 +68,9 @@ SKIP_NOT_LLM = "not_llm"
 SKIP_AGGREGATE = "aggregate"  # an agent/workflow/wrapper span repeating its children's usage
 SKIP_NON_INFERENCE = "non_inference"  # tool, retrieval and other GenAI spans without a model call
 INVALID_TOKEN_COUNT = "token_count_out_of_range"  # LLMCall.invalid, and the rejected{reason} of such calls
+# LLMCall.invalid (and rejected{reason}): a unit quantity < 0, > limits.max_tokens_per_call or not a number, or
+# more than MAX_UNITS_PER_CALL distinct units
+INVALID_UNIT_COUNT = "unit_count_out_of_range"
 # LLMCall.invalid (and rejected{reason}) of a call whose price gives a class or a total of 2^63 * 10^-12 USD
 # or more (about 9.2M USD for one call; pricing.rates.pico_in_range): the ledger's Int64 cannot hold it
 INVALID_COST = "cost_out_of_range"
@@ -48,6 +81,13 @@ SKIP_NESTED = "nested_llm"  # an LLM span whose child LLM span already counted t
 # Reasons an LLM call is unmetered (llm_unmetered_requests_total{reason}).
 UNMETERED_NO_USAGE = "no_usage"
 UNMETERED_CACHE_UNKNOWN = "cache_unknown"
+# Why a priced call is only partly priced (llm_partially_priced_requests_total{reason}; Cost.unpriced_units):
+PARTIAL_TIER = "service_tier"  # its service tier has no price of its own: charged at the standard price
+PARTIAL_BATCH = "batch"  # no batch price: charged at the standard price
+PARTIAL_UNIT = "unit"  # a billed unit without a price: left out of its cost
+PARTIAL_REASONS: tuple[str, ...] = (PARTIAL_TIER, PARTIAL_BATCH, PARTIAL_UNIT)
+# Why a call's cost is an estimate (llm_estimated_requests_total{reason}; LLMCall.estimate states the assumption):
+ESTIMATE_MODALITY = "modality_unknown"  # the model bills audio/image/video tokens apart; the span reports totals only
 
 
 @dataclass(frozen=True)
@@ -103,6 +143,21 @@ class MetricNames:
         return f"{self.prefix}_unmetered_requests_total"
 
     @property
+    def units(self) -> str:
+        """Billed quantities that are not tokens (web searches, seconds, images, custom units), by unit."""
+        return f"{self.prefix}_units_total"
+
+    @property
+    def partially_priced(self) -> str:
+        """Priced calls whose cost leaves something out or stands in for it (Cost.unpriced_units), by reason."""
+        return f"{self.prefix}_partially_priced_requests_total"
+
+    @property
+    def estimated(self) -> str:
+        """Calls whose cost rests on an assumption (LLMCall.estimate), by reason."""
+        return f"{self.prefix}_estimated_requests_total"
+
+    @property
     def tool_calls(self) -> str:
         """Tool executions (spans of `execute_tool` and the like; they carry no tokens, no cost)."""
         return f"{self.prefix}_tool_calls_total"
@@ -127,11 +182,20 @@ SELF_PROCESSING_ERRORS = "genai_meter_processing_errors_total"
 SELF_LEDGER_FAILURES = "genai_meter_ledger_write_failures_total"  # requests answered 503: the ledger refused
 SELF_LEDGER_DIFFERENCE = "genai_meter_ledger_difference_usd"  # gauge: ledger minus metrics cost since start
 SELF_LEDGER_WAL_BYTES = "genai_meter_ledger_wal_bytes"  # gauge: size of the SQLite write-ahead log
+# The report service's reconciliation (GET /api/v1/reconciliation/metrics), gauges by provider over the last
+# reconcile.alert_days whole UTC days that a stored provider report covers (docs/reconciliation.md)
+SELF_RECONCILIATION_DIFFERENCE = "genai_meter_reconciliation_difference_usd"  # {provider}: provider minus ledger
+SELF_RECONCILIATION_PROVIDER_COST = "genai_meter_reconciliation_provider_cost_usd"  # {provider}
+SELF_RECONCILIATION_LEDGER_COST = "genai_meter_reconciliation_ledger_cost_usd"  # {provider}
+SELF_RECONCILIATION_ROWS = "genai_meter_reconciliation_rows"  # {provider, cause}
+SELF_RECONCILIATION_DAYS = "genai_meter_reconciliation_days"  # {provider}: days a provider report covers
 SELF_WORKERS_UNRESPONSIVE = "genai_meter_workers_unresponsive"  # gauge: workers whose last figures are shown
 SELF_BUILD_INFO = "genai_meter_build_info"  # {version}
 SELF_PRICING_INFO = "genai_meter_pricing_info"  # {catalog_version, overrides_version, catalog_date}
 # Unix time of the UTC day the price catalog in use dates from (its age: time() - this; the stale-catalog alert)
 SELF_PRICING_CATALOG_TIME = "genai_meter_pricing_catalog_timestamp_seconds"
+# The report service's own (its /api/v1/metrics, scraped as job genai-meter-reports).
+SELF_REPORT_SCHEDULE_RUNS = "genai_meter_report_schedule_runs_total"  # {schedule, result: delivered | failed}
 
 
 @dataclass(frozen=True)
@@ -147,8 +211,10 @@ class Contract:
 
     @cached_property
     def call_labels(self) -> tuple[str, ...]:
-        """Labels every usage series carries, before the class label."""
-        return ("service_name", "environment", "provider", "model", "operation") + self.dimensions
+        """Labels every usage series carries, before the class label (the first five: `base_labels`)."""
+        return ("service_name", "environment", "provider", "model", "operation", "service_tier") + self.dimensions
+
+    base_labels: tuple[str, ...] = ("service_name", "environment", "provider", "model", "operation")
 
     @cached_property
     def request_labels(self) -> tuple[str, ...]:
@@ -162,11 +228,17 @@ class Contract:
     def cost_labels(self) -> tuple[str, ...]:
         return self.call_labels + ("cost_type",)
 
+    @cached_property
+    def unit_labels(self) -> tuple[str, ...]:
+        return self.call_labels + ("unit",)
+
     duration_labels: tuple[str, ...] = ("service_name", "environment", "provider", "model", "operation", "status")
     error_labels: tuple[str, ...] = ("service_name", "environment", "provider", "model", "operation", "error_type")
     ttft_labels: tuple[str, ...] = ("service_name", "environment", "provider", "model", "operation")
     unpriced_labels: tuple[str, ...] = ("service_name", "provider", "model")
     unmetered_labels: tuple[str, ...] = ("service_name", "provider", "model", "reason")
+    partially_priced_labels: tuple[str, ...] = ("service_name", "provider", "model", "reason")
+    estimated_labels: tuple[str, ...] = ("service_name", "provider", "model", "reason")
     budget_labels: tuple[str, ...] = ("budget", "period")
     price_labels: tuple[str, ...] = ("provider", "model", "token_type")
     tool_labels: tuple[str, ...] = ("service_name", "environment", "tool_name", "status")

@@ -29,6 +29,8 @@ DASHBOARDS_DIR = "grafana/dashboards"
 RULES_DIR = "prometheus/rules"
 # Where docker-compose.yml mounts deploy/grafana/dashboards inside the Grafana container.
 GRAFANA_DASHBOARDS_PATH = "/var/lib/grafana/dashboards/genai-meter"
+# docker-compose.yml gives Prometheus the report service's token here (the reconciliation gauges are admin only)
+COMPOSE_REPORTS_TOKEN_FILE = "/etc/genai-meter-secrets/reports-token"
 
 
 class _Dumper(yaml.SafeDumper):
@@ -98,11 +100,12 @@ def build_files(config: Config) -> dict[str, str]:
                  "# views compare with the previous period); docker-compose.yml does.\n")
     files["prometheus/prometheus.yml"] = dump_yaml(
         build_prometheus_config(config, meter_targets=["genai-meter:9464"], alertmanager_targets=["alertmanager:9093"],
-                                rule_files=rule_glob),
+                                rule_files=rule_glob, reports_targets=["reports:8080"],
+                                reports_credentials_file=COMPOSE_REPORTS_TOKEN_FILE),
         header(config, "Prometheus config for docker-compose.yml.") + retention)
     files["prometheus/prometheus.local.yml"] = dump_yaml(
         build_prometheus_config(config, meter_targets=["127.0.0.1:9464"], alertmanager_targets=["127.0.0.1:9093"],
-                                rule_files=rule_glob, self_target="127.0.0.1:9090"),
+                                rule_files=rule_glob, self_target="127.0.0.1:9090", reports_targets=["127.0.0.1:8080"]),
         header(config, "Prometheus config for the stack on this machine (everything on 127.0.0.1).") + retention)
     files["alertmanager/alertmanager.yml"] = dump_yaml(
         build_alertmanager(config),

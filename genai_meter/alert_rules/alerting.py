@@ -29,6 +29,7 @@ GROUP_METER_ALERTS = "genai-meter.meter-alerts"
 THRESHOLD_SEVERITIES = ("info", "warning", "critical")
 ERROR_RATE_MIN_REQUESTS = 10  # below this many requests in 10 minutes, no error-rate alert
 SEEN_WINDOW = "30m"  # how long a "seen" alert (unpriced, overflow, ...) keeps firing
+DELIVERY_WINDOW = "1h"  # how long a scheduled report given up keeps its alert firing
 WHERE = "{{ $labels.provider }}/{{ $labels.model }} from {{ $labels.service_name }} ({{ $labels.environment }})"
 SERVICE_MODEL_VARS = {"service": "service_name", "model": "model"}
 
@@ -215,6 +216,13 @@ def meter_alerts(config: Config) -> list[Alert]:
               "The cost stored in the ledger since start differs from the cost counted in the metrics by "
               "{{ $value }} USD. They are fed by the same calls and must agree: report this as a bug.",
               links.METER_SPANS, for_="5m"),
+        Alert("LLMReportDeliveryFailed",
+              f'sum by (schedule) (increase({c.SELF_REPORT_SCHEDULE_RUNS}{{result="failed"}}[{DELIVERY_WINDOW}])) > 0',
+              "warning", "Scheduled report {{ $labels.schedule }} was not delivered: its retries ran out.",
+              "Every attempt to deliver a slot of schedule {{ $labels.schedule }} failed for the schedule's "
+              "retry_for_hours (24 h by default), so that export is missing. GET /api/v1/schedules on the report "
+              "service shows the last error; fix the webhook or directory, the next slots are delivered as usual.",
+              links.METER_SPANS),
         Alert("LLMWorkersUnresponsive", f"{c.SELF_WORKERS_UNRESPONSIVE} > 0", "warning",
               "genai-meter at {{ $labels.instance }} has workers that do not answer.",
               "{{ $value }} worker process(es) missed scrapes; their last figures are shown and a worker "

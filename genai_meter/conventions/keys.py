@@ -50,6 +50,9 @@ LLM_TOKEN_COUNT_TOTAL = "llm.token_count.total"
 LLM_TOKEN_COUNT_PROMPT_CACHE_READ = "llm.token_count.prompt_details.cache_read"
 LLM_TOKEN_COUNT_PROMPT_CACHE_WRITE = "llm.token_count.prompt_details.cache_write"
 LLM_TOKEN_COUNT_COMPLETION_REASONING = "llm.token_count.completion_details.reasoning"
+LLM_TOKEN_COUNT_PROMPT_AUDIO = "llm.token_count.prompt_details.audio"  # a part of prompt (OpenAI, Gemini, LiteLLM)
+LLM_TOKEN_COUNT_COMPLETION_AUDIO = "llm.token_count.completion_details.audio"  # a part of completion
+OUTPUT_IMAGES_PREFIX = "output.images."  # image generation: one `output.images.<i>.image.url` per image
 
 # Vercel AI SDK (4.x: promptTokens/completionTokens; 5.x: inputTokens/outputTokens; 6.x: + details)
 AI_OPERATION_ID = "ai.operationId"
@@ -85,6 +88,7 @@ PYDANTIC_AI_CACHE_READ_TOKENS = "gen_ai.usage.details.cache_read_tokens"
 PYDANTIC_AI_CACHE_WRITE_TOKENS = "gen_ai.usage.details.cache_write_tokens"
 PYDANTIC_AI_REASONING_TOKENS = "gen_ai.usage.details.reasoning_tokens"
 PYDANTIC_AI_AGENT_NAME = "agent_name"  # legacy "agent run" span
+PYDANTIC_AI_DETAILS_PREFIX = "gen_ai.usage.details."  # RequestUsage.details and its audio fields
 
 # LangSmith OTel export
 LANGSMITH_SPAN_KIND = "langsmith.span.kind"  # llm, chain, tool, retriever, embedding, prompt, parser
@@ -92,6 +96,26 @@ LANGSMITH_LS_PROVIDER = "langsmith.metadata.ls_provider"
 LANGSMITH_LS_MODEL_NAME = "langsmith.metadata.ls_model_name"
 GEN_AI_USAGE_INPUT_TOKEN_DETAILS = "gen_ai.usage.input_token_details"  # str(dict): cache_read, ...
 GEN_AI_USAGE_OUTPUT_TOKEN_DETAILS = "gen_ai.usage.output_token_details"  # str(dict): reasoning, ...
+
+# Price context: the service tier the provider answered with (response) or was asked for (request)
+OPENAI_RESPONSE_SERVICE_TIER = "openai.response.service_tier"  # SC >= 1.37 (openai-v2 latest, OpenLLMetry)
+OPENAI_REQUEST_SERVICE_TIER = "openai.request.service_tier"
+GEN_AI_OPENAI_RESPONSE_SERVICE_TIER = "gen_ai.openai.response.service_tier"  # SC < 1.37 (openai-v2 default)
+GEN_AI_OPENAI_REQUEST_SERVICE_TIER = "gen_ai.openai.request.service_tier"
+ANTHROPIC_RESPONSE_SERVICE_TIER = "anthropic.response.service_tier"  # OpenLLMetry: Anthropic usage.service_tier
+ANTHROPIC_REQUEST_SERVICE_TIER = "anthropic.request.service_tier"  # auto / standard_only: no tier
+# Anthropic's 5-minute / 1-hour cache-write split (OpenLLMetry anthropic), parts of the cache writes
+ANTHROPIC_CACHE_WRITE_5M = "anthropic.usage.cache_creation.ephemeral_5m_input_tokens"
+ANTHROPIC_CACHE_WRITE_1H = "anthropic.usage.cache_creation.ephemeral_1h_input_tokens"
+# Image generation parameters (OpenLIT; OpenInference has them in llm.invocation_parameters)
+GEN_AI_REQUEST_IMAGE_SIZE = "gen_ai.request.image_size"
+GEN_AI_REQUEST_IMAGE_QUALITY = "gen_ai.request.image_quality"
+GEN_AI_REQUEST_CHOICE_COUNT = "gen_ai.request.choice.count"
+
+# genai-meter's own keys: any app can state what no convention carries (docs/conventions.md)
+GENAI_METER_SERVICE_TIER = "genai_meter.service_tier"
+GENAI_METER_BATCH = "genai_meter.batch"  # true: the call went through a batch API
+GENAI_METER_USAGE_PREFIX = "genai_meter.usage."  # genai_meter.usage.<unit> = quantity
 
 # Google ADK
 ADK_FRAMEWORK_SYSTEM = "gcp.vertex.agent"  # gen_ai.system value naming the framework, not a provider
@@ -104,6 +128,8 @@ MARKER_KEYS: frozenset[str] = frozenset({
     GEN_AI_USAGE_COMPLETION_TOKENS, GEN_AI_AGGREGATED_USAGE_INPUT_TOKENS, GEN_AI_AGGREGATED_USAGE_OUTPUT_TOKENS,
     GEN_AI_AGENT_NAME, GEN_AI_TOOL_NAME, LLM_REQUEST_TYPE, LLM_USAGE_TOTAL_TOKENS, TRACELOOP_SPAN_KIND,
     OPENINFERENCE_SPAN_KIND, AI_OPERATION_ID, AI_MODEL_ID, AI_MODEL_PROVIDER, LANGSMITH_SPAN_KIND,
+    # a span carrying OpenInference usage without a span kind (manual instrumentation) is still a call
+    LLM_TOKEN_COUNT_PROMPT, LLM_TOKEN_COUNT_COMPLETION, LLM_TOKEN_COUNT_TOTAL,
 })
 
 # Token keys of the gen_ai.* families, in preference order.
@@ -122,6 +148,20 @@ REASONING_KEYS = (GEN_AI_USAGE_REASONING_OUTPUT_TOKENS, GEN_AI_USAGE_REASONING_T
 ALTERNATE_TOKEN_KEYS: frozenset[str] = frozenset(
     key for keys in (INPUT_KEYS, OUTPUT_KEYS, CACHE_READ_KEYS, CACHE_WRITE_KEYS, REASONING_KEYS)
     for key in keys[1:]) | frozenset(TOTAL_KEYS)
+
+# Service-tier keys, response values first: the first present wins (values.normal_tier decides what it means).
+TIER_KEYS: tuple[str, ...] = (
+    GENAI_METER_SERVICE_TIER, OPENAI_RESPONSE_SERVICE_TIER, GEN_AI_OPENAI_RESPONSE_SERVICE_TIER,
+    ANTHROPIC_RESPONSE_SERVICE_TIER, OPENAI_REQUEST_SERVICE_TIER, GEN_AI_OPENAI_REQUEST_SERVICE_TIER,
+    ANTHROPIC_REQUEST_SERVICE_TIER,
+)
+# Keys that carry billed quantities beyond the five classes (units), besides the prefixes below: a shape
+# with one of them is read in full (its units are per call, never a template's).
+UNIT_KEYS: frozenset[str] = frozenset({
+    LLM_TOKEN_COUNT_PROMPT_AUDIO, LLM_TOKEN_COUNT_COMPLETION_AUDIO, ANTHROPIC_CACHE_WRITE_5M,
+    ANTHROPIC_CACHE_WRITE_1H, GEN_AI_REQUEST_IMAGE_SIZE, GEN_AI_REQUEST_IMAGE_QUALITY,
+})
+UNIT_KEY_PREFIXES: tuple[str, ...] = (GENAI_METER_USAGE_PREFIX, PYDANTIC_AI_DETAILS_PREFIX, OUTPUT_IMAGES_PREFIX)
 
 # Span events that mark the first streamed token/chunk (time to first token = event - span start).
 FIRST_TOKEN_EVENTS: frozenset[str] = frozenset({

@@ -4,12 +4,21 @@ Instrumentations emit few distinct attribute-key sets. A *shape* is (scope name,
 in the order the span carries them); its `Plan` holds what `Conventions.classify` would otherwise
 work out per span from the keys alone:
 
-- the source family (only when the scope and the keys decide it: spans whose family depends on a
-  value or on the span name get no plan and take the full classifier);
+- the source family (`family.family_of`: the family-defining keys, the scope as a hint, then the keys;
+  shapes of the key-defined families, Vercel, OpenInference with a span kind and LangSmith, get no plan
+  and take the full classifier). Two values can still change a key-told family: `gen_ai.system` naming
+  Google ADK, and `telemetry.sdk.name` naming OpenLIT on the resource; the plan says when one may
+  (`hint_system`, `hint_resource`) and the classifier then checks the value (`Conventions.classify`);
 - whether the gen_ai.* reader can take its shortcut (`read_gen_ai_planned`): an operation key, no
-  aggregate (agent-run) keys, a family with no per-span operation logic;
+  aggregate (agent-run) keys, no OpenLLMetry span kind, a family with no per-span operation logic;
 - per configured dimension, only the keys the shape carries, in preference order;
-- whether any key mentions 1-hour cache writes (`values.says_1h` is only run when one does).
+- whether any key mentions 1-hour cache writes (`values.says_1h` is only run when one does);
+- the service-tier keys the shape carries (response first), whether it says batch (`genai_meter.batch`),
+  and the keys whose values are billed units (`genai_meter.usage.*`, Anthropic's 1-hour cache writes,
+  image generation): a shape with units takes no template.
+
+The same gen_ai.* span therefore takes the same plan, shortcut and template under any scope name but the
+few that name a family of their own (docs/conventions.md).
 
 Exact by construction: a plan only skips tests whose answer the keys already fix; every value is
 still read and judged by the same code as the full path (tests/conventions/test_shape_plans.py
@@ -23,13 +32,23 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from genai_meter.conventions.family import family_of_scope
+from genai_meter.conventions.family import VALUE_HINTED, family_of_keys, family_of_scope
 from genai_meter.conventions.keys import (
     AI_OPERATION_ID,
+    ANTHROPIC_CACHE_WRITE_1H,
     GEN_AI_OPERATION_NAME,
+    GEN_AI_REQUEST_IMAGE_SIZE,
     GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK,
+    GEN_AI_SYSTEM,
+    GENAI_METER_BATCH,
+    GENAI_METER_USAGE_PREFIX,
     LANGSMITH_SPAN_KIND,
     OPENINFERENCE_SPAN_KIND,
+    TELEMETRY_SDK_NAME,
+    TIER_KEYS,
+    TRACELOOP_SPAN_KIND,
+    UNIT_KEY_PREFIXES,
+    UNIT_KEYS,
 )
 from genai_meter.conventions.pydantic_ai import is_run_totals
 from genai_meter.conventions.reading import Reading
@@ -40,14 +59,19 @@ from genai_meter.conventions.tables import (
     SOURCE_BOTOCORE,
     SOURCE_OPENLLMETRY,
     SOURCE_OTEL_CONTRIB,
+    SOURCE_SEMCONV,
 )
 from genai_meter.conventions.templates import TemplateKeys, template_keys
 from genai_meter.conventions.values import seconds
 from genai_meter.records import SpanRecord
 
 MAX_PLANS = 1024  # shapes remembered; past it the cache starts over
-# Families read by `read_gen_ai` whose operation comes from gen_ai.operation.name alone
-GEN_AI_SHORTCUT_FAMILIES = frozenset({SOURCE_OTEL_CONTRIB, SOURCE_BOTOCORE})
+# Families read by `read_gen_ai` whose operation comes from gen_ai.operation.name alone (OpenLLMetry's when
+# the shape has no traceloop.span.kind)
+GEN_AI_SHORTCUT_FAMILIES = frozenset({SOURCE_OTEL_CONTRIB, SOURCE_BOTOCORE, SOURCE_SEMCONV, SOURCE_OPENLLMETRY})
+# Keys whose values a reader common to every source reads as units (conventions.units); the other UNIT_KEYS
+# are read by their source's reader
+COMMON_UNIT_KEYS = frozenset({ANTHROPIC_CACHE_WRITE_1H, GEN_AI_REQUEST_IMAGE_SIZE})
 _KEYED_FAMILIES = (AI_OPERATION_ID, OPENINFERENCE_SPAN_KIND, LANGSMITH_SPAN_KIND)  # family_of's key tests
 
 Dimensions = tuple[tuple[str, tuple[str, ...], bool], ...]  # (name, attribute keys, read the resource too)
@@ -63,13 +87,19 @@ class Plan:
     one_hour_keys: bool  # some key mentions ephemeral_1h (values.says_1h may find a count)
     ttft_key: bool  # gen_ai.response.time_to_first_chunk is present
     template: TemplateKeys | None = None  # the shape's calls follow templates (conventions.templates)
+    hint_system: bool = False  # the keys told the family and gen_ai.system is there: ADK's value changes it
+    hint_resource: bool = False  # the keys told the family: a resource saying OpenLIT changes it
+    tier_keys: tuple[str, ...] = ()  # the service-tier keys of the shape, in keys.TIER_KEYS order
+    batch_key: bool = False  # genai_meter.batch is present
+    unit_keys: tuple[str, ...] = ()  # keys read as units by `Conventions` (genai_meter.usage.*, ...)
 
 
 class ShapePlans:
     """The bounded cache of plans for one `Conventions` (its dimensions)."""
 
-    def __init__(self, dimensions: Dimensions) -> None:
+    def __init__(self, dimensions: Dimensions, deciding: tuple[str, ...] = ()) -> None:
         self.dimensions = dimensions
+        self.deciding = frozenset(deciding)  # more keys whose values decide a call (batch rules)
         self._plans: dict[tuple[str, tuple[str, ...]], Plan | None] = {}
 
     def plan(self, span: SpanRecord, attributes: Mapping[str, Any]) -> Plan | None:
@@ -87,23 +117,30 @@ class ShapePlans:
         return plan
 
     def compile(self, scope: str, keys: tuple[str, ...]) -> Plan | None:
-        """The plan of one shape, or None when a value or the span name can change its family."""
+        """The plan of one shape, or None when the keys do not decide its family."""
         present = frozenset(keys)
-        if not present.isdisjoint(_KEYED_FAMILIES) or not scope:
+        if not present.isdisjoint(_KEYED_FAMILIES) or TELEMETRY_SDK_NAME in present:
             return None
-        family = family_of_scope(scope)
-        if family is None or family == SOURCE_OPENLLMETRY:  # decided by values, or by the span name
-            return None
+        family = family_of_scope(scope) if scope else None
+        hint_system = hint_resource = False
+        if family is None:
+            family = family_of_keys(present)
+            hint_system = GEN_AI_SYSTEM in present
+            hint_resource = family in VALUE_HINTED
         shortcut = (family in GEN_AI_SHORTCUT_FAMILIES and GEN_AI_OPERATION_NAME in present
-                    and not is_run_totals(dict.fromkeys(present)))
+                    and TRACELOOP_SPAN_KIND not in present and not is_run_totals(dict.fromkeys(present)))
         dimensions = tuple((name, tuple(k for k in dim_keys if k in present), resource)
                            for name, dim_keys, resource in self.dimensions)
         one_hour_keys = any("ephemeral_1h" in k for k in keys)
         ttft_key = GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK in present
-        dimension_keys = frozenset(k for _, dim_keys, _ in dimensions for k in dim_keys)
-        template = template_keys(present, keys, dimension_keys, shortcut=shortcut, one_hour_keys=one_hour_keys,
-                                 ttft_key=ttft_key)
-        return Plan(family, shortcut, dimensions, one_hour_keys, ttft_key, template)
+        unit_keys = tuple(k for k in keys if k in COMMON_UNIT_KEYS or k.startswith(GENAI_METER_USAGE_PREFIX))
+        with_units = bool(unit_keys) or not present.isdisjoint(UNIT_KEYS) or any(
+            k.startswith(UNIT_KEY_PREFIXES) for k in keys)
+        deciding = frozenset(k for _, dim_keys, _ in dimensions for k in dim_keys) | (self.deciding & present)
+        template = None if with_units else template_keys(
+            present, keys, deciding, shortcut=shortcut, one_hour_keys=one_hour_keys, ttft_key=ttft_key)
+        return Plan(family, shortcut, dimensions, one_hour_keys, ttft_key, template, hint_system, hint_resource,
+                    tuple(k for k in TIER_KEYS if k in present), GENAI_METER_BATCH in present, unit_keys)
 
 
 def read_gen_ai_planned(span: SpanRecord, a: Mapping[str, Any], plan: Plan) -> Reading | str:

@@ -1,4 +1,5 @@
-"""pydantic-ai / Logfire: agent runs carry their model requests' totals (skipped as aggregates)."""
+"""pydantic-ai / Logfire: agent runs carry their model requests' totals (skipped as aggregates); a model
+request's audio (and, from Google, image and video) tokens are `gen_ai.usage.details.*`, parts of its totals."""
 
 from __future__ import annotations
 
@@ -10,8 +11,34 @@ from genai_meter.conventions.keys import (
     GEN_AI_AGGREGATED_USAGE_OUTPUT_TOKENS,
     GEN_AI_TOOL_NAME,
     PYDANTIC_AI_AGENT_NAME,
+    PYDANTIC_AI_DETAILS_PREFIX,
 )
+from genai_meter.conventions.reading import Reading
+from genai_meter.conventions.values import count_value
 from genai_meter.records import SpanRecord
+
+# gen_ai.usage.details.<name> -> genai-prices usage key, RequestUsage's own fields first (then Google's
+# per-modality details, which repeat the audio ones)
+DETAIL_UNITS: tuple[tuple[str, str], ...] = tuple((PYDANTIC_AI_DETAILS_PREFIX + name, unit) for name, unit in (
+    ("input_audio_tokens", "input_audio_tokens"), ("cache_audio_read_tokens", "cache_audio_read_tokens"),
+    ("output_audio_tokens", "output_audio_tokens"),
+    ("audio_prompt_tokens", "input_audio_tokens"), ("image_prompt_tokens", "input_image_tokens"),
+    ("video_prompt_tokens", "input_video_tokens"), ("audio_cache_tokens", "cache_audio_read_tokens"),
+    ("image_cache_tokens", "cache_image_read_tokens"), ("video_cache_tokens", "cache_video_read_tokens"),
+    ("audio_candidates_tokens", "output_audio_tokens"), ("image_candidates_tokens", "output_image_tokens"),
+    ("video_candidates_tokens", "output_video_tokens"),
+))
+
+
+def details(a: Mapping[str, Any], reading: Reading, provider_raw: object) -> None:
+    """The modality details of a pydantic-ai model request (parts of its input, cache reads, output)."""
+    found: dict[str, int] = {}
+    for key, unit in DETAIL_UNITS:
+        count = count_value(a.get(key))
+        if count and unit not in found:
+            found[unit] = count
+    if found:
+        reading.details = found
 
 
 def is_run_totals(a: Mapping[str, Any]) -> bool:

@@ -26,6 +26,11 @@ class Reading:
     cache_unknown = False  # the source hides cached tokens
     ttft_s: float | None = None
     cache_1h = False  # cache writes were for 1 hour
+    # counts beside the five (conventions.units): genai-prices usage keys (audio, image, 1-hour cache writes,
+    # web searches ...) counted as genai-prices counts them (audio input is a part of the input), None: none
+    details: dict[str, int] | None = None
+    service_tier = ""  # a tier the source states outside the common keys (price_context.normal_tier form)
+    batch = False  # the source says the call went through a batch API
 
     def __init__(self, source: str, operation: str) -> None:
         self.source = source

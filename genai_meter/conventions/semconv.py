@@ -55,12 +55,16 @@ FallbackHook = Callable[[SpanRecord, Mapping[str, Any]], "str | None"]
 
 
 def first_word_operation(span: SpanRecord, a: Mapping[str, Any]) -> str | None:
-    """Pre-1.27 semconv spans name the operation only in the span name: "chat gpt-4"."""
+    """Pre-1.27 semconv spans name the operation only in the span name: "chat gpt-4"; OpenLLMetry's spans
+    without its own keys name it after the vendor: "anthropic.chat"."""
     first_word = span.name.partition(" ")[0]
-    return first_word if first_word in OPERATION_ALIASES else None
+    if first_word in OPERATION_ALIASES:
+        return first_word
+    return openllmetry.fallback_operation(span, a)
 
 
 DETAILS: dict[str, DetailsHook] = {
+    SOURCE_PYDANTIC_AI: pydantic_ai.details,
     SOURCE_ADK: adk.details,
     SOURCE_OPENLIT: openlit.details,
     SOURCE_OTEL_CONTRIB: bedrock.cache_blind_details,

@@ -5,8 +5,9 @@ current semconv token keys (no alternate or total keys, no time-to-first-chunk k
 1-hour cache writes), `Conventions.classify` makes calls that differ only in their per-call numbers
 when these are equal:
 
-- the values of `TemplateKeys.value_keys`: operation, provider, models, error type, request model,
-  and the shape's dimension keys;
+- the values of `TemplateKeys.value_keys`: operation, provider, models, error type, request model, the
+  service tier and batch keys (the price context), the shape's dimension keys and the keys batch rules
+  read;
 - the span's error status and its resource's labels.
 
 The per-call numbers are the token counts (each class from its one key, `TOKEN_KEYS`), the duration,
@@ -37,12 +38,14 @@ from genai_meter.conventions.keys import (
     GEN_AI_USAGE_INPUT_TOKENS,
     GEN_AI_USAGE_OUTPUT_TOKENS,
     GEN_AI_USAGE_REASONING_OUTPUT_TOKENS,
+    GENAI_METER_BATCH,
+    TIER_KEYS,
 )
 
 # Keys whose values the shortcut classification reads besides the token counts and dimensions.
 VALUE_KEYS: frozenset[str] = frozenset({
     GEN_AI_OPERATION_NAME, GEN_AI_PROVIDER_NAME, GEN_AI_SYSTEM, GEN_AI_RESPONSE_MODEL, GEN_AI_REQUEST_MODEL,
-    ERROR_TYPE, *REQUEST_MODEL_KEYS,
+    ERROR_TYPE, *REQUEST_MODEL_KEYS, *TIER_KEYS, GENAI_METER_BATCH,
 })
 # The one key of each token class, in `split_counts` argument order: input, output, cache read,
 # cache write, reasoning.
@@ -63,12 +66,12 @@ class TemplateKeys:
         return tuple(map(a.get, self.value_keys))
 
 
-def template_keys(present: frozenset[str], keys: tuple[str, ...], dimension_keys: frozenset[str], *,
+def template_keys(present: frozenset[str], keys: tuple[str, ...], deciding_keys: frozenset[str], *,
                   shortcut: bool, one_hour_keys: bool, ttft_key: bool) -> TemplateKeys | None:
     """The `TemplateKeys` of a shape (its `keys` in span order), or None when it takes no template."""
     if not shortcut or one_hour_keys or ttft_key or not present.isdisjoint(ALTERNATE_TOKEN_KEYS):
         return None
-    deciding = VALUE_KEYS | dimension_keys
+    deciding = VALUE_KEYS | deciding_keys
     return TemplateKeys(tuple(k for k in keys if k in deciding))
 
 

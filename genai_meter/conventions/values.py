@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from genai_meter.conventions.keys import FIRST_TOKEN_EVENTS
 from genai_meter.conventions.times import MAX_CALL_NS, MAX_CALL_SECONDS
@@ -115,12 +115,41 @@ def token_details(value: object) -> dict[str, int]:
     return details
 
 
-def invocation_model(value: object) -> object:
-    """The ``model`` of OpenInference's llm.invocation_parameters JSON (request parameters only)."""
-    if not isinstance(value, str) or len(value) > 65536:
-        return None
+class Invocation(NamedTuple):
+    """What genai-meter reads of OpenInference's llm.invocation_parameters (request parameters, no content)."""
+
+    model: object = None
+    service_tier: object = None  # the tier asked for (OpenAI service_tier)
+    size: object = None  # image generation: size, quality and image count
+    quality: object = None
+    n: object = None
+
+
+NO_INVOCATION = Invocation()
+_INVOCATIONS: dict[str, Invocation] = {}
+INVOCATION_CACHE_LIMIT = 4096  # distinct parameter texts remembered; beyond it they are parsed each time
+MAX_INVOCATION_TEXT = 65536
+
+
+def invocation(value: object) -> Invocation:
+    """The parts of OpenInference's llm.invocation_parameters JSON genai-meter reads (cached by text)."""
+    if not isinstance(value, str) or len(value) > MAX_INVOCATION_TEXT:
+        return NO_INVOCATION
+    hit = _INVOCATIONS.get(value)
+    if hit is not None:
+        return hit
     try:
         params = json.loads(value)
     except (ValueError, RecursionError):
-        return None
-    return params.get("model") if isinstance(params, dict) else None
+        params = None
+    found = (Invocation(params.get("model"), params.get("service_tier"), params.get("size"), params.get("quality"),
+                        params.get("n"))
+             if isinstance(params, dict) else NO_INVOCATION)
+    if len(_INVOCATIONS) < INVOCATION_CACHE_LIMIT and len(value) <= 1024:
+        _INVOCATIONS[value] = found
+    return found
+
+
+def invocation_model(value: object) -> object:
+    """The ``model`` of OpenInference's llm.invocation_parameters JSON (request parameters only)."""
+    return invocation(value).model

@@ -36,6 +36,7 @@ from genai_meter.conventions.keys import (
     GEN_AI_USAGE_OUTPUT_TOKENS,
     GEN_AI_USAGE_PROMPT_TOKENS,
 )
+from genai_meter.conventions.price_context import normal_tier
 from genai_meter.conventions.reading import Reading
 from genai_meter.conventions.tables import (
     CACHE_EXCLUSIVE_PROVIDERS,
@@ -90,8 +91,7 @@ def vercel_v6_tokens(a: Mapping[str, Any], reading: Reading) -> None:
         no_cache = count_value(a.get(AI_USAGE_INPUT_NO_CACHE_TOKENS))
         if no_cache is not None:
             reading.inp = no_cache + (reading.cache_read or 0) + (reading.cache_write or 0)
-    metadata = vercel_metadata(a) if reading.cache_write else None
-    reading.cache_1h = anthropic_1h(metadata)
+    anthropic_details(vercel_metadata(a) if AI_RESPONSE_PROVIDER_METADATA in a else None, reading)
 
 
 def vercel_v5_tokens(a: Mapping[str, Any], reading: Reading, exclusive_api: bool) -> None:
@@ -106,7 +106,7 @@ def vercel_v5_tokens(a: Mapping[str, Any], reading: Reading, exclusive_api: bool
         reading.inclusive = False
         metadata = vercel_metadata(a)
         reading.cache_write = metadata_cache_write(metadata)
-        reading.cache_1h = anthropic_1h(metadata)
+        anthropic_details(metadata, reading)
 
 
 def vercel_v4_tokens(a: Mapping[str, Any], reading: Reading, exclusive_api: bool) -> None:
@@ -125,7 +125,7 @@ def vercel_v4_tokens(a: Mapping[str, Any], reading: Reading, exclusive_api: bool
         if isinstance(anthropic, dict):  # Anthropic's promptTokens exclude both cache counts
             reading.cache_read = count_value(anthropic.get("cacheReadInputTokens"))
             reading.cache_write = count_value(anthropic.get("cacheCreationInputTokens"))
-            reading.cache_1h = anthropic_1h(metadata)
+            anthropic_details(metadata, reading)
         bedrock = bedrock_usage(metadata)
         if bedrock is not None:
             reading.cache_read = count_value(bedrock.get("cacheReadInputTokens"))
@@ -160,11 +160,29 @@ def metadata_cache_write(metadata: dict[str, Any] | None) -> int | None:
     return count_value(bedrock.get("cacheWriteInputTokens")) if bedrock is not None else None
 
 
-def anthropic_1h(metadata: dict[str, Any] | None) -> bool:
-    """True if Anthropic's raw usage in providerMetadata reports 1-hour cache writes."""
+def anthropic_details(metadata: dict[str, Any] | None, reading: Reading) -> None:
+    """What Anthropic's raw usage in providerMetadata adds: the tier it served the call at (`service_tier`:
+    standard, priority, batch), the 1-hour part of the cache writes (`cache_creation`) and the web searches
+    its server tools made (`server_tool_use.web_search_requests`, billed per search)."""
     if metadata is None:
-        return False
+        return
     anthropic = metadata.get("anthropic")
     usage = anthropic.get("usage") if isinstance(anthropic, dict) else None
-    creation = usage.get("cache_creation") if isinstance(usage, dict) else None
-    return isinstance(creation, dict) and (count_value(creation.get("ephemeral_1h_input_tokens")) or 0) > 0
+    if not isinstance(usage, dict):
+        return
+    tier = usage.get("service_tier")
+    if tier is not None:
+        reading.service_tier = normal_tier(tier)
+    details: dict[str, int] = {}
+    creation = usage.get("cache_creation")
+    if isinstance(creation, dict):
+        one_hour = count_value(creation.get("ephemeral_1h_input_tokens"))
+        if one_hour:
+            details["cache_write_1h_tokens"] = one_hour
+    tools = usage.get("server_tool_use")
+    if isinstance(tools, dict):
+        searches = count_value(tools.get("web_search_requests"))
+        if searches:
+            details["web_searches"] = searches
+    if details:
+        reading.details = details

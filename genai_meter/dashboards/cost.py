@@ -91,8 +91,9 @@ def build_cost(ctx: Ctx) -> dict[str, Any]:
                  "Output (and reasoning) tokens as a share of all tokens; output is priced several times input."),
             6, 4)
     lay.add(BarGaugePanel(
-        title="Cost by token class", unit=money,
-        description="Cost by class: input, cache reads and writes, output, reasoning, per-request fees.",
+        title="Cost by class", unit=money,
+        description="Cost by class: input, cache reads and writes, output, reasoning, per-request fees, and every "
+                    "billed-unit class the metrics carry (each cost_type value is its own bar).",
         targets=[target(f"sort_desc({ctx.money(ctx.total(cost, by='cost_type'))})", legend="{{cost_type}}",
                         instant=True)]), 8, 8)
     lay.add(BarGaugePanel(

@@ -18,11 +18,21 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 
+from genai_meter import contract
 from genai_meter.config import Config, DimensionConfig
 from genai_meter.contract import OVERFLOW, UNKNOWN
 from genai_meter.records import LLMCall
 
 HASH_HEX_CHARS = 16  # exported length of a hashed value
+_TIERS = frozenset(contract.SERVICE_TIERS)
+
+
+def tier_label(service_tier: str, batch: bool) -> str:
+    """The `service_tier` label of a call: its tier (bounded by contract.SERVICE_TIERS, anything else
+    `unknown`), `batch` for a batch call at the standard tier, `default` when the span said nothing."""
+    if not service_tier or service_tier == contract.TIER_DEFAULT:
+        return contract.TIER_BATCH if batch else contract.TIER_DEFAULT
+    return service_tier if service_tier in _TIERS else contract.TIER_UNKNOWN
 
 
 def hash_value(value: str) -> str:
@@ -80,7 +90,7 @@ class LabelResolver:
     """Turns an `LLMCall` into the exported call-label tuple of the contract.
 
     The tuple's order is `Contract.call_labels`: service_name, environment, provider, model,
-    operation, then the active dimensions in sorted order.
+    operation, service_tier, then the active dimensions in sorted order.
     """
 
     def __init__(self, config: Config) -> None:
@@ -100,6 +110,7 @@ class LabelResolver:
         base, ml = self.base, self.max_len
         values = [v if v and len(v) <= ml else base(v)
                   for v in (call.service, call.environment, call.provider, call.model, call.operation)]
+        values.append(tier_label(call.service_tier, call.batch))
         overflowed: list[str] = []
         raw_dims = call.dimensions
         for dim in self.dimensions:

@@ -31,7 +31,7 @@ Thread-safe; `record_*` never block on I/O (exporting happens on the reader's th
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from functools import partial
@@ -61,7 +61,8 @@ def instrument_specs(config: Config) -> list[InstrumentSpec]:
     n = contract.MetricNames(config.metric_prefix)
     units = {n.requests: "{request}", n.tokens: "{token}", n.cost: "{USD}", n.unpriced: "{request}",
              n.unmetered: "{request}", n.budget_spend: "{USD}", n.budget_tokens: "{token}",
-             n.duration: "s", n.ttft: "s"}
+             n.duration: "s", n.ttft: "s", n.units: "{unit}", n.partially_priced: "{request}",
+             n.estimated: "{request}"}
     store = UsageMetrics(config)
     return [InstrumentSpec(d.name, d.kind, units.get(d.name, ""), d.help) for d in store.families()]
 
@@ -133,6 +134,10 @@ class OTelMetricsRecorder:
     def set_pricing_info(self, catalog_version: str, overrides_version: str, catalog_date: date | None = None) -> None:
         """Set genai_meter_pricing_info and the catalog's date (see UsageMetrics.set_pricing_info)."""
         self.store.set_pricing_info(catalog_version, overrides_version, catalog_date)
+
+    def set_custom_units(self, units: Sequence[str]) -> None:
+        """The custom units that keep their own label (see UsageMetrics.set_custom_units)."""
+        self.store.set_custom_units(units)
 
 
 __all__ = ["OTelMetricsRecorder", "InstrumentSpec", "instrument_specs"]

@@ -32,6 +32,7 @@ from genai_meter.exporters.budgets import Budget, BudgetTracker
 from genai_meter.exporters.group_add import add_group
 from genai_meter.exporters.labels import LabelResolver
 from genai_meter.exporters.series import CounterTable, HistogramTable, SeriesTable
+from genai_meter.exporters.unit_counts import UnitLabels, at_list_price, count_unit_costs, count_units, partial_reasons
 from genai_meter.periods import NS
 from genai_meter.records import Cost, LLMCall
 
@@ -86,6 +87,14 @@ class CallCounter:
                                       c.error_labels)
         self.unmetered = counter(n.unmetered, "LLM calls with missing or incomplete usage, by reason.",
                                  c.unmetered_labels, ("reason",))
+        self.units = counter(n.units, "Billed quantities of LLM calls that are not tokens (searches, seconds, "
+                             "images, custom units), by unit.", c.unit_labels, ("unit",))
+        self.partially_priced = counter(n.partially_priced, "Priced LLM calls whose cost leaves out a unit without a "
+                                        "price or stands in the standard price for a tier or batch price, by reason.",
+                                        c.partially_priced_labels, ("reason",))
+        self.estimated = counter(n.estimated, "LLM calls whose cost rests on an assumption, by reason.",
+                                 c.estimated_labels, ("reason",))
+        self._unit_labels = UnitLabels()
         self.price = counter(n.price, "Price in US dollars per million tokens, by token class, for models seen.",
                              c.price_labels, exact=True, kind="gauge")
         self.tools = counter(n.tool_calls, "Tool executions (no tokens, no cost), by tool name and status.",
@@ -93,7 +102,8 @@ class CallCounter:
         self._tool_names: set[str] = set()  # admitted tool_name values (capped by limits.max_tool_names)
         self._usage_tables: tuple[SeriesTable, ...] = (
             self.requests, self.tokens, self.cost, self.duration, self.ttft, self.unpriced,
-            self.request_errors, self.unmetered, self.price, self.tools)
+            self.request_errors, self.unmetered, self.price, self.tools, self.units, self.partially_priced,
+            self.estimated)
         # exported call labels -> cached series indexes, and the labels (bounded like a family)
         self._slots: dict[tuple[str, ...], list[Any]] = {}
         self._slots_max = cap
@@ -179,14 +189,22 @@ class CallCounter:
             if idx is not None:
                 values[idx] += count if unweighted else count * weight
 
+        unit_tokens = count_units(labels, call.units, self._unit_labels, tokens, self.units,
+                                  None if unweighted else weight) if call.units else 0
         service, provider, model = labels[0], labels[2], labels[3]
         if cost is None:
             self.unpriced.add((service, provider, model), 1 if unweighted else weight)
         else:
             self._count_cost(entry, labels, cost, dweight)
+            if cost.unit_pico:
+                count_unit_costs(labels, cost.unit_pico, self._unit_labels, self.cost, dweight)
+            for reason in partial_reasons(cost.unpriced_units) if cost.unpriced_units else ():
+                self.partially_priced.add((service, provider, model, reason), 1 if unweighted else weight)
             prices = cost.unit_prices
-            if prices and self._last_prices.get((provider, model)) is not prices:
+            if prices and self._last_prices.get((provider, model)) is not prices and at_list_price(call):
                 self._set_prices(provider, model, prices)
+        if call.estimate:
+            self.estimated.add((service, provider, model, contract.ESTIMATE_MODALITY), 1 if unweighted else weight)
         if call.status == contract.STATUS_ERROR:
             error_type = self._resolver.base(call.error_type or contract.UNKNOWN)
             self.request_errors.add(labels[:5] + (error_type,), 1 if unweighted else weight)
@@ -218,7 +236,7 @@ class CallCounter:
             spend = max(cost.total, _ZERO) if cost is not None else _ZERO
             if dweight is not None:
                 spend *= dweight
-            used = max(t.total, 0)
+            used = max(t.total + unit_tokens, 0)
             self._budgets.add(budgets, call.end_ns, self._clock_ns(), spend, used if unweighted else used * weight)
         if self._counted is not None:
             self._counted.values[self._counted_idx] += 1
@@ -235,7 +253,7 @@ class CallCounter:
             if slots is None or not self._has_series(slots, tokens, costs, ttfts):
                 return False
         priced = prices is not None
-        if priced and prices and self._last_prices.get(slots[8]) is not prices:
+        if priced and prices and self._last_prices.get(slots[8]) is not prices and at_list_price(call):
             self._set_prices(slots[8][0], slots[8][1], prices)  # as the group's first call would
         add_group(slots, calls, tokens, costs, duration_counts, durations, ttft_counts, ttfts, priced,
                   self._group_tables)
@@ -273,7 +291,7 @@ class CallCounter:
         if cached is not None and cached[0] is call and not refresh:
             return cached[1]
         entry = self._combos.get((call.service, call.environment, call.provider, call.model, call.operation,
-                                  *map(call.dimensions.get, self._dim_names)))
+                                  call.service_tier, call.batch, *map(call.dimensions.get, self._dim_names)))
         pos = _STATUS_POS.get(call.status)
         if entry is None or pos is None:
             return None  # a label overflowed (counted per call), or not counted yet
@@ -335,9 +353,10 @@ class CallCounter:
         Only short string values are cached, and only combinations that did not overflow (an
         overflow must be counted on every call, and a flood of new values must not grow it).
         """
-        raw: tuple[str | None, ...] = (call.service, call.environment, call.provider, call.model, call.operation,
-                                       *map(call.dimensions.get, self._dim_names))
-        key: tuple[str | None, ...] | None = raw
+        raw: tuple[str | bool | None, ...] = (call.service, call.environment, call.provider, call.model,
+                                              call.operation, call.service_tier, call.batch,
+                                              *map(call.dimensions.get, self._dim_names))
+        key: tuple[str | bool | None, ...] | None = raw
         try:
             entry = self._combos.get(raw)
         except TypeError:  # an unhashable raw value (not from Conventions): resolve every time
@@ -353,7 +372,7 @@ class CallCounter:
                 self._slots[labels] = entry
         max_len = self._resolver.max_len
         if (key is not None and not overflowed and len(self._combos) < self._slots_max
-                and all(v is None or (type(v) is str and len(v) <= max_len) for v in key)):
+                and all(v is None or (type(v) is str and len(v) <= max_len) for i, v in enumerate(key) if i != 6)):
             self._combos[key] = entry
         return entry, overflowed
 

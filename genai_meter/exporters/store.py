@@ -166,6 +166,12 @@ class UsageMetrics(CallCounter):
         with self._lock:
             self._self[name].set((), value)
 
+    def set_custom_units(self, units: Sequence[str]) -> None:
+        """The custom units (`custom.<name>`) that keep their own `unit` / `cost_type` label: those the
+        override file prices; others are counted under `__overflow__`."""
+        with self._lock:
+            self._unit_labels.admit(units)
+
     # -- info -------------------------------------------------------------------------------
 
     def set_pricing_info(self, catalog_version: str, overrides_version: str, catalog_date: date | None = None) -> None:

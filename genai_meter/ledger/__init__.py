@@ -63,12 +63,15 @@ def open_writer(url: str, config: Config) -> LedgerWriter:
     return SQLiteWriter(_sqlite(url), config)
 
 
-def open_reader(url: str, config: Config) -> LedgerReader:
-    """The query interface for `url`; read-only, never migrates, refuses an unknown schema version."""
+def open_reader(url: str, config: Config, *, interruptible: bool = False) -> LedgerReader:
+    """The query interface for `url`; read-only, never migrates, refuses an unknown schema version.
+
+    `interruptible`: a SQLite statement stops once the calling thread's `deadline` has passed (for a
+    reader one thread uses only); ClickHouse queries always carry the time left."""
     target = clickhouse_target(url)
     if target is not None:
         return open_clickhouse_reader(target, config)
-    return open_sqlite_reader(_sqlite(url), config)
+    return open_sqlite_reader(_sqlite(url), config, interruptible)
 
 
 def migrate(url: str, config: Config) -> None:

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Protocol
 
+from genai_meter.ledger import deadline
 from genai_meter.ledger.model import LedgerUnavailable
 from genai_meter.ledger.urls import ClickHouseTarget, LedgerOpenError
 
@@ -60,7 +61,8 @@ class ConnectExecutor:
 
     def query(self, sql: str, params: Mapping[str, object] | None = None) -> list[Sequence[Value]]:
         try:
-            return list(self._client.query(sql, parameters=dict(params or {})).result_rows)
+            return list(self._client.query(sql, parameters=dict(params or {}),
+                                           settings=deadline.clickhouse_settings()).result_rows)
         except Exception as exc:
             raise LedgerUnavailable(f"ClickHouse: {exc}") from None
 

@@ -15,8 +15,9 @@ from genai_meter.config import Config
 from genai_meter.ledger import clickhouse_sql as sql
 from genai_meter.ledger.clickhouse_exec import ConnectExecutor, Executor, Value, cell_int
 from genai_meter.ledger.model import BASE_FIELDS, CallRow, Conversation, Coverage, Filters
-from genai_meter.ledger.query import AggRow, Reader, Table
+from genai_meter.ledger.query import AggRow, Reader, Table, UnitRow
 from genai_meter.ledger.rows import COST_CLASSES, LABEL_FIELDS, SUM_NAMES, TOKEN_CLASSES
+from genai_meter.ledger.units import UnitAmount, split_context, sums_of
 from genai_meter.ledger.urls import ClickHouseTarget, LedgerOpenError
 from genai_meter.money import to_pico
 
@@ -30,6 +31,15 @@ def _int(value: Value) -> int:
 
 def _sums(cells: Sequence[Value]) -> list[int]:
     return [to_pico(Decimal(str(v))) if i in _MONEY else cell_int(v) for i, v in enumerate(cells)]
+
+
+def unit_cells(cells: Sequence[Value]) -> list[UnitAmount]:
+    """A row's units from its `clickhouse_sql.UNIT_COLUMNS` cells."""
+    names, quantities, costs = (str(c or "") for c in cells)
+    if not names:
+        return []
+    return [(n, int(q), to_pico(Decimal(c))) for n, q, c in zip(names.split("\x1f"), quantities.split(","),
+                                                                costs.split(","))]
 
 
 class ClickHouseSource:
@@ -63,6 +73,14 @@ class ClickHouseSource:
         for row in self.executor.query(text, params):
             yield _int(row[0]), tuple(str(v) for v in row[1:1 + n]), _sums(row[1 + n:])
 
+    def aggregate_units(self, table: Table, start_ns: int, end_ns: int, filters: Filters, group_by: Sequence[str],
+                        by_time: bool) -> Iterable[UnitRow]:
+        text, params = sql.aggregate_units_sql(self.db, table, start_ns, end_ns, filters, group_by, by_time)
+        n = len(group_by)
+        for row in self.executor.query(text, params):
+            yield (_int(row[0]), tuple(str(v) for v in row[1:1 + n]), str(row[1 + n]), _int(row[2 + n]),
+                   to_pico(Decimal(str(row[3 + n]))))
+
     def durations(self, start_ns: int, end_ns: int, filters: Filters,
                   group_by: Sequence[str]) -> Iterable[tuple[tuple[str, ...], int]]:
         text, params = sql.durations_sql(self.db, start_ns, end_ns, filters, group_by)
@@ -80,13 +98,14 @@ class ClickHouseSource:
         labels = dict(zip(LABEL_FIELDS, (str(v) for v in r[4:12])))
         tokens = dict(zip(TOKEN_CLASSES, (_int(v) for v in r[17:22])))
         costs = {c: to_pico(Decimal(str(v))) for c, v in zip(COST_CLASSES, r[22:28])}
+        dims, tier, batch = split_context(json.loads(str(r[12])))
         return CallRow(
             end_ns=_int(r[0]), trace_id=str(r[1]), span_id=str(r[2]), parent_span_id=str(r[3]), **labels,
             duration_s=_int(r[15]) / 1_000_000, ttft_s=None if r[16] is None else _int(r[16]) / 1_000_000,
             tokens=tokens, cost_pico=costs, unit_prices=json.loads(str(r[35])), price_entry=str(r[34]),
             price_version=str(r[33]), price_source=str(r[32]), unpriced=bool(_int(r[28])), unmetered=str(r[29]),
-            invalid=str(r[30]), conversation=str(r[13]), user=str(r[14]), dimensions=json.loads(str(r[12])),
-            sample_weight=_int(r[31]) / 1_000_000)
+            invalid=str(r[30]), conversation=str(r[13]), user=str(r[14]), dimensions=dims,
+            sample_weight=_int(r[31]) / 1_000_000, service_tier=tier, batch=batch, units=sums_of(unit_cells(r[36:39])))
 
     def conversation_groups(self, start_ns: int, end_ns: int, filters: Filters, before: tuple[int, str] | None,
                             limit: int) -> list[Conversation]:

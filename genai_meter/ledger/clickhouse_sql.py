@@ -79,12 +79,53 @@ def ddl_v2(db: str) -> list[str]:
     ]
 
 
+def ddl_v3(db: str, rollup_retention_days: int) -> list[str]:
+    """Schema version 3: billed units per call (three parallel arrays: unit name, quantity, cost; a new unit
+    is a new name, never a column), the old unit costs in `price_history`, and hourly and daily unit rollups
+    keyed like the call rollups plus the unit."""
+    settings = f"SETTINGS non_replicated_deduplication_window = {DEDUP_WINDOW}"
+    key = ", ".join(LABEL_FIELDS)
+    arrays = (f"unit_names Array({LC})", "unit_quantities Array(Int64)", f"unit_costs Array({MONEY})")
+    tables = [
+        f"CREATE TABLE IF NOT EXISTS {db}.{name} (bucket Int64, tenant {LC}, {_labels()}, dims_key String, "
+        f"unit {LC}, quantity Int64, cost {MONEY}) ENGINE = SummingMergeTree "
+        f"ORDER BY (bucket, tenant, {key}, dims_key, unit) "
+        f"TTL toDate(intDiv(bucket, 1000000000)) + INTERVAL {rollup_retention_days} DAY {settings}"
+        for name in ("rollup_unit_hour", "rollup_unit_day")]
+    return [
+        f"ALTER TABLE {db}.calls " + ", ".join(f"ADD COLUMN IF NOT EXISTS {c}" for c in arrays),
+        f"ALTER TABLE {db}.price_history ADD COLUMN IF NOT EXISTS unit_names Array({LC}), "
+        f"ADD COLUMN IF NOT EXISTS unit_costs Array({MONEY})",
+        *tables,
+        f"CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.rollup_unit_day_mv TO {db}.rollup_unit_day AS SELECT "
+        f"bucket - bucket % {DAY_NS} AS bucket, tenant, {key}, dims_key, unit, quantity, cost "
+        f"FROM {db}.rollup_unit_hour",
+    ]
+
+
+def ddl_v4(db: str) -> list[str]:
+    """Schema version 4: the providers' own usage and cost reports (ledger.clickhouse_provider_lines). A
+    report row per (provider, day, kind) names the import whose lines count (the newest `import_id`)."""
+    return [
+        f"CREATE TABLE IF NOT EXISTS {db}.provider_reports (provider String, day Date, kind String, "
+        "import_id Int64, states_cost UInt8, lines UInt32, source String, imported_ns Int64) "
+        "ENGINE = ReplacingMergeTree(import_id) ORDER BY (provider, day, kind)",
+        f"CREATE TABLE IF NOT EXISTS {db}.provider_lines (provider String, day Date, kind String, import_id Int64, "
+        "seq UInt32, model String, model_key String, project String, api_key_id String, service_tier String, "
+        "batch Nullable(UInt8), served_by String, line_item String, requests Nullable(Int64), t_input Int64, "
+        "t_cache_read Int64, t_cache_write Int64, t_output Int64, t_reasoning Int64, cache_write_1h Int64, "
+        f"folded String, units String, cost Nullable({MONEY}), currency String, source String) "
+        "ENGINE = MergeTree ORDER BY (provider, day, kind, import_id, seq)",
+    ]
+
+
 def migrations(db: str, retention_days: int, rollup_retention_days: int) -> list[list[str]]:
     """Forward-only steps; version N is the first N applied (append only)."""
-    return [ddl_v1(db, retention_days, rollup_retention_days), ddl_v2(db)]
+    return [ddl_v1(db, retention_days, rollup_retention_days), ddl_v2(db), ddl_v3(db, rollup_retention_days),
+            ddl_v4(db)]
 
 
-LATEST = 2  # len(migrations(...))
+LATEST = 4  # len(migrations(...))
 
 
 def bootstrap(db: str) -> list[str]:
@@ -123,7 +164,15 @@ def json_row(row: Row, version: int) -> str:
         "price_version": row.price.version, "price_entry": row.price.entry, "unit_prices": row.price.unit_prices,
         "unpriced": row.unpriced, "unmetered": row.unmetered, "invalid": row.invalid,
         "weight_micro": row.weight_micro, "cache_write_1h": row.cache_write_1h, "version": version}
+    if row.units:
+        doc.update(unit_arrays(row.units))
     return json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
+
+
+def unit_arrays(units: Sequence[tuple[str, int, int]]) -> dict[str, list[object]]:
+    """The calls table's unit columns of a row's units (`ledger.units`)."""
+    return {"unit_names": [n for n, _, _ in units], "unit_quantities": [q for _, q, _ in units],
+            "unit_costs": [f"{from_pico(c):f}" for _, _, c in units]}
 
 
 def insert_sql(db: str, token: str, body: str, table: str = "calls") -> str:
@@ -132,14 +181,24 @@ def insert_sql(db: str, token: str, body: str, table: str = "calls") -> str:
     return (f"INSERT INTO {db}.{table} SETTINGS insert_deduplication_token = '{safe}' FORMAT JSONEachRow\n{body}")
 
 
+def _seal_sql(db: str, hour_ns: int, table: str, token: str, sums: str, source: str, by: str) -> str:
+    key = ", ".join(LABEL_FIELDS)
+    return (f"INSERT INTO {db}.{table} SETTINGS insert_deduplication_token = '{token}-{int(hour_ns)}', "
+            "deduplicate_blocks_in_dependent_materialized_views = 1 "
+            f"SELECT {int(hour_ns)} AS bucket, tenant, {key}, toJSONString(dims) AS dims_key, {sums} "
+            f"FROM {db}.calls FINAL{source} WHERE end_ns >= {int(hour_ns)} AND end_ns < {int(hour_ns) + HOUR_NS} "
+            f"GROUP BY tenant, {key}, dims_key{by}")
+
+
 def seal_hour_sql(db: str, hour_ns: int) -> str:
     """Roll one closed hour up from the deduplicated raw rows (FINAL); the token makes it once."""
-    key = ", ".join(LABEL_FIELDS)
-    return (f"INSERT INTO {db}.rollup_hour SETTINGS insert_deduplication_token = 'seal-{int(hour_ns)}', "
-            "deduplicate_blocks_in_dependent_materialized_views = 1 "
-            f"SELECT {int(hour_ns)} AS bucket, tenant, {key}, toJSONString(dims) AS dims_key, {raw_sums()} "
-            f"FROM {db}.calls FINAL WHERE end_ns >= {int(hour_ns)} AND end_ns < {int(hour_ns) + HOUR_NS} "
-            f"GROUP BY tenant, {key}, dims_key")
+    return _seal_sql(db, hour_ns, "rollup_hour", "seal", raw_sums(), "", "")
+
+
+def seal_hour_units_sql(db: str, hour_ns: int) -> str:
+    """`seal_hour_sql` for the billed units of the hour (its own token, so it too is made once)."""
+    return _seal_sql(db, hour_ns, "rollup_unit_hour", "seal-units", "unit, sum(quantity), sum(cost)",
+                     " ARRAY JOIN unit_names AS unit, unit_quantities AS quantity, unit_costs AS cost", ", unit")
 
 
 def sealed_until_sql(db: str) -> str:
@@ -231,10 +290,34 @@ def durations_sql(db: str, start_ns: int, end_ns: int, filters: Mapping[str, Seq
             params.values)
 
 
+def aggregate_units_sql(db: str, table: str, start_ns: int, end_ns: int, filters: Mapping[str, Sequence[str]],
+                        group_by: Sequence[str], by_time: bool) -> tuple[str, dict[str, object]]:
+    """(time, group values..., unit, quantity, cost) of the billed units in [start, end) of "raw" (the calls'
+    unit arrays), "hour" or "day" (the unit rollups)."""
+    params = Params()
+    if table == "raw":
+        source, time_col = (f"{db}.calls FINAL ARRAY JOIN unit_names AS unit, unit_quantities AS quantity, "
+                            "unit_costs AS cost"), "end_ns"
+        time_expr = f"end_ns - end_ns % {60 * 10**9}" if by_time else "0"
+    else:
+        source, time_col = f"{db}.rollup_unit_{table}", "bucket"
+        time_expr = "bucket" if by_time else "0"
+    conds = [f"{time_col} >= {params.add(start_ns, 'Int64')}", f"{time_col} < {params.add(end_ns, 'Int64')}"]
+    keys = [f"{field_expr(g, table, params)} AS g{i}" for i, g in enumerate(group_by)]
+    conds += where(table, filters, params)
+    group = ", ".join(["t", *(f"g{i}" for i in range(len(group_by))), "unit"])
+    sql = (f"SELECT {time_expr} AS t, {''.join(k + ', ' for k in keys)}unit, sum(quantity), sum(cost) FROM {source} "
+           f"WHERE {' AND '.join(conds)} GROUP BY {group}")
+    return sql, params.values
+
+
 CALL_COLUMNS = ("end_ns, trace_id, span_id, parent_span_id, " + ", ".join(LABEL_FIELDS)
                 + ", toJSONString(dims), conversation, user, duration_us, ttft_us, "
                 + ", ".join(f"t_{c}" for c in TOKEN_CLASSES) + ", " + ", ".join(f"c_{c}" for c in COST_CLASSES)
                 + ", unpriced, unmetered, invalid, weight_micro, price_source, price_version, price_entry, unit_prices")
+# after CALL_COLUMNS (calls_sql) or REPRICE_COLUMNS: the unit arrays as text (names joined by \x1f, numbers by ",")
+UNIT_COLUMNS = (", arrayStringConcat(unit_names, char(31)), arrayStringConcat(arrayMap(x -> toString(x), "
+                "unit_quantities), ','), arrayStringConcat(arrayMap(x -> toString(x), unit_costs), ',')")
 
 
 def calls_sql(db: str, filters: Mapping[str, Sequence[str]], start_ns: int | None, end_ns: int | None,
@@ -253,7 +336,8 @@ def calls_sql(db: str, filters: Mapping[str, Sequence[str]], start_ns: int | Non
     if conversation is not None:
         conds.append(f"conversation = {params.add(conversation, 'String')} AND conversation != ''")
         order = "ASC"
-    sql = (f"SELECT {CALL_COLUMNS} FROM {db}.calls FINAL {'WHERE ' + ' AND '.join(conds) if conds else ''} "
+    sql = (f"SELECT {CALL_COLUMNS}{UNIT_COLUMNS} FROM {db}.calls FINAL "
+           f"{'WHERE ' + ' AND '.join(conds) if conds else ''} "
            f"ORDER BY end_ns {order}, trace_id {order}, span_id {order} LIMIT {int(limit)}")
     return sql, params.values
 
@@ -267,7 +351,7 @@ def conversations_sql(db: str, start_ns: int, end_ns: int, filters: Mapping[str,
     if before is not None:
         having = f"HAVING (max(end_ns), conversation) < ({params.add(before[0], 'Int64')}, " \
                  f"{params.add(before[1], 'String')})"
-    total = " + ".join(f"c_{c}" for c in COST_CLASSES)
+    total = " + ".join(f"c_{c}" for c in COST_CLASSES) + " + arraySum(unit_costs)"
     sql = (f"SELECT conversation, count(), {', '.join(f'sum(t_{c})' for c in TOKEN_CLASSES)}, sum({total}), "
            "min(end_ns - duration_us * 1000), max(end_ns), sum(duration_us), "
            "arrayStringConcat(arraySort(groupUniqArray(service)), char(31)), "
@@ -298,5 +382,5 @@ def reprice_rows_sql(db: str, start_ns: int, end_ns: int, after: tuple[int, str,
         conds.append(f"provider = {params.add(provider, 'String')}")
     if model is not None:
         conds.append(f"model = {params.add(model, 'String')}")
-    return (f"SELECT {REPRICE_COLUMNS} FROM {db}.calls FINAL WHERE {' AND '.join(conds)} "
+    return (f"SELECT {REPRICE_COLUMNS}{UNIT_COLUMNS} FROM {db}.calls FINAL WHERE {' AND '.join(conds)} "
             f"ORDER BY end_ns, trace_id, span_id LIMIT {int(limit)}", params.values)

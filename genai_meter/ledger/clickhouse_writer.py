@@ -90,6 +90,7 @@ def seal(executor: Executor, db: str, now_ns: int, grace_ns: int) -> int:
         new_until = hours[-1] + sql.HOUR_NS
     for hour in hours:
         executor.command(sql.seal_hour_sql(db, hour))
+        executor.command(sql.seal_hour_units_sql(db, hour))
     executor.command(sql.set_sealed_until_sql(db, new_until))
     return new_until
 

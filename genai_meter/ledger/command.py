@@ -29,6 +29,7 @@ from genai_meter.ledger import (
     reprice,
     resolve_url,
 )
+from genai_meter.ledger.csvsafe import csv_cell
 from genai_meter.ledger.model import CallRow, LedgerReader
 from genai_meter.ledger.rows import COST_CLASSES, TOKEN_CLASSES
 from genai_meter.ledger.urls import describe
@@ -218,7 +219,7 @@ def export(reader: LedgerReader, start: int, end: int, fmt: str, out: IO[str]) -
         rec = _record(row)
         if writer is not None:
             rec["dimensions"] = json.dumps(rec["dimensions"], sort_keys=True)
-            writer.writerow(rec)
+            writer.writerow({k: csv_cell(v) if isinstance(v, str) else v for k, v in rec.items()})
         else:
             out.write(json.dumps(rec, sort_keys=True) + "\n")
         count += 1

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from genai_meter.config import Config
-from genai_meter.ledger import sqlite_prune
+from genai_meter.ledger import sqlite_prune, sqlite_units
 from genai_meter.ledger.clickhouse_exec import ConnectExecutor, Executor
 from genai_meter.ledger.clickhouse_reprice import reprice_clickhouse
 from genai_meter.ledger.clickhouse_upkeep import forget_customer_executor, forget_user_executor
@@ -32,7 +32,14 @@ from genai_meter.ledger.rows import (
     hash_value,
 )
 from genai_meter.ledger.sqlite_params import labelset_id, price_id
-from genai_meter.ledger.sqlite_rollups import HOUR_NS, add_rollups, hours_sealed_until, rollup_params, upsert_rollup_sql
+from genai_meter.ledger.sqlite_rollups import (
+    HOUR_NS,
+    add_rollups,
+    days_sealed_until,
+    hours_sealed_until,
+    rollup_params,
+    upsert_rollup_sql,
+)
 from genai_meter.ledger.sqlite_schema import MASK32, open_write, rollup_columns
 from genai_meter.ledger.urls import ClickHouseTarget, clickhouse_target, sqlite_path
 from genai_meter.pricing import PriceBook
@@ -103,14 +110,22 @@ def reprice(url: str, config: Config, start_ns: int, end_ns: int, provider: str 
                     "AND labelset IN (SELECT value FROM json_each(?)) ORDER BY end_ns, trace_id, span_id LIMIT ?",
                     (*position, end_ns, json.dumps(ids), CHUNK)).fetchall()
                 deltas: dict[tuple[int, int], list[int]] = {}
+                unit_deltas: dict[tuple[int, int, int], list[int]] = {}
                 pending_prices: dict[Price, int] = {}
                 sealed = hours_sealed_until(conn)  # calls before this are in the rollups: correct them
+                units = sqlite_units.units_of(conn, [(r[0], r[1], r[2]) for r in rows]) \
+                    if rows and sqlite_units.has_units(conn) else {}
                 for r in rows:
-                    labels = sets[r[3]][0]
+                    labels, dims = sets[r[3]]
                     old = tuple(r[9:15])
-                    new = repricer.reprice(labels, tuple(r[4:9]), r[0], bool(r[18]), old, prices.get(r[16]))
+                    old_units = units.get((r[0], r[1], r[2]), [])
+                    new = repricer.reprice(labels, tuple(r[4:9]), r[0], bool(r[18]), old, prices.get(r[16]), dims,
+                                           old_units)
                     if new is None or dry_run:
                         continue
+                    if old_units or new.units:
+                        sqlite_units.replace_units(conn, (r[0], r[1], r[2]), r[3], old_units, new.units,
+                                                   int(result.reprice_id or 0), unit_deltas if r[0] < sealed else None)
                     conn.execute(f"INSERT INTO price_history (trace_id, span_id, reprice, end_ns, price, unpriced, "
                                  f"{_COST_COLS}, list_cost) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                                  (r[1], r[2], result.reprice_id, r[0], r[16], r[17], *old, r[15]))
@@ -129,6 +144,8 @@ def reprice(url: str, config: Config, start_ns: int, end_ns: int, provider: str 
                     delta[_I_LIST] += new.list_cost - r[15]
                 if deltas:
                     add_rollups(conn, deltas)
+                if unit_deltas:
+                    sqlite_units.add_unit_rollups(conn, unit_deltas, days_sealed_until(conn))
                 conn.execute("COMMIT")
             except BaseException:
                 if conn.in_transaction:
@@ -236,6 +253,7 @@ def _forget_customer(conn: sqlite3.Connection, value: str) -> int:
                 params.append(rollup_params(r[0], target, values))
             conn.executemany(upsert_rollup_sql(table), params)
             conn.execute(f"DELETE FROM {table} WHERE labelset = ?", (labelset,))
+        sqlite_units.move_labelset(conn, labelset, target)
         conn.execute("DELETE FROM labelsets WHERE id = ?", (labelset,))
     # the per-field daily rollup keeps the customer's value itself: drop it with the customer
     conn.execute("DELETE FROM rollup_field_day WHERE field = 'customer' AND value = ?", (value,))

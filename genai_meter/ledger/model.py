@@ -22,6 +22,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal, Protocol
 
+from genai_meter.ledger.units import CONTEXT_FIELDS, UnitSums
 from genai_meter.records import Cost, LLMCall
 
 if TYPE_CHECKING:  # rows.py imports this module (Entry): the annotation only, no import circle
@@ -31,7 +32,7 @@ if TYPE_CHECKING:  # rows.py imports this module (Entry): the annotation only, n
 # these at run time (`LedgerReader.fields()`); `user` is the end-user id (hashed unless the config
 # says otherwise) and `conversation` the conversation/session id.
 BASE_FIELDS: tuple[str, ...] = ("service", "environment", "provider", "model", "request_model", "operation",
-                                "status", "error_type", "conversation", "user")
+                                "status", "error_type", "conversation", "user") + CONTEXT_FIELDS
 STEPS: tuple[str, ...] = ("1m", "1h", "1d", "1w", "1mo")
 Step = Literal["1m", "1h", "1d", "1w", "1mo"]
 MAX_POINTS = 5000  # series answers never hold more points than this per group
@@ -110,10 +111,12 @@ class Totals:
     list_cost_pico: int = 0  # the same calls at catalog prices (FOCUS ListCost)
     duration_s_sum: float = 0.0  # for averages
     weighted_calls: float = 0.0  # calls x sample weight (equals `calls` with no sampling weights)
+    units: UnitSums = field(default_factory=UnitSums)  # billed units beyond the six classes, and flagged calls
 
     @property
     def cost_total_pico(self) -> int:
-        return sum(self.cost_pico.values())
+        """The six classes plus every billed unit."""
+        return sum(self.cost_pico.values()) + sum(self.units.cost_pico.values())
 
     @property
     def tokens_total(self) -> int:
@@ -174,10 +177,14 @@ class CallRow:
     user: str
     dimensions: dict[str, str]
     sample_weight: float = 1.0
+    service_tier: str = ""  # "" when the span did not say
+    batch: bool = False
+    units: UnitSums = field(default_factory=UnitSums)  # this call's billed units and flags
 
     @property
     def cost_total_pico(self) -> int:
-        return sum(self.cost_pico.values())
+        """The six classes plus every billed unit."""
+        return sum(self.cost_pico.values()) + sum(self.units.cost_pico.values())
 
 
 @dataclass(slots=True)

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import timedelta
 from typing import Literal, Protocol
 
+from genai_meter.ledger import deadline
 from genai_meter.ledger.model import (
     BASE_FIELDS,
     MAX_POINTS,
@@ -33,6 +34,7 @@ from genai_meter.ledger.model import (
 )
 from genai_meter.ledger.ranking import metric_columns, rank_groups
 from genai_meter.ledger.rows import COST_CLASSES, SUM_NAMES, TOKEN_CLASSES
+from genai_meter.ledger.units import UnitSums
 from genai_meter.periods import NS, local_date, local_midnight_ns
 
 MINUTE_NS = 60 * NS
@@ -41,6 +43,7 @@ DAY_NS = 86400 * NS
 RAW_ONLY = frozenset({"conversation", "user"})
 Table = Literal["raw", "hour", "day"]
 AggRow = tuple[int, tuple[str, ...], Sequence[int]]  # (bucket start or 0, group key, SUM_NAMES sums)
+UnitRow = tuple[int, tuple[str, ...], str, int, int]  # (bucket start or 0, group key, unit, quantity, cost pico)
 _N = len(SUM_NAMES)
 
 
@@ -57,6 +60,10 @@ class Source(Protocol):
                   by_time: bool) -> Iterable[AggRow]:
         """Sums of calls in [start, end) of `table` per group (and per bucket: minute for raw when
         `by_time`, else the table's bucket; 0 when not `by_time`). Rollup ranges are bucket-aligned."""
+
+    def aggregate_units(self, table: Table, start_ns: int, end_ns: int, filters: Filters, group_by: Sequence[str],
+                        by_time: bool) -> Iterable[UnitRow]:
+        """`aggregate` for the billed units and flags (`ledger.units`): per group (and bucket) and unit."""
 
     def durations(self, start_ns: int, end_ns: int, filters: Filters,
                   group_by: Sequence[str]) -> Iterable[tuple[tuple[str, ...], int]]:
@@ -146,12 +153,13 @@ def step_starts(start_ns: int, end_ns: int, step: Step, utc_offset_s: int) -> li
             day = (day.replace(day=1) + timedelta(days=32)).replace(day=1)
 
 
-def to_totals(key: tuple[str, ...], sums: Sequence[int]) -> Totals:
+def to_totals(key: tuple[str, ...], sums: Sequence[int], units: UnitSums | None = None) -> Totals:
     s = dict(zip(SUM_NAMES, sums))
     return Totals(key=key, calls=s["calls"], errors=s["errors"], unpriced=s["unpriced"], unmetered=s["unmetered"],
                   invalid=s["invalid"], tokens={c: s[f"t_{c}"] for c in TOKEN_CLASSES},
                   cost_pico={c: s[f"c_{c}"] for c in COST_CLASSES}, list_cost_pico=s["list_cost"],
-                  duration_s_sum=s["duration_us"] / 1_000_000, weighted_calls=s["weight_micro"] / 1_000_000)
+                  duration_s_sum=s["duration_us"] / 1_000_000, weighted_calls=s["weight_micro"] / 1_000_000,
+                  units=units if units is not None else UnitSums())
 
 
 def _add(into: list[int], sums: Sequence[int]) -> None:
@@ -185,7 +193,8 @@ class Reader:
         return clean
 
     def _rows(self, start_ns: int, end_ns: int, filters: dict[str, list[str]], group_by: Sequence[str],
-              hour_ok: bool, day_ok: bool, by_time: bool) -> list[AggRow]:
+              hour_ok: bool, day_ok: bool, by_time: bool) -> tuple[list[AggRow], list[UnitRow]]:
+        """The sums and the unit sums of the range, read from the same parts of the same plan."""
         rollups = not (RAW_ONLY & (set(filters) | set(group_by)))
         hour_ok, day_ok = hour_ok and rollups, day_ok and rollups
         hours_before, days_before = self.source.rollups_before_ns()
@@ -201,22 +210,30 @@ class Reader:
         return rows
 
     def _read(self, parts: list[tuple[Table, int, int]], filters: dict[str, list[str]], group_by: Sequence[str],
-              by_time: bool) -> list[AggRow]:
-        return [r for table, s, e in parts for r in self.source.aggregate(table, s, e, filters, group_by, by_time)]
+              by_time: bool) -> tuple[list[AggRow], list[UnitRow]]:
+        sums = [r for table, s, e in parts for r in self.source.aggregate(table, s, e, filters, group_by, by_time)]
+        units = [r for table, s, e in parts
+                 for r in self.source.aggregate_units(table, s, e, filters, group_by, by_time)]
+        return sums, units
 
-    def _groups(self, start_ns: int, end_ns: int, clean: dict[str, list[str]],
-                group_by: Sequence[str]) -> dict[tuple[str, ...], list[int]]:
+    def _groups(self, start_ns: int, end_ns: int, clean: dict[str, list[str]], group_by: Sequence[str]
+                ) -> tuple[dict[tuple[str, ...], list[int]], dict[tuple[str, ...], UnitSums]]:
+        """SUM_NAMES sums and billed units per group of the range."""
         groups: dict[tuple[str, ...], list[int]] = {}
-        for _, key, sums in self._rows(start_ns, end_ns, clean, group_by, True, True, False):
+        rows, unit_rows = self._rows(start_ns, end_ns, clean, group_by, True, True, False)
+        for _, key, sums in deadline.checked(rows):
             _add(groups.setdefault(key, [0] * _N), sums)
-        return groups
+        units: dict[tuple[str, ...], UnitSums] = {}
+        for _, key, name, quantity, cost in unit_rows:
+            units.setdefault(key, UnitSums()).add(name, quantity, cost)
+        return groups, units
 
     def totals(self, start_ns: int, end_ns: int, filters: Filters, group_by: Sequence[str] = ()) -> list[Totals]:
         clean = self._check(filters, group_by)
-        groups = self._groups(start_ns, end_ns, clean, group_by)
+        groups, units = self._groups(start_ns, end_ns, clean, group_by)
         if not groups and not group_by:
             return [Totals(key=(), tokens=dict.fromkeys(TOKEN_CLASSES, 0), cost_pico=dict.fromkeys(COST_CLASSES, 0))]
-        return [to_totals(k, v) for k, v in sorted(groups.items())]
+        return [to_totals(k, v, units.get(k)) for k, v in deadline.checked(sorted(groups.items()))]
 
     def series(self, start_ns: int, end_ns: int, step: Step, filters: Filters, group_by: Sequence[str] = (),
                utc_offset_s: int = 0) -> dict[tuple[str, ...], list[Point]]:
@@ -227,11 +244,16 @@ class Reader:
         hour_ok = step != "1m" and utc_offset_s % 3600 == 0
         day_ok = step in ("1d", "1w", "1mo") and utc_offset_s == 0
         groups: dict[tuple[str, ...], dict[int, list[int]]] = {}
-        for bucket, key, sums in self._rows(start_ns, end_ns, clean, group_by, hour_ok, day_ok, True):
+        rows, unit_rows = self._rows(start_ns, end_ns, clean, group_by, hour_ok, day_ok, True)
+        for bucket, key, sums in deadline.checked(rows):
             point = starts[bisect.bisect_right(starts, max(bucket, start_ns)) - 1]
             _add(groups.setdefault(key, {}).setdefault(point, [0] * _N), sums)
-        return {key: [Point(p, to_totals(key, s)) for p, s in sorted(points.items())]
-                for key, points in sorted(groups.items())}
+        units: dict[tuple[tuple[str, ...], int], UnitSums] = {}
+        for bucket, key, name, quantity, cost in unit_rows:
+            point = starts[bisect.bisect_right(starts, max(bucket, start_ns)) - 1]
+            units.setdefault((key, point), UnitSums()).add(name, quantity, cost)
+        return {key: [Point(p, to_totals(key, s, units.get((key, p)))) for p, s in sorted(points.items())]
+                for key, points in deadline.checked(sorted(groups.items()))}
 
     def top(self, start_ns: int, end_ns: int, by: str, metric: Literal["cost", "tokens", "calls"], k: int,
             filters: Filters) -> list[Totals]:
@@ -250,22 +272,28 @@ class Reader:
         clean = self._check(filters, group_by)
         metric_columns(metric)
         engine = getattr(self.source, "ranked", None)
-        if engine is not None:
+        if engine is not None and not self._has_units(start_ns, end_ns, clean):
             ranked: Ranked = engine(self._engine_parts(start_ns, end_ns, clean, group_by), clean, group_by, limit,
                                     metric)
             return ranked
-        return rank_groups(self._groups(start_ns, end_ns, clean, group_by), limit, metric, to_totals)
+        return rank_groups(*self._groups(start_ns, end_ns, clean, group_by), limit, metric, to_totals)
 
     def each_group(self, start_ns: int, end_ns: int, filters: Filters, group_by: Sequence[str],
                    metric: Metric = "cost") -> Iterator[Totals]:
         clean = self._check(filters, group_by)
         metric_columns(metric)
         engine = getattr(self.source, "each_group", None)
-        if engine is not None:
+        if engine is not None and not self._has_units(start_ns, end_ns, clean):
             groups: Iterator[Totals] = engine(self._engine_parts(start_ns, end_ns, clean, group_by), clean,
                                               group_by, metric)
             return groups
-        return iter(rank_groups(self._groups(start_ns, end_ns, clean, group_by), None, metric, to_totals).rows)
+        return iter(rank_groups(*self._groups(start_ns, end_ns, clean, group_by), None, metric, to_totals).rows)
+
+    def _has_units(self, start_ns: int, end_ns: int, clean: dict[str, list[str]]) -> bool:
+        """Whether calls of the range carry billed units or flags: the engine's statements rank the six
+        classes only, so such ranges are ranked here, units included."""
+        return any(True for table, s, e in self._engine_parts(start_ns, end_ns, clean, ())
+                   for _ in self.source.aggregate_units(table, s, e, clean, (), False))
 
     def series_ranked(self, start_ns: int, end_ns: int, step: Step, filters: Filters, group_by: Sequence[str],
                       limit: int | None, utc_offset_s: int = 0) -> Iterator[tuple[int, Ranked]]:
@@ -321,10 +349,10 @@ class Reader:
     def latency(self, start_ns: int, end_ns: int, filters: Filters, group_by: Sequence[str] = ()) -> list[Latency]:
         clean = self._check(filters, group_by)
         groups: dict[tuple[str, ...], list[int]] = {}
-        for key, us in self.source.durations(start_ns, end_ns, clean, group_by):
+        for key, us in deadline.checked(self.source.durations(start_ns, end_ns, clean, group_by)):
             groups.setdefault(key, []).append(us)
         out = []
-        for key, values in sorted(groups.items()):
+        for key, values in deadline.checked(sorted(groups.items())):
             values.sort()
             n = len(values)
 

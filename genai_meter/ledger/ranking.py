@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 from genai_meter.ledger.model import Ranked, Totals
 from genai_meter.ledger.rows import COST_CLASSES, SUM_NAMES, TOKEN_CLASSES
+from genai_meter.ledger.units import UnitSums
 
 METRIC_COLUMNS = {"cost": tuple(SUM_NAMES.index(f"c_{c}") for c in COST_CLASSES),
                   "tokens": tuple(SUM_NAMES.index(f"t_{c}") for c in TOKEN_CLASSES),
@@ -26,17 +27,28 @@ def metric_columns(metric: str) -> tuple[int, ...]:
     return found
 
 
-def rank_groups(groups: Mapping[tuple[str, ...], Sequence[int]], limit: int | None, metric: str,
-                to_totals: Callable[[tuple[str, ...], Sequence[int]], Totals]) -> Ranked:
-    """The top `limit` of `groups` (SUM_NAMES sums per key) and the remainder (every group: None)."""
+def rank_groups(groups: Mapping[tuple[str, ...], Sequence[int]], units: Mapping[tuple[str, ...], UnitSums],
+                limit: int | None, metric: str,
+                to_totals: Callable[[tuple[str, ...], Sequence[int], UnitSums | None], Totals]) -> Ranked:
+    """The top `limit` of `groups` (SUM_NAMES sums per key, with the billed `units` of each key: their cost
+    counts in the cost metric) and the remainder (every group: None)."""
     columns = metric_columns(metric)
+
+    def value(key: tuple[str, ...], sums: Sequence[int]) -> int:
+        extra = units[key].cost_total_pico if metric == "cost" and key in units else 0
+        return sum(sums[i] for i in columns) + extra
+
     ordered = sorted(((key, sums) for key, sums in groups.items() if sums[0]),
-                     key=lambda kv: (-sum(kv[1][i] for i in columns), kv[0]))
+                     key=lambda kv: (-value(*kv), kv[0]))
     if limit is None or len(ordered) <= limit:
-        return Ranked([to_totals(k, v) for k, v in ordered], None, len(ordered), limit)
+        return Ranked([to_totals(k, v, units.get(k)) for k, v in ordered], None, len(ordered), limit)
     limit = max(limit, 0)
     rest = [0] * len(SUM_NAMES)
-    for _, sums in ordered[limit:]:
+    rest_units = UnitSums()
+    for key, sums in ordered[limit:]:
         for i, v in enumerate(sums):
             rest[i] += v
-    return Ranked([to_totals(k, v) for k, v in ordered[:limit]], to_totals((), rest), len(ordered), limit)
+        if key in units:
+            rest_units.merge(units[key])
+    return Ranked([to_totals(k, v, units.get(k)) for k, v in ordered[:limit]], to_totals((), rest, rest_units),
+                  len(ordered), limit)

@@ -16,6 +16,7 @@ from typing import NamedTuple
 
 from genai_meter.config import Config
 from genai_meter.ledger.model import Entry
+from genai_meter.ledger.units import UnitAmount, context_dims, unit_amounts, units_cost
 from genai_meter.money import to_pico
 from genai_meter.records import Cost, LLMCall
 
@@ -77,6 +78,7 @@ class Row(NamedTuple):
     invalid: str
     weight_micro: int
     cache_write_1h: int = 0
+    units: tuple[UnitAmount, ...] = ()  # billed units and flags (`ledger.units`), sorted; () for most calls
 
     def sums(self) -> list[int]:
         """This call's contribution to every SUM_NAMES sum."""
@@ -166,9 +168,9 @@ class RowBuilder:
         present (hashed where configured); the same tuple objects for every call of one label set."""
         raw = call.dimensions
         key = (call.service, call.environment, call.provider, call.model, call.request_model, call.operation,
-               call.status, call.error_type, *map(raw.get, self.dimensions)) if raw else \
-            (call.service, call.environment, call.provider, call.model, call.request_model, call.operation,
-             call.status, call.error_type)
+               call.status, call.error_type, call.service_tier, call.batch, *map(raw.get, self.dimensions)) if raw \
+            else (call.service, call.environment, call.provider, call.model, call.request_model, call.operation,
+                  call.status, call.error_type, call.service_tier, call.batch)
         found = self._sets.get(key)
         if found is None:
             dims = []
@@ -177,6 +179,8 @@ class RowBuilder:
                 if value:
                     value = str(value)
                     dims.append((name, hash_value(value) if name in self.hashed else value))
+            if call.service_tier or call.batch:
+                dims = sorted(dims + list(context_dims(call)))
             found = ((call.service, call.environment, call.provider, call.model, call.request_model or call.model,
                       call.operation, call.status, call.error_type), tuple(dims))
             if len(self._sets) >= _LABELSETS_MAX:
@@ -189,15 +193,20 @@ class RowBuilder:
         raw = call.dimensions  # the cache lookup of `labelset`, inlined
         found = self._sets.get(
             (call.service, call.environment, call.provider, call.model, call.request_model, call.operation,
-             call.status, call.error_type, *map(raw.get, self.dimensions)) if raw else
+             call.status, call.error_type, call.service_tier, call.batch, *map(raw.get, self.dimensions)) if raw else
             (call.service, call.environment, call.provider, call.model, call.request_model, call.operation,
-             call.status, call.error_type))
+             call.status, call.error_type, call.service_tier, call.batch))
         labels, dims = found if found is not None else self.labelset(call)
         if cost is None:
             costs, price, unpriced = _NO_COSTS, NO_PRICE, int(not call.invalid)
         else:
             costs, price, unpriced = cost.pico if len(cost.pico) == 6 else cost_pico(cost), price_of(cost), 0
-        list_cost = sum(costs) if entry.catalog_cost is None else sum(cost_pico(entry.catalog_cost))
+        units = unit_amounts(call, cost) if call.units or call.estimate or (cost is not None and cost.unpriced_units) \
+            else ()
+        if entry.catalog_cost is None:
+            list_cost = sum(costs) + units_cost(units) if units else sum(costs)
+        else:
+            list_cost = sum(cost_pico(entry.catalog_cost)) + sum(entry.catalog_cost.unit_pico.values())
         user = call.user_id
         if user and self.hash_users:
             user = _USERS.get(user) or hashed_user(user)
@@ -213,7 +222,7 @@ class RowBuilder:
             duration if duration > 0 else 0, None if ttft is None else max(0, round(ttft * 1_000_000)),
             (t.input, t.cache_read, t.cache_write, t.output, t.reasoning),
             costs, list_cost, price, unpriced, call.unmetered, call.invalid,
-            1_000_000 if weight == 1.0 else round(weight * 1_000_000), 1 if call.cache_write_1h else 0,
+            1_000_000 if weight == 1.0 else round(weight * 1_000_000), 1 if call.cache_write_1h else 0, units,
         ))
 
     def rows(self, entries: Sequence[Entry]) -> list[Row]:

@@ -32,6 +32,7 @@ INSERT_CALL = (f"INSERT INTO calls ({', '.join(CALL_COLUMNS)}) VALUES ({', '.joi
                f"{', '.join('?' * 19)})")
 Params = tuple[Any, ...]  # one call's INSERT_CALL parameters
 END, LABELSET, PRICE = 0, 4, 8  # the positions of the end time, the label set id and the price id
+UNITS = len(CALL_COLUMNS)  # a call with billed units has them as one more parameter, past INSERT_CALL's
 NO_TTFT = -1
 
 LabelSet = tuple[tuple[str, ...], tuple[tuple[str, str], ...]]  # (LABEL_FIELDS values, sorted dimensions)
@@ -209,12 +210,15 @@ def params_of(rows: Sequence[Row], dicts: Dictionaries) -> list[Params]:
     if not rows:
         return []
     (ends, traces, spans, parents, labels, dims, conversations, users, durations, ttfts, tokens, costs, list_costs,
-     prices, unpriced, unmetered, invalid, weights, cache_1h) = zip(*rows)
+     prices, unpriced, unmetered, invalid, weights, cache_1h, *rest) = zip(*rows)
     sets, ids = dicts.resolve(dict.fromkeys(zip(labels, dims)), dict.fromkeys(prices))
-    return list(zip(ends, map(bytearray, traces), map(bytearray, spans), map(bytearray, parents),
-                    map(sets.__getitem__, zip(labels, dims)), conversations, users,
-                    [NO_TTFT if t is None else t for t in ttfts], map(ids.__getitem__, prices), unmetered, invalid,
-                    cache_1h, *zip(*tokens), *zip(*costs), list_costs, durations, weights, unpriced))
+    params = list(zip(ends, map(bytearray, traces), map(bytearray, spans), map(bytearray, parents),
+                      map(sets.__getitem__, zip(labels, dims)), conversations, users,
+                      [NO_TTFT if t is None else t for t in ttfts], map(ids.__getitem__, prices), unmetered, invalid,
+                      cache_1h, *zip(*tokens), *zip(*costs), list_costs, durations, weights, unpriced))
+    if rest and any(rest[0]):  # billed units: one more parameter after the INSERT_CALL ones (`UNITS`)
+        params = [p + (u,) if u else p for p, u in zip(params, rest[0])]
+    return params
 
 
 @runtime_checkable

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from genai_meter.config import LedgerConfig
+from genai_meter.ledger import sqlite_units
 from genai_meter.ledger.sqlite_rollups import seal_hours_in
 
 DAY_NS = 86400 * 10**9
@@ -88,6 +89,7 @@ def _delete_batch(conn: sqlite3.Connection, before_ns: int | None, batch: int, k
         _keep_identities(conn, last, keep)
         cur = conn.execute("DELETE FROM calls WHERE end_ns <= ?", (last,))
         conn.execute("DELETE FROM price_history WHERE end_ns <= ?", (last,))
+        sqlite_units.prune_calls(conn, last)
         # the newest prune cutoff, never moved back (a late call pruned later): the writer looks calls before
         # it up among the pruned identities
         conn.execute("INSERT INTO meta (key, value) VALUES ('raw_since_ns', ?) ON CONFLICT (key) DO UPDATE SET "
@@ -131,5 +133,6 @@ def prune_connection(conn: sqlite3.Connection, path: Path, config: LedgerConfig,
     conn.execute("DELETE FROM rollup_hour WHERE bucket < ?", (rollup_cutoff,))
     conn.execute("DELETE FROM rollup_day WHERE bucket < ?", (rollup_cutoff - rollup_cutoff % DAY_NS,))
     conn.execute("DELETE FROM rollup_field_day WHERE bucket < ?", (rollup_cutoff - rollup_cutoff % DAY_NS,))
+    sqlite_units.prune_rollups(conn, rollup_cutoff, rollup_cutoff - rollup_cutoff % DAY_NS)
     conn.execute("COMMIT")
     return deleted

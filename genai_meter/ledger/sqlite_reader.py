@@ -8,12 +8,10 @@ commits (`PRAGMA data_version`); the label sets (id -> labels, for the calls of 
 conversations) and the dimension values are cached until the file's dictionary generation moves
 (`ledger forget`: label-set ids are never reused, schema v6), checked once per query. Money sums are
 taken as high and low 32-bit parts (`SUM(c >> 32)`, `SUM(c & 0xFFFFFFFF)`), so no SQL sum overflows.
-Each query is one statement in autocommit mode: no read transaction is held between calls or pages.
-
-Each query first checks that the file at the path is still the one opened (a connection keeps
-reading a file moved away or deleted): gone, it raises `LedgerFileGone` (a `LedgerUnavailable`,
-kind FILE_GONE, naming the path) until the file is back; replaced by another file, the reader opens
-that one (and drops its caches).
+Each query is one autocommit statement (no read transaction held between calls or pages), after a
+check that the file at the path is still the one opened (a connection keeps reading a file moved
+away): gone, `LedgerFileGone` (kind FILE_GONE, naming the path) until it is back; replaced, the
+reader opens the new file and drops its caches.
 """
 
 from __future__ import annotations
@@ -21,10 +19,9 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
 
 from genai_meter.config import Config
-from genai_meter.ledger import sqlite_grouped
+from genai_meter.ledger import deadline, sqlite_grouped, sqlite_units
 from genai_meter.ledger.model import (
     BASE_FIELDS,
     CallRow,
@@ -35,12 +32,13 @@ from genai_meter.ledger.model import (
     Ranked,
     Totals,
 )
-from genai_meter.ledger.query import AggRow, Reader, Table, to_totals
-from genai_meter.ledger.rows import COST_CLASSES, LABEL_FIELDS, MONEY_SUMS, SUM_NAMES, TOKEN_CLASSES
+from genai_meter.ledger.query import AggRow, Reader, Table, UnitRow, to_totals
+from genai_meter.ledger.rows import LABEL_FIELDS, MONEY_SUMS, SUM_NAMES
+from genai_meter.ledger.sqlite_calls import read_calls, read_conversations
 from genai_meter.ledger.sqlite_grouped import LABEL_INDEX, RAW_ERRORS, RAW_SUMS, ROLLUP_SUMS, Part
 from genai_meter.ledger.sqlite_params import read_generation
 from genai_meter.ledger.sqlite_rollups import DAY_MARK
-from genai_meter.ledger.sqlite_schema import GENERATION, HOUR_MARK, MASK32, LedgerFileGone, file_identity, open_read
+from genai_meter.ledger.sqlite_schema import GENERATION, HOUR_MARK, LedgerFileGone, file_identity, open_read
 from genai_meter.ledger.urls import LedgerOpenError
 
 _LABEL_INDEX = LABEL_INDEX
@@ -48,12 +46,6 @@ _RAW_SUMS, _ROLLUP_SUMS, _RAW_ERRORS = RAW_SUMS, ROLLUP_SUMS, RAW_ERRORS
 _MONEY_INDEX = frozenset(SUM_NAMES.index(n) for n in MONEY_SUMS)
 CACHE_ENTRIES = 64  # aggregate answers kept per connection until another connection commits
 CACHE_MAX_ROWS = 50_000
-CALL_SELECT = ("SELECT c.end_ns, c.trace_id, c.span_id, c.parent_span_id, c.labelset, c.conversation, c.user, "
-               "c.duration_us, c.ttft_us, c.t_input, c.t_cache_read, c.t_cache_write, c.t_output, c.t_reasoning, "
-               "c.c_input, c.c_cache_read, c.c_cache_write, c.c_output, c.c_reasoning, c.c_request, c.unpriced, "
-               "c.unmetered, c.invalid, c.weight_micro, p.source, p.version, p.entry, p.unit_prices, "
-               f"{', '.join('l.' + f for f in LABEL_FIELDS)}, l.dims "
-               "FROM calls c JOIN prices p ON p.id = c.price JOIN labelsets l ON l.id = c.labelset")
 
 
 def dim_path(name: str) -> str:
@@ -81,10 +73,11 @@ def _totals(key: tuple[str, ...], raw: Sequence[int | None]) -> Totals:
 class SQLiteSource:
     """Read-only queries on one ledger file. One per thread."""
 
-    def __init__(self, path: Path, config: Config) -> None:
+    def __init__(self, path: Path, config: Config, interruptible: bool = False) -> None:
         self.path = path
         self._busy_timeout_s = config.ledger.busy_timeout_seconds
-        self._conn = open_read(path, self._busy_timeout_s)
+        self._interruptible = interruptible
+        self._conn = open_read(path, self._busy_timeout_s, interruptible)
         self._identity = file_identity(path)
         self._generation = read_generation(self._conn)
         self._dims = tuple(config.active_dimensions)
@@ -109,7 +102,7 @@ class SQLiteSource:
         if now is None:
             raise LedgerFileGone(f"{self.path}: the ledger file is gone (moved away or deleted)")
         try:
-            conn = open_read(self.path, self._busy_timeout_s)
+            conn = open_read(self.path, self._busy_timeout_s, self._interruptible)
         except LedgerOpenError as exc:
             raise LedgerFileGone(f"{self.path}: the ledger file was replaced by one that cannot be read: {exc}") \
                 from None
@@ -140,7 +133,6 @@ class SQLiteSource:
     def close(self) -> None:
         self._conn.close()
 
-    # -- label sets ------------------------------------------------------------------------------
 
     def _refresh(self) -> None:
         self._check_file()
@@ -201,7 +193,6 @@ class SQLiteSource:
             conds.insert(0, f"{alias}labelset IN (SELECT id FROM labelsets WHERE {' AND '.join(label_conds)})")
         return conds, label_params + params
 
-    # -- aggregates ------------------------------------------------------------------------------
 
     def ranked(self, parts: Sequence[Part], filters: Filters, group_by: Sequence[str], limit: int | None,
                metric: str) -> Ranked:
@@ -260,7 +251,7 @@ class SQLiteSource:
             sql = (f"SELECT {time_expr} AS t, {''.join(g + ', ' for g in group_by)}{', '.join(sums)} FROM {name} "
                    f"WHERE {' AND '.join(conds)}{' GROUP BY ' + group if group else ''}")
             rows = self._conn.execute(sql, [start_ns, end_ns, *params]).fetchall()
-            return [(r[0], tuple(str(v) for v in r[1:1 + n]), combine(r[1 + n:])) for r in rows
+            return [(r[0], tuple(str(v) for v in r[1:1 + n]), combine(r[1 + n:])) for r in deadline.checked(rows)
                     if r[1 + n] is not None and (r[1 + n] or group)]
         inner_group = ", ".join(["t" if by_time else "", "labelset", *raw_groups]).lstrip(", ")
         inner = (f"SELECT {time_expr} AS t, labelset, {''.join(g + ', ' for g in raw_groups)}"
@@ -274,7 +265,13 @@ class SQLiteSource:
         group = ", ".join(["s.t", *(f"g{i}" for i in range(len(keys)))])
         sql = f"SELECT s.t, {cols} FROM ({inner}) s JOIN labelsets l ON l.id = s.labelset GROUP BY {group}"
         rows = self._conn.execute(sql, [*key_params, start_ns, end_ns, *params]).fetchall()
-        return [(r[0], tuple(str(v) for v in r[1:1 + n]), combine(r[1 + n:])) for r in rows]
+        return [(r[0], tuple(str(v) for v in r[1:1 + n]), combine(r[1 + n:])) for r in deadline.checked(rows)]
+
+    def aggregate_units(self, table: Table, start_ns: int, end_ns: int, filters: Filters, group_by: Sequence[str],
+                        by_time: bool) -> Iterable[UnitRow]:
+        self._check_file()
+        where, keys = self._where(filters, "c." if table == "raw" else "r."), self._keys(group_by, "c.")
+        return sqlite_units.aggregate(self._conn, table, start_ns, end_ns, *where, *keys, by_time)
 
     def _field_rollup(self, start_ns: int, end_ns: int, filters: Filters, group_by: Sequence[str],
                       by_time: bool) -> list[AggRow] | None:
@@ -372,63 +369,18 @@ class SQLiteSource:
         for row in self._conn.execute(sql, [*key_params, start_ns, end_ns, *params]):
             yield tuple(str(v) for v in row[:-1]), row[-1]
 
-    # -- calls -----------------------------------------------------------------------------------
 
     def calls(self, filters: Filters, start_ns: int | None, end_ns: int | None, before: tuple[int, bytes, bytes] | None,
               limit: int, conversation: str | None = None) -> list[CallRow]:
         self._check_file()
-        conds, params = self._where(filters, "c.")
-        if start_ns is not None:
-            conds.append("c.end_ns >= ?")
-            params.append(start_ns)
-        if end_ns is not None:
-            conds.append("c.end_ns < ?")
-            params.append(end_ns)
-        if before is not None:
-            conds.append("(c.end_ns, c.trace_id, c.span_id) < (?, ?, ?)")
-            params.extend(before)
-        order = "DESC"
-        if conversation is not None:
-            conds.append("c.conversation = ? AND c.conversation <> ''")
-            params.append(conversation)
-            order = "ASC"
-        sql = (f"{CALL_SELECT} {'WHERE ' + ' AND '.join(conds) if conds else ''} "
-               f"ORDER BY c.end_ns {order}, c.trace_id {order}, c.span_id {order} LIMIT ?")
-        return [self._call_row(r) for r in self._conn.execute(sql, [*params, limit]).fetchall()]
-
-    def _call_row(self, r: tuple[Any, ...]) -> CallRow:
-        labels, dims = r[28:36], self._dims_of(r[36])
-        return CallRow(
-            end_ns=r[0], trace_id=r[1].hex(), span_id=r[2].hex(), parent_span_id=r[3].hex(),
-            service=labels[0], environment=labels[1], provider=labels[2], model=labels[3], request_model=labels[4],
-            operation=labels[5], status=labels[6], error_type=labels[7], duration_s=r[7] / 1_000_000,
-            ttft_s=None if r[8] is None else r[8] / 1_000_000, tokens=dict(zip(TOKEN_CLASSES, r[9:14])),
-            cost_pico=dict(zip(COST_CLASSES, r[14:20])), unit_prices=json.loads(r[27]), price_entry=r[26],
-            price_version=r[25], price_source=r[24], unpriced=bool(r[20]), unmetered=r[21], invalid=r[22],
-            conversation=r[5], user=r[6], dimensions=dict(dims), sample_weight=r[23] / 1_000_000)
+        return read_calls(self._conn, self._where(filters, "c."), start_ns, end_ns, before, limit, conversation,
+                          self._dims_of)
 
     def conversation_groups(self, start_ns: int, end_ns: int, filters: Filters, before: tuple[int, str] | None,
                             limit: int) -> list[Conversation]:
         self._refresh()
-        conds, params = self._where(filters)
-        total = " + ".join(f"c_{c}" for c in COST_CLASSES)
-        having = "HAVING (MAX(end_ns), conversation) < (?, ?)" if before else ""
-        sql = (f"SELECT conversation, COUNT(*), {', '.join(f'SUM(t_{c})' for c in TOKEN_CLASSES)}, "
-               f"SUM(({total}) >> 32), SUM(({total}) & {MASK32}), MIN(end_ns - duration_us * 1000), MAX(end_ns), "
-               f"SUM(duration_us), group_concat(DISTINCT labelset), SUM(unpriced) + SUM(invalid <> ''), "
-               f"SUM(unmetered <> '') FROM calls "
-               f"WHERE end_ns >= ? AND end_ns < ? AND conversation <> '' {''.join(' AND ' + c for c in conds)} "
-               f"GROUP BY conversation {having} ORDER BY MAX(end_ns) DESC, conversation DESC LIMIT ?")
-        rows = self._conn.execute(sql, [start_ns, end_ns, *params, *(before or ()), limit]).fetchall()
-        out = []
-        for r in rows:
-            ids = [int(x) for x in str(r[12]).split(",")]
-            out.append(Conversation(
-                conversation=r[0], calls=r[1], tokens=dict(zip(TOKEN_CLASSES, r[2:7])), cost_pico=(r[7] << 32) + r[8],
-                first_ns=r[9], last_ns=r[10], duration_s=r[11] / 1_000_000,
-                services=sorted({self._value(i, "service") for i in ids}),
-                models=sorted({self._value(i, "model") for i in ids}), calls_unpriced=r[13], calls_upper_bound=r[14]))
-        return out
+        return read_conversations(self._conn, self._where(filters), self._where(filters, "c."), start_ns, end_ns,
+                                  before, limit, self._value)
 
     def coverage(self) -> Coverage:
         # one MIN or MAX per subquery: each is a single index seek (MIN and MAX together scan the table)
@@ -444,6 +396,7 @@ class SQLiteSource:
         return Coverage(min(firsts) if firsts else None, max(lasts) if lasts else None, raw_since)
 
 
-def open_sqlite_reader(path: Path, config: Config) -> Reader:
-    """A `LedgerReader` on the SQLite file at `path` (read-only; LedgerOpenError naming the path)."""
-    return Reader(SQLiteSource(path, config))
+def open_sqlite_reader(path: Path, config: Config, interruptible: bool = False) -> Reader:
+    """A `LedgerReader` on the SQLite file at `path` (read-only; LedgerOpenError naming the path);
+    `interruptible`: see `open_read` (one thread only)."""
+    return Reader(SQLiteSource(path, config, interruptible))

@@ -23,6 +23,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 
+from genai_meter.ledger import sqlite_units
 from genai_meter.ledger.rows import MONEY_SUMS, SUM_NAMES
 from genai_meter.ledger.sqlite_schema import HOUR_MARK, MASK32, field_rollup_sql, rollup_columns
 
@@ -128,6 +129,7 @@ def _seal_range(conn: sqlite3.Connection, start_ns: int, end_ns: int) -> None:
             raise
         conn.execute(SEAL_HOURS_SPLIT, (start_ns, end_ns))
     conn.execute("RELEASE seal_hours")
+    sqlite_units.seal_hours(conn, start_ns, end_ns)
 
 
 def seal_hours_in(conn: sqlite3.Connection, until_ns: int) -> int:
@@ -198,6 +200,7 @@ def _seal_days_in(conn: sqlite3.Connection, until_ns: int) -> int:
         for statement in field_rollup_sql("r.bucket >= ? AND r.bucket < ?"):
             conn.execute(statement, (start, target))
         conn.execute(FIELD_STATS, (start, target))
+        sqlite_units.seal_days(conn, start, target)
     if max(target, start) != mark:
         _set_mark(conn, DAY_MARK, max(target, start))
     return max(target, start)

@@ -12,6 +12,7 @@ import sqlite3
 import time
 from pathlib import Path
 
+from genai_meter.ledger import deadline, sqlite_units
 from genai_meter.ledger.model import FILE_GONE, LedgerUnavailable
 from genai_meter.ledger.rows import COST_CLASSES, LABEL_FIELDS, SUM_NAMES, TOKEN_CLASSES
 from genai_meter.ledger.urls import LedgerOpenError
@@ -164,13 +165,30 @@ _V6 = [
     "CREATE TABLE IF NOT EXISTS pruned_calls (end_ns INTEGER NOT NULL, trace_id BLOB NOT NULL, span_id BLOB NOT NULL, "
     "PRIMARY KEY (end_ns, trace_id, span_id)) WITHOUT ROWID",
 ]
-# V7: the read path answers in SQL from per-field rollups. `labelset_dims` holds one row per dimension of a
+# V7: billed units per call and in the rollups, by name through a unit dictionary (sqlite_units); the service
+# tier and the batch flag live in the label sets (reserved dimensions), so they need no table of their own.
+_V7 = sqlite_units.V7
+# V8: the providers' own usage and cost reports (genai-meter reconcile import / pull): one row per
+# (provider, UTC day, report kind) a report covers, and its lines (ledger.sqlite_provider_lines).
+_V8 = [
+    "CREATE TABLE IF NOT EXISTS provider_reports (provider TEXT NOT NULL, day TEXT NOT NULL, kind TEXT NOT NULL, "
+    "states_cost INTEGER NOT NULL, lines INTEGER NOT NULL, source TEXT NOT NULL, imported_ns INTEGER NOT NULL, "
+    "PRIMARY KEY (provider, day, kind)) WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS provider_lines (provider TEXT NOT NULL, day TEXT NOT NULL, kind TEXT NOT NULL, "
+    "seq INTEGER NOT NULL, model TEXT NOT NULL, model_key TEXT NOT NULL, project TEXT NOT NULL, "
+    "api_key_id TEXT NOT NULL, service_tier TEXT NOT NULL, batch INTEGER, served_by TEXT NOT NULL, "
+    "line_item TEXT NOT NULL, requests INTEGER, t_input INTEGER NOT NULL, t_cache_read INTEGER NOT NULL, "
+    "t_cache_write INTEGER NOT NULL, t_output INTEGER NOT NULL, t_reasoning INTEGER NOT NULL, "
+    "cache_write_1h INTEGER NOT NULL, folded TEXT NOT NULL, units TEXT NOT NULL, cost_pico INTEGER, "
+    "currency TEXT NOT NULL, source TEXT NOT NULL, PRIMARY KEY (provider, day, kind, seq)) WITHOUT ROWID",
+]
+# V9: the read path answers in SQL from per-field rollups. `labelset_dims` holds one row per dimension of a
 # label set (kept by triggers, whoever writes the dictionary): a filter or group by a dimension joins it
 # instead of parsing every label set's JSON. `rollup_field_day` is also indexed by value (one value's days),
 # and `field_day_rows` counts, per day and field, the rollup rows and their calls: the planner's statistics
 # (a field whose rows are about as many as its calls is read from raw calls instead).
 _DIMS_OF = "SELECT j.key, j.value, {id} FROM json_each({dims}) j WHERE j.type = 'text'"
-_V7 = [
+_V9 = [
     "CREATE TABLE IF NOT EXISTS labelset_dims (field TEXT NOT NULL, value TEXT NOT NULL, labelset INTEGER NOT NULL, "
     "PRIMARY KEY (field, value, labelset)) WITHOUT ROWID",
     "INSERT OR IGNORE INTO labelset_dims SELECT j.key, j.value, l.id FROM labelsets l, json_each(l.dims) j "
@@ -190,7 +208,7 @@ _V7 = [
     "INSERT OR REPLACE INTO field_day_rows SELECT field, bucket, COUNT(*), SUM(calls) FROM rollup_field_day "
     "GROUP BY 1, 2",
 ]
-MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4, _V5, _V6, _V7]  # append only; never edit a released step
+MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8, _V9]  # append only; never edit a released step
 LATEST = len(MIGRATIONS)
 
 
@@ -206,7 +224,7 @@ def schema_version(conn: sqlite3.Connection) -> int:
 # Every table a ledger file of any version holds (SQLite's own sqlite_* tables aside).
 LEDGER_TABLES = frozenset({"schema_version", "labelsets", "prices", "calls", "rollup_hour", "rollup_day", "meta",
                            "reprices", "price_history", "rollup_field_day", "pruned_calls", "labelset_dims",
-                           "field_day_rows"})
+                           "field_day_rows", "provider_reports", "provider_lines"}) | sqlite_units.TABLES
 _REQUIRED = ("labelsets", "prices", "calls")  # from version 1 on
 
 
@@ -294,8 +312,12 @@ def open_write(path: Path, busy_timeout_s: float) -> sqlite3.Connection:
     return conn
 
 
-def open_read(path: Path, busy_timeout_s: float = 5.0) -> sqlite3.Connection:
-    """A read-only connection (`mode=ro`, never migrates); refuses a missing file or an unknown schema."""
+def open_read(path: Path, busy_timeout_s: float = 5.0, interruptible: bool = False) -> sqlite3.Connection:
+    """A read-only connection (`mode=ro`, never migrates); refuses a missing file or an unknown schema.
+
+    `interruptible`: statements stop once the calling thread's `deadline` has passed. Only for a
+    connection one thread uses: the check runs in Python under SQLite's connection lock, so a second
+    thread waiting on that lock while holding the GIL would deadlock with it."""
     if not path.is_file():
         raise LedgerFileGone(f"{path}: no ledger here (start `genai-meter serve` with the ledger on first)")
     try:
@@ -320,4 +342,6 @@ def open_read(path: Path, busy_timeout_s: float = 5.0) -> sqlite3.Connection:
                                   f"knows ({LATEST}); upgrade genai-meter")
         raise LedgerOpenError(f"{path}: ledger schema version {version}, expected {LATEST}; start `genai-meter "
                               "serve` (or `genai-meter ledger migrate`) once to migrate it")
+    if interruptible:
+        conn.set_progress_handler(deadline.sqlite_progress, deadline.PROGRESS_STEPS)
     return conn

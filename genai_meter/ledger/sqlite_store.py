@@ -33,6 +33,7 @@ from genai_meter.ledger.sqlite_params import (
     INSERT_CALL,
     LABELSET,
     PRICE,
+    UNITS,
     Dictionaries,
     Params,
     labelset_id,
@@ -40,6 +41,8 @@ from genai_meter.ledger.sqlite_params import (
 )
 from genai_meter.ledger.sqlite_rollups import HOUR_NS, add_rollups
 from genai_meter.ledger.sqlite_schema import GENERATION, HOUR_MARK
+from genai_meter.ledger.sqlite_units import store_units
+from genai_meter.ledger.units import units_problem
 
 LOOKUP_CHUNK = 400  # (end time, trace id, span id) keys per lookup statement (3 variables each)
 RAW_SINCE = "raw_since_ns"  # meta: the newest prune cutoff (raw calls before it were pruned)
@@ -143,9 +146,17 @@ def store(conn: sqlite3.Connection, dicts: Dictionaries, params: list[Params], *
         flags, fresh = [True] * len(params), params
     if fresh:
         fresh = sorted(fresh, key=_END)  # time order: inserts append
+        with_units = [p for p in fresh if len(p) > UNITS]
+        if with_units:  # the calls' own columns to `calls`, their units to `call_units`
+            problem = next(filter(None, (units_problem(p[UNITS]) for p in with_units)), None)
+            if problem:
+                raise OutOfBounds(problem)
+            fresh = [p[:UNITS] if len(p) > UNITS else p for p in fresh]
         conn.executemany(INSERT_CALL, fresh)  # IntegrityError: a key stored before (or twice in the batch)
         late = bisect_left(fresh, int(sealed_text or 0), key=_END)  # these end before the sealed hours
         if late:
             add_rollups(conn, _late_sums(conn, fresh[:late]))
+        if with_units:
+            store_units(conn, [(p[0], p[1], p[2], p[LABELSET], p[UNITS]) for p in with_units], int(sealed_text or 0))
     conn.execute("COMMIT")
     return flags

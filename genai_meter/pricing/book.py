@@ -245,9 +245,12 @@ class PriceBook:
         """(True, plan) when every call of (provider, model) is priced by `plan` whatever its time or
         size (one untiered bracket; no auto-update), (True, None) when none ever is (unpriced), else
         (False, None). Resolves the pair if it was not yet. A call with a price context other than the
-        standard one or with units (`units=True`) is never fixed: it takes `cost`'s context path."""
-        if self._follow or units or context_of(service_tier, batch) is not STANDARD:
+        standard one is fixed when its context plan never changes and carries no flag; a call with units
+        (`units=True`) never is: it takes `cost`'s context path."""
+        if self._follow or units:
             return False, None
+        if context_of(service_tier, batch) is not STANDARD:
+            return self._fixed_in(provider, model, service_tier, batch)
         resolved = self._cache.get((provider, model), _UNSEEN)
         if resolved is _UNSEEN:
             self._plan(provider, model, 0)
@@ -257,6 +260,19 @@ class PriceBook:
         if type(resolved) is Plan and not resolved.starts:
             return True, resolved
         return False, None
+
+    def _fixed_in(self, provider: str, model: str, service_tier: str, batch: bool) -> tuple[bool, Plan | None]:
+        """`fixed_price` in a context other than the standard one."""
+        self._plan_in(provider, model, service_tier, batch, 0)  # resolves the context once
+        resolved = self._in_context.get((provider, model, service_tier, batch), _UNSEEN)
+        if resolved is None:
+            return True, None  # unpriced in this context whatever the time
+        if not isinstance(resolved, InContext):
+            return False, None  # the cache started over meanwhile
+        found = resolved.fixed()
+        if found is None or found[1] or found[0].starts:
+            return False, None
+        return True, found[0]
 
     def quote(self, provider: str, model: str, at: datetime, *, input_total: int = 0, service_tier: str = "",
               batch: bool = False) -> Quote | None:

@@ -182,6 +182,13 @@ class CatalogModel:
             return self.periods[0].plan
         return None
 
+    def fixed_in(self, context: PriceContext, matching: tuple[Variant, ...]) -> PlanFlags | None:
+        """The one plan and flags in `context` when they never change with time (one period, every variant
+        `matching` selects always active), else None."""
+        if len(self.periods) != 1 or any(variant.window.kind != _ALWAYS for variant in matching):
+            return None
+        return self.context_plan(0, context, matching)
+
     def matching(self, context: PriceContext) -> tuple[Variant, ...]:
         """The variants whose condition `context` meets, in catalog order (none for the standard context)."""
         if context.standard:

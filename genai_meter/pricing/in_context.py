@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from genai_meter.pricing.catalog_prices import CatalogModel, PlanFlags, Variant
 from genai_meter.pricing.context import PriceContext
-from genai_meter.pricing.overrides import OverrideEntry
+from genai_meter.pricing.overrides import ALWAYS, OverrideEntry
 from genai_meter.pricing.rates import Plan
 from genai_meter.pricing.units import input_tokens_of
 from genai_meter.records import Cost, TokenCounts
@@ -53,6 +53,14 @@ class InContext:
         if self.catalog is None:
             return None
         return self.catalog.context_plan(end_ns, self.context, self.matching)
+
+    def fixed(self) -> PlanFlags | None:
+        """The plan and flags of every call whatever its time (no override entry, or the newest one without
+        `from` with a plan of its own, and a catalog whose context prices never change), else None."""
+        if self.candidates:
+            first = self.candidates[0]
+            return first.own if first.effective_ns == ALWAYS and first.own is not None else None
+        return None if self.catalog is None else self.catalog.fixed_in(self.context, self.matching)
 
     def _discount(self, index: int, entry: OverrideEntry, plan: Plan) -> Plan:
         key = (index, id(plan))

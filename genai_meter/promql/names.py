@@ -26,6 +26,11 @@ SERVICE_MODEL_OPERATION: tuple[str, ...] = SERVICE_MODEL + ("operation",)
 SERVICE: tuple[str, ...] = ("service_name", "environment")
 PROVIDER_MODEL: tuple[str, ...] = ("provider", "model")
 SCRAPE_JOB = "genai-meter"  # job name of the processor in the generated Prometheus config
+REPORTS_SCRAPE_JOB = "genai-meter-reports"  # job name of the report service (its /api/v1/metrics)
+REPORTS_METRICS_PATH = "/api/v1/metrics"
+# The reconciliation gauges (admin only; they change once a day): scraped every 5 minutes
+RECONCILIATION_SCRAPE_JOB = "genai-meter-reconciliation"
+RECONCILIATION_METRICS_PATH = "/api/v1/reconciliation/metrics"
 
 # The one spelling of "input tokens" and "output tokens" as users read them (contract classes).
 INPUT_TOKEN_TYPES = "|".join(c.INPUT_SIDE)

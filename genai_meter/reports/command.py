@@ -2,6 +2,8 @@
 
 Opens the ledger read-only (refuses to start when it does not exist), refuses to bind beyond
 loopback with no tokens configured, starts the schedules and serves with waitress until SIGTERM/SIGINT.
+Waitress gets a worker thread for every heavy request running or queued plus some for light ones
+(`ReportsConfig.worker_threads`), so health never waits behind reports.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import ipaddress
 import logging
 import signal
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -18,7 +21,7 @@ from types import FrameType
 
 from waitress.server import create_server
 
-from genai_meter.config import Config, ConfigError, ReportTokenConfig
+from genai_meter.config import LIGHT_THREADS, Config, ConfigError, ReportTokenConfig
 from genai_meter.ledger import LedgerOpenError, LedgerUnavailable, open_reader, resolve_url
 from genai_meter.ledger.urls import data_dir, describe, sqlite_path
 from genai_meter.pricing import PriceBook
@@ -84,6 +87,19 @@ def check_fields(config: Config, tokens: list[ReportTokenConfig], fields: tuple[
                                  f"(known: {', '.join(fields)})")
 
 
+def check_spool_dir(config: Config) -> None:
+    """Raise ValueError naming `reports.limits.spool_dir` when exports cannot be written there."""
+    if config.reports.limits.spool_dir is None:
+        return
+    folder = config.resolve_path(config.reports.limits.spool_dir)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise ValueError(f"reports.limits.spool_dir: cannot write in {folder}: {exc.strerror}") from None
+
+
 def run(args: argparse.Namespace, config: Config) -> int:
     """Serve until stopped; 0 on a clean stop, 2 on a configuration or startup error (stderr says why)."""
     try:
@@ -93,6 +109,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
             raise ValueError(f"--listen {host}:{port}: refusing to serve beyond loopback with no tokens configured "
                              "(add reports.tokens or reports.tokens_file)")
         validate(config)
+        check_spool_dir(config)
         url = resolve_url(config, args.ledger)
         if url is None:
             raise ValueError("--ledger none: the report service needs a ledger")
@@ -100,7 +117,9 @@ def run(args: argparse.Namespace, config: Config) -> int:
         if path is not None and not path.is_file():
             raise ValueError(f"ledger {path.absolute()} does not exist (run `genai-meter serve` first, or pass "
                              "--ledger)")
-        reader = PerThreadReader(lambda: open_reader(url, config))
+        limits = config.reports.limits
+        reader = PerThreadReader(lambda: open_reader(url, config, interruptible=True),
+                                 keep=limits.heavy_concurrent + LIGHT_THREADS)
         try:
             check_fields(config, tokens, reader.fields())
         except ValueError:
@@ -110,10 +129,12 @@ def run(args: argparse.Namespace, config: Config) -> int:
         print(f"genai-meter reports: {exc}", file=sys.stderr)
         return 2
     book = PriceBook.from_config(config)
-    state = ScheduleState(state_file(config, url), time.time_ns()) if config.reports.schedules else None
-    app = create_app(config, reader, book=book, schedule_status=state.status if state else list, page=web.bp)
+    state = ScheduleState(state_file(config, url), time.time_ns(), config.reports.schedules) \
+        if config.reports.schedules else None
+    app = create_app(config, reader, book=book, schedule_status=state.status if state else list, page=web.bp,
+                     listen_host=host, ledger_url=url)
     try:
-        server = create_server(app, host=host, port=port, threads=config.reports.threads, ident="genai-meter")
+        server = create_server(app, host=host, port=port, threads=config.reports.worker_threads, ident="genai-meter")
     except OSError as exc:
         for closing in (reader, book, state):
             if closing is not None:

@@ -42,6 +42,7 @@ from genai_meter.config import Config, ConfigError
 from genai_meter.contract import MetricNames
 from genai_meter.generate import build_files
 from genai_meter.money import from_pico
+from genai_meter.promql.names import RECONCILIATION_SCRAPE_JOB, REPORTS_SCRAPE_JOB, SCRAPE_JOB
 from genai_meter.stack.budget import with_demo_budget
 from genai_meter.stack.processes import LISTEN_FLAGS, Stack, StopSignals, busy_port
 from genai_meter.stack.seed import LedgerTotals, ledger_totals, seed_history
@@ -108,10 +109,12 @@ def write_artifacts(config: Config, out: Path, args: argparse.Namespace) -> Path
     settings = yaml.safe_load(prometheus_yml.read_text())
     settings["global"]["evaluation_interval"] = "15s"  # alerts show up faster in a short demo
     settings["alerting"]["alertmanagers"] = [{"static_configs": [{"targets": [args.alertmanager_listen]}]}]
+    targets = {SCRAPE_JOB: args.metrics_listen, REPORTS_SCRAPE_JOB: args.reports_listen,
+               RECONCILIATION_SCRAPE_JOB: args.reports_listen}
     for job in settings["scrape_configs"]:
-        target = args.metrics_listen if job["job_name"] == "genai-meter" else args.prometheus_listen
-        job["static_configs"] = [{"targets": [target]}]
-        job["scrape_interval"] = f"{SCRAPE_INTERVAL_S:.0f}s"
+        job["static_configs"] = [{"targets": [targets.get(job["job_name"], args.prometheus_listen)]}]
+        if job["job_name"] != RECONCILIATION_SCRAPE_JOB:  # daily figures: its own slow interval
+            job["scrape_interval"] = f"{SCRAPE_INTERVAL_S:.0f}s"
     prometheus_yml.write_text(yaml.safe_dump(settings, sort_keys=False))
     alertmanager_yml = out / "alertmanager" / "alertmanager.yml"
     alertmanager_yml.write_text(alertmanager_yml.read_text().replace(WEBHOOK_LISTEN, args.webhook_listen))

@@ -3,6 +3,7 @@ Prometheus config (retention >= 100 days) and the Grafana provisioning."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import shutil
@@ -13,7 +14,7 @@ import yaml
 from genai_meter.alert_rules.prometheus_config import RETENTION_DAYS
 from genai_meter.cli import main
 from genai_meter.config import load_config
-from genai_meter.generate import build_files
+from genai_meter.generate import COMPOSE_REPORTS_TOKEN_FILE, build_files
 from tests.support.prometheus import promtool
 
 REPO = Path(__file__).resolve().parents[2]
@@ -68,15 +69,38 @@ def test_prometheus_configs_are_valid(tmp_path: Path) -> None:
     for name in ("prometheus.yml", "prometheus.local.yml"):
         target = tmp_path / name.replace(".yml", "")
         shutil.copytree(DEPLOY / "prometheus", target)
+        token = tmp_path / f"{name}.token"  # promtool reads the credentials file: a stand-in for compose's
+        token.write_text("change-me", encoding="utf-8")
+        text = (target / name).read_text().replace(COMPOSE_REPORTS_TOKEN_FILE, str(token))
+        (target / name).write_text(text)
         result = promtool("check", "config", str(target / name))
         assert result.returncode == 0, result.stdout + result.stderr
-        config = yaml.safe_load((target / name).read_text())
+        config = yaml.safe_load(text)
         jobs = {job["job_name"]: job for job in config["scrape_configs"]}
         assert "genai-meter" in jobs and config["rule_files"] == ["rules/*.yaml"]
+        reconciliation = jobs["genai-meter-reconciliation"]
+        assert reconciliation["metrics_path"] == "/api/v1/reconciliation/metrics"
+        assert reconciliation["static_configs"] == jobs["genai-meter-reports"]["static_configs"]
+        # compose's report service has tokens (Prometheus reads one); the local stack's has none
+        assert reconciliation.get("authorization") == ({"credentials_file": str(token)} if name == "prometheus.yml"
+                                                       else None)
     local = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.local.yml").read_text())
     assert local["scrape_configs"][0]["static_configs"][0]["targets"] == ["127.0.0.1:9464"]
     compose = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
     assert compose["scrape_configs"][0]["static_configs"][0]["targets"] == ["genai-meter:9464"]
+
+
+def test_compose_gives_prometheus_the_report_services_token() -> None:
+    """The reconciliation gauges are admin only: compose mounts the token the report service accepts by
+    default (`change-me`, whose SHA-256 is its default) where the generated config reads it."""
+    compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+    [mount] = compose["services"]["prometheus"]["configs"]
+    assert mount["target"] == COMPOSE_REPORTS_TOKEN_FILE
+    plain = re.fullmatch(r"\$\{GENAI_METER_REPORTS_TOKEN:-(.+)\}", compose["configs"][mount["source"]]["content"])
+    tokens = yaml.safe_load(compose["configs"]["reports-tokens"]["content"])["reports"]["tokens"]
+    default_sha = re.fullmatch(r"\$\{GENAI_METER_REPORTS_TOKEN_SHA256:-([0-9a-f]{64})\}", tokens[0]["sha256"])
+    assert plain and default_sha and tokens[0]["admin"] is True
+    assert hashlib.sha256(plain.group(1).encode()).hexdigest() == default_sha.group(1)
 
 
 def test_prometheus_keeps_at_least_100_days() -> None:

@@ -104,8 +104,8 @@ SUBJECTS = {
     "LLMCacheTokensUnknown": ["provider", "model", "service_name"], "LLMDimensionOverflow": ["dimension"],
     "LLMSeriesOverflow": ["metric"], "LLMMeterDown": ["instance"],
     "LLMInvalidTokenCounts": ["instance"], "LLMCostOutOfRange": ["instance"], "LLMLedgerWriteFailures": ["instance"],
-    "LLMLedgerDisagrees": ["instance"], "LLMWorkersUnresponsive": ["instance"],
-    "LLMPriceCatalogStale": ["instance"],
+    "LLMLedgerDisagrees": ["instance"], "LLMWorkersUnresponsive": ["instance"], "LLMReportDeliveryFailed": ["schedule"],
+    "LLMPriceCatalogStale": ["instance"], "LLMReconciliationDrift": ["provider"],
     **{f"LLMCustomer{m}Anomaly": ["customer"] for m in ("Requests", "Tokens", "Cost")},
     **{f"LLMModel{m}Anomaly": ["provider", "model"] for m in ("Requests", "Tokens", "Cost")},
 }

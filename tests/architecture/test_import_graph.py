@@ -33,7 +33,8 @@ ROOM_RANK: dict[str, int] = {
     "cli": 8, "__main__": 9,
 }
 # Within the floor, the order of its modules (a floor module imports only those before it).
-FLOOR_ORDER = ("periods", "money", "config_base", "config_reconcile", "config", "records", "contract", "__init__")
+FLOOR_ORDER = ("periods", "money", "config_base", "config_pricing", "config_reconcile", "config_reports", "config", "records",
+               "contract", "__init__")
 NEVER = {("dashboards", "alert_rules"), ("alert_rules", "dashboards")}
 
 

@@ -36,14 +36,34 @@ class ReadRecorder(Mapping[str, Any]):
 
 
 def _templated_fixtures() -> list[str]:
+    """The fixtures of templated shapes that are calls (a tool span of such a shape is skipped, never learned)."""
     conventions = Conventions(CONFIG)
-    return [name for name in fixture_names() if conventions.template_key(load_fixture(name)) is not None]
+    return [name for name in fixture_names() if conventions.template_key(load_fixture(name)) is not None
+            and isinstance(conventions.classify(load_fixture(name)), LLMCall)]
 
 
 def test_the_openai_v2_fixtures_take_templates() -> None:
     names = _templated_fixtures()
     assert "recorded/openai_v2.chat" in names
     assert len(names) >= 3
+
+
+def test_semconv_spans_take_templates_under_any_scope() -> None:
+    """The scope is a hint: an app's own scope, OpenLLMetry's and OpenInference's read gen_ai.* spans alike."""
+    span = load_fixture("recorded/openai_v2.chat")
+    conventions = Conventions(CONFIG)
+    reference = conventions.classify(span)
+    assert isinstance(reference, LLMCall)
+    for scope in ("my-company.llm", "", "opentelemetry.instrumentation.openai.v1",
+                  "openinference.instrumentation.openai"):
+        other = SpanRecord(span.name, span.attributes, span.resource, span.start_ns, span.end_ns, span.is_error,
+                           scope)
+        assert conventions.template_key(other) is not None, scope
+        call = conventions.classify(other)
+        assert isinstance(call, LLMCall), scope
+        assert (call.provider, call.model, call.operation, call.tokens) == (
+            reference.provider, reference.model, reference.operation, reference.tokens), scope
+        assert call.source == "semconv", scope
 
 
 def test_classification_of_templated_shapes_reads_only_deciding_and_token_keys() -> None:

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from genai_meter.config import Config
 from genai_meter.conventions import Conventions
 from genai_meter.conventions.plans import MAX_PLANS, ShapePlans
-from genai_meter.records import SpanRecord
+from genai_meter.records import LLMCall, SpanRecord
 from tests.support.record_spans import fixture_names, load_fixture
 
 CONFIG = Config()
@@ -40,11 +40,43 @@ def test_the_openai_v2_shape_is_planned_with_the_shortcut() -> None:
     assert plans.plan(span, span.attributes) is plan  # cached per shape
 
 
-def test_shapes_whose_family_a_value_decides_get_no_plan() -> None:
+def test_shapes_of_key_defined_families_get_no_plan() -> None:
     plans = ShapePlans(())
-    assert plans.compile("", ("gen_ai.operation.name",)) is None  # no scope: gen_ai.system / openlit values
-    assert plans.compile("opentelemetry.instrumentation.openai", ("gen_ai.operation.name",)) is None  # OpenLLMetry
     assert plans.compile("opentelemetry.instrumentation.openai_v2", ("ai.operationId",)) is None  # Vercel keys
+    assert plans.compile("", ("openinference.span.kind", "llm.token_count.prompt")) is None
+    assert plans.compile("", ("gen_ai.operation.name", "telemetry.sdk.name")) is None  # a span saying OpenLIT
+
+
+def test_gen_ai_shapes_are_planned_alike_under_any_scope() -> None:
+    """The scope is a hint: without one that names a family, the keys decide and the shortcut applies."""
+    plans = ShapePlans(())
+    keys = ("gen_ai.operation.name", "gen_ai.provider.name", "gen_ai.usage.input_tokens")
+    for scope in ("", "my-company.llm", "opentelemetry.instrumentation.openai.v1",
+                  "openinference.instrumentation.openai"):
+        plan = plans.compile(scope, keys)
+        assert plan is not None and plan.family == "semconv" and plan.gen_ai_shortcut, scope
+        assert plan.template is not None and plan.hint_resource and not plan.hint_system, scope
+    plan = plans.compile("my-company.llm", (*keys, "gen_ai.is_streaming"))
+    assert plan is not None and plan.family == "openllmetry" and plan.gen_ai_shortcut
+    plan = plans.compile("my-company.llm", (*keys, "gen_ai.system"))
+    assert plan is not None and plan.hint_system  # gen_ai.system=gcp.vertex.agent makes it ADK's
+    plan = plans.compile("my-company.llm", (*keys, "genai_meter.usage.web_searches"))
+    assert plan is not None and plan.template is None and plan.unit_keys == ("genai_meter.usage.web_searches",)
+
+
+def test_a_value_naming_another_family_takes_the_full_path() -> None:
+    conventions = Conventions(CONFIG)
+    attributes = {"gen_ai.operation.name": "chat", "gen_ai.system": "gcp.vertex.agent",
+                  "gen_ai.request.model": "gemini-2.5-flash", "gen_ai.usage.input_tokens": 10}
+    call = conventions.classify(SpanRecord("call_llm", attributes, {}, 0, 1, scope_name="my-app"))
+    assert isinstance(call, LLMCall) and call.source == "adk" and call.provider == "gcp.gemini"
+    assert conventions.template_key(SpanRecord("call_llm", attributes, {}, 0, 1, scope_name="my-app")) is None
+    openlit = {"telemetry.sdk.name": "openlit"}
+    attributes = {"gen_ai.operation.name": "chat", "gen_ai.provider.name": "anthropic", "gen_ai.request.model": "m",
+                  "gen_ai.usage.input_tokens": 10, "gen_ai.usage.cache_read.input_tokens": 4}
+    call = conventions.classify(SpanRecord("chat m", attributes, openlit, 0, 1, scope_name="my-app"))
+    assert isinstance(call, LLMCall) and call.source == "openlit" and call.tokens.input == 10  # exclusive
+    assert conventions.template_key(SpanRecord("chat m", attributes, openlit, 0, 1, scope_name="my-app")) is None
 
 
 def test_the_plan_cache_is_bounded() -> None:

@@ -46,7 +46,7 @@ def test_dimension_cap_folds_new_values_and_keeps_totals_exact() -> None:
     assert values_of(store, "llm_requests_total", "customer") == [OVERFLOW, "a", "b", "c"]
     get = store.get
     common = dict(service_name="checkout", environment="prod", provider="openai", model="gpt-4o",
-                  operation="chat", status="ok")
+                  operation="chat", service_tier="default", status="ok")
     assert get("llm_requests_total", **common, customer=OVERFLOW) == 3
     assert get("llm_requests_total", **common, customer="a") == 2
     assert get(contract.SELF_LABEL_OVERFLOW, dimension="customer") == 3
@@ -120,13 +120,13 @@ def test_series_cap_folds_dimensions_then_everything_with_exact_totals() -> None
         store.record_call(make_call(f"c{i}"), COST)
         n_calls += 1
     assert store.get("llm_requests_total", service_name="checkout", environment="prod", provider="openai",
-                     model="gpt-4o", operation="chat", customer=OVERFLOW, status="ok") == 5
+                     model="gpt-4o", operation="chat", service_tier="default", customer=OVERFLOW, status="ok") == 5
     # each new model takes one folded series, up to a tenth of the cap (at least 10) ...
     for m in range(10):
         store.record_call(make_call(f"x{m}", model=f"model-{m}"), COST)
         n_calls += 1
     assert store.get("llm_requests_total", service_name="checkout", environment="prod", provider="openai",
-                     model="model-3", operation="chat", customer=OVERFLOW, status="ok") == 1
+                     model="model-3", operation="chat", service_tier="default", customer=OVERFLOW, status="ok") == 1
     # ... then the catch-all: every call label __overflow__, the class label (status) kept
     for m in range(10, 40):
         store.record_call(make_call(f"y{m}", model=f"model-{m}", status="error"), COST)

@@ -126,7 +126,8 @@ def test_every_instrument_translates_to_its_contract_name(prefix: str) -> None:
     specs = instrument_specs(config)
     n = contract.MetricNames(prefix)
     expected = {n.requests, n.tokens, n.cost, n.budget_spend, n.budget_tokens, n.budget_limit, n.duration,
-                n.ttft, n.unpriced, n.request_errors, n.unmetered, n.price, n.tool_calls, contract.SELF_SPANS_RECEIVED, contract.SELF_SPANS_COUNTED,
+                n.ttft, n.unpriced, n.request_errors, n.unmetered, n.price, n.tool_calls, n.units, n.partially_priced,
+                n.estimated, contract.SELF_SPANS_RECEIVED, contract.SELF_SPANS_COUNTED,
                 contract.SELF_SPANS_SKIPPED, contract.SELF_SPANS_DUPLICATE, contract.SELF_SPANS_REJECTED,
                 contract.SELF_SPANS_SAMPLED, contract.SELF_LABEL_OVERFLOW, contract.SELF_SERIES_OVERFLOW,
                 contract.SELF_SPANS_FORWARDED, contract.SELF_SPANS_FORWARD_DROPPED, contract.SELF_PROCESSING_ERRORS,

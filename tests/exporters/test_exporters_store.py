@@ -22,7 +22,8 @@ CONFIG = Config(dimensions={
     "feature": {"attributes": ["feature.id"]},
 })
 BASE = {"service_name": "checkout", "environment": "prod", "provider": "openai", "model": "gpt-4o",
-        "operation": "chat"}
+        "operation": "chat"}  # histograms and errors; the usage counters add the service tier (USAGE)
+USAGE = {**BASE, "service_tier": "default"}
 
 
 def make_call(**kw: object) -> LLMCall:
@@ -41,7 +42,7 @@ def make_cost(unit_prices: dict[str, str] | None = None, **by_type: str) -> Cost
 
 
 def labels(**extra: str) -> dict[str, str]:
-    return {**BASE, "customer": "acme", "feature": "search", **extra}
+    return {**USAGE, "customer": "acme", "feature": "search", **extra}
 
 
 @pytest.fixture
@@ -202,8 +203,8 @@ def test_pricing_info_versions() -> None:
 def test_metric_prefix_from_config() -> None:
     store = UsageMetrics(Config(metric_prefix="acme_llm", dimensions={}))
     store.record_call(make_call(dimensions={}), make_cost(input="1"))
-    assert store.get("acme_llm_requests_total", **BASE, status="ok") == 1
-    assert store.get_decimal("acme_llm_cost_usd_total", **BASE, cost_type="input") == Decimal("1")
+    assert store.get("acme_llm_requests_total", **USAGE, status="ok") == 1
+    assert store.get_decimal("acme_llm_cost_usd_total", **USAGE, cost_type="input") == Decimal("1")
     assert b"\nllm_" not in store.render(False)
 
 

@@ -11,7 +11,7 @@ from genai_meter.pricing.rates import build_plan
 from genai_meter.records import Cost, LLMCall, TokenCounts
 
 END_NS = 1_795_449_600 * 10**9
-LABELS = dict(service_name="s", environment="e", provider="openai", model="m", operation="chat", customer="",
+LABELS = dict(service_name="s", environment="e", provider="openai", model="m", operation="chat", service_tier="default", customer="",
               feature="", organization="", project="")
 
 

@@ -29,7 +29,7 @@ def shape(r: Ranked) -> tuple[object, ...]:
 
 def expected(start: int, end: int, filters: dict[str, list[str]], group_by: list[str], limit: int | None,
              metric: str) -> Ranked:
-    return rank_groups(oracle.group_sums(ROWS, start, end, filters, group_by), limit, metric, to_totals)
+    return rank_groups(oracle.group_sums(ROWS, start, end, filters, group_by), {}, limit, metric, to_totals)
 
 
 @SUITE

@@ -101,7 +101,8 @@ def test_failed_calls_count_by_error_type_without_dimensions() -> None:
     assert [(labels["model"], labels["error_type"], value) for labels, value in errors.series()] == [
         ("gpt-4o-mini", "429", 2)]
     assert metrics.get("llm_requests_total", service_name="checkout-api", environment="prod", provider="openai",
-                       model="gpt-4o-mini", operation="chat", customer="", feature="", organization="", project="proj-42",
+                       model="gpt-4o-mini", operation="chat", service_tier="default", customer="", feature="", organization="",
+                       project="proj-42",
                        status="error") == 2
 
 

@@ -17,6 +17,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from benchmarks.mixed_bodies import mixed_body
 from benchmarks.otlp_bodies import Stamper, template_body
 from genai_meter.collector_processor.metering import build_meter, tally
 from genai_meter.collector_processor.metering.meter import Meter
@@ -126,6 +127,14 @@ def test_benchmark_bodies_alike() -> None:
         requests = [extractor.extract(parse_lean(body)).candidates for body in bodies]
         taken = len(_compare(requests))
         assert taken > 0.8 * sum(len(r) for r in requests) - 512 * share  # the first body teaches
+
+
+def test_mixed_traffic_alike() -> None:
+    """Tiers, batch-free legacy keys, OpenLLMetry's and OpenInference's own keys, audio tokens, several scopes."""
+    extractor = SpanExtractor()
+    bodies = Stamper(mixed_body()).bodies(4)
+    requests = [extractor.extract(parse_lean(body)).candidates for body in bodies]
+    assert len(_compare(requests)) > 100
 
 
 def test_every_fixture_alike() -> None:

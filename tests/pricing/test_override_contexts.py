@@ -140,3 +140,17 @@ def test_invalid_context_and_unit_entries(text: str, message: str) -> None:
         parse_overrides(text, "prices.yaml", CurrencyConfig(), "v1")
     assert message in str(raised.value)
     assert str(raised.value).startswith("prices.yaml: entry 0")
+
+
+def test_a_context_price_that_never_changes_is_fixed(book: PriceBook) -> None:
+    """Calls in a context whose price is one plan whatever their time can be counted in bulk (metering.tally)."""
+    fixed, plan = book.fixed_price("self-hosted", "eur-model", service_tier="flex")
+    quote = book.quote("self-hosted", "eur-model", AT, service_tier="flex")
+    assert fixed and quote is not None and plan is quote.plan and quote.flags == ()
+    assert book.fixed_price("self-hosted", "eur-model", batch=True) == (False, None)  # flagged: no batch price
+    assert book.fixed_price("self-hosted", "llama-audio") == (False, None)  # prompt-length tiers
+    fixed, plan = book.fixed_price("self-hosted", "llama-audio", service_tier="flex")  # its input price: no tiers
+    assert fixed and plan is book.quote("self-hosted", "llama-audio", AT, service_tier="flex").plan  # type: ignore[union-attr]
+    assert book.fixed_price("self-hosted", "llama-audio", service_tier="flex", units=True) == (False, None)
+    assert book.fixed_price("openai", "gpt-4o", service_tier="priority") == (False, None)  # variant from a date on
+    assert book.fixed_price("self-hosted", "no-such-model", service_tier="flex") == (True, None)  # never priced

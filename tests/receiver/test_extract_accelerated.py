@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, KeyValue, KeyValueList
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
+from benchmarks.mixed_bodies import mixed_body
 from benchmarks.otlp_bodies import Stamper, llm_span_body, template_body
 from genai_meter.collector_processor.receiver import spans as spans_mod
 from genai_meter.collector_processor.receiver.decode import BadRequest, parse_lean
@@ -175,6 +176,12 @@ def test_the_benchmark_bodies_give_the_same_result(share: float) -> None:
     for body in Stamper(template_body(share, spans=128), first=7).bodies(2):
         both_paths(body)
     both_paths(llm_span_body("acme"))
+
+
+def test_the_mixed_traffic_body_gives_the_same_result() -> None:
+    """Several resources and scopes, traces of four spans, legacy, OpenLLMetry and OpenInference keys."""
+    for body in Stamper(mixed_body(spans=256), first=3).bodies(2):
+        both_paths(body)
 
 
 def test_many_attributes_a_reserved_key_and_an_overlong_int() -> None:

@@ -140,10 +140,10 @@ def test_label_combinations_are_cached_once_resolved() -> None:
     store = _store()
     store.record_call(_call(), COST)
     store.record_call(_call(), COST)
-    assert list(store._combos.values())[0][-1] == ("s", "e", "openai", "gpt-4o", "chat", "acme")
+    assert list(store._combos.values())[0][-1] == ("s", "e", "openai", "gpt-4o", "chat", "default", "acme")
     assert len(store._combos) == 1
     assert store.get("llm_requests_total", service_name="s", environment="e", provider="openai", model="gpt-4o",
-                     operation="chat", customer="acme", status="ok") == 2
+                     operation="chat", service_tier="default", customer="acme", status="ok") == 2
 
 
 def test_overflowing_combinations_are_counted_every_time_and_not_cached() -> None:
@@ -154,7 +154,7 @@ def test_overflowing_combinations_are_counted_every_time_and_not_cached() -> Non
     assert len(store._combos) == 1
     assert store.get(contract.SELF_LABEL_OVERFLOW, dimension="customer") == 3
     assert store.get("llm_requests_total", service_name="s", environment="e", provider="openai", model="gpt-4o",
-                     operation="chat", customer=contract.OVERFLOW, status="ok") == 3
+                     operation="chat", service_tier="default", customer=contract.OVERFLOW, status="ok") == 3
 
 
 def test_odd_raw_values_are_resolved_exactly_without_the_cache() -> None:
@@ -164,7 +164,7 @@ def test_odd_raw_values_are_resolved_exactly_without_the_cache() -> None:
     store.record_call(_call(dimensions={"customer": ["a"]}), COST)  # unhashable
     store.record_call(_call(dimensions={"customer": "x" * 500}), COST)  # longer than the label limit
     assert not store._combos
-    keys = {k[5] for k in store.family("llm_requests_total").keys}
+    keys = {k[6] for k in store.family("llm_requests_total").keys}
     assert keys == {"1", "True", "['a']", "x" * 128}
 
 

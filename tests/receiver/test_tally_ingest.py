@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.mixed_bodies import mixed_body
 from benchmarks.otlp_bodies import Stamper, template_body
 from genai_meter.collector_processor.metering import build_meter
 from genai_meter.collector_processor.metering.meter import Meter
@@ -49,6 +50,7 @@ def _bodies() -> list[bytes]:
     for share, seed in ((1.0, 1), (0.1, 2), (1.0, 3)):
         stamper = Stamper(template_body(share, seed=seed))
         bodies.extend(stamper.bodies(4))
+    bodies.extend(Stamper(mixed_body()).bodies(3))  # tiers, legacy keys, several scopes, audio tokens
     return bodies + bodies[:3]  # resent requests: duplicates
 
 

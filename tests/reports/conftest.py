@@ -189,7 +189,7 @@ def ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Config, K
 @pytest.fixture(scope="module")
 def app(ledger: tuple[Config, Known, LedgerReader]) -> Flask:
     config, _, reader = ledger
-    return create_app(config, reader, clock=lambda: NOW_NS)
+    return create_app(config, reader, clock=lambda: NOW_NS, ledger_url=config.ledger.url)
 
 
 @pytest.fixture()

@@ -111,3 +111,11 @@ def test_port_in_use_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixt
         port = taken.getsockname()[1]
         assert run(args(f"127.0.0.1:{port}"), config) == 2
     assert f"cannot listen on 127.0.0.1:{port}" in capsys.readouterr().err
+
+
+def test_an_unwritable_spool_dir_is_a_startup_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "not-a-dir").write_text("x")
+    config = make_config(tmp_path, {"reports": {"limits": {"spool_dir": "not-a-dir/spool"}}})
+    write_ledger(config, build_calls(n_days=1, per_day=2))
+    assert run(args(), config) == 2
+    assert "reports.limits.spool_dir: cannot write in" in capsys.readouterr().err

@@ -3,18 +3,23 @@ the live traffic's attribution and conversations, the web page's port flag. Real
 
 from __future__ import annotations
 
+import argparse
 import socket
 import subprocess
 import time
 from collections import Counter
 from pathlib import Path
 
+import yaml
+
 from genai_meter.config import Config
 from genai_meter.ledger import open_reader
+from genai_meter.stack.demo import add_arguments, write_artifacts
 from genai_meter.stack.processes import busy_port
 from genai_meter.stack.seed import has_synthetic, ledger_totals, seed_history
 from genai_meter.stack.traffic import CHAT_TURNS, MODELS, ORGANIZATIONS, Traffic
 from genai_meter.stack.webhook import alert_line
+from tests.support.prometheus import promtool
 
 NS = 10**9
 
@@ -87,7 +92,23 @@ def test_alert_lines_name_the_budget_and_its_threshold() -> None:
 def test_make_demo_passes_args_on() -> None:
     """`make demo ARGS=...` hands its options to `genai-meter demo` (a dry run: nothing is installed or started)."""
     root = Path(__file__).resolve().parents[2]
-    done = subprocess.run(["make", "-n", "demo", "ARGS=--rate 5 --reports-listen 127.0.0.1:8081"], cwd=root,
+    done = subprocess.run(["make", "--no-print-directory", "-n", "demo", "ARGS=--rate 5 --reports-listen 127.0.0.1:8081"], cwd=root,
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[-1].endswith("genai-meter demo --rate 5 --reports-listen 127.0.0.1:8081")
+
+
+def test_the_demos_prometheus_scrapes_every_job_where_it_runs(tmp_path: Path) -> None:
+    """The demo's Prometheus config passes promtool; the meter, the report service's self-metrics and its
+    reconciliation gauges are scraped at the ports the demo was given (the gauges at their own interval)."""
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    args = parser.parse_args(["--reports-listen", "127.0.0.1:18081", "--metrics-listen", "127.0.0.1:19464"])
+    config_file = write_artifacts(Config(), tmp_path, args)
+    assert promtool("check", "config", str(config_file)).returncode == 0
+    jobs = {job["job_name"]: job for job in yaml.safe_load(config_file.read_text())["scrape_configs"]}
+    targets = {name: job["static_configs"][0]["targets"] for name, job in jobs.items()}
+    assert targets["genai-meter"] == ["127.0.0.1:19464"]
+    assert targets["genai-meter-reports"] == targets["genai-meter-reconciliation"] == ["127.0.0.1:18081"]
+    assert jobs["genai-meter-reconciliation"]["scrape_interval"] == "5m"
+    assert "authorization" not in jobs["genai-meter-reconciliation"]  # the demo's report service has no tokens

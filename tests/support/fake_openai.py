@@ -11,10 +11,13 @@ Or as a context manager: ``with FakeOpenAI() as server: ...`` (starts and stops 
 
 Endpoints: ``POST /v1/chat/completions`` (plain, or streamed as server-sent events when the body has
 ``"stream": true``; a final usage chunk is sent when ``stream_options.include_usage`` is true, as
-OpenAI does) and ``POST /v1/embeddings``. The response echoes the request's model (unless
-``response_model`` is set) and reports the configured usage, with
-``prompt_tokens_details.cached_tokens`` and ``completion_tokens_details.reasoning_tokens``.
-Embeddings report ``prompt_tokens`` as their usage.
+OpenAI does), ``POST /v1/embeddings`` and ``POST /v1/images/generations``. The response echoes the
+request's model (unless ``response_model`` is set) and reports the configured usage, with
+``prompt_tokens_details.cached_tokens`` / ``audio_tokens`` and ``completion_tokens_details.reasoning_tokens``
+/ ``audio_tokens`` (audio tokens only for a model whose name says ``audio``, as OpenAI's audio models
+report them; parts of the prompt and completion tokens), and the ``service_tier`` the call was served at,
+as OpenAI answers it: the one asked for, ``default`` for none or ``auto``. Embeddings report
+``prompt_tokens`` as their usage; image generation answers one image URL per image asked for (``n``).
 
 ``fail_next`` makes the next requests fail; ``failing_models`` makes every request for a model fail
 (handy when the client runs in another process). Error answers carry OpenAI's error body and ``x-should-retry: false``, so the openai SDK does not
@@ -40,11 +43,14 @@ class FakeOpenAI:
     def __init__(self, *, prompt_tokens: int = 10000, cached_tokens: int = 4000,
                  completion_tokens: int = 2000, reasoning_tokens: int = 500,
                  response_model: str | None = None, chunk_delay_s: float = 0.0,
-                 failing_models: dict[str, int] | None = None) -> None:
+                 failing_models: dict[str, int] | None = None, audio_prompt_tokens: int = 3000,
+                 audio_completion_tokens: int = 1000) -> None:
         self.prompt_tokens = prompt_tokens  # includes cached_tokens, as OpenAI reports it
         self.cached_tokens = cached_tokens
         self.completion_tokens = completion_tokens  # includes reasoning_tokens, as OpenAI reports it
         self.reasoning_tokens = reasoning_tokens
+        self.audio_prompt_tokens = audio_prompt_tokens  # parts of the prompt / completion of audio models
+        self.audio_completion_tokens = audio_completion_tokens
         self.response_model = response_model  # None: echo the request's model
         self.chunk_delay_s = chunk_delay_s  # pause between streamed chunks (time-to-first-token tests)
         self.failing_models = dict(failing_models or {})  # model -> HTTP status, for every request naming it
@@ -104,14 +110,17 @@ class FakeOpenAI:
         with self._lock:
             self._failures.extend([(status, message)] * times)
 
-    def usage(self) -> dict[str, Any]:
-        """The chat usage object every completion reports."""
+    def usage(self, model: str = "") -> dict[str, Any]:
+        """The chat usage object a completion of `model` reports (audio tokens for audio models)."""
+        audio = "audio" in model
         return {
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
             "total_tokens": self.prompt_tokens + self.completion_tokens,
-            "prompt_tokens_details": {"cached_tokens": self.cached_tokens, "audio_tokens": 0},
-            "completion_tokens_details": {"reasoning_tokens": self.reasoning_tokens, "audio_tokens": 0,
+            "prompt_tokens_details": {"cached_tokens": self.cached_tokens,
+                                      "audio_tokens": self.audio_prompt_tokens if audio else 0},
+            "completion_tokens_details": {"reasoning_tokens": self.reasoning_tokens,
+                                          "audio_tokens": self.audio_completion_tokens if audio else 0,
                                           "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0},
         }
 
@@ -156,11 +165,19 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send_json(200, self._chat(body))
         elif path.endswith("/embeddings"):
             self._send_json(200, self._embeddings(body))
+        elif path.endswith("/images/generations"):
+            self._send_json(200, self._images(body))
         else:
             self._send_json(404, _error_body(f"unknown path {path}", "invalid_request_error"))
 
     def _model(self, body: dict[str, Any]) -> str:
         return self.fake.response_model or str(body.get("model") or "unknown-model")
+
+    @staticmethod
+    def _tier(body: dict[str, Any]) -> str:
+        """The tier OpenAI answers with: the one asked for; `default` for none or `auto`."""
+        tier = body.get("service_tier")
+        return "default" if tier in (None, "auto") else str(tier)
 
     def _chat(self, body: dict[str, Any]) -> dict[str, Any]:
         return {
@@ -169,23 +186,24 @@ class _Handler(BaseHTTPRequestHandler):
             "created": int(time.time()),
             "model": self._model(body),
             "system_fingerprint": "fp_fake",
+            "service_tier": self._tier(body),
             "choices": [{"index": 0, "finish_reason": "stop", "logprobs": None,
                          "message": {"role": "assistant", "content": "".join(_CONTENT), "refusal": None}}],
-            "usage": self.fake.usage(),
+            "usage": self.fake.usage(self._model(body)),
         }
 
     def _stream_chat(self, body: dict[str, Any]) -> None:
         model = self._model(body)
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
         base = {"id": "chatcmpl-fake-1", "object": "chat.completion.chunk", "created": int(time.time()),
-                "model": model, "system_fingerprint": "fp_fake"}
+                "model": model, "system_fingerprint": "fp_fake", "service_tier": self._tier(body)}
         chunks: list[dict[str, Any]] = [
             {**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]}]
         chunks += [{**base, "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": None}]}
                    for text in _CONTENT]
         chunks.append({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
         if include_usage:
-            chunks.append({**base, "choices": [], "usage": self.fake.usage()})
+            chunks.append({**base, "choices": [], "usage": self.fake.usage(model)})
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Cache-Control", "no-cache")
@@ -209,6 +227,11 @@ class _Handler(BaseHTTPRequestHandler):
             "data": [{"object": "embedding", "index": i, "embedding": [0.0, 0.1, 0.2]} for i in range(count)],
             "usage": {"prompt_tokens": self.fake.prompt_tokens, "total_tokens": self.fake.prompt_tokens},
         }
+
+    def _images(self, body: dict[str, Any]) -> dict[str, Any]:
+        count = body.get("n") if isinstance(body.get("n"), int) and body["n"] > 0 else 1
+        return {"created": int(time.time()),
+                "data": [{"url": f"https://images.invalid/fake-{i}.png", "revised_prompt": None} for i in range(count)]}
 
     def _send_json(self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
         data = json.dumps(payload).encode()

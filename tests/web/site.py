@@ -18,7 +18,7 @@ import yaml
 from waitress.server import create_server
 
 from genai_meter.config import Config, load_config
-from genai_meter.ledger import Entry, open_reader, open_writer
+from genai_meter.ledger import Entry, open_reader
 from genai_meter.ledger.model import LedgerReader
 from genai_meter.money import to_pico, usd_text
 from genai_meter.pricing import PriceBook
@@ -27,6 +27,7 @@ from genai_meter.reports.service.app import create_app
 from genai_meter.reports.service.scopes import token_hash
 from genai_meter.stack.budget import demo_budget
 from genai_meter.stack.traffic import MODELS as PROFILES
+from tests.support.ledger_entries import store_entries
 
 ADMIN_TOKEN = "web-admin-token"
 ACME_TOKEN = "web-acme-token"
@@ -135,12 +136,7 @@ def write_calls(config: Config, calls: list[LLMCall], known: Known | None = None
         assert cost is not None, f"{call.provider}/{call.model} must be priced for exact totals"
         entries.append(Entry(call, cost))
         known.add(call, sum(to_pico(v) for v in cost.by_type.values()))
-    assert config.ledger.url is not None
-    writer = open_writer(config.ledger.url, config)
-    try:
-        assert all(writer.submit(entries).result(timeout=30))
-    finally:
-        writer.close()
+    store_entries(config, entries)
     return known
 
 
@@ -151,8 +147,9 @@ class Site:
         assert config.ledger.url is not None
         self.config = config
         self.reader: LedgerReader = open_reader(config.ledger.url, config)
-        app = create_app(config, self.reader)
-        self.server = create_server(app, host="127.0.0.1", port=0, threads=8, ident="genai-meter-test")
+        app = create_app(config, self.reader, ledger_url=config.ledger.url)
+        self.server = create_server(app, host="127.0.0.1", port=0, threads=config.reports.worker_threads,
+                                    ident="genai-meter-test")
         self.url = f"http://127.0.0.1:{self.server.effective_port}"
         self.closing = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
@@ -214,9 +211,4 @@ def demo_calls(now_ns: int) -> list[LLMCall]:
 def write_any(config: Config, calls: list[LLMCall]) -> None:
     """Price `calls` (unpriced ones stored as such) and store them through the real writer."""
     book = PriceBook.from_config(config)
-    assert config.ledger.url is not None
-    writer = open_writer(config.ledger.url, config)
-    try:
-        assert all(writer.submit([Entry(c, book.cost(c)) for c in calls]).result(timeout=30))
-    finally:
-        writer.close()
+    store_entries(config, [Entry(c, book.cost(c)) for c in calls])

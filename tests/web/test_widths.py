@@ -23,7 +23,7 @@ from tests.web.test_page import until, wait_overview
 
 pytestmark = pytest.mark.slow
 WIDTHS = [pytest.param((1280, 900), id="1280px"), pytest.param((390, 844), id="390px")]
-TABS = ("overview", "activity", "conversations", "budgets", "reports")
+TABS = ("overview", "activity", "conversations", "budgets", "reports", "reconciliation")
 
 
 def api(served: Served, path: str) -> dict:
@@ -145,7 +145,7 @@ def test_estimates_are_marked_and_unpriced_calls_never_show_0(browser: Browser, 
 def test_the_tab_bar_and_the_tables_fit(browser: Browser, served: Served, size: tuple[int, int]) -> None:
     width = size[0]
     b = opened(browser, served, size)
-    for path in ("/?range=7d", "/activity", "/conversations", "/budgets", "/reports"):
+    for path in ("/?range=7d", "/activity", "/conversations", "/budgets", "/reports", "/reconciliation"):
         page = b.open(path)
         fits(page, width, "nav.tabs a[data-nav]")  # every tab on screen: none cut off
         assert page.locator("nav.tabs a[data-nav]").count() == len(TABS)

@@ -6,6 +6,10 @@ One call, two LLM spans: see `metering.nested`. Probability-sampled spans get `s
 when `sampling.weight_by_adjusted_count` is on, on both paths alike; a weight above
 `weights.MAX_SAMPLE_WEIGHT` makes the call invalid (`weights.INVALID_SAMPLE_WEIGHT`).
 
+A call of a model that bills audio, image or video tokens apart, seen through a source that reports
+totals only (`conventions.units.unreported_modalities`), is priced with every token as text and gets
+`LLMCall.estimate` saying so (`estimate_of`).
+
 `Meter.process` is the one path every span takes; it never raises (a failure is counted in
 `genai_meter_processing_errors_total` and logged once per kind) and takes no locks of its own
 (recorders are thread-safe).
@@ -16,6 +20,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from genai_meter import contract
@@ -39,11 +44,13 @@ from genai_meter.collector_processor.metering.weights import INVALID_SAMPLE_WEIG
 from genai_meter.config import Config
 from genai_meter.conventions import Conventions
 from genai_meter.conventions.attribution import CONVERSATION_KEYS, USER_KEYS, first_text, request_model_of
+from genai_meter.conventions.units import MODALITY_UNITS, unreported_modalities
 from genai_meter.pricing import PriceBook
 from genai_meter.pricing.rates import PICO_LIMIT, pico_in_range
 from genai_meter.records import Cost, LLMCall, SpanRecord, TokenCounts, ToolCall
 
 log = logging.getLogger("genai_meter")
+MAX_ESTIMATES = 4096  # (provider, model, modalities) judged; past it the memory starts over
 
 _CONVERSATION_KEY_SET = frozenset(CONVERSATION_KEYS)
 _USER_KEY_SET = frozenset(USER_KEYS)
@@ -85,6 +92,11 @@ class Meter:
             set_info = getattr(recorder, "set_pricing_info", None)  # optional: recorders with an info metric
             if set_info is not None:
                 set_info(self.prices.catalog_version, self.prices.overrides_version, self.prices.catalog_date)
+            set_units = getattr(recorder, "set_custom_units", None)  # optional: the custom units priced
+            if set_units is not None:
+                set_units(sorted({unit for entry in self.prices.overrides for unit in entry.custom}))
+        # (provider, model, modalities a call's source does not report) -> LLMCall.estimate ("" = none)
+        self._estimates: dict[tuple[str, str, frozenset[str]], str] = {}
         self._label_cap = config.limits.max_label_value_length
         self._logged_errors: set[str] = set()
         # (resource mapping, its conversation id, its user id), by identity: the spans of one
@@ -128,6 +140,7 @@ class Meter:
             self._identify(outcome, span)
             if outcome.invalid:
                 return outcome, None  # implausible token counts are never priced
+            self._estimate(outcome)
             if found is not None and found[1] is None and self.templates is not None:
                 rebuilt = self.conventions.from_template(outcome, span, found[2])
                 self._weigh(rebuilt, span)
@@ -161,6 +174,36 @@ class Meter:
         if (min(pico) >= 0 and sum(pico) < PICO_LIMIT) or pico_in_range(pico):  # (the common case first)
             return call, cost
         return replace(call, invalid=contract.INVALID_COST, tokens=TokenCounts()), None
+
+    def _estimate(self, call: LLMCall) -> None:
+        """Set `call.estimate` when its model bills a modality apart that its span cannot report."""
+        missing = unreported_modalities(call.source, call.units)
+        if not missing:
+            return
+        key = (call.provider, call.model, missing)
+        estimate = self._estimates.get(key)
+        if estimate is None:
+            estimate = self.estimate_of(call, missing)
+            if len(self._estimates) >= MAX_ESTIMATES:
+                self._estimates.clear()
+            self._estimates[key] = estimate
+        if estimate:
+            call.estimate = estimate
+
+    def estimate_of(self, call: LLMCall, missing: frozenset[str]) -> str:
+        """The assumption a call's cost rests on when its model prices tokens of a `missing` modality on
+        their own (its price at the call's end time): "" when none does, or the model is unpriced."""
+        at = datetime.fromtimestamp(call.end_ns / 1e9, UTC)
+        quote = self.prices.quote(call.provider, call.model, at)
+        if quote is None:
+            return ""
+        table = quote.plan.units
+        apart = [modality for modality in sorted(missing) if any(
+            (price := table.price_of(unit)) is not None and price.unit == unit for unit in MODALITY_UNITS[modality])]
+        if not apart:
+            return ""
+        return (f"{' and '.join(apart)} tokens not reported by {call.source or 'its'} spans: "
+                f"every token priced as text")
 
     def _weigh(self, call: LLMCall, span: SpanRecord) -> None:
         """Probability-sampled spans count 1/p when the config asks for estimates. A weight above

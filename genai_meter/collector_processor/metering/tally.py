@@ -278,5 +278,5 @@ class Tally:
         call = LLMCall(t.service, t.environment, t.provider, t.model, t.operation, t.status, t.error_type,
                        taken.duration_s, taken.ttft_s, tokens, taken.end_ns, t.dimensions, t.source, t.unmetered,
                        t.cache_write_1h, 1.0, "", t.request_model, taken.trace_id, taken.span_id,
-                       taken.parent_span_id)
+                       taken.parent_span_id, service_tier=t.service_tier, batch=t.batch)
         return call, entry.plan.cost(tokens, t.cache_write_1h) if entry.plan is not None else None

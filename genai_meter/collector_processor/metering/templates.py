@@ -63,5 +63,6 @@ class CallTemplates:
         templates[key] = call
         fixed, plan = self.prices.fixed_price(call.provider, call.model, service_tier=call.service_tier,
                                               batch=call.batch, units=bool(call.units))
-        if fixed and call.sample_weight == 1.0 and not call.conversation_id and not call.user_id:
+        if (fixed and call.sample_weight == 1.0 and not call.conversation_id and not call.user_id
+                and not call.estimate):
             self.entries[key] = TallyEntry.of(call, plan)

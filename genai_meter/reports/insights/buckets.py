@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from genai_meter.ledger import deadline
 from genai_meter.ledger.model import Filters, LedgerReader, Point, Step, Totals
 from genai_meter.ledger.query import step_starts
 
@@ -34,7 +35,7 @@ def fill(series: dict[tuple[str, ...], list[Point]], starts: Sequence[int],
         return series
     out: dict[tuple[str, ...], list[Point]] = {}
     known = set(starts)
-    for key, points in series.items():
+    for key, points in deadline.checked(series.items()):
         by_start = {p.start_ns: p for p in points}
         out[key] = [by_start.get(s) or zero_point(s, key) for s in starts]
         out[key] += [p for p in points if p.start_ns not in known]  # never drop a point the ledger gave

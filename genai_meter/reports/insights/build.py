@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 
+from genai_meter.ledger import deadline
 from genai_meter.ledger.model import LedgerReader, Ranked, Step, Totals
 from genai_meter.money import to_pico
 from genai_meter.periods import NS, local_date, local_midnight_ns
@@ -91,7 +92,8 @@ def coverage_json(reader: LedgerReader) -> dict[str, str | None]:
 def _groups_table(name: str, title: str, rows: list[Totals], group_by: list[str], whole: int, limit: int) -> Table:
     """A table of the few groups given (totals rows, models): every one, ranked by cost."""
     ordered = sorted(rows, key=lambda t: (-t.cost_total_pico, -t.calls, t.key))
-    table = Table(name, title, group_columns(group_by), [group_row(t, whole) for t in ordered[:limit]])
+    shown = [group_row(t, whole) for t in deadline.checked(ordered[:limit])]
+    table = Table(name, title, group_columns(group_by), shown)
     if group_by:
         table.chart = Chart("bar", group_by[0], ("cost_usd",), f"Cost by {', '.join(group_by)} (USD)")
     return table
@@ -121,7 +123,7 @@ def _parts(ranked: Ranked | None) -> list[Totals] | None:
 def _sum(rows: list[Totals]) -> Totals:
     """The exact total of group rows (every call is in exactly one group)."""
     total = zero_totals()
-    for row in rows:
+    for row in deadline.checked(rows):
         merge(total, row)
     return total
 
@@ -188,7 +190,7 @@ def _requests_by_model(q: Query) -> Table:
     seen: dict[tuple[str, ...], Totals] = {t.key: t for t in rows}
     earlier = q.reader.totals(q.window.previous_start_ns, q.window.previous_end_ns, q.filters, ["provider", "model"]) \
         if len(seen) < q.max_rows else []
-    for t in earlier:
+    for t in deadline.checked(earlier):
         seen.setdefault(t.key, zero_totals(t.key))
     for pair in q.extra_models:
         seen.setdefault(pair, zero_totals(pair))
@@ -196,7 +198,7 @@ def _requests_by_model(q: Query) -> Table:
                Column("calls", "Requests", "int"), Column("tokens_total", "Total tokens", "int"),
                Column("cost_usd", "Cost (USD)", "usd"), *exactness_columns()]
     table = Table("requests_by_model", "Requests by model (zero included)", columns)
-    for key, t in sorted(seen.items(), key=lambda kv: (-kv[1].calls, kv[0]))[:q.max_rows]:
+    for key, t in deadline.checked(sorted(seen.items(), key=lambda kv: (-kv[1].calls, kv[0]))[:q.max_rows]):
         table.rows.append([key[0], key[1], t.calls, t.tokens_total, known(t, t.cost_total_pico), *exactness_cells(t)])
     table.chart = Chart("bar", "model", ("calls",), "Requests by model")
     return table
@@ -237,7 +239,7 @@ def cost(q: Query) -> Report:
         now.rest.key = rest_key(2)
         now_rows = [*now_rows, now.rest]
         by_model_rest = Remainder(now.groups - len(now.rows), q.max_rows)
-    for t in now_rows:
+    for t in deadline.checked(now_rows):
         prev = before.get(t.key) or zero_totals(t.key)
         by_model.rows.append([t.key[0], t.key[1], t.calls, t.tokens_total, known(t, t.cost_total_pico),
                               ratio(t.cost_total_pico, whole) if cost_known(t) else None,
@@ -247,8 +249,8 @@ def cost(q: Query) -> Report:
     if now.rest is not None:
         by_model.remainder = by_model_rest
         by_model.note = remainder_note(by_model_rest.groups, by_model_rest.limit)
-    classes = Table("by_token_class", "Cost by token class", [
-        Column("token_class", "Token class", "text"), Column("tokens", "Tokens", "int"),
+    classes = Table("by_token_class", "Cost by class", [
+        Column("token_class", "Class", "text"), Column("tokens", "Tokens (units for unit classes)", "int"),
         Column("cost_usd", "Cost (USD)", "usd"), Column("share_of_cost", "Share of cost", "ratio"),
         *exactness_columns()])
     for c in COST_CLASSES:
@@ -256,7 +258,12 @@ def cost(q: Query) -> Report:
         pico = known(current, current.cost_pico.get(c, 0))
         classes.rows.append([c, tokens, pico, ratio(pico, whole) if pico is not None else None,
                              *exactness_cells(current)])
-    classes.chart = Chart("bar", "token_class", ("cost_usd",), "Cost by token class")
+    quantities = current.units.quantity_by_class()
+    for c, unit_pico in current.units.by_class().items():  # billed units by class: audio, image, per call, ...
+        pico = known(current, unit_pico)
+        classes.rows.append([c, quantities.get(c, 0), pico, ratio(pico, whole) if pico is not None else None,
+                             *exactness_cells(current)])
+    classes.chart = Chart("bar", "token_class", ("cost_usd",), "Cost by class")
     report.tables += [by_model, classes]
     report.primary = "by_model"
     if q.group_by:
@@ -297,14 +304,14 @@ def trend(q: Query) -> Report:
                      None if q.every_group else q.max_rows * 10, int(q.offset.total_seconds()), point, q.per_step)
     else:
         series = filled_series(q.reader, w.start_ns, w.end_ns, q.step, q.filters, (), int(q.offset.total_seconds()))
-        table.rows = [point(p.start_ns, p.totals) for pts in series.values() for p in pts]
+        table.rows = [point(p.start_ns, p.totals) for pts in series.values() for p in deadline.checked(pts)]
     table.chart = Chart("line", "start", ("cost_usd",), f"Cost per {q.step} (USD)")
     report.tables.append(table)
     report.primary = "series"
     if (w.end_ns - w.start_ns) <= 5000 * 3600 * NS:
         hours = q.reader.series(w.start_ns, w.end_ns, "1h", q.filters, (), int(q.offset.total_seconds()))
         cells: dict[tuple[int, int], Totals] = {}
-        for pts in hours.values():
+        for pts in deadline.checked(hours.values()):
             for p in pts:
                 local = p.start_ns + int(q.offset.total_seconds()) * NS
                 day = local_date(p.start_ns, q.offset).weekday()

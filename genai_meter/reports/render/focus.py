@@ -21,11 +21,13 @@ from datetime import timedelta
 from decimal import Context, Decimal
 
 from genai_meter.ledger.model import LedgerReader, Totals
-from genai_meter.money import usd_text
+from genai_meter.money import to_pico, usd_text
 from genai_meter.periods import NS, period_of
-from genai_meter.reports.render.exactness import calls_unpriced, calls_upper_bound, exactness
+from genai_meter.pricing.units import UNITS
+from genai_meter.reports.render.exactness import calls_partial, calls_unpriced, calls_upper_bound, exactness
 from genai_meter.reports.render.tables import COST_CLASSES, TOKEN_CLASSES
-from genai_meter.reports.service.ranges import iso
+from genai_meter.reports.service.currency import CurrencyReader
+from genai_meter.reports.service.ranges import iso, parse_time
 
 FOCUS_VERSION = "1.3"
 COLUMNS: tuple[str, ...] = (
@@ -41,7 +43,7 @@ COLUMNS: tuple[str, ...] = (
     "RegionId", "RegionName", "ResourceId", "ResourceName", "ResourceType", "ServiceCategory", "ServiceName",
     "ServiceProviderName", "ServiceSubcategory", "SkuId", "SkuMeter", "SkuPriceDetails", "SkuPriceId",
     "SubAccountId", "SubAccountName", "SubAccountType", "Tags", "x_CallsUnpriced", "x_CallsUpperBound",
-    "x_CostExactness",
+    "x_CostExactness", "x_CallsPartial", "x_ExchangeRate",
 )
 # Columns the FOCUS spec types as Decimal (written with a decimal point, see the module docstring).
 DECIMAL_COLUMNS = frozenset({"BilledCost", "CommitmentDiscountQuantity", "ConsumedQuantity", "ContractedCost",
@@ -93,28 +95,71 @@ def _unit_price(pico: int, quantity: Decimal) -> str | None:
     return decimal_text(_DIV.divide(Decimal(pico).scaleb(-12), quantity).normalize(_DIV))
 
 
+@dataclass(frozen=True, slots=True)
+class Charge:
+    """One charge row's kind and quantities: a cost class or a billed unit."""
+
+    kind: str  # the cost class or the unit name (the SKU's last part)
+    meter: str
+    cost: int
+    consumed: Decimal
+    unit: str  # ConsumedUnit
+    pricing_quantity: Decimal
+    pricing_unit: str
+
+
+def _class_charge(kind: str, totals: Totals) -> Charge:
+    cost = totals.cost_pico.get(kind, 0)
+    if kind == "request":
+        return Charge(kind, METERS[kind], cost, Decimal(totals.calls), "Requests", Decimal(totals.calls), "Requests")
+    consumed = Decimal(totals.tokens.get(kind, 0))
+    return Charge(kind, METERS[kind], cost, consumed, "Tokens", consumed / MILLION, "1000000 Tokens")
+
+
+# ConsumedUnit of genai-prices' unit families (a custom unit counts "Units")
+FAMILY_UNITS = {"tokens": "Tokens", "characters": "Characters", "messages": "Messages", "durations": "Seconds",
+                "pixels": "Pixels", "document_pages": "Pages", "rerank": "Searches", "tool_calls": "Calls",
+                "requests": "Requests"}
+
+
+def unit_charge(name: str, quantity: int, cost: int) -> Charge:
+    """A billed unit's charge: ConsumedQuantity in the unit itself, PricingQuantity per the price's block
+    (genai-prices' `per`: 1,000,000 tokens, 1,000 searches, 3,600 seconds = hours)."""
+    unit = UNITS.get(name)
+    consumed = Decimal(quantity)
+    meter = name.replace("_", " ").replace(".", " ").title()
+    if unit is None:
+        return Charge(name, meter, cost, consumed, "Units", consumed, "Units")
+    counted = FAMILY_UNITS.get(str(unit.dimensions.get("family")), "Units")
+    if unit.dimensions.get("family") == "tool_calls":
+        counted = "Searches" if "search" in name else "Calls"
+    if counted == "Seconds" and unit.per == 3600:
+        return Charge(name, meter, cost, consumed, counted, consumed / unit.per, "Hours")
+    return Charge(name, meter, cost, consumed, counted, consumed / unit.per, f"{unit.per} {counted}"
+                  if unit.per != 1 else counted)
+
+
 def _rows_of(hour: int, totals: Totals, key: tuple[str, ...], fields: Sequence[str], offset: timedelta,
              tags: dict[str, str]) -> list[Row]:
     provider, model = key[0], key[1]
     org = key[2] if len(key) > 2 else None
     billing = period_of("month", offset, hour)
-    kinds = [c for c in COST_CLASSES
-             if (totals.tokens.get(c, 0) if c != "request" else 0) or totals.cost_pico.get(c, 0)]
-    costs = [totals.cost_pico.get(c, 0) for c in kinds]
+    charges = [_class_charge(c, totals) for c in COST_CLASSES
+               if (totals.tokens.get(c, 0) if c != "request" else 0) or totals.cost_pico.get(c, 0)]
+    charges += [unit_charge(name, quantity, totals.units.cost_pico.get(name, 0))
+                for name, quantity in sorted(totals.units.quantity.items())]
+    costs = [charge.cost for charge in charges]
     lists = _split(totals.list_cost_pico or totals.cost_total_pico, costs)
     row_tags = {**tags, "provider": provider, "model": model}
     if org is not None:
         row_tags[fields[2]] = org
     flags = {"x_CallsUnpriced": str(calls_unpriced(totals)), "x_CallsUpperBound": str(calls_upper_bound(totals)),
-             "x_CostExactness": exactness(totals)}
+             "x_CostExactness": exactness(totals), "x_CallsPartial": str(calls_partial(totals)),
+             "x_ExchangeRate": None}
     rows = []
-    for kind, cost, list_cost in zip(kinds, costs, lists):
-        if kind == "request":
-            consumed, unit, pricing_q, pricing_unit = Decimal(totals.calls), "Requests", Decimal(totals.calls), \
-                "Requests"
-        else:
-            consumed = Decimal(totals.tokens.get(kind, 0))
-            unit, pricing_q, pricing_unit = "Tokens", consumed / MILLION, "1000000 Tokens"
+    for charge, list_cost in zip(charges, lists):
+        kind, cost, consumed, unit = charge.kind, charge.cost, charge.consumed, charge.unit
+        pricing_q, pricing_unit = charge.pricing_quantity, charge.pricing_unit
         sku = f"{provider}/{model}/{kind}"
         contracted, listed = _unit_price(cost, pricing_q), _unit_price(list_cost, pricing_q)
         rows.append({
@@ -123,7 +168,7 @@ def _rows_of(hour: int, totals: Totals, key: tuple[str, ...], fields: Sequence[s
             "BillingCurrency": "USD", "BillingPeriodEnd": iso(billing.end_ns),
             "BillingPeriodStart": iso(billing.start_ns),
             "CapacityReservationId": None, "CapacityReservationStatus": None, "ChargeCategory": "Usage",
-            "ChargeClass": None, "ChargeDescription": f"{model} {METERS[kind]}", "ChargeFrequency": "Usage-Based",
+            "ChargeClass": None, "ChargeDescription": f"{model} {charge.meter}", "ChargeFrequency": "Usage-Based",
             "ChargePeriodEnd": iso(hour + 3600 * NS), "ChargePeriodStart": iso(hour),
             "CommitmentDiscountCategory": None, "CommitmentDiscountId": None, "CommitmentDiscountName": None,
             "CommitmentDiscountQuantity": None, "CommitmentDiscountStatus": None, "CommitmentDiscountType": None,
@@ -139,7 +184,7 @@ def _rows_of(hour: int, totals: Totals, key: tuple[str, ...], fields: Sequence[s
             "ResourceId": None, "ResourceName": None, "ResourceType": None,
             "ServiceCategory": "AI and Machine Learning", "ServiceName": f"{provider} {model}",
             "ServiceProviderName": provider, "ServiceSubcategory": "Generative AI", "SkuId": sku,
-            "SkuMeter": METERS[kind],
+            "SkuMeter": charge.meter,
             "SkuPriceDetails": json.dumps({"x_Model": model, "x_TokenKind": kind}, sort_keys=True),
             "SkuPriceId": sku, "SubAccountId": org, "SubAccountName": org,
             "SubAccountType": "Organization" if org is not None else None,
@@ -149,8 +194,9 @@ def _rows_of(hour: int, totals: Totals, key: tuple[str, ...], fields: Sequence[s
 
 
 def focus_export(reader: LedgerReader, start_ns: int, end_ns: int, filters: dict[str, list[str]],
-                 offset: timedelta) -> FocusExport:
-    """The FOCUS rows of [start, end), hours aligned to UTC hours; unpriced groups left out and counted."""
+                 offset: timedelta, fx: CurrencyReader | None = None) -> FocusExport:
+    """The FOCUS rows of [start, end), hours aligned to UTC hours; unpriced groups left out and counted.
+    With `fx`, billed in its currency (`in_currency`)."""
     fields = ["provider", "model"] + ([ORG_FIELD] if ORG_FIELD in reader.fields() else [])
     series = reader.series(start_ns, end_ns, "1h", filters, fields)
     tags = {name: values[0] for name, values in filters.items() if len(values) == 1}
@@ -167,7 +213,36 @@ def focus_export(reader: LedgerReader, start_ns: int, end_ns: int, filters: dict
             billed += t.cost_total_pico
             rows.extend(_rows_of(point.start_ns, t, key, fields, offset, tags))
     rows.sort(key=lambda r: (r["ChargePeriodStart"] or "", r["SkuId"] or "", r["SubAccountId"] or ""))
+    if fx is not None:
+        billed = in_currency(rows, fx, start_ns, end_ns, filters)
     return FocusExport(rows, unpriced, billed)
+
+
+def in_currency(rows: list[Row], fx: CurrencyReader, start_ns: int, end_ns: int, filters: dict[str, list[str]]) -> int:
+    """The rows' billed figures in `fx.currency`, so that each UTC day's rows add up to that day's converted
+    total (the reports' rule): a day's converted cost and list cost are split across its rows in proportion
+    to their USD figures (exact, largest remainder). The PricingCurrency* columns stay USD. Returns the sum
+    of BilledCost in 10^-12 of the currency."""
+    days = {p.start_ns: p.totals for p in fx.days(start_ns, end_ns, filters, ()).get((), [])}
+    by_day: dict[int, list[Row]] = {}
+    for row in rows:
+        hour = parse_time("ChargePeriodStart", row["ChargePeriodStart"] or "")
+        by_day.setdefault(hour - hour % (86400 * NS), []).append(row)
+    billed = 0
+    for day, day_rows in by_day.items():
+        total = days[day]
+        costs = _split(total.cost_total_pico, [to_pico(Decimal(r["BilledCost"] or "0")) for r in day_rows])
+        lists = _split(total.list_cost_pico or total.cost_total_pico,
+                       [to_pico(Decimal(r["ListCost"] or "0")) for r in day_rows])
+        rate = fx.rates[iso(day)[:10]]
+        for row, cost, list_cost in zip(day_rows, costs, lists):
+            quantity = Decimal(row["PricingQuantity"] or "0")
+            row.update({"BilledCost": usd_text(cost), "EffectiveCost": usd_text(cost), "ContractedCost": usd_text(cost),
+                        "ListCost": usd_text(list_cost), "ContractedUnitPrice": _unit_price(cost, quantity),
+                        "ListUnitPrice": _unit_price(list_cost, quantity), "BillingCurrency": fx.currency,
+                        "x_ExchangeRate": rate})
+            billed += cost
+    return billed
 
 
 def focus_lines(export: FocusExport) -> Iterator[list[str]]:

@@ -130,6 +130,17 @@ def chart_png(table: Table, plan: FontPlan, width_mm: float, height_mm: float) -
     return _png(fig, plt)
 
 
+def _day_ticks(ax: Any, when: list[datetime]) -> None:
+    """Whole days (every point at midnight UTC): ticks on days, labelled by date, at most about ten."""
+    if not when or any((w.hour, w.minute, w.second) != (0, 0, 0) for w in when):
+        return
+    from matplotlib.dates import DateFormatter, DayLocator
+
+    span = (max(when) - min(when)).days + 1
+    ax.xaxis.set_major_locator(DayLocator(interval=max(1, -(-span // 10)), tz=UTC))  # type: ignore[no-untyped-call]
+    ax.xaxis.set_major_formatter(DateFormatter("%Y-%m-%d", tz=UTC))  # type: ignore[no-untyped-call]
+
+
 def _lines(ax: Any, table: Table, plan: FontPlan) -> None:
     """A line per group (the series' text columns), or the forecast band around its likely line."""
     spec = table.chart
@@ -155,6 +166,7 @@ def _lines(ax: Any, table: Table, plan: FontPlan) -> None:
         if keys:
             ax.legend(fontsize=6, frameon=False)
     ax.grid(axis="y", color="#dddddd", linewidth=0.5)
+    _day_ticks(ax, when)
     for label in ax.get_xticklabels():
         label.set_rotation(20)
         label.set_horizontalalignment("right")

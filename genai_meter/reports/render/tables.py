@@ -15,8 +15,10 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Literal
 
 from genai_meter.ledger.model import Totals
+from genai_meter.ledger.units import unit_class
 from genai_meter.money import usd_text
 from genai_meter.reports.render.exactness import (
+    calls_partial,
     calls_unpriced,
     calls_upper_bound,
     cost_known,
@@ -123,11 +125,12 @@ def exactness_columns(prefix: str = "", title: str = "") -> list[Column]:
     """The columns that say whether a row's money is exact (`prefix` for a second period's)."""
     return [Column(f"{prefix}calls_unpriced", f"{title}Unpriced requests", "int"),
             Column(f"{prefix}calls_upper_bound", f"{title}Upper-bound requests", "int"),
+            Column(f"{prefix}calls_partial", f"{title}Partly priced requests", "int"),
             Column(f"{prefix}exactness", f"{title}Exactness", "text")]
 
 
 def exactness_cells(totals: Totals) -> list[Cell]:
-    return [calls_unpriced(totals), calls_upper_bound(totals), exactness(totals)]
+    return [calls_unpriced(totals), calls_upper_bound(totals), calls_partial(totals), exactness(totals)]
 
 
 def known(totals: Totals, pico: int) -> int | None:
@@ -153,6 +156,7 @@ def group_columns(group_by: list[str]) -> list[Column]:
                 Column("cost_usd", "Cost (USD)", "usd"), Column("cost_per_call_usd", "Cost per priced request (USD)",
                                                                 "usd")]
     columns += [Column(f"cost_{c}_usd", f"Cost {c.replace('_', ' ')} (USD)", "usd") for c in COST_CLASSES]
+    columns += [Column("cost_units_usd", "Cost billed units (USD)", "usd")]
     columns += exactness_columns()
     columns += [Column("share_of_cost", "Share of cost", "ratio")]
     return columns
@@ -175,6 +179,7 @@ def group_row(totals: Totals, whole_cost: int) -> list[Cell]:
     row += [tokens_in(totals), tokens_out(totals), totals.tokens_total, per(totals.tokens_total, totals.calls),
             known(totals, cost), per_priced_call(totals)]
     row += [known(totals, totals.cost_pico.get(c, 0)) for c in COST_CLASSES]
+    row += [known(totals, totals.units.cost_total_pico)]
     row += exactness_cells(totals)
     row += [ratio(cost, whole_cost) if cost_known(totals) else None]
     return row
@@ -201,12 +206,22 @@ def summary_json(totals: Totals) -> dict[str, object]:
         "tokens_total": totals.tokens_total,
         "tokens_per_call": f"{per(totals.tokens_total, totals.calls):f}",
         "cost_per_call_usd": _usd_or_null(per_priced_call(totals)),
-        "cost_by_class_usd": {c: _usd_or_null(known(totals, totals.cost_pico.get(c, 0))) for c in COST_CLASSES},
+        "cost_by_class_usd": {**{c: _usd_or_null(known(totals, totals.cost_pico.get(c, 0))) for c in COST_CLASSES},
+                              **{c: _usd_or_null(known(totals, v)) for c, v in totals.units.by_class().items()}},
+        "units": units_json(totals),
         "unpriced_calls": totals.unpriced,
         "unmetered_calls": totals.unmetered,
         "invalid_calls": totals.invalid,
         **exactness_json(totals),
     }
+
+
+def units_json(totals: Totals) -> dict[str, dict[str, object]]:
+    """The billed units beyond the six classes: per unit its quantity, cost and report class."""
+    units = totals.units
+    return {name: {"quantity": units.quantity[name], "class": unit_class(name),
+                   "cost_usd": _usd_or_null(known(totals, units.cost_pico.get(name, 0)))}
+            for name in sorted(units.quantity)}
 
 
 def percent_change(now: int, before: int) -> Decimal | None:
@@ -249,5 +264,6 @@ def merge(into: Totals, other: Totals) -> None:
     for c, n in other.cost_pico.items():
         into.cost_pico[c] = into.cost_pico.get(c, 0) + n
     into.list_cost_pico += other.list_cost_pico
+    into.units.merge(other.units)
     into.duration_s_sum += other.duration_s_sum
     into.weighted_calls += other.weighted_calls

@@ -1,4 +1,9 @@
-"""JSON and CSV renderings of a `Report` (decimals as strings, money exact to 10^-12 USD)."""
+"""JSON and CSV renderings of a `Report` (decimals as strings, money exact to 10^-12 USD).
+
+Every CSV the service writes goes through `csv_line` / `csv_lines`, so every cell passes
+`ledger.csvsafe.csv_cell`: a cell a spreadsheet would read as a formula gets a leading single quote
+(OWASP's rule against CSV injection). Quoting follows RFC 4180.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,8 @@ import io
 from collections.abc import Iterable, Iterator
 from itertools import islice
 
+from genai_meter.ledger import deadline
+from genai_meter.ledger.csvsafe import csv_cell
 from genai_meter.reports.render.tables import Cell, Column, Report, Table, cell_text
 from genai_meter.reports.service.params import ParamError
 from genai_meter.reports.service.ranges import iso
@@ -27,7 +34,7 @@ def table_json(table: Table) -> dict[str, object]:
     return {
         "title": table.title,
         "columns": [{"key": c.key, "title": c.title, "type": c.kind} for c in table.columns],
-        "rows": [{c.key: json_cell(c, v) for c, v in zip(table.columns, row)} for row in table.rows],
+        "rows": [{c.key: json_cell(c, v) for c, v in zip(table.columns, row)} for row in deadline.checked(table.rows)],
         "note": table.note,
         "remainder": None if table.remainder is None else {"groups": table.remainder.groups,
                                                             "limit": table.remainder.limit},
@@ -55,17 +62,20 @@ def usd12(pico: int) -> str:
     return f"{'-' if pico < 0 else ''}{whole}.{frac:012d}"
 
 
+BOM = "\ufeff"  # UTF-8 byte order mark: Excel on Windows reads the file as UTF-8 after it
+
+
 def csv_lines(rows: Iterable[Iterable[str]]) -> str:
-    """Many CSV lines in one string (RFC 4180 quoting, \\r\\n)."""
+    """Many CSV lines in one string (cells through `csv_cell`, RFC 4180 quoting, \\r\\n)."""
     buffer = io.StringIO()
-    csv.writer(buffer).writerows(rows)
+    csv.writer(buffer).writerows([csv_cell(v) for v in row] for row in rows)
     return buffer.getvalue()
 
 
 def csv_line(values: Iterable[str]) -> str:
-    """One CSV line (RFC 4180 quoting, \\r\\n)."""
+    """One CSV line (cells through `csv_cell`, RFC 4180 quoting, \\r\\n)."""
     buffer = io.StringIO()
-    csv.writer(buffer).writerow(list(values))
+    csv.writer(buffer).writerow([csv_cell(v) for v in values])
     return buffer.getvalue()
 
 
@@ -83,6 +93,10 @@ def table_csv(table: Table) -> Iterator[str]:
     """The table as CSV lines: a header of column keys, then one line per row (streamed from `stream`
     when the table has one: memory holds one page of rows)."""
     yield csv_line(c.key for c in table.columns)
-    rows = table.stream() if table.stream is not None else iter(table.rows)
+    rows = deadline.checked(table.stream() if table.stream is not None else iter(table.rows))
     while page := list(islice(rows, CSV_PAGE)):
         yield csv_lines([cell_text(c.kind, v) for c, v in zip(table.columns, row)] for row in page)
+
+
+__all__ = ["BOM", "choose_table", "csv_cell", "csv_line", "csv_lines", "json_cell", "report_json", "table_csv",
+           "table_json", "usd12"]

@@ -19,6 +19,7 @@ import xlsxwriter
 from xlsxwriter.workbook import Workbook
 from xlsxwriter.worksheet import Worksheet
 
+from genai_meter.ledger import deadline
 from genai_meter.money import from_pico
 from genai_meter.periods import NS
 from genai_meter.reports.render.numbers import money_places
@@ -146,7 +147,7 @@ def report_xlsx(report: Report) -> bytes:
                 places = money_places(int(row[col]) if row[col] is not None else None  # type: ignore[arg-type]
                                       for row in table.rows)
                 formats[f"usd:{column.key}"] = _usd_format(wb, places)
-        for r, row in enumerate(table.rows, start=1):
+        for r, row in enumerate(deadline.checked(table.rows), start=1):
             for col, (column, value) in enumerate(zip(table.columns, row)):
                 _write_cell(ws, r, col, column, value, formats)
         if table.note:

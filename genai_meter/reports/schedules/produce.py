@@ -10,8 +10,10 @@ from genai_meter.reports.render.exactness import WORDS
 from genai_meter.reports.render.focus import focus_export, focus_lines
 from genai_meter.reports.render.pdf import report_pdf
 from genai_meter.reports.render.tables import Report
-from genai_meter.reports.render.text import csv_line, report_json, table_csv
+from genai_meter.reports.render.text import BOM, csv_line, report_json, table_csv
 from genai_meter.reports.render.xlsx import report_xlsx
+from genai_meter.reports.schedules.reconcile_pull import KIND as RECONCILE_PULL
+from genai_meter.reports.schedules.reconcile_pull import pull_and_store
 from genai_meter.reports.schedules.scheduler import EXTENSIONS, Output
 from genai_meter.reports.service.api import CSV, JSON, PDF, XLSX, Ctx, Service
 from genai_meter.reports.service.params import Parsed
@@ -43,17 +45,21 @@ def _day(ns: int) -> str:
 
 
 def produce(svc: Service, schedule: ScheduleConfig, slot_ns: int) -> Output:
-    """The schedule's report for the window ending at its slot, rendered in its format."""
+    """The schedule's report for the window ending at its slot, rendered in its format (a `reconcile_pull`
+    schedule: the provider's reports pulled into the ledger, and a summary)."""
+    if schedule.report == RECONCILE_PULL:
+        return pull_and_store(svc, schedule, slot_ns)
     scope = {k: list(v) for k, v in schedule.scope.items()} or None
     filters = apply_scope(schedule.filters, scope)
     parsed = Parsed({"range": schedule.range, "format": schedule.format, "top": 10}, {"group_by": schedule.group_by},
                     filters)
     ctx = Ctx(svc, parsed, filters, Principal(f"schedule:{schedule.name}", scope), slot_ns)
     ext = EXTENSIONS[schedule.format]
+    bom = BOM if schedule.bom else ""
     if schedule.format == "focus":
         window = ctx.window()
         export = focus_export(svc.reader, window.start_ns, window.end_ns, filters, svc.offset)
-        return Output("".join(csv_line(c) for c in focus_lines(export)).encode(), CSV, ext)
+        return Output((bom + "".join(csv_line(c) for c in focus_lines(export))).encode(), CSV, ext)
     report = build_report(ctx, schedule.report)
     if schedule.format == "slack":
         return Output(json.dumps({"text": slack_text(report, schedule.name)}).encode(), JSON, ext)
@@ -62,7 +68,7 @@ def produce(svc: Service, schedule: ScheduleConfig, slot_ns: int) -> Output:
     if schedule.format == "csv":
         table = report.table(report.primary)
         assert table is not None
-        return Output("".join(table_csv(table)).encode(), CSV, ext)
+        return Output((bom + "".join(table_csv(table))).encode(), CSV, ext)
     if schedule.format == "xlsx":
         return Output(report_xlsx(report), XLSX, ext)
     return Output(report_pdf(report), PDF, ext)

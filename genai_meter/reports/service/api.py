@@ -2,7 +2,8 @@
 
 `route(bp, endpoint)` registers a Flask view and records its `Endpoint` (parameters, response
 schema, content types) for the generated OpenAPI description. `context(endpoint)` validates the
-query against the same declarations, applies the caller's scope and resolves the time window.
+query against the same declarations, applies the caller's scope, admits a heavy endpoint's request
+(`limits.Admission`, which restarts its time limit) and resolves the time window.
 """
 
 from __future__ import annotations
@@ -15,12 +16,15 @@ from typing import TypeVar
 
 from flask import Blueprint, Response, current_app, g, request
 
-from genai_meter.config import Config
+from genai_meter.config import Config, ReportLimitsConfig
+from genai_meter.ledger import deadline
 from genai_meter.ledger.model import LedgerReader
 from genai_meter.periods import NS
 from genai_meter.pricing import PriceBook
+from genai_meter.reports.service.limits import Limits
 from genai_meter.reports.service.params import Param, ParamError, Parsed, parse_query
 from genai_meter.reports.service.ranges import RANGES, RFC3339, Window, iso, resolve_window
+from genai_meter.reports.service.readers import PerThreadReader
 from genai_meter.reports.service.scopes import ADMIN, Principal, TokenTable, apply_scope
 
 EXTENSION = "genai_meter_reports"
@@ -35,6 +39,8 @@ RANGE_PARAMS: tuple[Param, ...] = (
     Param("from", "start, RFC 3339 (inclusive)", pattern=RFC3339, max_length=40),
     Param("to", "end, RFC 3339 (exclusive; default now)", pattern=RFC3339, max_length=40),
 )
+BOM_PARAM = Param("bom", "CSV answers: 1 starts the file with a UTF-8 byte order mark (for Excel on Windows)",
+                  enum=("0", "1"), default="0")
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +56,8 @@ class Endpoint:
     media: tuple[str, ...] = (JSON,)
     schema: dict[str, object] = field(default_factory=dict)  # 200 JSON body schema
     public: bool = False
-    statuses: tuple[int, ...] = (400, 401, 403, 503)
+    statuses: tuple[int, ...] = (400, 401, 403, 503, 504)
+    heavy: bool = True  # admitted through `limits.Admission` (a report, an export, a scan of a window)
 
 
 REGISTRY: list[Endpoint] = []
@@ -67,6 +74,8 @@ class Service:
     offset: timedelta
     clock: Callable[[], int] = time.time_ns
     schedule_status: Callable[[], list[dict[str, object]]] = list
+    limits: Limits = field(default_factory=lambda: Limits(ReportLimitsConfig()))
+    ledger_url: str | None = None  # where `reader` reads: the reconciliation opens the providers' reports there
 
 
 def service() -> Service:
@@ -117,12 +126,44 @@ class Ctx:
                              "(summary, cost and trend reports answer older ranges from rollups)", "from")
 
 
+def start_time_limit(seconds: float, key: str) -> None:
+    """This request's ledger queries stop `seconds` from now (`key` names the setting in the 504)."""
+    g.time_limit = (seconds, key)
+    deadline.set_deadline(time.monotonic() + seconds)
+
+
+def admit(export: bool = False) -> None:
+    """Count this request as heavy (once: a slot of `limits.Admission`, or `Busy`) and start its time
+    limit from now: `request_seconds`, or `export_seconds` for an export written in full."""
+    svc = service()
+    if not g.get("admitted"):
+        svc.limits.admission.acquire()
+        g.admitted = True
+    limits = svc.limits.config
+    if export:
+        start_time_limit(limits.export_seconds, "export_seconds")
+    else:
+        start_time_limit(limits.request_seconds, "request_seconds")
+
+
+def finish_request() -> None:
+    """Give back this request's heavy slot and ledger reader and lift its time limit (the app's teardown)."""
+    deadline.set_deadline(None)
+    svc = service()
+    if isinstance(svc.reader, PerThreadReader):
+        svc.reader.release()
+    if g.pop("admitted", False):
+        svc.limits.admission.release()
+
+
 def context(endpoint: Endpoint) -> Ctx:
-    """Validate the request against `endpoint` and scope it to the caller."""
+    """Validate the request against `endpoint`, scope it to the caller and admit it when heavy."""
     svc = service()
     args = parse_query(request.args.to_dict(flat=False), endpoint.params, svc.reader.fields(), endpoint.filters)
     principal = g.get("principal", ADMIN)
     filters = apply_scope(args.filters, principal.scope)
+    if endpoint.heavy:
+        admit()
     return Ctx(svc, args, filters, principal, svc.clock())
 
 

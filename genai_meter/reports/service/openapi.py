@@ -9,7 +9,10 @@ from genai_meter.reports.service.params import MAX_VALUE_LENGTH, MAX_VALUES, Par
 
 NO_NUL = "^[^\\x00]*$"  # any text without NUL characters
 _REASONS = {400: "invalid parameter (the message names it and what is allowed)", 401: "missing or unknown token",
-            403: "outside the token's scope", 404: "not found", 503: "the ledger is unavailable; retry later"}
+            403: "outside the token's scope, or (no tokens configured) a Host that is not this service's address",
+            404: "not found",
+            503: "the ledger is unavailable (the message says why) or the service is busy; retry after Retry-After",
+            504: "the answer ran past its time limit (reports.limits)"}
 
 
 def _schema(param: Param, fields: Sequence[str]) -> dict[str, object]:
@@ -70,6 +73,8 @@ def build_openapi(endpoints: Sequence[Endpoint], fields: Sequence[str], secured:
             content[media] = {"schema": ep.schema if media == JSON else {"type": "string"}}
         responses: dict[str, object] = {"200": {"description": "OK", "content": content}}
         statuses = [s for s in ep.statuses if s != 401 or (secured and not ep.public)]
+        if not secured and 403 not in statuses:  # the Host check of the open mode
+            statuses = sorted([*statuses, 403])
         for status in statuses:
             responses[str(status)] = {"description": _REASONS[status],
                                       "content": {JSON: {"schema": {"$ref": "#/components/schemas/Error"}}}}

@@ -1,7 +1,13 @@
-"""One ledger reader per server thread: the ledger's `Reader` is not thread-safe (it holds a connection).
+"""One ledger reader per busy server thread: the ledger's `Reader` is not thread-safe (it holds a connection).
 
-`PerThreadReader` is a `LedgerReader` that opens a reader on first use in each thread (waitress
-serves requests from a pool of threads) and closes them all on `close()`.
+`PerThreadReader` is a `LedgerReader` that gives the calling thread a reader of its own on first use
+(waitress serves requests from a pool of threads) until the thread gives it back (`release()`, at the
+end of each request): readers, each with its connection and its label-set dictionary, are kept for
+requests that are running, not for every thread (most of which wait in the admission queue or idle).
+At most `keep` idle readers are kept for reuse; `close()` closes them all. A thread that cannot open
+the ledger raises a `LedgerUnavailable` (503): the ledger's `LedgerFileGone` when the file is not
+there, else `LedgerNotOpen` (unreadable, not a ledger); it tries again on its next call. Every call
+first checks the thread's time limit (`ledger.deadline`).
 """
 
 from __future__ import annotations
@@ -10,6 +16,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import Literal
 
+from genai_meter.ledger import deadline
 from genai_meter.ledger.model import (
     CallRow,
     Conversation,
@@ -17,6 +24,7 @@ from genai_meter.ledger.model import (
     Filters,
     Latency,
     LedgerReader,
+    LedgerUnavailable,
     Metric,
     Page,
     Point,
@@ -24,26 +32,66 @@ from genai_meter.ledger.model import (
     Step,
     Totals,
 )
+from genai_meter.ledger.urls import LedgerOpenError
+
+NOT_OPEN = "the ledger file cannot be opened (unreadable or not a ledger)"
+
+
+class LedgerNotOpen(LedgerUnavailable):
+    """This thread could not open the ledger; `why` is a short public phrase (the message has the details)."""
+
+    why = NOT_OPEN
 
 
 class PerThreadReader:
-    """Delegates every query to the calling thread's own reader, made by `opener`."""
+    """Delegates every query to the calling thread's reader: its own until `release()`, made by `opener`
+    or taken from the idle ones."""
 
-    def __init__(self, opener: Callable[[], LedgerReader]) -> None:
+    def __init__(self, opener: Callable[[], LedgerReader], keep: int = 8) -> None:
         self._opener = opener
+        self._keep = keep
         self._local = threading.local()
         self._all: list[LedgerReader] = []
+        self._idle: list[LedgerReader] = []
         self._lock = threading.Lock()
         self._fields = self._mine().fields()  # opens (and checks) one reader now
+        self.release()
 
     def _mine(self) -> LedgerReader:
+        deadline.check()
         reader = getattr(self._local, "reader", None)
         if reader is None:
-            reader = self._opener()
-            self._local.reader = reader
             with self._lock:
-                self._all.append(reader)
+                reader = self._idle.pop() if self._idle else None
+            if reader is None:
+                try:
+                    reader = self._opener()
+                except LedgerUnavailable:  # the file is gone (LedgerFileGone): said as such
+                    raise
+                except LedgerOpenError as exc:
+                    raise LedgerNotOpen(str(exc)) from None
+                with self._lock:
+                    self._all.append(reader)
+            self._local.reader = reader
         return reader
+
+    def release(self) -> None:
+        """The calling thread is done with its reader (its request ended): kept idle for the next, or closed."""
+        reader = getattr(self._local, "reader", None)
+        if reader is None:
+            return
+        self._local.reader = None
+        with self._lock:
+            if len(self._idle) < self._keep:
+                self._idle.append(reader)
+                return
+            self._all.remove(reader)
+        reader.close()
+
+    def open_readers(self) -> int:
+        """Readers open now (in use and idle)."""
+        with self._lock:
+            return len(self._all)
 
     def fields(self) -> tuple[str, ...]:
         return self._fields
@@ -94,6 +142,6 @@ class PerThreadReader:
 
     def close(self) -> None:
         with self._lock:
-            readers, self._all = self._all, []
+            readers, self._all, self._idle = self._all, [], []
         for reader in readers:
             reader.close()

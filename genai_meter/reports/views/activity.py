@@ -1,24 +1,47 @@
-"""Activity feed, conversations and dimension values: `/api/v1/events`, `/conversations`, `/dimensions`."""
+"""Activity feed, conversations and dimension values: `/api/v1/events`, `/conversations`, `/dimensions`.
+
+A cursor the ledger cannot use (malformed, or a time beyond 64-bit nanoseconds) is a 400 naming
+`cursor`. The events list without a range ends a day after now: a call dated far in the future (a
+clock gone wrong before the receiver refused such spans) does not head the feed.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal
+from typing import TypeVar
 
-from flask import Blueprint, Response, jsonify, stream_with_context
+from flask import Blueprint, Response, jsonify
 
-from genai_meter.ledger.model import CallRow, Conversation
+from genai_meter.ledger.model import CallRow, Conversation, Filters, LedgerReader
+from genai_meter.ledger.units import CONTEXT_FIELDS, unit_class
 from genai_meter.money import usd_text
 from genai_meter.reports.render.exactness import call_exactness, call_priced, exactness_of
 from genai_meter.reports.render.tables import COST_CLASSES, TOKEN_CLASSES
 from genai_meter.reports.render.text import csv_line, csv_lines, usd12
-from genai_meter.reports.service.api import CSV, INT, JSON, NSTR, RANGE_PARAMS, STR, Endpoint, arr, context, obj, route
+from genai_meter.reports.service.api import (
+    BOM_PARAM,
+    CSV,
+    INT,
+    JSON,
+    NSTR,
+    RANGE_PARAMS,
+    STR,
+    Endpoint,
+    arr,
+    context,
+    obj,
+    route,
+)
 from genai_meter.reports.service.params import NotFound, Param, ParamError
 from genai_meter.reports.service.ranges import iso
+from genai_meter.reports.service.spool import export_answer
 
 bp = Blueprint("activity_api", __name__, url_prefix="/api/v1")
 CURSOR = Param("cursor", "the next_cursor of the previous page", pattern=r"[A-Za-z0-9_=:.,+/-]{1,200}", max_length=200)
 EXPORT_PAGE = 1000
+FEED_AHEAD_NS = 86400 * 10**9  # the unranged events list ends this long after now
+T = TypeVar("T")
 
 CALL = obj({"time": STR, "trace_id": STR, "span_id": STR, "service": STR, "provider": STR, "model": STR,
             "tokens": {"type": "object"}, "cost_usd": NSTR, "cost_by_class_usd": {"type": "object"},
@@ -28,8 +51,8 @@ EVENTS = Endpoint("/events", "/api/v1/events", "events", "Calls newest first, fi
                   RANGE_PARAMS + (CURSOR, Param("limit", "calls per page", kind="integer", minimum=1, maximum=500,
                                                 default=50),
                                   Param("format", "json page, or csv of every matching call", enum=("json", "csv"),
-                                        default="json")),
-                  media=(JSON, CSV), schema=obj({"calls": arr(CALL), "next_cursor": STR}))
+                                        default="json"), BOM_PARAM),
+                  media=(JSON, CSV), schema=obj({"calls": arr(CALL), "next_cursor": STR}), heavy=False)
 CONVERSATION = obj({"conversation": STR, "calls": INT, "tokens": {"type": "object"}, "cost_usd": NSTR,
                     "calls_unpriced": INT, "calls_upper_bound": INT, "exactness": STR,
                     "first_call": STR, "last_call": STR, "duration_s": STR, "services": arr(STR), "models": arr(STR)})
@@ -43,13 +66,13 @@ ONE_CONVERSATION = Endpoint("/conversations/<path:conversation_id>", "/api/v1/co
                             (Param("conversation_id", "the conversation id", location="path"),),
                             schema=obj({"conversation": STR, "calls": arr(CALL), "cost_usd": NSTR, "exactness": STR,
                                         "tokens": {"type": "object"}}),
-                            statuses=(400, 401, 403, 404, 503))
+                            statuses=(400, 401, 403, 404, 503, 504))
 VALUES = Endpoint("/dimensions/<name>/values", "/api/v1/dimensions/{name}/values", "dimension_values",
                   "Distinct values of a field in the window (for filter pickers)",
                   RANGE_PARAMS + (Param("name", "a field name", location="path"),
                                   Param("limit", "most values", kind="integer", minimum=1, maximum=10000,
                                         default=1000)),
-                  schema=obj({"name": STR, "values": arr(STR)}), statuses=(400, 401, 403, 404, 503))
+                  schema=obj({"name": STR, "values": arr(STR)}), statuses=(400, 401, 403, 404, 503, 504))
 
 
 def arithmetic(row: CallRow) -> list[dict[str, object]]:
@@ -84,14 +107,19 @@ def call_json(row: CallRow) -> dict[str, object]:
         "arithmetic": arithmetic(row), "price_entry": row.price_entry, "price_version": row.price_version,
         "price_source": row.price_source, "unpriced": row.unpriced, "unmetered": row.unmetered,
         "invalid": row.invalid, "conversation": row.conversation, "user": row.user, "dimensions": row.dimensions,
+        "service_tier": row.service_tier, "batch": row.batch,
+        "units": {name: {"quantity": q, "class": unit_class(name),
+                         "cost_usd": usd_text(row.units.cost_pico.get(name, 0)) if call_priced(row) else None}
+                  for name, q in sorted(row.units.quantity.items())},
+        "unpriced_units": sorted(row.units.unpriced), "estimate": next(iter(row.units.estimates), ""),
     }
 
 
 def call_csv_header(fields: list[str]) -> list[str]:
-    dims = [f for f in fields if f not in _FIXED]
+    dims = [f for f in fields if f not in _FIXED and f not in CONTEXT_FIELDS]
     return ["time", "trace_id", "span_id", *_FIXED, *dims, *[f"tokens_{c}" for c in TOKEN_CLASSES],
             *[f"cost_{c}_usd" for c in COST_CLASSES], "cost_usd", "duration_s", "price_entry", "unpriced", "priced",
-            "exactness"]
+            "exactness", "service_tier", "batch", "units", "cost_units_usd", "unpriced_units"]
 
 
 _FIXED = ["service", "environment", "provider", "model", "request_model", "operation", "status", "error_type",
@@ -99,44 +127,61 @@ _FIXED = ["service", "environment", "provider", "model", "request_model", "opera
 
 
 def call_csv_row(row: CallRow, fields: list[str]) -> list[str]:
-    dims = [f for f in fields if f not in _FIXED]
+    dims = [f for f in fields if f not in _FIXED and f not in CONTEXT_FIELDS]
     fixed = [getattr(row, name) for name in _FIXED]
     priced = call_priced(row)  # an unpriced call's cost cells are blank, never 0
     return [iso(row.end_ns), row.trace_id, row.span_id, *fixed, *[row.dimensions.get(d, "") for d in dims],
             *[str(row.tokens.get(c, 0)) for c in TOKEN_CLASSES],
             *[usd12(row.cost_pico.get(c, 0)) if priced else "" for c in COST_CLASSES],
             usd12(row.cost_total_pico) if priced else "", f"{row.duration_s:.6f}", row.price_entry,
-            "1" if row.unpriced else "0", "1" if priced else "0", call_exactness(row)]
+            "1" if row.unpriced else "0", "1" if priced else "0", call_exactness(row), row.service_tier,
+            "1" if row.batch else "0", ";".join(f"{n}={q}" for n, q in sorted(row.units.quantity.items())),
+            usd12(row.units.cost_total_pico) if priced else "", ";".join(sorted(row.units.unpriced))]
+
+
+def read_from(cursor: str, read: Callable[[], T]) -> T:
+    """`read()`, a ledger read starting at `cursor`; a cursor it cannot use is a `ParamError` naming `cursor`."""
+    head = cursor.partition(":")[0]
+    bad = ParamError(f"cursor: {cursor[:64]!r} is not a cursor of this service (give the next_cursor of the "
+                     "previous page)", "cursor")
+    if cursor and (not head.isdigit() or int(head) >= 2**63):
+        raise bad
+    try:
+        return read()
+    except (ValueError, OverflowError):
+        if cursor:
+            raise bad from None
+        raise
+
+
+def call_lines(reader: LedgerReader, filters: Filters, start: int | None, end: int | None,
+               cursor: str = "") -> Iterator[str]:
+    """CSV lines of every call in [start, end) from `cursor` on, newest first, a page of EXPORT_PAGE at a time."""
+    fields = list(reader.fields())
+    yield csv_line(call_csv_header(fields))
+    while True:
+        page = reader.events(filters, start_ns=start, end_ns=end, cursor=cursor, limit=EXPORT_PAGE)
+        yield csv_lines(call_csv_row(row, fields) for row in page.rows)
+        if not page.next_cursor or not page.rows:
+            return
+        cursor = page.next_cursor
 
 
 @route(bp, EVENTS)
 def events_view() -> Response:
     ctx = context(EVENTS)
     reader = ctx.svc.reader
-    start = end = None
+    start, end = None, ctx.now_ns + FEED_AHEAD_NS
     if ctx.args.text("range") or ctx.args.text("from"):
         window = ctx.window()
         start, end = window.start_ns, window.end_ns
         ctx.require_raw(start)
+    cursor = ctx.args.text("cursor")
     if ctx.args.text("format") == "csv":
-        fields = list(reader.fields())
-        filters = ctx.filters
-        first = reader.events(filters, start_ns=start, end_ns=end, cursor=ctx.args.text("cursor"), limit=EXPORT_PAGE)
-
-        def lines() -> Iterator[str]:
-            yield csv_line(call_csv_header(fields))
-            page = first
-            while True:
-                yield csv_lines(call_csv_row(row, fields) for row in page.rows)
-                if not page.next_cursor or not page.rows:
-                    return
-                page = reader.events(filters, start_ns=start, end_ns=end, cursor=page.next_cursor, limit=EXPORT_PAGE)
-
-        response = Response(stream_with_context(lines()), mimetype=CSV)
-        response.headers["Content-Disposition"] = 'attachment; filename="genai-meter-calls.csv"'
-        return response
-    page = reader.events(ctx.filters, start_ns=start, end_ns=end, cursor=ctx.args.text("cursor"),
-                         limit=ctx.args.number("limit", 50))
+        lines = call_lines(reader, ctx.filters, start, end, cursor)
+        return read_from(cursor, lambda: export_answer(lines, "genai-meter-calls.csv", ctx.args.text("bom") == "1"))
+    page = read_from(cursor, lambda: reader.events(ctx.filters, start_ns=start, end_ns=end, cursor=cursor,
+                                                   limit=ctx.args.number("limit", 50)))
     return jsonify({"calls": [call_json(r) for r in page.rows], "next_cursor": page.next_cursor})
 
 
@@ -153,8 +198,9 @@ def conversation_json(c: Conversation) -> dict[str, object]:
 def conversations_view() -> Response:
     ctx = context(CONVERSATIONS)
     window = ctx.window()
-    items, cursor = ctx.svc.reader.conversations(window.start_ns, window.end_ns, ctx.filters,
-                                                 limit=ctx.args.number("limit", 50), cursor=ctx.args.text("cursor"))
+    asked = ctx.args.text("cursor")
+    items, cursor = read_from(asked, lambda: ctx.svc.reader.conversations(
+        window.start_ns, window.end_ns, ctx.filters, limit=ctx.args.number("limit", 50), cursor=asked))
     return jsonify({"from": iso(window.start_ns), "to": iso(window.end_ns),
                     "conversations": [conversation_json(c) for c in items], "next_cursor": cursor})
 

@@ -40,7 +40,7 @@ BUDGETS = Endpoint("/budgets", "/api/v1/budgets", "budgets", "Every visible budg
                    (), filters=False, schema=obj({"budgets": arr(BUDGET)}))
 ONE_BUDGET = Endpoint("/budgets/<name>", "/api/v1/budgets/{name}", "budget", "One budget (404 outside the scope)",
                       (Param("name", "the budget name", location="path"),), filters=False, schema=BUDGET,
-                      statuses=(400, 401, 403, 404, 503))
+                      statuses=(400, 401, 403, 404, 503, 504))
 ITEM = obj({"kind": STR, "saving_usd": STR, "saving_pct": STR, "query": STR, "assumption": STR})
 FIX = obj({"kind": STR, "provider": STR, "model": STR, "calls": INT, "fix": STR, "query": STR})
 RECOMMENDATIONS = Endpoint(

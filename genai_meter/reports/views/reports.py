@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from itertools import chain
 from typing import cast
 
 from flask import Blueprint, Response, jsonify, stream_with_context
 
-from genai_meter.ledger.model import LedgerReader, Step
+from genai_meter.ledger import deadline
+from genai_meter.ledger.model import Step
+from genai_meter.pricing.fx import FxError
 from genai_meter.reports.insights.build import BUILDERS, KINDS, Query
 from genai_meter.reports.render.focus import focus_export, focus_lines
 from genai_meter.reports.render.pdf import MAX_PDF_ROWS, report_pdf
 from genai_meter.reports.render.tables import Report
-from genai_meter.reports.render.text import choose_table, csv_line, csv_lines, report_json, table_csv
+from genai_meter.reports.render.text import BOM, choose_table, csv_line, report_json, table_csv
 from genai_meter.reports.render.xlsx import report_xlsx
 from genai_meter.reports.service.api import (
+    BOM_PARAM,
     COVERAGE,
     CSV,
     INT,
@@ -30,13 +33,14 @@ from genai_meter.reports.service.api import (
     obj,
     route,
 )
+from genai_meter.reports.service.currency import currency_reader, relabel
 from genai_meter.reports.service.params import NotFound, Param, ParamError
 from genai_meter.reports.service.ranges import check_step, default_step, iso
-from genai_meter.reports.views.activity import call_csv_header, call_csv_row
+from genai_meter.reports.service.spool import export_answer
+from genai_meter.reports.views.activity import call_lines
 
 bp = Blueprint("reports_api", __name__, url_prefix="/api/v1")
 FORMATS = ("json", "csv", "xlsx", "pdf", "focus")
-EVENTS_PAGE = 1000
 
 REPORT_PARAMS: tuple[Param, ...] = RANGE_PARAMS + (
     Param("kind", "which report", enum=KINDS, location="path"),
@@ -52,6 +56,9 @@ REPORT_PARAMS: tuple[Param, ...] = RANGE_PARAMS + (
     Param("limit", "groups per table (per step in a trend): the top N by cost, the others summed in a last row "
           "(other) (default: every group in CSV, reports.max_rows in JSON and XLSX, 59 in PDF)", kind="integer",
           minimum=1, maximum=1_000_000),
+    Param("currency", "ISO 4217 code of the currency to report in (default USD), from the dated rates of "
+          "pricing.fx; the rates used are named in the answer", pattern=r"[A-Z]{3}", max_length=3),
+    BOM_PARAM,
 )
 TABLE = obj({"title": STR, "columns": arr(obj({"key": STR, "title": STR, "type": STR})),
              "rows": arr({"type": "object"}),
@@ -64,7 +71,7 @@ REPORT_SCHEMA = obj({"report": STR, "from": STR, "to": STR, "filters": {"type": 
 REPORTS = Endpoint("/reports/<kind>", "/api/v1/reports/{kind}", "report",
                    "A report (summary, detailed, cost, trend) of the window, filtered and grouped",
                    REPORT_PARAMS, media=(JSON, CSV, XLSX, PDF), schema=REPORT_SCHEMA,
-                   statuses=(400, 401, 403, 404, 503))
+                   statuses=(400, 401, 403, 404, 503, 504))
 
 
 def _filename(report_kind: str, start: int, end: int, ext: str) -> str:
@@ -85,30 +92,17 @@ def build_report(ctx: Ctx, kind: str) -> Report:
     rows = asked or ctx.svc.config.reports.max_rows
     if fmt == "pdf" and not asked:
         rows = min(rows, MAX_PDF_ROWS - 1)  # the PDF prints every row of its tables, the remainder last
-    query = Query(ctx.svc.reader, window, ctx.filters, ctx.group_by(), step, ctx.args.text("compare") ==
+    fx = currency_reader(ctx.svc.reader, ctx.svc.config, ctx.args.text("currency"))
+    query = Query(fx or ctx.svc.reader, window, ctx.filters, ctx.group_by(), step, ctx.args.text("compare") ==
                   "previous_period", ctx.args.number("top", 10), ctx.svc.offset, rows,
                   overrides, every_group=fmt == "csv" and not asked,  # type: ignore[arg-type]
                   per_step=asked or None)
-    return BUILDERS[kind](query)
-
-
-def _stream_calls(reader: LedgerReader, filters: dict[str, list[str]], start: int, end: int,
-                  fields: list[str]) -> Iterator[str]:
-    """CSV lines of every call in [start, end), newest first, one page of EVENTS_PAGE in memory at a time.
-
-    The first page is read before the answer starts, so a ledger error is still a 503."""
-    page = reader.events(filters, start_ns=start, end_ns=end, limit=EVENTS_PAGE)
-
-    def lines() -> Iterator[str]:
-        nonlocal page
-        yield csv_line(call_csv_header(fields))
-        while True:
-            yield csv_lines(call_csv_row(row, fields) for row in page.rows)
-            if not page.next_cursor or not page.rows:
-                return
-            page = reader.events(filters, start_ns=start, end_ns=end, cursor=page.next_cursor, limit=EVENTS_PAGE)
-
-    return lines()
+    if fx is None:
+        return BUILDERS[kind](query)
+    try:
+        return relabel(BUILDERS[kind](query), fx)
+    except FxError as exc:
+        raise ParamError(f"currency: {exc}", "currency") from None
 
 
 @route(bp, REPORTS)
@@ -117,13 +111,18 @@ def report_view(kind: str) -> Response:
         raise NotFound(f"kind: {kind[:40]!r} is not a report; allowed: {', '.join(KINDS)}", "kind")
     ctx = context(REPORTS)
     fmt = ctx.args.text("format", "json")
+    bom = BOM if ctx.args.text("bom") == "1" else ""
     if fmt == "focus":
         window = ctx.window()
         ctx.require_raw(window.start_ns)
         if window.end_ns - window.start_ns > 5000 * 3600 * 10**9:
             raise ParamError("range: a FOCUS export covers at most 5000 hours (~208 days)", "range")
-        export = focus_export(ctx.svc.reader, window.start_ns, window.end_ns, ctx.filters, ctx.svc.offset)
-        body = "".join(csv_line(cells) for cells in focus_lines(export))
+        fx = currency_reader(ctx.svc.reader, ctx.svc.config, ctx.args.text("currency"))
+        try:
+            export = focus_export(ctx.svc.reader, window.start_ns, window.end_ns, ctx.filters, ctx.svc.offset, fx)
+        except FxError as exc:
+            raise ParamError(f"currency: {exc}", "currency") from None
+        body = bom + "".join(csv_line(cells) for cells in focus_lines(export))
         response = Response(body, mimetype=CSV)
         response.headers["X-Unpriced-Calls-Excluded"] = str(export.unpriced_calls)
         response.headers["Content-Disposition"] = \
@@ -134,22 +133,30 @@ def report_view(kind: str) -> Response:
             raise ParamError("rows: calls is for format=csv of the detailed report", "rows")
         window = ctx.window()
         ctx.require_raw(window.start_ns)
-        fields = list(ctx.svc.reader.fields())
-        gen = _stream_calls(ctx.svc.reader, ctx.filters, window.start_ns, window.end_ns, fields)
-        response = Response(stream_with_context(gen), mimetype=CSV)
-        response.headers["Content-Disposition"] = \
-            f'attachment; filename="{_filename("calls", window.start_ns, window.end_ns, "csv")}"'
-        return response
+        lines = call_lines(ctx.svc.reader, ctx.filters, window.start_ns, window.end_ns)
+        return export_answer(lines, _filename("calls", window.start_ns, window.end_ns, "csv"), bool(bom))
     report = build_report(ctx, kind)
+    currency = report.summary.get("currency")
+    deadline.check()  # rendering is not begun past the time limit
     if fmt == "json":
-        return jsonify(report_json(report))
+        answer = report_json(report)
+        deadline.check()  # encoding a large answer takes a while too: not begun past the time limit
+        return jsonify(answer)
     if fmt == "csv":
         table = choose_table(report, ctx.args.text("section"))
-        response, ext = Response(stream_with_context(table_csv(table)), mimetype=CSV), "csv"
+        if bom:  # streamed: one page of rows in memory at a time
+            response = Response(stream_with_context(chain((bom,), table_csv(table))), mimetype=CSV)
+        else:
+            response = Response(stream_with_context(table_csv(table)), mimetype=CSV)
+        ext = "csv"
     elif fmt == "xlsx":
         response, ext = Response(report_xlsx(report), mimetype=XLSX), "xlsx"
     else:
         response, ext = Response(report_pdf(report), mimetype=PDF), "pdf"
     response.headers["Content-Disposition"] = \
         f'attachment; filename="{_filename(kind, report.start_ns, report.end_ns, ext)}"'
+    if currency:  # CSV carries no note: the currency and its rates in headers
+        rates = report.summary["fx"]["rates"]  # type: ignore[index]
+        response.headers["X-Currency"] = str(currency)
+        response.headers["X-Exchange-Rates"] = ", ".join(f"{d}={r}" for d, r in rates.items())
     return response

@@ -18,7 +18,7 @@ bp = Blueprint("web", __name__, static_folder="static", static_url_path="/static
 # Fields offered as filters first, in this order (the rest of the ledger's fields follow).
 PREFERRED = ("organization", "service", "model", "provider", "project", "customer", "feature", "user")
 PAGES = {"overview": "Overview", "activity": "Activity", "conversations": "Conversations", "budgets": "Budgets",
-         "reports": "Reports"}
+         "reports": "Reports", "reconciliation": "Reconciliation"}
 CSP = ("default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; script-src 'self'; "
        "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
 
@@ -76,3 +76,8 @@ def budgets() -> Response:
 @bp.get("/reports")
 def reports() -> Response:
     return _render("reports")
+
+
+@bp.get("/reconciliation")
+def reconciliation() -> Response:
+    return _render("reconciliation")

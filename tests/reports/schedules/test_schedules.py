@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -18,40 +16,9 @@ from genai_meter.reports.schedules.scheduler import Scheduler, ScheduleState, la
 from genai_meter.reports.service.api import EXTENSION, Service
 from genai_meter.reports.service.app import create_app
 from tests.reports.conftest import NOW_NS, build_calls, make_config, start_service, stop_service, write_ledger
+from tests.reports.schedules.webhook import Hook
 
 MINUTE = 60 * 10**9
-
-
-class Hook:
-    """A loopback webhook server that records deliveries and fails the first `fail` of them."""
-
-    def __init__(self, fail: int = 0) -> None:
-        self.received: list[tuple[str, bytes]] = []
-        self.fail = fail
-        hook = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                if hook.fail > 0:
-                    hook.fail -= 1
-                    self.send_response(500)
-                else:
-                    hook.received.append((self.headers["Idempotency-Key"], body))
-                    self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture()

@@ -1,4 +1,5 @@
-"""The generated OpenAPI description covers every route, and schemathesis finds no 500 and no mismatch."""
+"""The generated OpenAPI description covers every route and is a valid OpenAPI document (openapi-spec-validator),
+and schemathesis finds no 500 and no mismatch."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import schemathesis
 from flask import Flask
 from flask.testing import FlaskClient
 from hypothesis import HealthCheck, given, settings
+from openapi_spec_validator import validate
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from tests.reports.conftest import auth
@@ -24,6 +26,21 @@ def test_every_api_route_is_described(app: Flask, client: FlaskClient) -> None:
     assert doc["security"] == [{"bearer": []}]
     fmt = next(p for p in doc["paths"]["/api/v1/reports/{kind}"]["get"]["parameters"] if p["name"] == "format")
     assert fmt["schema"]["enum"] == ["json", "csv", "xlsx", "pdf", "focus"]
+
+
+def test_the_document_is_valid_openapi_and_describes_the_reconciliation(client: FlaskClient) -> None:
+    doc = client.get("/api/v1/openapi.json").get_json()
+    validate(doc)  # raises on any violation of the OpenAPI schema the document declares
+    operation = doc["paths"]["/api/v1/reconciliation"]["get"]
+    params = {p["name"]: p for p in operation["parameters"]}
+    assert {"range", "from", "to", "provider", "format"} <= set(params)
+    assert params["format"]["schema"]["enum"] == ["json", "csv", "xlsx", "pdf"]
+    assert set(operation["responses"]["200"]["content"]) == {
+        "application/json", "text/csv", "application/pdf",
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
+    rows = operation["responses"]["200"]["content"]["application/json"]["schema"]["properties"]["rows"]
+    assert {"day", "provider", "model", "difference_usd", "cause"} <= set(rows["items"]["properties"])
+    assert "/api/v1/reconciliation/metrics" in doc["paths"]
 
 
 @pytest.mark.slow
