@@ -213,6 +213,9 @@ class Reader:
 
     def totals(self, start_ns: int, end_ns: int, filters: Filters, group_by: Sequence[str] = ()) -> list[Totals]:
         clean = self._check(filters, group_by)
+        if getattr(self.source, "ranked", None) is not None:  # one statement in the engine
+            rows = sorted(self.ranked(start_ns, end_ns, clean, group_by, None).rows, key=lambda t: t.key)
+            return rows or ([] if group_by else [to_totals((), [0] * _N)])
         groups = self._groups(start_ns, end_ns, clean, group_by)
         if not groups and not group_by:
             return [Totals(key=(), tokens=dict.fromkeys(TOKEN_CLASSES, 0), cost_pico=dict.fromkeys(COST_CLASSES, 0))]
