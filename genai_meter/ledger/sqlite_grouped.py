@@ -108,6 +108,11 @@ def _labelset_branch(table: str, start: int, end: int, filters: Mapping[str, Seq
     name, at = ("calls", "end_ns") if raw else (f"rollup_{table}", "bucket")
     sums = (NARROW_RAW if raw else NARROW_ROLLUP) if narrow else (RAW_SUMS if raw else ROLLUP_SUMS)
     conds = [f"{at} >= {b.add(start)}", f"{at} < {b.add(end)}", *filter_conds(filters, b)]
+    if not group_by:  # one sum: no per-label-set step (the error count looks the failing label sets up once)
+        flat = list(sums)
+        if raw and not narrow:
+            flat[RAW_ERRORS] = "SUM(labelset IN (SELECT id FROM labelsets WHERE status <> 'ok'))"
+        return f"SELECT {', '.join(f'{x} AS s{i}' for i, x in enumerate(flat))} FROM {name} WHERE {' AND '.join(conds)}"
     raw_groups = [g for g in group_by if g in RAW_ONLY]
     inner = (f"SELECT labelset, {''.join(g + ', ' for g in raw_groups)}"
              f"{', '.join(f'{x} AS s{i}' for i, x in enumerate(sums))} FROM {name} WHERE {' AND '.join(conds)} "
