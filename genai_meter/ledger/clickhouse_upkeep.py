@@ -131,7 +131,8 @@ def forget_customer_executor(executor: Executor, db: str, value: str) -> int:
     dims = "mapFilter((k, x) -> k != 'customer', dims)"
     if changed:
         executor.command(f"INSERT INTO {db}.calls SELECT * REPLACE ({dims} AS dims, {_tenant(dims)} AS tenant) "
-                         f"FROM {db}.calls FINAL WHERE {raw_where}", p.values)
+                         f"FROM (SELECT * FROM {db}.calls WHERE {raw_where} ORDER BY version DESC "
+                         "LIMIT 1 BY tenant, end_ns, trace_id, span_id)", p.values)  # the newest version (as FINAL)
         executor.command(f"ALTER TABLE {db}.calls DELETE WHERE {raw_where}{SYNC}", p.values)
     for table in ("rollup_hour", "rollup_day"):
         executor.command(f"ALTER TABLE {db}.{table} DELETE WHERE {key_where}{SYNC}", p.values)

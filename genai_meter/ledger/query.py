@@ -230,6 +230,9 @@ class Reader:
 
     def totals(self, start_ns: int, end_ns: int, filters: Filters, group_by: Sequence[str] = ()) -> list[Totals]:
         clean = self._check(filters, group_by)
+        if getattr(self.source, "ranked", None) is not None and not self._has_units(start_ns, end_ns, clean):
+            rows = sorted(self.ranked(start_ns, end_ns, clean, group_by, None).rows, key=lambda t: t.key)
+            return rows or ([] if group_by else [to_totals((), [0] * _N)])
         groups, units = self._groups(start_ns, end_ns, clean, group_by)
         if not groups and not group_by:
             return [Totals(key=(), tokens=dict.fromkeys(TOKEN_CLASSES, 0), cost_pico=dict.fromkeys(COST_CLASSES, 0))]
@@ -260,40 +263,50 @@ class Reader:
         return self.ranked(start_ns, end_ns, filters, (by,), max(k, 0), metric).rows
 
     def _engine_parts(self, start_ns: int, end_ns: int, clean: dict[str, list[str]],
-                      group_by: Sequence[str]) -> list[tuple[Table, int, int]]:
-        """The plan of a range answered in one statement: rollup hours only up to W's hour (a seal pass
-        meanwhile only adds to hours from there on, which are read from raw calls)."""
+                      group_by: Sequence[str]) -> tuple[list[tuple[Table, int, int]], tuple[int, int] | None]:
+        """The plan of a range answered in the engine, and the marks to check after reading (None: none
+        to check). Rollup hours are read up to W's hour when the raw calls of [that hour, W) are kept: a
+        seal pass meanwhile only adds to hours from there on, read from raw calls. Else (a prune cut into
+        that hour) the partial hour's row is read and raw calls from W: the caller reads again if W moved."""
         rollups = not (RAW_ONLY & (set(clean) | set(group_by)))
-        hours_before, days_before = self.source.rollups_before_ns()
-        return plan(start_ns, end_ns, rollups, rollups, hours_before - hours_before % HOUR_NS, days_before)
+        marks = self.source.rollups_before_ns()
+        hours_before, days_before = marks
+        aligned = hours_before - hours_before % HOUR_NS
+        if aligned == hours_before or (self.source.coverage().raw_since_ns or 0) <= aligned:
+            return plan(start_ns, end_ns, rollups, rollups, aligned, days_before), None
+        return plan(start_ns, end_ns, rollups, rollups, hours_before, days_before), marks
 
     def ranked(self, start_ns: int, end_ns: int, filters: Filters, group_by: Sequence[str], limit: int | None,
                metric: Metric = "cost") -> Ranked:
         clean = self._check(filters, group_by)
         metric_columns(metric)
         engine = getattr(self.source, "ranked", None)
-        if engine is not None and not self._has_units(start_ns, end_ns, clean):
-            ranked: Ranked = engine(self._engine_parts(start_ns, end_ns, clean, group_by), clean, group_by, limit,
-                                    metric)
-            return ranked
-        return rank_groups(*self._groups(start_ns, end_ns, clean, group_by), limit, metric, to_totals)
+        if engine is None or self._has_units(start_ns, end_ns, clean):  # the engine ranks the six classes only
+            return rank_groups(*self._groups(start_ns, end_ns, clean, group_by), limit, metric, to_totals)
+        while True:
+            parts, marks = self._engine_parts(start_ns, end_ns, clean, group_by)
+            ranked: Ranked = engine(parts, clean, group_by, limit, metric)
+            if marks is None or self.source.rollups_before_ns() == marks:  # no seal pass meanwhile
+                return ranked
 
     def each_group(self, start_ns: int, end_ns: int, filters: Filters, group_by: Sequence[str],
                    metric: Metric = "cost") -> Iterator[Totals]:
         clean = self._check(filters, group_by)
         metric_columns(metric)
         engine = getattr(self.source, "each_group", None)
-        if engine is not None and not self._has_units(start_ns, end_ns, clean):
-            groups: Iterator[Totals] = engine(self._engine_parts(start_ns, end_ns, clean, group_by), clean,
-                                              group_by, metric)
-            return groups
-        return iter(rank_groups(*self._groups(start_ns, end_ns, clean, group_by), None, metric, to_totals).rows)
+        if engine is None or self._has_units(start_ns, end_ns, clean):
+            return iter(rank_groups(*self._groups(start_ns, end_ns, clean, group_by), None, metric, to_totals).rows)
+        parts, marks = self._engine_parts(start_ns, end_ns, clean, group_by)
+        if marks is not None:  # a streamed answer cannot be read again: every group, checked, then streamed
+            return iter(self.ranked(start_ns, end_ns, clean, group_by, None, metric).rows)
+        groups: Iterator[Totals] = engine(parts, clean, group_by, metric)
+        return groups
 
     def _has_units(self, start_ns: int, end_ns: int, clean: dict[str, list[str]]) -> bool:
         """Whether calls of the range carry billed units or flags: the engine's statements rank the six
         classes only, so such ranges are ranked here, units included."""
-        return any(True for table, s, e in self._engine_parts(start_ns, end_ns, clean, ())
-                   for _ in self.source.aggregate_units(table, s, e, clean, (), False))
+        parts, _ = self._engine_parts(start_ns, end_ns, clean, ())
+        return any(True for table, s, e in parts for _ in self.source.aggregate_units(table, s, e, clean, (), False))
 
     def series_ranked(self, start_ns: int, end_ns: int, step: Step, filters: Filters, group_by: Sequence[str],
                       limit: int | None, utc_offset_s: int = 0) -> Iterator[tuple[int, Ranked]]:

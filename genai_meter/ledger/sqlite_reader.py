@@ -38,7 +38,7 @@ from genai_meter.ledger.sqlite_calls import read_calls, read_conversations
 from genai_meter.ledger.sqlite_grouped import LABEL_INDEX, RAW_ERRORS, RAW_SUMS, ROLLUP_SUMS, Part
 from genai_meter.ledger.sqlite_params import read_generation
 from genai_meter.ledger.sqlite_rollups import DAY_MARK
-from genai_meter.ledger.sqlite_schema import GENERATION, HOUR_MARK, LedgerFileGone, file_identity, open_read
+from genai_meter.ledger.sqlite_schema import HOUR_MARK, LedgerFileGone, file_identity, open_read
 from genai_meter.ledger.urls import LedgerOpenError
 
 _LABEL_INDEX = LABEL_INDEX
@@ -86,8 +86,6 @@ class SQLiteSource:
         self._max_id = 0
         self._cache: dict[tuple[object, ...], list[AggRow]] = {}
         self._cache_version: object = None
-        self._dim_cache: dict[str, frozenset[str]] = {}
-        self._dim_state: object = None
         self._dims_json: dict[str, dict[str, str]] = {}
 
     def fields(self) -> tuple[str, ...]:
@@ -117,8 +115,6 @@ class SQLiteSource:
         if generation != self._generation:
             self._labelsets.clear()
             self._max_id = 0
-            self._dim_cache.clear()
-            self._dim_state = None
             self._cache.clear()
             self._cache_version = None
             self._generation = generation
@@ -275,74 +271,26 @@ class SQLiteSource:
 
     def _field_rollup(self, start_ns: int, end_ns: int, filters: Filters, group_by: Sequence[str],
                       by_time: bool) -> list[AggRow] | None:
-        """The answer from `rollup_field_day` when the fields used are base fields only (field '') or one
-        dimension alone; None when it cannot answer. Dimension values are those of a current label set
-        (an erased customer is gone); calls without a value form the "" group (all minus the rest)."""
-        used = set(filters) | set(group_by)
-        if used & {"conversation", "user"}:
-            return None
-        dims = used - set(_LABEL_INDEX)
-        if len(dims) > 1 or (dims and len(used) > 1) or any("" in filters.get(d, ()) for d in dims):
+        """The answer from `rollup_field_day` (field '') when the fields used are base fields only; None
+        when it cannot answer (a dimension: the rollups by label set answer; `ranked` reads the per-field
+        rows of dimensions)."""
+        if (set(filters) | set(group_by)) - set(_LABEL_INDEX):
             return None
         sums = ", ".join(_ROLLUP_SUMS)
         time_expr = "bucket" if by_time else "0"
-        since = "bucket >= (SELECT MIN(bucket) FROM rollup_day)"  # rollup retention as rollup_day
+        first = self._conn.execute(sqlite_grouped.SINCE).fetchone()  # rollup retention as rollup_day's
+        conds = ["field = ''", "bucket >= ?", "bucket < ?", "bucket >= ?"]
+        params: list[object] = [start_ns, end_ns, first[0] if first else end_ns]
+        for name, values in filters.items():
+            conds.append(f"json_extract(value, '$[{_LABEL_INDEX[name]}]') IN (SELECT value FROM json_each(?))")
+            params.append(json.dumps(list(values)))
         n = len(group_by)
-        if not dims:
-            conds = ["field = ''", "bucket >= ?", "bucket < ?", since]
-            params: list[object] = [start_ns, end_ns]
-            for name, values in filters.items():
-                conds.append(f"json_extract(value, '$[{_LABEL_INDEX[name]}]') IN (SELECT value FROM json_each(?))")
-                params.append(json.dumps(list(values)))
-            keys = [f"json_extract(value, '$[{_LABEL_INDEX[g]}]')" for g in group_by]
-            group = ", ".join(["t", *(f"g{i}" for i in range(n))])
-            sql = (f"SELECT {time_expr} AS t, {''.join(f'{k} AS g{i}, ' for i, k in enumerate(keys))}{sums} "
-                   f"FROM rollup_field_day WHERE {' AND '.join(conds)} GROUP BY {group}")
-            rows = self._conn.execute(sql, params).fetchall()
-            return [(r[0], tuple(str(v) for v in r[1:1 + n]), combine(r[1 + n:])) for r in rows
-                    if r[1 + n]]
-        [dim] = dims
-        conds = ["field = ?", "bucket >= ?", "bucket < ?", since]
-        params = [dim, start_ns, end_ns]
-        if dim in filters:
-            conds.append("value IN (SELECT value FROM json_each(?))")
-            params.append(json.dumps(list(filters[dim])))
-        sql = (f"SELECT {time_expr} AS t, value, {sums} FROM rollup_field_day "
-               f"WHERE {' AND '.join(conds)} GROUP BY t, value")
-        valid = self._dim_values(dim)
-        merged: dict[tuple[int, tuple[str, ...]], list[int]] = {}
-        for r in self._conn.execute(sql, params):
-            if r[1] in valid:  # an erased value is no longer in any label set
-                acc = merged.setdefault((r[0], (str(r[1]),) if n else ()), [0] * len(SUM_NAMES))
-                for i, v in enumerate(combine(r[2:])):
-                    acc[i] += v
-        rows = [(t, key, v) for (t, key), v in merged.items()]
-        if not n or dim in filters:  # a filter on the dimension never holds "" here
-            return [r for r in rows if r[2][0]]
-        rest: dict[int, list[int]] = {}  # per step: all calls minus those with a value
-        for t, sums_all in ((r[0], r[2]) for r in self._field_rollup(start_ns, end_ns, {}, (), by_time) or []):
-            rest[t] = list(sums_all)
-        for t, _, values in rows:
-            acc = rest.setdefault(t, [0] * len(values))
-            for i, v in enumerate(values):
-                acc[i] -= v
-        out = [r for r in rows if r[2][0]]
-        out += [(t, ("",), v) for t, v in rest.items() if v[0]]
-        return out
-
-    def _dim_values(self, dim: str) -> frozenset[str]:
-        """The values of dimension `dim` in the current label sets (cached until label sets change: the
-        dictionary generation, or a new label set)."""
-        state = self._conn.execute("SELECT MAX(id), (SELECT value FROM meta WHERE key = ?) FROM labelsets",
-                                   (GENERATION,)).fetchone()
-        if self._dim_state != state:
-            self._dim_cache.clear()
-            self._dim_state = state
-        values = self._dim_cache.get(dim)
-        if values is None:
-            rows = self._conn.execute("SELECT DISTINCT json_extract(dims, ?) FROM labelsets", (dim_path(dim),))
-            values = self._dim_cache[dim] = frozenset(str(r[0]) for r in rows if r[0] is not None)
-        return values
+        keys = [f"json_extract(value, '$[{_LABEL_INDEX[g]}]')" for g in group_by]
+        group = ", ".join(["t", *(f"g{i}" for i in range(n))])
+        sql = (f"SELECT {time_expr} AS t, {''.join(f'{k} AS g{i}, ' for i, k in enumerate(keys))}{sums} "
+               f"FROM rollup_field_day WHERE {' AND '.join(conds)} GROUP BY {group}")
+        rows = self._conn.execute(sql, params).fetchall()
+        return [(r[0], tuple(str(v) for v in r[1:1 + n]), combine(r[1 + n:])) for r in rows if r[1 + n]]
 
     @staticmethod
     def _keys(group_by: Sequence[str], alias: str) -> tuple[list[str], list[object]]:
