@@ -26,7 +26,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "price": ("genai_meter.pricing.command", "print one call's cost breakdown"),
     "prices": ("genai_meter.pricing.prices_command", "update the price catalog from a genai-prices snapshot; status"),
     "reports": ("genai_meter.reports.command", "run the report service: web page, API, exports, budgets, forecasts"),
-    "ledger": ("genai_meter.ledger.command", "what the ledger holds; re-price, prune, export, back up, forget"),
+    "ledger": ("genai_meter.collector_processor.receiver.backfill",
+               "what the ledger holds; re-price, prune, export, back up, forget, import history"),
     "reconcile": ("genai_meter.reports.reconcile_command", "the providers' own usage and cost reports: read, import, "
                   "pull, and compare with the ledger"),
     "generate": ("genai_meter.generate", "write dashboards, rules and Alertmanager config"),

@@ -26,8 +26,8 @@ def cell_int(value: Value) -> int:
 class Executor(Protocol):
     """Runs SQL text from `clickhouse_sql`; raises LedgerUnavailable when the server cannot answer."""
 
-    def command(self, sql: str) -> None:
-        """DDL or an INSERT (data inline after FORMAT)."""
+    def command(self, sql: str, params: Mapping[str, object] | None = None) -> None:
+        """DDL, an INSERT (data inline after FORMAT) or a mutation, `{name:Type}` parameters bound."""
 
     def query(self, sql: str, params: Mapping[str, object] | None = None) -> list[Sequence[Value]]:
         """Rows of a SELECT with `{name:Type}` parameters bound server-side."""
@@ -53,9 +53,9 @@ class ConnectExecutor:
         except Exception as exc:  # connection refused, bad credentials, TLS: name the place
             raise LedgerOpenError(f"clickhouse://{target.host}:{target.port}: cannot connect: {exc}") from None
 
-    def command(self, sql: str) -> None:
+    def command(self, sql: str, params: Mapping[str, object] | None = None) -> None:
         try:
-            self._client.command(sql)
+            self._client.command(sql, parameters=dict(params) if params else None)
         except Exception as exc:
             raise LedgerUnavailable(f"ClickHouse: {exc}") from None
 

@@ -26,6 +26,7 @@ from pathlib import Path
 from genai_meter.config import Config
 from genai_meter.ledger import clickhouse_sql as sql
 from genai_meter.ledger.clickhouse_exec import ConnectExecutor, Executor, cell_int
+from genai_meter.ledger.clickhouse_upkeep import prune_cutoff, prune_executor, reseal
 from genai_meter.ledger.commit_queue import CommitQueue
 from genai_meter.ledger.model import Entry, LedgerRowRejected, LedgerUnavailable
 from genai_meter.ledger.row_checks import row_fits, row_problem
@@ -68,7 +69,8 @@ def migrate_clickhouse(target: ClickHouseTarget, config: Config) -> None:
 
 
 def seal(executor: Executor, db: str, now_ns: int, grace_ns: int) -> int:
-    """Roll up closed hours not sealed yet (oldest first, a bounded number); returns the new watermark."""
+    """Re-seal sealed hours late calls reached (`clickhouse_upkeep.reseal`), then roll up closed hours not
+    sealed yet (oldest first, a bounded number); returns the new watermark."""
     until = cell_int(executor.query(sql.sealed_until_sql(db))[0][0])
     horizon = now_ns - grace_ns
     horizon -= horizon % sql.HOUR_NS
@@ -77,6 +79,8 @@ def seal(executor: Executor, db: str, now_ns: int, grace_ns: int) -> int:
         if not count:
             return 0
         until = first - first % sql.HOUR_NS
+    else:
+        reseal(executor, db, until)  # late calls for hours sealed by earlier passes
     if until >= horizon:
         return until
     hours = [cell_int(r[0]) for r in executor.query(sql.hours_with_calls_sql(db), {"start": until, "end": horizon})]
@@ -89,6 +93,14 @@ def seal(executor: Executor, db: str, now_ns: int, grace_ns: int) -> int:
         executor.command(sql.seal_hour_units_sql(db, hour))
     executor.command(sql.set_sealed_until_sql(db, new_until))
     return new_until
+
+
+def prune_sealed(executor: Executor, db: str, config: Config, now_ns: int) -> int:
+    """`ledger prune` on ClickHouse: every hour before the cutoff sealed, then `prune_executor`."""
+    cutoff = prune_cutoff(config.ledger.retention_days, now_ns)
+    while seal(executor, db, cutoff, 0) < cutoff and cell_int(executor.query(sql.first_call_sql(db))[0][1]):
+        pass
+    return prune_executor(executor, db, config.ledger.retention_days, config.ledger.rollup_retention_days, now_ns)
 
 
 class ClickHouseWriter:

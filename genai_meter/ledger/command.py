@@ -58,8 +58,8 @@ def iso(ns: int) -> str:
     return datetime.fromtimestamp(ns // 10**9, UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if ns < END_OF_TIME_NS else "end"
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the `ledger` subcommands to `parser`."""
+def add_arguments(parser: argparse.ArgumentParser) -> argparse._SubParsersAction:  # type: ignore[type-arg]
+    """Add the `ledger` subcommands to `parser`; returns their action (`ledger import` adds itself)."""
     sub = parser.add_subparsers(dest="ledger_command", required=True, metavar="COMMAND")
 
     def command(name: str, text: str) -> argparse.ArgumentParser:
@@ -93,6 +93,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--user")
     p.add_argument("--customer")
     command("migrate", "create or upgrade the ledger schema")
+    return sub
 
 
 def _window(args: argparse.Namespace) -> tuple[int, int]:

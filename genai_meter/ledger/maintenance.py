@@ -12,11 +12,16 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from genai_meter.config import Config
 from genai_meter.ledger import sqlite_prune, sqlite_units
+from genai_meter.ledger.clickhouse_exec import ConnectExecutor, Executor
 from genai_meter.ledger.clickhouse_reprice import reprice_clickhouse
+from genai_meter.ledger.clickhouse_upkeep import forget_customer_executor, forget_user_executor
+from genai_meter.ledger.clickhouse_writer import prune_sealed
 from genai_meter.ledger.repricing import Repricer, RepriceResult
 from genai_meter.ledger.rows import (
     COST_CLASSES,
@@ -36,7 +41,7 @@ from genai_meter.ledger.sqlite_rollups import (
     upsert_rollup_sql,
 )
 from genai_meter.ledger.sqlite_schema import MASK32, open_write, rollup_columns
-from genai_meter.ledger.urls import clickhouse_target, sqlite_path
+from genai_meter.ledger.urls import ClickHouseTarget, clickhouse_target, sqlite_path
 from genai_meter.pricing import PriceBook
 
 CHUNK = 2000
@@ -48,11 +53,20 @@ _I_LIST = SUM_NAMES.index("list_cost")
 
 def _path(url: str, what: str) -> Path:
     if clickhouse_target(url) is not None:
-        raise ValueError(f"{what} runs on the SQLite ledger; on ClickHouse use ALTER TABLE / TTL (docs/ledger.md)")
+        raise ValueError(f"{what} runs on the SQLite ledger; on ClickHouse use BACKUP (docs/ledger.md)")
     path = sqlite_path(url)
     if path is None:
         raise ValueError(f"--ledger: unsupported ledger URL {url!r}")
     return path
+
+
+@contextmanager
+def _clickhouse(target: ClickHouseTarget, config: Config) -> Iterator[Executor]:
+    executor = ConnectExecutor(target, config.ledger.busy_timeout_seconds)
+    try:
+        yield executor
+    finally:
+        executor.close()
 
 
 def _labelsets(conn: sqlite3.Connection) -> dict[int, tuple[tuple[str, ...], dict[str, str]]]:
@@ -151,10 +165,15 @@ def reprice(url: str, config: Config, start_ns: int, end_ns: int, provider: str 
 def prune(url: str, config: Config, now_ns: int | None = None) -> int:
     """Delete raw calls past `ledger.retention_days` (and the oldest above `ledger.max_bytes`) and
     rollups past `rollup_retention_days`, in bounded batches; returns the raw calls deleted."""
+    now_ns = time.time_ns() if now_ns is None else now_ns
+    target = clickhouse_target(url)
+    if target is not None:
+        with _clickhouse(target, config) as executor:
+            return prune_sealed(executor, target.database, config, now_ns)
     path = _path(url, "prune")
     conn = open_write(path, config.ledger.busy_timeout_seconds)
     try:
-        return sqlite_prune.prune_connection(conn, path, config.ledger, time.time_ns() if now_ns is None else now_ns)
+        return sqlite_prune.prune_connection(conn, path, config.ledger, now_ns)
     finally:
         conn.close()
 
@@ -177,9 +196,18 @@ def forget(url: str, config: Config, *, user: str | None = None, customer: str |
     and rollups move to the label set without it, its label sets are deleted). Returns the calls changed.
     Safe while `serve` writes the file and reports read it: deleting label sets moves the dictionary
     generation (schema v6 triggers, same transaction), which their caches check; ids are never reused."""
-    path = _path(url, "forget")
     if not user and not customer:
         raise ValueError("forget: give --user or --customer")
+    dim = config.active_dimensions.get("customer")
+    target = clickhouse_target(url)
+    if target is not None:
+        with _clickhouse(target, config) as executor:
+            changed = forget_user_executor(executor, target.database, sorted({user, hash_value(user)})) if user else 0
+            if customer:
+                value = hash_value(customer) if dim is not None and dim.hash else customer
+                changed += forget_customer_executor(executor, target.database, value)
+            return changed
+    path = _path(url, "forget")
     conn = open_write(path, config.ledger.busy_timeout_seconds)
     changed = 0
     try:
@@ -188,7 +216,6 @@ def forget(url: str, config: Config, *, user: str | None = None, customer: str |
             for value in {user, hash_value(user)}:
                 changed += conn.execute("UPDATE calls SET user = '' WHERE user = ? AND user <> ''", (value,)).rowcount
         if customer:
-            dim = config.active_dimensions.get("customer")
             value = hash_value(customer) if dim is not None and dim.hash else customer
             changed += _forget_customer(conn, value)
         conn.execute("COMMIT")

@@ -17,7 +17,7 @@ field, AND across fields). Field names are `FIELDS`; anything else raises `Value
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal, Protocol
@@ -121,6 +121,21 @@ class Totals:
     @property
     def tokens_total(self) -> int:
         return sum(self.tokens.values())
+
+
+Metric = Literal["cost", "tokens", "calls"]
+
+
+@dataclass(slots=True)
+class Ranked:
+    """A grouping of a range, complete: the top `limit` groups by a metric (highest first, ties by key)
+    and `rest`, the exact sum of every other group (key (), None when no group was left out), so that
+    rows + rest add up to the range's total. `groups` counts every group of the range."""
+
+    rows: list[Totals]
+    rest: Totals | None
+    groups: int
+    limit: int | None
 
 
 @dataclass(slots=True)
@@ -227,6 +242,18 @@ class LedgerReader(Protocol):
     def top(self, start_ns: int, end_ns: int, by: str, metric: Literal["cost", "tokens", "calls"],
             k: int, filters: Filters) -> list[Totals]:
         """The k groups of field `by` with the highest metric, highest first."""
+
+    def ranked(self, start_ns: int, end_ns: int, filters: Filters, group_by: Sequence[str], limit: int | None,
+               metric: Metric = "cost") -> Ranked:
+        """The top `limit` groups by `metric` and the exact remainder (every group when `limit` is None)."""
+
+    def each_group(self, start_ns: int, end_ns: int, filters: Filters, group_by: Sequence[str],
+                   metric: Metric = "cost") -> Iterator[Totals]:
+        """Every group of the range, highest `metric` first (ties by key), streamed (memory bounded)."""
+
+    def series_ranked(self, start_ns: int, end_ns: int, step: Step, filters: Filters, group_by: Sequence[str],
+                      limit: int | None, utc_offset_s: int = 0) -> Iterator[tuple[int, Ranked]]:
+        """Per step with calls (oldest first): the step's start and its `ranked` grouping by cost."""
 
     def events(self, filters: Filters, *, start_ns: int | None = None, end_ns: int | None = None,
                cursor: str = "", limit: int = 50) -> Page:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import timedelta
 from typing import Literal, Protocol
 
@@ -25,11 +25,14 @@ from genai_meter.ledger.model import (
     Coverage,
     Filters,
     Latency,
+    Metric,
     Page,
     Point,
+    Ranked,
     Step,
     Totals,
 )
+from genai_meter.ledger.ranking import metric_columns, rank_groups
 from genai_meter.ledger.rows import COST_CLASSES, SUM_NAMES, TOKEN_CLASSES
 from genai_meter.ledger.units import UnitSums
 from genai_meter.periods import NS, local_date, local_midnight_ns
@@ -164,16 +167,6 @@ def _add(into: list[int], sums: Sequence[int]) -> None:
         into[i] += sums[i]
 
 
-def _metric(t: Totals, metric: str) -> int:
-    if metric == "cost":
-        return t.cost_total_pico
-    if metric == "tokens":
-        return t.tokens_total
-    if metric == "calls":
-        return t.calls
-    raise ValueError(f"metric must be cost, tokens or calls, got {metric!r}")
-
-
 def encode_cursor(parts: Sequence[object]) -> str:
     return ":".join(p.hex() if isinstance(p, bytes) else str(p) for p in parts)
 
@@ -223,8 +216,9 @@ class Reader:
                  for r in self.source.aggregate_units(table, s, e, filters, group_by, by_time)]
         return sums, units
 
-    def totals(self, start_ns: int, end_ns: int, filters: Filters, group_by: Sequence[str] = ()) -> list[Totals]:
-        clean = self._check(filters, group_by)
+    def _groups(self, start_ns: int, end_ns: int, clean: dict[str, list[str]], group_by: Sequence[str]
+                ) -> tuple[dict[tuple[str, ...], list[int]], dict[tuple[str, ...], UnitSums]]:
+        """SUM_NAMES sums and billed units per group of the range."""
         groups: dict[tuple[str, ...], list[int]] = {}
         rows, unit_rows = self._rows(start_ns, end_ns, clean, group_by, True, True, False)
         for _, key, sums in deadline.checked(rows):
@@ -232,6 +226,14 @@ class Reader:
         units: dict[tuple[str, ...], UnitSums] = {}
         for _, key, name, quantity, cost in unit_rows:
             units.setdefault(key, UnitSums()).add(name, quantity, cost)
+        return groups, units
+
+    def totals(self, start_ns: int, end_ns: int, filters: Filters, group_by: Sequence[str] = ()) -> list[Totals]:
+        clean = self._check(filters, group_by)
+        if getattr(self.source, "ranked", None) is not None and not self._has_units(start_ns, end_ns, clean):
+            rows = sorted(self.ranked(start_ns, end_ns, clean, group_by, None).rows, key=lambda t: t.key)
+            return rows or ([] if group_by else [to_totals((), [0] * _N)])
+        groups, units = self._groups(start_ns, end_ns, clean, group_by)
         if not groups and not group_by:
             return [Totals(key=(), tokens=dict.fromkeys(TOKEN_CLASSES, 0), cost_pico=dict.fromkeys(COST_CLASSES, 0))]
         return [to_totals(k, v, units.get(k)) for k, v in deadline.checked(sorted(groups.items()))]
@@ -258,9 +260,65 @@ class Reader:
 
     def top(self, start_ns: int, end_ns: int, by: str, metric: Literal["cost", "tokens", "calls"], k: int,
             filters: Filters) -> list[Totals]:
-        rows = self.totals(start_ns, end_ns, filters, (by,))
-        rows.sort(key=lambda t: (-_metric(t, metric), t.key))
-        return rows[:max(k, 0)]
+        return self.ranked(start_ns, end_ns, filters, (by,), max(k, 0), metric).rows
+
+    def _engine_parts(self, start_ns: int, end_ns: int, clean: dict[str, list[str]],
+                      group_by: Sequence[str]) -> tuple[list[tuple[Table, int, int]], tuple[int, int] | None]:
+        """The plan of a range answered in the engine, and the marks to check after reading (None: none
+        to check). Rollup hours are read up to W's hour when the raw calls of [that hour, W) are kept: a
+        seal pass meanwhile only adds to hours from there on, read from raw calls. Else (a prune cut into
+        that hour) the partial hour's row is read and raw calls from W: the caller reads again if W moved."""
+        rollups = not (RAW_ONLY & (set(clean) | set(group_by)))
+        marks = self.source.rollups_before_ns()
+        hours_before, days_before = marks
+        aligned = hours_before - hours_before % HOUR_NS
+        if aligned == hours_before or (self.source.coverage().raw_since_ns or 0) <= aligned:
+            return plan(start_ns, end_ns, rollups, rollups, aligned, days_before), None
+        return plan(start_ns, end_ns, rollups, rollups, hours_before, days_before), marks
+
+    def ranked(self, start_ns: int, end_ns: int, filters: Filters, group_by: Sequence[str], limit: int | None,
+               metric: Metric = "cost") -> Ranked:
+        clean = self._check(filters, group_by)
+        metric_columns(metric)
+        engine = getattr(self.source, "ranked", None)
+        if engine is None or self._has_units(start_ns, end_ns, clean):  # the engine ranks the six classes only
+            return rank_groups(*self._groups(start_ns, end_ns, clean, group_by), limit, metric, to_totals)
+        while True:
+            parts, marks = self._engine_parts(start_ns, end_ns, clean, group_by)
+            ranked: Ranked = engine(parts, clean, group_by, limit, metric)
+            if marks is None or self.source.rollups_before_ns() == marks:  # no seal pass meanwhile
+                return ranked
+
+    def each_group(self, start_ns: int, end_ns: int, filters: Filters, group_by: Sequence[str],
+                   metric: Metric = "cost") -> Iterator[Totals]:
+        clean = self._check(filters, group_by)
+        metric_columns(metric)
+        engine = getattr(self.source, "each_group", None)
+        if engine is None or self._has_units(start_ns, end_ns, clean):
+            return iter(rank_groups(*self._groups(start_ns, end_ns, clean, group_by), None, metric, to_totals).rows)
+        parts, marks = self._engine_parts(start_ns, end_ns, clean, group_by)
+        if marks is not None:  # a streamed answer cannot be read again: every group, checked, then streamed
+            return iter(self.ranked(start_ns, end_ns, clean, group_by, None, metric).rows)
+        groups: Iterator[Totals] = engine(parts, clean, group_by, metric)
+        return groups
+
+    def _has_units(self, start_ns: int, end_ns: int, clean: dict[str, list[str]]) -> bool:
+        """Whether calls of the range carry billed units or flags: the engine's statements rank the six
+        classes only, so such ranges are ranked here, units included."""
+        parts, _ = self._engine_parts(start_ns, end_ns, clean, ())
+        return any(True for table, s, e in parts for _ in self.source.aggregate_units(table, s, e, clean, (), False))
+
+    def series_ranked(self, start_ns: int, end_ns: int, step: Step, filters: Filters, group_by: Sequence[str],
+                      limit: int | None, utc_offset_s: int = 0) -> Iterator[tuple[int, Ranked]]:
+        self._check(filters, group_by)
+        if utc_offset_s % 60:
+            raise ValueError("utc_offset_s must be whole minutes")
+        starts = step_starts(start_ns, end_ns, step, utc_offset_s)
+        for i, first in enumerate(starts):
+            stop = starts[i + 1] if i + 1 < len(starts) else end_ns
+            ranked = self.ranked(max(first, start_ns), min(stop, end_ns), filters, group_by, limit)
+            if ranked.groups:
+                yield first, ranked
 
     def events(self, filters: Filters, *, start_ns: int | None = None, end_ns: int | None = None, cursor: str = "",
                limit: int = 50) -> Page:

@@ -17,36 +17,35 @@ reader opens the new file and drops its caches.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
 
 from genai_meter.config import Config
-from genai_meter.ledger import deadline, sqlite_units
-from genai_meter.ledger.model import BASE_FIELDS, CallRow, Conversation, Coverage, Filters, LedgerUnavailable
-from genai_meter.ledger.query import AggRow, Reader, Table, UnitRow
-from genai_meter.ledger.rows import COST_CLASSES, LABEL_FIELDS, MONEY_SUMS, SUM_NAMES, TOKEN_CLASSES
+from genai_meter.ledger import deadline, sqlite_grouped, sqlite_units
+from genai_meter.ledger.model import (
+    BASE_FIELDS,
+    CallRow,
+    Conversation,
+    Coverage,
+    Filters,
+    LedgerUnavailable,
+    Ranked,
+    Totals,
+)
+from genai_meter.ledger.query import AggRow, Reader, Table, UnitRow, to_totals
+from genai_meter.ledger.rows import LABEL_FIELDS, MONEY_SUMS, SUM_NAMES
+from genai_meter.ledger.sqlite_calls import read_calls, read_conversations
+from genai_meter.ledger.sqlite_grouped import LABEL_INDEX, RAW_ERRORS, RAW_SUMS, ROLLUP_SUMS, Part
 from genai_meter.ledger.sqlite_params import read_generation
 from genai_meter.ledger.sqlite_rollups import DAY_MARK
-from genai_meter.ledger.sqlite_schema import GENERATION, HOUR_MARK, MASK32, LedgerFileGone, file_identity, open_read
-from genai_meter.ledger.units import split_context
+from genai_meter.ledger.sqlite_schema import HOUR_MARK, LedgerFileGone, file_identity, open_read
 from genai_meter.ledger.urls import LedgerOpenError
 
-_LABEL_INDEX = {f: i for i, f in enumerate(LABEL_FIELDS)}
-_RAW_SUMS = ["COUNT(*)", "0", "SUM(unpriced)", "SUM(unmetered <> '')", "SUM(invalid <> '')"] \
-    + [f"SUM(t_{c})" for c in TOKEN_CLASSES] \
-    + [x for n in MONEY_SUMS for x in (f"SUM({n} >> 32)", f"SUM({n} & {MASK32})")] \
-    + ["SUM(duration_us)", "SUM(weight_micro)"]
-_ROLLUP_SUMS = [x for n in SUM_NAMES for x in ((f"SUM({n}_hi)", f"SUM({n}_lo)") if n in MONEY_SUMS else (f"SUM({n})",))]
+_LABEL_INDEX = LABEL_INDEX
+_RAW_SUMS, _ROLLUP_SUMS, _RAW_ERRORS = RAW_SUMS, ROLLUP_SUMS, RAW_ERRORS
 _MONEY_INDEX = frozenset(SUM_NAMES.index(n) for n in MONEY_SUMS)
-_RAW_ERRORS = 1  # the column of _RAW_SUMS that is "errors"
 CACHE_ENTRIES = 64  # aggregate answers kept per connection until another connection commits
 CACHE_MAX_ROWS = 50_000
-CALL_SELECT = ("SELECT c.end_ns, c.trace_id, c.span_id, c.parent_span_id, c.labelset, c.conversation, c.user, "
-               "c.duration_us, c.ttft_us, c.t_input, c.t_cache_read, c.t_cache_write, c.t_output, c.t_reasoning, "
-               "c.c_input, c.c_cache_read, c.c_cache_write, c.c_output, c.c_reasoning, c.c_request, c.unpriced, "
-               "c.unmetered, c.invalid, c.weight_micro, p.source, p.version, p.entry, p.unit_prices "
-               "FROM calls c JOIN prices p ON p.id = c.price")
 
 
 def dim_path(name: str) -> str:
@@ -67,6 +66,10 @@ def combine(raw: Sequence[int | None]) -> list[int]:
     return out
 
 
+def _totals(key: tuple[str, ...], raw: Sequence[int | None]) -> Totals:
+    return to_totals(key, combine(raw))
+
+
 class SQLiteSource:
     """Read-only queries on one ledger file. One per thread."""
 
@@ -83,8 +86,7 @@ class SQLiteSource:
         self._max_id = 0
         self._cache: dict[tuple[object, ...], list[AggRow]] = {}
         self._cache_version: object = None
-        self._dim_cache: dict[str, frozenset[str]] = {}
-        self._dim_state: object = None
+        self._dims_json: dict[str, dict[str, str]] = {}
 
     def fields(self) -> tuple[str, ...]:
         return self._fields
@@ -113,8 +115,6 @@ class SQLiteSource:
         if generation != self._generation:
             self._labelsets.clear()
             self._max_id = 0
-            self._dim_cache.clear()
-            self._dim_state = None
             self._cache.clear()
             self._cache_version = None
             self._generation = generation
@@ -149,6 +149,15 @@ class SQLiteSource:
                 raise LedgerUnavailable("the ledger changed during the query (a label set was removed); retry")
         return found
 
+    def _dims_of(self, text: str) -> dict[str, str]:
+        """The dimensions of a label set's JSON (parsed once per distinct text in a small cache)."""
+        found = self._dims_json.get(text)
+        if found is None:
+            if len(self._dims_json) >= 4096:
+                self._dims_json.clear()
+            found = self._dims_json[text] = json.loads(text)
+        return dict(found)
+
     def _value(self, labelset: int, name: str) -> str:
         labels, dims = self._labels(labelset)
         index = _LABEL_INDEX.get(name)
@@ -169,12 +178,28 @@ class SQLiteSource:
                 label_conds.append(f"{name} IN (SELECT value FROM json_each(?))")
                 label_params.append(json.dumps(list(values)))
             else:
-                label_conds.append("COALESCE(json_extract(dims, ?), '') IN (SELECT value FROM json_each(?))")
-                label_params += [dim_path(name), json.dumps(list(values))]
+                cond = (f"{alias}labelset IN (SELECT labelset FROM labelset_dims WHERE field = ? AND value IN "
+                        "(SELECT value FROM json_each(?)))")
+                params += [name, json.dumps(list(values))]
+                if "" in values:
+                    cond = f"({cond} OR {alias}labelset NOT IN (SELECT labelset FROM labelset_dims WHERE field = ?))"
+                    params.append(name)
+                conds.append(cond)
         if label_conds:
             conds.insert(0, f"{alias}labelset IN (SELECT id FROM labelsets WHERE {' AND '.join(label_conds)})")
         return conds, label_params + params
 
+
+    def ranked(self, parts: Sequence[Part], filters: Filters, group_by: Sequence[str], limit: int | None,
+               metric: str) -> Ranked:
+        """The top groups and the exact remainder, ranked in SQL (`sqlite_grouped`)."""
+        self._check_file()
+        return sqlite_grouped.ranked(self._conn, parts, filters, group_by, limit, metric, _totals)
+
+    def each_group(self, parts: Sequence[Part], filters: Filters, group_by: Sequence[str],
+                   metric: str) -> Iterator[Totals]:
+        self._check_file()
+        return sqlite_grouped.each_group(self._conn, parts, filters, group_by, metric, _totals)
 
     def aggregate(self, table: Table, start_ns: int, end_ns: int, filters: Filters, group_by: Sequence[str],
                   by_time: bool) -> Iterable[AggRow]:
@@ -246,74 +271,26 @@ class SQLiteSource:
 
     def _field_rollup(self, start_ns: int, end_ns: int, filters: Filters, group_by: Sequence[str],
                       by_time: bool) -> list[AggRow] | None:
-        """The answer from `rollup_field_day` when the fields used are base fields only (field '') or one
-        dimension alone; None when it cannot answer. Dimension values are those of a current label set
-        (an erased customer is gone); calls without a value form the "" group (all minus the rest)."""
-        used = set(filters) | set(group_by)
-        if used & {"conversation", "user"}:
-            return None
-        dims = used - set(_LABEL_INDEX)
-        if len(dims) > 1 or (dims and len(used) > 1) or any("" in filters.get(d, ()) for d in dims):
+        """The answer from `rollup_field_day` (field '') when the fields used are base fields only; None
+        when it cannot answer (a dimension: the rollups by label set answer; `ranked` reads the per-field
+        rows of dimensions)."""
+        if (set(filters) | set(group_by)) - set(_LABEL_INDEX):
             return None
         sums = ", ".join(_ROLLUP_SUMS)
         time_expr = "bucket" if by_time else "0"
-        since = "bucket >= (SELECT MIN(bucket) FROM rollup_day)"  # rollup retention as rollup_day
+        first = self._conn.execute(sqlite_grouped.SINCE).fetchone()  # rollup retention as rollup_day's
+        conds = ["field = ''", "bucket >= ?", "bucket < ?", "bucket >= ?"]
+        params: list[object] = [start_ns, end_ns, first[0] if first else end_ns]
+        for name, values in filters.items():
+            conds.append(f"json_extract(value, '$[{_LABEL_INDEX[name]}]') IN (SELECT value FROM json_each(?))")
+            params.append(json.dumps(list(values)))
         n = len(group_by)
-        if not dims:
-            conds = ["field = ''", "bucket >= ?", "bucket < ?", since]
-            params: list[object] = [start_ns, end_ns]
-            for name, values in filters.items():
-                conds.append(f"json_extract(value, '$[{_LABEL_INDEX[name]}]') IN (SELECT value FROM json_each(?))")
-                params.append(json.dumps(list(values)))
-            keys = [f"json_extract(value, '$[{_LABEL_INDEX[g]}]')" for g in group_by]
-            group = ", ".join(["t", *(f"g{i}" for i in range(n))])
-            sql = (f"SELECT {time_expr} AS t, {''.join(f'{k} AS g{i}, ' for i, k in enumerate(keys))}{sums} "
-                   f"FROM rollup_field_day WHERE {' AND '.join(conds)} GROUP BY {group}")
-            rows = self._conn.execute(sql, params).fetchall()
-            return [(r[0], tuple(str(v) for v in r[1:1 + n]), combine(r[1 + n:])) for r in rows
-                    if r[1 + n]]
-        [dim] = dims
-        conds = ["field = ?", "bucket >= ?", "bucket < ?", since]
-        params = [dim, start_ns, end_ns]
-        if dim in filters:
-            conds.append("value IN (SELECT value FROM json_each(?))")
-            params.append(json.dumps(list(filters[dim])))
-        sql = (f"SELECT {time_expr} AS t, value, {sums} FROM rollup_field_day "
-               f"WHERE {' AND '.join(conds)} GROUP BY t, value")
-        valid = self._dim_values(dim)
-        merged: dict[tuple[int, tuple[str, ...]], list[int]] = {}
-        for r in self._conn.execute(sql, params):
-            if r[1] in valid:  # an erased value is no longer in any label set
-                acc = merged.setdefault((r[0], (str(r[1]),) if n else ()), [0] * len(SUM_NAMES))
-                for i, v in enumerate(combine(r[2:])):
-                    acc[i] += v
-        rows = [(t, key, v) for (t, key), v in merged.items()]
-        if not n or dim in filters:  # a filter on the dimension never holds "" here
-            return [r for r in rows if r[2][0]]
-        rest: dict[int, list[int]] = {}  # per step: all calls minus those with a value
-        for t, sums_all in ((r[0], r[2]) for r in self._field_rollup(start_ns, end_ns, {}, (), by_time) or []):
-            rest[t] = list(sums_all)
-        for t, _, values in rows:
-            acc = rest.setdefault(t, [0] * len(values))
-            for i, v in enumerate(values):
-                acc[i] -= v
-        out = [r for r in rows if r[2][0]]
-        out += [(t, ("",), v) for t, v in rest.items() if v[0]]
-        return out
-
-    def _dim_values(self, dim: str) -> frozenset[str]:
-        """The values of dimension `dim` in the current label sets (cached until label sets change: the
-        dictionary generation, or a new label set)."""
-        state = self._conn.execute("SELECT MAX(id), (SELECT value FROM meta WHERE key = ?) FROM labelsets",
-                                   (GENERATION,)).fetchone()
-        if self._dim_state != state:
-            self._dim_cache.clear()
-            self._dim_state = state
-        values = self._dim_cache.get(dim)
-        if values is None:
-            rows = self._conn.execute("SELECT DISTINCT json_extract(dims, ?) FROM labelsets", (dim_path(dim),))
-            values = self._dim_cache[dim] = frozenset(str(r[0]) for r in rows if r[0] is not None)
-        return values
+        keys = [f"json_extract(value, '$[{_LABEL_INDEX[g]}]')" for g in group_by]
+        group = ", ".join(["t", *(f"g{i}" for i in range(n))])
+        sql = (f"SELECT {time_expr} AS t, {''.join(f'{k} AS g{i}, ' for i, k in enumerate(keys))}{sums} "
+               f"FROM rollup_field_day WHERE {' AND '.join(conds)} GROUP BY {group}")
+        rows = self._conn.execute(sql, params).fetchall()
+        return [(r[0], tuple(str(v) for v in r[1:1 + n]), combine(r[1 + n:])) for r in rows if r[1 + n]]
 
     @staticmethod
     def _keys(group_by: Sequence[str], alias: str) -> tuple[list[str], list[object]]:
@@ -343,62 +320,15 @@ class SQLiteSource:
 
     def calls(self, filters: Filters, start_ns: int | None, end_ns: int | None, before: tuple[int, bytes, bytes] | None,
               limit: int, conversation: str | None = None) -> list[CallRow]:
-        self._refresh()
-        conds, params = self._where(filters, "c.")
-        if start_ns is not None:
-            conds.append("c.end_ns >= ?")
-            params.append(start_ns)
-        if end_ns is not None:
-            conds.append("c.end_ns < ?")
-            params.append(end_ns)
-        if before is not None:
-            conds.append("(c.end_ns, c.trace_id, c.span_id) < (?, ?, ?)")
-            params.extend(before)
-        order = "DESC"
-        if conversation is not None:
-            conds.append("c.conversation = ? AND c.conversation <> ''")
-            params.append(conversation)
-            order = "ASC"
-        sql = (f"{CALL_SELECT} {'WHERE ' + ' AND '.join(conds) if conds else ''} "
-               f"ORDER BY c.end_ns {order}, c.trace_id {order}, c.span_id {order} LIMIT ?")
-        return sqlite_units.with_units(self._conn, [self._call_row(r) for r in
-                                                    self._conn.execute(sql, [*params, limit]).fetchall()])
-
-    def _call_row(self, r: tuple[Any, ...]) -> CallRow:
-        labels, stored = self._labels(r[4])
-        dims, tier, batch = split_context(stored)
-        return CallRow(
-            end_ns=r[0], trace_id=r[1].hex(), span_id=r[2].hex(), parent_span_id=r[3].hex(),
-            service=labels[0], environment=labels[1], provider=labels[2], model=labels[3], request_model=labels[4],
-            operation=labels[5], status=labels[6], error_type=labels[7], duration_s=r[7] / 1_000_000,
-            ttft_s=None if r[8] is None else r[8] / 1_000_000, tokens=dict(zip(TOKEN_CLASSES, r[9:14])),
-            cost_pico=dict(zip(COST_CLASSES, r[14:20])), unit_prices=json.loads(r[27]), price_entry=r[26],
-            price_version=r[25], price_source=r[24], unpriced=bool(r[20]), unmetered=r[21], invalid=r[22],
-            conversation=r[5], user=r[6], dimensions=dims, sample_weight=r[23] / 1_000_000, service_tier=tier,
-            batch=batch)
+        self._check_file()
+        return read_calls(self._conn, self._where(filters, "c."), start_ns, end_ns, before, limit, conversation,
+                          self._dims_of)
 
     def conversation_groups(self, start_ns: int, end_ns: int, filters: Filters, before: tuple[int, str] | None,
                             limit: int) -> list[Conversation]:
         self._refresh()
-        conds, params = self._where(filters)
-        total = " + ".join(f"c_{c}" for c in COST_CLASSES)
-        having = "HAVING (MAX(end_ns), conversation) < (?, ?)" if before else ""
-        sql = (f"SELECT conversation, COUNT(*), {', '.join(f'SUM(t_{c})' for c in TOKEN_CLASSES)}, "
-               f"SUM(({total}) >> 32), SUM(({total}) & {MASK32}), MIN(end_ns - duration_us * 1000), MAX(end_ns), "
-               f"SUM(duration_us), group_concat(DISTINCT labelset), SUM(unpriced) + SUM(invalid <> ''), "
-               f"SUM(unmetered <> '') FROM calls "
-               f"WHERE end_ns >= ? AND end_ns < ? AND conversation <> '' {''.join(' AND ' + c for c in conds)} "
-               f"GROUP BY conversation {having} ORDER BY MAX(end_ns) DESC, conversation DESC LIMIT ?")
-        rows = self._conn.execute(sql, [start_ns, end_ns, *params, *(before or ()), limit]).fetchall()
-        out = []
-        for r in rows:
-            ids = [int(x) for x in str(r[12]).split(",")]
-            out.append(Conversation(
-                conversation=r[0], calls=r[1], tokens=dict(zip(TOKEN_CLASSES, r[2:7])), cost_pico=(r[7] << 32) + r[8],
-                first_ns=r[9], last_ns=r[10], duration_s=r[11] / 1_000_000,
-                services=sorted({self._value(i, "service") for i in ids}),
-                models=sorted({self._value(i, "model") for i in ids}), calls_unpriced=r[13], calls_upper_bound=r[14]))
-        return sqlite_units.with_unit_costs(self._conn, out, start_ns, end_ns, *self._where(filters, "c."))
+        return read_conversations(self._conn, self._where(filters), self._where(filters, "c."), start_ns, end_ns,
+                                  before, limit, self._value)
 
     def coverage(self) -> Coverage:
         # one MIN or MAX per subquery: each is a single index seek (MIN and MAX together scan the table)

@@ -88,18 +88,18 @@ def hours_sealed_until(conn: sqlite3.Connection) -> int:
     return _mark(conn, HOUR_MARK)
 
 
-def _seal_hour_sql(split_money: bool) -> str:
-    """INSERT ... SELECT adding the calls in [?1, ?2) (within one hour, bucket ?3) to rollup_hour per label
-    set: the sums a batch's `add_rollups` would add (errors: the calls of a label set whose status is not
-    ok; unmetered, invalid: non-empty strings), money normalised to 32-bit halves. Grouped by the label
-    set alone (a sort on one stored column). Money is summed whole, which raises SQLite's integer
-    overflow past 2^63; `split_money` sums its 32-bit halves instead (exact for any sum, slower)."""
+def _seal_sql(split_money: bool) -> str:
+    """INSERT ... SELECT adding the calls in [?1, ?2) to rollup_hour per (hour, label set), in one statement:
+    the sums a batch's `add_rollups` would add (errors: the calls of a label set whose status is not ok,
+    the flag looked up by id; unmetered, invalid: non-empty strings), money normalised to 32-bit halves.
+    Money is summed whole, which raises SQLite's integer overflow past 2^63; `split_money` sums its 32-bit
+    halves instead (exact for any sum, slower)."""
     sums = []
     for name in SUM_NAMES:
         if name == "calls":
             sums.append("COUNT(*)")
         elif name == "errors":
-            sums.append("COUNT(*) * (labelset IN (SELECT id FROM labelsets WHERE status <> 'ok'))")
+            sums.append("COUNT(*) * (SELECT status <> 'ok' FROM labelsets WHERE id = labelset)")
         elif name in ("unmetered", "invalid"):
             sums.append(f"SUM({name} <> '')")
         elif name in MONEY_SUMS and split_money:
@@ -110,30 +110,26 @@ def _seal_hour_sql(split_money: bool) -> str:
         else:
             sums.append(f"SUM({name})")
     return (f"INSERT INTO rollup_hour (bucket, labelset, {', '.join(rollup_columns())}) "
-            f"SELECT ?3, labelset, {', '.join(sums)} FROM calls WHERE end_ns >= ?1 AND end_ns < ?2 "
-            f"GROUP BY labelset ON CONFLICT (bucket, labelset) DO UPDATE SET {_sets()}")
+            f"SELECT end_ns - end_ns % {HOUR_NS}, labelset, {', '.join(sums)} FROM calls "
+            f"WHERE end_ns >= ?1 AND end_ns < ?2 GROUP BY 1, 2 ON CONFLICT (bucket, labelset) DO UPDATE SET {_sets()}")
 
 
-SEAL_HOUR = _seal_hour_sql(split_money=False)
-SEAL_HOUR_SPLIT = _seal_hour_sql(split_money=True)
+SEAL_HOURS = _seal_sql(split_money=False)
+SEAL_HOURS_SPLIT = _seal_sql(split_money=True)
 
 
 def _seal_range(conn: sqlite3.Connection, start_ns: int, end_ns: int) -> None:
-    """Add the calls in [start, end) to rollup_hour, hour by hour (in the caller's transaction)."""
-    while start_ns < end_ns:
-        bucket = start_ns - start_ns % HOUR_NS
-        stop = min(end_ns, bucket + HOUR_NS)
-        try:
-            conn.execute("SAVEPOINT seal_hour")
-            conn.execute(SEAL_HOUR, (start_ns, stop, bucket))
-        except sqlite3.OperationalError as exc:  # a money sum past 2^63 (over $9.2M in the hour and label set)
-            conn.execute("ROLLBACK TO seal_hour")
-            if "overflow" not in str(exc):
-                raise
-            conn.execute(SEAL_HOUR_SPLIT, (start_ns, stop, bucket))
-        conn.execute("RELEASE seal_hour")
-        sqlite_units.seal_hour(conn, start_ns, stop, bucket)
-        start_ns = stop
+    """Add the calls in [start, end) to rollup_hour with one grouped statement (in the caller's transaction)."""
+    try:
+        conn.execute("SAVEPOINT seal_hours")
+        conn.execute(SEAL_HOURS, (start_ns, end_ns))
+    except sqlite3.OperationalError as exc:  # a money sum past 2^63 (over $9.2M in an hour and label set)
+        conn.execute("ROLLBACK TO seal_hours")
+        if "overflow" not in str(exc):
+            raise
+        conn.execute(SEAL_HOURS_SPLIT, (start_ns, end_ns))
+    conn.execute("RELEASE seal_hours")
+    sqlite_units.seal_hours(conn, start_ns, end_ns)
 
 
 def seal_hours_in(conn: sqlite3.Connection, until_ns: int) -> int:
@@ -155,9 +151,14 @@ def seal_hours_in(conn: sqlite3.Connection, until_ns: int) -> int:
     return target
 
 
+_DELTA_TABLE = (f"CREATE TEMP TABLE IF NOT EXISTS day_delta (bucket INTEGER NOT NULL, labelset INTEGER NOT NULL, "
+                f"{', '.join(c + ' INTEGER NOT NULL' for c in rollup_columns())}, PRIMARY KEY (bucket, labelset)) "
+                "WITHOUT ROWID")
+
+
 def add_rollups(conn: sqlite3.Connection, groups: dict[tuple[int, int], list[int]]) -> None:
-    """Add per-(hour start, labelset) sums to rollup_hour, and to rollup_day for sealed days.
-    Runs inside the caller's write transaction."""
+    """Add per-(hour start, labelset) sums to rollup_hour, and to rollup_day and rollup_field_day for sealed
+    days (their deltas, grouped in SQL). Runs inside the caller's write transaction."""
     conn.executemany(UPSERT_HOUR, [rollup_params(b, ls, s) for (b, ls), s in groups.items()])
     sealed = days_sealed_until(conn)
     days: dict[tuple[int, int], list[int]] = {}
@@ -167,17 +168,18 @@ def add_rollups(conn: sqlite3.Connection, groups: dict[tuple[int, int], list[int
             for i, v in enumerate(sums):
                 day[i] += v
     if days:
-        conn.executemany(upsert_rollup_sql("rollup_day"), [rollup_params(b, ls, s) for (b, ls), s in days.items()])
-        refresh_field_days(conn, sorted({b for b, _ in days}))
+        params = [rollup_params(b, ls, s) for (b, ls), s in days.items()]
+        conn.executemany(upsert_rollup_sql("rollup_day"), params)
+        conn.execute(_DELTA_TABLE)
+        conn.execute("DELETE FROM temp.day_delta")
+        conn.executemany(f"INSERT INTO temp.day_delta VALUES ({', '.join('?' * len(params[0]))})", params)
+        for statement in field_rollup_sql("1", "temp.day_delta"):
+            conn.execute(statement)
 
 
-def refresh_field_days(conn: sqlite3.Connection, buckets: list[int]) -> None:
-    """Rebuild `rollup_field_day` of these sealed days from `rollup_day` (a late call or a correction)."""
-    for day in buckets:
-        conn.execute("DELETE FROM rollup_field_day WHERE field IN (SELECT DISTINCT field FROM rollup_field_day) "
-                     "AND bucket = ?", (day,))
-        for statement in field_rollup_sql("r.bucket = ?"):
-            conn.execute(statement, (day,))
+FIELD_STATS = ("INSERT OR REPLACE INTO field_day_rows SELECT field, bucket, COUNT(*), SUM(calls) "
+               "FROM rollup_field_day WHERE field IN (SELECT '' UNION SELECT DISTINCT field FROM labelset_dims) "
+               "AND bucket >= ? AND bucket < ? GROUP BY 1, 2")  # the planner's statistics of days sealed (schema V7)
 
 
 def _seal_days_in(conn: sqlite3.Connection, until_ns: int) -> int:
@@ -197,6 +199,7 @@ def _seal_days_in(conn: sqlite3.Connection, until_ns: int) -> int:
                      f"ON CONFLICT (bucket, labelset) DO UPDATE SET {_sets()}", (start, target))
         for statement in field_rollup_sql("r.bucket >= ? AND r.bucket < ?"):
             conn.execute(statement, (start, target))
+        conn.execute(FIELD_STATS, (start, target))
         sqlite_units.seal_days(conn, start, target)
     if max(target, start) != mark:
         _set_mark(conn, DAY_MARK, max(target, start))

@@ -81,19 +81,19 @@ _V2 = [
 ]
 
 
-def field_rollup_sql(where: str) -> list[str]:
-    """INSERT ... SELECT statements filling `rollup_field_day` from the `rollup_day` rows matching
-    `where` (a condition on `r.bucket` with `?` placeholders, the same parameters for each): one row
-    per day and base label set (field '', value the JSON array of LABEL_FIELDS) and one per day,
-    dimension and value."""
+def field_rollup_sql(where: str, source: str = "rollup_day") -> list[str]:
+    """INSERT ... SELECT statements adding to `rollup_field_day` the rows of `source` (`rollup_day`, or a
+    table of the same columns holding day deltas) matching `where` (a condition on `r.bucket` with `?`
+    placeholders, the same parameters for each): one row per day and base label set (field '', value the
+    JSON array of LABEL_FIELDS) and one per day, dimension and value."""
     cols = rollup_columns()
     sums = ", ".join(f"SUM(r.{c})" for c in cols)
     labels = ", ".join(f"l.{f}" for f in LABEL_FIELDS)
     head = f"INSERT INTO rollup_field_day (bucket, field, value, {', '.join(cols)}) "
     tail = f" ON CONFLICT (field, bucket, value) DO UPDATE SET {', '.join(f'{c} = {c} + excluded.{c}' for c in cols)}"
-    return [head + f"SELECT r.bucket, '', json_array({labels}), {sums} FROM rollup_day r JOIN labelsets l "
+    return [head + f"SELECT r.bucket, '', json_array({labels}), {sums} FROM {source} r JOIN labelsets l "
             f"ON l.id = r.labelset WHERE {where} GROUP BY 1, 3" + tail,
-            head + f"SELECT r.bucket, j.key, j.value, {sums} FROM rollup_day r JOIN labelsets l ON l.id = r.labelset, "
+            head + f"SELECT r.bucket, j.key, j.value, {sums} FROM {source} r JOIN labelsets l ON l.id = r.labelset, "
             f"json_each(l.dims) j WHERE {where} AND j.type = 'text' GROUP BY 1, 2, 3" + tail]
 
 
@@ -182,7 +182,33 @@ _V8 = [
     "cache_write_1h INTEGER NOT NULL, folded TEXT NOT NULL, units TEXT NOT NULL, cost_pico INTEGER, "
     "currency TEXT NOT NULL, source TEXT NOT NULL, PRIMARY KEY (provider, day, kind, seq)) WITHOUT ROWID",
 ]
-MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8]  # append only; never edit a released step
+# V9: the read path answers in SQL from per-field rollups. `labelset_dims` holds one row per dimension of a
+# label set (kept by triggers, whoever writes the dictionary): a filter or group by a dimension joins it
+# instead of parsing every label set's JSON. `rollup_field_day` is also indexed by value (one value's days),
+# and `field_day_rows` counts, per day and field, the rollup rows and their calls: the planner's statistics
+# (a field whose rows are about as many as its calls is read from raw calls instead).
+_DIMS_OF = "SELECT j.key, j.value, {id} FROM json_each({dims}) j WHERE j.type = 'text'"
+_V9 = [
+    "CREATE TABLE IF NOT EXISTS labelset_dims (field TEXT NOT NULL, value TEXT NOT NULL, labelset INTEGER NOT NULL, "
+    "PRIMARY KEY (field, value, labelset)) WITHOUT ROWID",
+    "INSERT OR IGNORE INTO labelset_dims SELECT j.key, j.value, l.id FROM labelsets l, json_each(l.dims) j "
+    "WHERE j.type = 'text'",
+    "CREATE INDEX IF NOT EXISTS labelset_dims_by_set ON labelset_dims (labelset, field, value)",
+    "CREATE TRIGGER IF NOT EXISTS labelsets_insert_dims AFTER INSERT ON labelsets BEGIN "
+    "INSERT OR IGNORE INTO labelset_dims " + _DIMS_OF.format(id="NEW.id", dims="NEW.dims") + "; END",
+    "CREATE TRIGGER IF NOT EXISTS labelsets_delete_dims AFTER DELETE ON labelsets BEGIN DELETE FROM labelset_dims "
+    "WHERE labelset = OLD.id; END",
+    "CREATE TRIGGER IF NOT EXISTS labelsets_update_dims AFTER UPDATE OF dims ON labelsets BEGIN "
+    "DELETE FROM labelset_dims WHERE labelset = OLD.id; INSERT OR IGNORE INTO labelset_dims "
+    + _DIMS_OF.format(id="NEW.id", dims="NEW.dims")
+    + "; END",
+    "CREATE INDEX IF NOT EXISTS rollup_field_day_by_value ON rollup_field_day (field, value, bucket)",
+    "CREATE TABLE IF NOT EXISTS field_day_rows (field TEXT NOT NULL, bucket INTEGER NOT NULL, "
+    "rows INTEGER NOT NULL, calls INTEGER NOT NULL, PRIMARY KEY (field, bucket)) WITHOUT ROWID",
+    "INSERT OR REPLACE INTO field_day_rows SELECT field, bucket, COUNT(*), SUM(calls) FROM rollup_field_day "
+    "GROUP BY 1, 2",
+]
+MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8, _V9]  # append only; never edit a released step
 LATEST = len(MIGRATIONS)
 
 
@@ -197,8 +223,8 @@ def schema_version(conn: sqlite3.Connection) -> int:
 
 # Every table a ledger file of any version holds (SQLite's own sqlite_* tables aside).
 LEDGER_TABLES = frozenset({"schema_version", "labelsets", "prices", "calls", "rollup_hour", "rollup_day", "meta",
-                           "reprices", "price_history", "rollup_field_day", "pruned_calls",
-                           "provider_reports", "provider_lines"}) | sqlite_units.TABLES
+                           "reprices", "price_history", "rollup_field_day", "pruned_calls", "labelset_dims",
+                           "field_day_rows", "provider_reports", "provider_lines"}) | sqlite_units.TABLES
 _REQUIRED = ("labelsets", "prices", "calls")  # from version 1 on
 
 

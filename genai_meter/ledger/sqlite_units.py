@@ -4,7 +4,7 @@ Tables: `units` (the unit dictionary: id -> name, ids never reused), `call_units
 keyed by the call's identity then the unit: only calls that have units get rows), `rollup_unit_hour`
 and `rollup_unit_day` (per bucket, label set and unit: quantity and cost, the cost as 32-bit halves
 like every rollup sum). A new unit is a new dictionary row, never a new column. The unit rollups
-follow the call rollups step for step: sealed in the same transaction as the hour (`seal_hour`) and
+follow the call rollups step for step: sealed in the same transaction as the hour (`seal_hours`) and
 the days (`seal_days`), a late call's units added by its batch (`add_unit_rollups`), corrected by
 re-pricing, moved by `forget`, pruned with the calls and the rollups. Flags (`ledger.units`) are units
 of quantity 1 and cost 0, so the same rows count the partly priced and estimated calls.
@@ -108,20 +108,21 @@ def add_unit_rollups(conn: sqlite3.Connection, deltas: dict[tuple[int, int, int]
 
 
 # ?1, ?2: the calls' end times [start, end) within one hour, ?3: that hour
-SEAL_HOUR = ("INSERT INTO rollup_unit_hour (bucket, labelset, unit, quantity, cost_hi, cost_lo) "
-             f"SELECT ?3, c.labelset, u.unit, SUM(u.quantity), SUM(u.cost >> 32) + (SUM(u.cost & {MASK32}) >> 32), "
-             f"SUM(u.cost & {MASK32}) & {MASK32} FROM call_units u JOIN calls c ON c.end_ns = u.end_ns "
-             "AND c.trace_id = u.trace_id AND c.span_id = u.span_id WHERE u.end_ns >= ?1 AND u.end_ns < ?2 "
-             f"GROUP BY c.labelset, u.unit ON CONFLICT (bucket, labelset, unit) DO UPDATE SET {_SET}")
+SEAL_HOURS = ("INSERT INTO rollup_unit_hour (bucket, labelset, unit, quantity, cost_hi, cost_lo) "
+              f"SELECT u.end_ns - u.end_ns % {HOUR_NS}, c.labelset, u.unit, SUM(u.quantity), "
+              f"SUM(u.cost >> 32) + (SUM(u.cost & {MASK32}) >> 32), SUM(u.cost & {MASK32}) & {MASK32} "
+              "FROM call_units u JOIN calls c ON c.end_ns = u.end_ns AND c.trace_id = u.trace_id "
+              "AND c.span_id = u.span_id WHERE u.end_ns >= ?1 AND u.end_ns < ?2 "
+              f"GROUP BY 1, c.labelset, u.unit ON CONFLICT (bucket, labelset, unit) DO UPDATE SET {_SET}")
 SEAL_DAYS = ("INSERT INTO rollup_unit_day (bucket, labelset, unit, quantity, cost_hi, cost_lo) "
              f"SELECT bucket - bucket % {DAY_NS}, labelset, unit, SUM(quantity), SUM(cost_hi) + (SUM(cost_lo) >> 32), "
              f"SUM(cost_lo) & {MASK32} FROM rollup_unit_hour WHERE bucket >= ? AND bucket < ? GROUP BY 1, 2, 3 "
              f"ON CONFLICT (bucket, labelset, unit) DO UPDATE SET {_SET}")
 
 
-def seal_hour(conn: sqlite3.Connection, start_ns: int, end_ns: int, bucket: int) -> None:
-    """The units of the calls in [start, end) (one hour, `bucket`) into `rollup_unit_hour`."""
-    conn.execute(SEAL_HOUR, (start_ns, end_ns, bucket))
+def seal_hours(conn: sqlite3.Connection, start_ns: int, end_ns: int) -> None:
+    """The units of the calls in [start, end) into `rollup_unit_hour`, by hour, in one grouped statement."""
+    conn.execute(SEAL_HOURS, (start_ns, end_ns))
 
 
 def seal_days(conn: sqlite3.Connection, start_ns: int, end_ns: int) -> None:

@@ -91,12 +91,13 @@ class ChdbExecutor:
         self.fail = fail or threading.Event()  # set: behave like a server that is down
         self.statements: list[str] = []
 
-    def command(self, text: str) -> None:
+    def command(self, text: str, params: Mapping[str, object] | None = None) -> None:
         if self.fail.is_set():
             raise LedgerUnavailable("ClickHouse: connection refused (test)")
+        bound = {k: param_text(v) for k, v in (params or {}).items()}
         with _LOCK:
             self.statements.append(text)
-            session().query(text, "TabSeparated")  # type: ignore[no-untyped-call]
+            session().query(text, "TabSeparated", params=bound)  # type: ignore[no-untyped-call]
 
     def query(self, text: str, params: Mapping[str, object] | None = None) -> list[Sequence[Value]]:
         if self.fail.is_set():

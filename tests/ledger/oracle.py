@@ -39,14 +39,21 @@ def matches(row: Row, filters: Mapping[str, Sequence[str]]) -> bool:
     return True
 
 
-def totals(rows: Iterable[Row], start: int, end: int, filters: Mapping[str, Sequence[str]],
-           group_by: Sequence[str] = ()) -> list[Totals]:
+def group_sums(rows: Iterable[Row], start: int, end: int, filters: Mapping[str, Sequence[str]],
+               group_by: Sequence[str] = ()) -> dict[tuple[str, ...], list[int]]:
+    """SUM_NAMES sums per group of the rows in [start, end) matching `filters`."""
     groups: dict[tuple[str, ...], list[int]] = {}
     for row in rows:
         if start <= row.end_ns < end and matches(row, filters):
             sums = groups.setdefault(tuple(value(row, g) for g in group_by), [0] * len(SUM_NAMES))
             for i, v in enumerate(row.sums()):
                 sums[i] += v
+    return groups
+
+
+def totals(rows: Iterable[Row], start: int, end: int, filters: Mapping[str, Sequence[str]],
+           group_by: Sequence[str] = ()) -> list[Totals]:
+    groups = group_sums(rows, start, end, filters, group_by)
     if not groups and not group_by:
         groups[()] = [0] * len(SUM_NAMES)
     return [to_totals(k, v) for k, v in sorted(groups.items())]

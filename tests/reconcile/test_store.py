@@ -167,19 +167,19 @@ def test_a_reading_store_never_writes_and_the_service_never_migrates(tmp_path: P
 
 def test_an_older_ledger_gets_the_tables_by_migration_and_keeps_its_calls(tmp_path: Path) -> None:
     """A ledger of schema version 7 (billed units, no provider reports) with a call: the service's pull
-    refuses it (it never migrates), an import migrates it to version 8 and the call and its label set stay."""
+    refuses it (it never migrates), an import migrates it to the latest version and the call and its label set stay."""
     path = tmp_path / "ledger.db"
     url = f"sqlite:///{path}"
     writer = open_provider_lines(url, Config(), write=True, migrate=True)  # the current schema, then back to 7
     writer.close()
     conn = sqlite3.connect(path, isolation_level=None)
     conn.executescript("DROP TABLE provider_lines; DROP TABLE provider_reports; DELETE FROM schema_version "
-                       "WHERE version = 8; INSERT INTO labelsets (service, environment, provider, model, "
+                       "WHERE version >= 8; INSERT INTO labelsets (service, environment, provider, model, "
                        "request_model, operation, status, error_type, dims) VALUES ('svc', '', 'openai', 'gpt-4o', "
                        "'', 'chat', 'ok', '', '{}')")
-    assert schema_version(conn) == 7 == LATEST - 1
+    assert schema_version(conn) == 7 == LATEST - 2
     conn.close()
-    with pytest.raises(LedgerOpenError, match="schema version 7, expected 8"):
+    with pytest.raises(LedgerOpenError, match="schema version 7, expected 9"):
         open_provider_lines(url, Config(), write=True)
     migrating = open_provider_lines(url, Config(), write=True, migrate=True)
     migrating.replace([batch_of(write_page(tmp_path / "a.json", scenario_page()))], 1)

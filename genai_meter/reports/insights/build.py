@@ -12,12 +12,20 @@ from datetime import timedelta
 from decimal import Decimal
 
 from genai_meter.ledger import deadline
-from genai_meter.ledger.model import LedgerReader, Step, Totals
+from genai_meter.ledger.model import LedgerReader, Ranked, Step, Totals
 from genai_meter.money import to_pico
 from genai_meter.periods import NS, local_date, local_midnight_ns
 from genai_meter.reports.insights.buckets import filled_series
 from genai_meter.reports.insights.budgets import daily_history
 from genai_meter.reports.insights.forecast import describe, forecast_daily
+from genai_meter.reports.insights.grouped import (
+    OTHER,
+    fill_ranked,
+    remainder_note,
+    rest_key,
+    series_table,
+    stream_groups,
+)
 from genai_meter.reports.render.exactness import cost_known
 from genai_meter.reports.render.tables import (
     COST_CLASSES,
@@ -25,6 +33,7 @@ from genai_meter.reports.render.tables import (
     Cell,
     Chart,
     Column,
+    Remainder,
     Report,
     Table,
     change_json,
@@ -58,8 +67,14 @@ class Query:
     compare: bool
     top: int
     offset: timedelta
-    max_rows: int
+    max_rows: int  # the most groups a table holds before the rest is summed in one row
     extra_models: tuple[tuple[str, str], ...] = ()  # (provider, model) configured in the price overrides
+    every_group: bool = False  # a CSV export: every group, streamed (no remainder row)
+    per_step: int | None = None  # a trend by group: the groups of each step (default: about max_rows x 10 rows)
+
+    @property
+    def limit(self) -> int | None:
+        return None if self.every_group else self.max_rows
 
 
 def _one(reader: LedgerReader, start: int, end: int, filters: dict[str, list[str]]) -> Totals:
@@ -75,14 +90,34 @@ def coverage_json(reader: LedgerReader) -> dict[str, str | None]:
 
 
 def _groups_table(name: str, title: str, rows: list[Totals], group_by: list[str], whole: int, limit: int) -> Table:
+    """A table of the few groups given (totals rows, models): every one, ranked by cost."""
     ordered = sorted(rows, key=lambda t: (-t.cost_total_pico, -t.calls, t.key))
-    rows_shown = [group_row(t, whole) for t in deadline.checked(ordered[:limit])]
-    table = Table(name, title, group_columns(group_by), rows_shown)
-    if len(ordered) > limit:
-        table.note = f"{len(ordered) - limit} more groups not shown (max_rows)"
+    shown = [group_row(t, whole) for t in deadline.checked(ordered[:limit])]
+    table = Table(name, title, group_columns(group_by), shown)
     if group_by:
         table.chart = Chart("bar", group_by[0], ("cost_usd",), f"Cost by {', '.join(group_by)} (USD)")
     return table
+
+
+def _ranked_table(q: Query, name: str, title: str, group_by: list[str], whole: Callable[[], int]) -> tuple[
+        Table, Ranked | None]:
+    """The groups of the window: the top `q.limit` and the exact remainder row, or every group streamed
+    (`whole`, the window's cost, is then read as the rows are)."""
+    table = Table(name, title, group_columns(group_by))
+    table.chart = Chart("bar", group_by[0], ("cost_usd",), f"Cost by {', '.join(group_by)} (USD)")
+    if q.limit is None:
+        stream_groups(table, q.reader, q.window.start_ns, q.window.end_ns, q.filters, group_by,
+                      lambda t: group_row(t, whole()))
+        return table, None
+    ranked = q.reader.ranked(q.window.start_ns, q.window.end_ns, q.filters, group_by, q.limit)
+    total = sum(t.cost_total_pico for t in _parts(ranked) or [])
+    fill_ranked(table, ranked, len(group_by), lambda t: group_row(t, total))
+    return table, ranked
+
+
+def _parts(ranked: Ranked | None) -> list[Totals] | None:
+    """Every group of a ranked answer (the remainder included): they add up to the window's total."""
+    return None if ranked is None else ranked.rows + ([ranked.rest] if ranked.rest is not None else [])
 
 
 def _sum(rows: list[Totals]) -> Totals:
@@ -112,12 +147,14 @@ def _base(q: Query, kind: str, title: str, groups: list[Totals] | None = None) -
 
 def summary(q: Query) -> Report:
     """Requests, successes, failures, tokens by class, cost by class, per-request figures, flags."""
-    rows = q.reader.totals(q.window.start_ns, q.window.end_ns, q.filters, q.group_by) if q.group_by else None
-    report, current = _base(q, "summary", "Usage summary", rows)
-    if rows is not None:
-        report.tables.append(_groups_table("groups", "By " + ", ".join(q.group_by), rows, q.group_by,
-                                           current.cost_total_pico, q.max_rows))
-        report.primary = "groups"
+    if not q.group_by:
+        return _base(q, "summary", "Usage summary")[0]
+    whole: list[int] = []
+    table, ranked = _ranked_table(q, "groups", "By " + ", ".join(q.group_by), q.group_by, lambda: whole[0])
+    report, current = _base(q, "summary", "Usage summary", _parts(ranked))
+    whole.append(current.cost_total_pico)
+    report.tables.append(table)
+    report.primary = "groups"
     return report
 
 
@@ -127,9 +164,9 @@ def _top_tables(q: Query, by: str, groups: list[Totals] | None) -> list[Table]:
     keys: dict[str, Callable[[Totals], int]] = {"cost": lambda t: t.cost_total_pico,
                                                 "tokens": lambda t: t.tokens_total, "calls": lambda t: t.calls}
     for metric, title in (("cost", "cost"), ("tokens", "tokens"), ("calls", "requests")):
-        if groups is not None:
+        if groups is not None and (metric == "cost" or len(groups) <= q.max_rows):  # every group, or the top by cost
             rank = keys[metric]
-            rows = sorted(groups, key=lambda t: (-rank(t), t.key))[:q.top]
+            rows = sorted((t for t in groups if t.key[:1] != (OTHER,)), key=lambda t: (-rank(t), t.key))[:q.top]
         else:
             rows = q.reader.top(q.window.start_ns, q.window.end_ns, by, metric, q.top,  # type: ignore[arg-type]
                                 q.filters)
@@ -170,21 +207,24 @@ def _requests_by_model(q: Query) -> Table:
 def detailed(q: Query) -> Report:
     """The summary per group (default: by model), top-k tables, requests by model with zero rows."""
     group_by = q.group_by or ["model"]
-    rows = q.reader.totals(q.window.start_ns, q.window.end_ns, q.filters, group_by)
-    report, current = _base(q, "detailed", "Detailed usage", rows)
-    report.tables.append(_groups_table("groups", "By " + ", ".join(group_by), rows, group_by,
-                                       current.cost_total_pico, q.max_rows))
+    whole: list[int] = []
+    table, ranked = _ranked_table(q, "groups", "By " + ", ".join(group_by), group_by, lambda: whole[0])
+    report, current = _base(q, "detailed", "Detailed usage", _parts(ranked))
+    whole.append(current.cost_total_pico)
+    report.tables.append(table)
     report.primary = "groups"
     report.group_by = group_by
-    report.tables.extend(_top_tables(q, group_by[0], rows if len(group_by) == 1 else None))
+    report.tables.extend(_top_tables(q, group_by[0], ranked.rows if ranked is not None and len(group_by) == 1
+                                     and ranked.rest is None else None))
     report.tables.append(_requests_by_model(q))
     return report
 
 
 def cost(q: Query) -> Report:
     """Cost by model, by token class and by group, with shares and the change against the previous period."""
-    now_rows = q.reader.totals(q.window.start_ns, q.window.end_ns, q.filters, ["provider", "model"])
-    report, current = _base(q, "cost", "Cost report", now_rows)
+    now = q.reader.ranked(q.window.start_ns, q.window.end_ns, q.filters, ["provider", "model"], q.max_rows)
+    now_rows = now.rows
+    report, current = _base(q, "cost", "Cost report", _parts(now))
     whole = current.cost_total_pico
     before = {t.key: t for t in q.reader.totals(q.window.previous_start_ns, q.window.previous_end_ns, q.filters,
                                                 ["provider", "model"])}
@@ -195,13 +235,20 @@ def cost(q: Query) -> Report:
                Column("change_usd", "Change (USD)", "usd"), Column("change_pct", "Change", "percent"),
                *exactness_columns(), *exactness_columns("previous_", "Previous: ")]
     by_model = Table("by_model", "Cost by model", columns)
-    for t in deadline.checked(sorted(now_rows, key=lambda t: (-t.cost_total_pico, t.key))[:q.max_rows]):
+    if now.rest is not None:
+        now.rest.key = rest_key(2)
+        now_rows = [*now_rows, now.rest]
+        by_model_rest = Remainder(now.groups - len(now.rows), q.max_rows)
+    for t in deadline.checked(now_rows):
         prev = before.get(t.key) or zero_totals(t.key)
         by_model.rows.append([t.key[0], t.key[1], t.calls, t.tokens_total, known(t, t.cost_total_pico),
                               ratio(t.cost_total_pico, whole) if cost_known(t) else None,
                               known(prev, prev.cost_total_pico), *_change(t, prev), *exactness_cells(t),
                               *exactness_cells(prev)])
     by_model.chart = Chart("pie", "model", ("cost_usd",), "Share of cost by model")
+    if now.rest is not None:
+        by_model.remainder = by_model_rest
+        by_model.note = remainder_note(by_model_rest.groups, by_model_rest.limit)
     classes = Table("by_token_class", "Cost by class", [
         Column("token_class", "Class", "text"), Column("tokens", "Tokens (units for unit classes)", "int"),
         Column("cost_usd", "Cost (USD)", "usd"), Column("share_of_cost", "Share of cost", "ratio"),
@@ -220,9 +267,8 @@ def cost(q: Query) -> Report:
     report.tables += [by_model, classes]
     report.primary = "by_model"
     if q.group_by:
-        rows = q.reader.totals(q.window.start_ns, q.window.end_ns, q.filters, q.group_by)
-        report.tables.append(_groups_table("groups", "Cost by " + ", ".join(q.group_by), rows, q.group_by, whole,
-                                           q.max_rows))
+        report.tables.append(_ranked_table(q, "groups", "Cost by " + ", ".join(q.group_by), q.group_by,
+                                           lambda: whole)[0])
     return report
 
 
@@ -244,18 +290,21 @@ def trend(q: Query) -> Report:
     """Per-step series, the hour-of-day x day-of-week heatmap, week/period/year over year comparisons."""
     report, _ = _base(q, "trend", "Usage trend")
     w = q.window
-    series = filled_series(q.reader, w.start_ns, w.end_ns, q.step, q.filters, q.group_by,
-                           int(q.offset.total_seconds()))
     columns = [Column("start", "Step start", "time")] + [Column(g, g.capitalize(), "text") for g in q.group_by]
     columns += [Column("calls", "Requests", "int"), Column("failures", "Failures", "int"),
                 Column("tokens_total", "Total tokens", "int"), Column("cost_usd", "Cost (USD)", "usd"),
                 *exactness_columns()]
     table = Table("series", f"Per {q.step}", columns)
-    points = sorted(((p.start_ns, key, p.totals) for key, pts in deadline.checked(series.items()) for p in pts),
-                    key=lambda x: x[:2])
-    for start, key, t in deadline.checked(points[:q.max_rows * 10]):
-        table.rows.append([start, *key, t.calls, t.errors, t.tokens_total, known(t, t.cost_total_pico),
-                           *exactness_cells(t)])
+
+    def point(start: int, t: Totals) -> list[Cell]:
+        return [start, *t.key, t.calls, t.errors, t.tokens_total, known(t, t.cost_total_pico), *exactness_cells(t)]
+
+    if q.group_by:
+        series_table(table, q.reader, w.start_ns, w.end_ns, q.step, q.filters, q.group_by,
+                     None if q.every_group else q.max_rows * 10, int(q.offset.total_seconds()), point, q.per_step)
+    else:
+        series = filled_series(q.reader, w.start_ns, w.end_ns, q.step, q.filters, (), int(q.offset.total_seconds()))
+        table.rows = [point(p.start_ns, p.totals) for pts in series.values() for p in deadline.checked(pts)]
     table.chart = Chart("line", "start", ("cost_usd",), f"Cost per {q.step} (USD)")
     report.tables.append(table)
     report.primary = "series"

@@ -9,6 +9,7 @@ built from `Totals` carry `calls_unpriced`, `calls_upper_bound` and `exactness` 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Literal
@@ -50,14 +51,27 @@ class Chart:
     title: str
 
 
+@dataclass(frozen=True, slots=True)
+class Remainder:
+    """The last row of a table sums `groups` groups past the first `limit` (ranked by cost)."""
+
+    groups: int
+    limit: int
+
+
 @dataclass(slots=True)
 class Table:
+    """`rows` in memory; or, for an export of every row, `stream` yields them (a CSV answer streams it)
+    and `rows` is empty. `remainder` says when the last row sums the groups past a limit."""
+
     name: str
     title: str
     columns: list[Column]
     rows: list[list[Cell]] = field(default_factory=list)
     chart: Chart | None = None
     note: str = ""
+    remainder: Remainder | None = None
+    stream: Callable[[], Iterator[list[Cell]]] | None = None
 
     def column_index(self, key: str) -> int:
         return next(i for i, column in enumerate(self.columns) if column.key == key)

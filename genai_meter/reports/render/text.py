@@ -10,12 +10,15 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable, Iterator
+from itertools import islice
 
 from genai_meter.ledger import deadline
 from genai_meter.ledger.csvsafe import csv_cell
 from genai_meter.reports.render.tables import Cell, Column, Report, Table, cell_text
 from genai_meter.reports.service.params import ParamError
 from genai_meter.reports.service.ranges import iso
+
+CSV_PAGE = 1000  # rows formatted per chunk of a CSV answer
 
 
 def json_cell(column: Column, value: Cell) -> str | int | None:
@@ -33,6 +36,8 @@ def table_json(table: Table) -> dict[str, object]:
         "columns": [{"key": c.key, "title": c.title, "type": c.kind} for c in table.columns],
         "rows": [{c.key: json_cell(c, v) for c, v in zip(table.columns, row)} for row in deadline.checked(table.rows)],
         "note": table.note,
+        "remainder": None if table.remainder is None else {"groups": table.remainder.groups,
+                                                            "limit": table.remainder.limit},
     }
 
 
@@ -85,10 +90,12 @@ def choose_table(report: Report, section: str) -> Table:
 
 
 def table_csv(table: Table) -> Iterator[str]:
-    """The table as CSV lines: a header of column keys, then one line per row."""
+    """The table as CSV lines: a header of column keys, then one line per row (streamed from `stream`
+    when the table has one: memory holds one page of rows)."""
     yield csv_line(c.key for c in table.columns)
-    for row in deadline.checked(table.rows):
-        yield csv_line(cell_text(c.kind, v) for c, v in zip(table.columns, row))
+    rows = deadline.checked(table.stream() if table.stream is not None else iter(table.rows))
+    while page := list(islice(rows, CSV_PAGE)):
+        yield csv_lines([cell_text(c.kind, v) for c, v in zip(table.columns, row)] for row in page)
 
 
 __all__ = ["BOM", "choose_table", "csv_cell", "csv_line", "csv_lines", "json_cell", "report_json", "table_csv",

@@ -12,14 +12,14 @@ an hour take their day's rate, longer steps add converted UTC days. `rates` reco
 from __future__ import annotations
 
 import bisect
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any, Literal
 
 from genai_meter.config import Config, ConfigError
-from genai_meter.ledger.model import Filters, LedgerReader, Point, Step, Totals
+from genai_meter.ledger.model import Filters, LedgerReader, Metric, Point, Ranked, Step, Totals
 from genai_meter.ledger.query import step_starts
 from genai_meter.ledger.units import UnitSums
 from genai_meter.pricing.fx import USD, FxTable, load_fx
@@ -108,12 +108,37 @@ class CurrencyReader:
 
     def top(self, start_ns: int, end_ns: int, by: str, metric: Literal["cost", "tokens", "calls"], k: int,
             filters: Filters) -> list[Totals]:
-        rows = self.totals(start_ns, end_ns, filters, (by,))
-        value = {"cost": lambda t: t.cost_total_pico, "tokens": lambda t: t.tokens_total, "calls": lambda t: t.calls}
-        rows.sort(key=lambda t: (-value[metric](t), t.key))
-        return rows[:max(k, 0)]
+        return self.ranked(start_ns, end_ns, filters, (by,), max(k, 0), metric).rows
+
+    def ranked(self, start_ns: int, end_ns: int, filters: Filters, group_by: Sequence[str], limit: int | None,
+               metric: Metric = "cost") -> Ranked:
+        """The reader's ranking (top `limit` by `metric`, ties by key, the exact remainder) of converted totals."""
+        rows = [t for t in self.totals(start_ns, end_ns, filters, group_by) if t.calls]
+        rows.sort(key=lambda t: (-_METRIC_VALUE[metric](t), t.key))
+        if limit is None or len(rows) <= limit:
+            return Ranked(rows, None, len(rows), limit)
+        rest = empty(())
+        for t in rows[limit:]:
+            merge(rest, t)
+        return Ranked(rows[:limit], rest, len(rows), limit)
+
+    def each_group(self, start_ns: int, end_ns: int, filters: Filters, group_by: Sequence[str],
+                   metric: Metric = "cost") -> Iterator[Totals]:
+        return iter(self.ranked(start_ns, end_ns, filters, group_by, None, metric).rows)
+
+    def series_ranked(self, start_ns: int, end_ns: int, step: Step, filters: Filters, group_by: Sequence[str],
+                      limit: int | None, utc_offset_s: int = 0) -> Iterator[tuple[int, Ranked]]:
+        """Per step (UTC: a rate is a day's), the step's ranking."""
+        starts = step_starts(start_ns, end_ns, step, 0)
+        for i, first in enumerate(starts):
+            stop = starts[i + 1] if i + 1 < len(starts) else end_ns
+            ranked = self.ranked(max(first, start_ns), min(stop, end_ns), filters, group_by, limit)
+            if ranked.groups:
+                yield first, ranked
 
 
+_METRIC_VALUE: dict[str, Callable[[Totals], int]] = {
+    "cost": lambda t: t.cost_total_pico, "tokens": lambda t: t.tokens_total, "calls": lambda t: t.calls}
 
 
 RULE = ("each UTC day's USD amount of every figure converted at that day's rate (or the newest within the "

@@ -13,7 +13,7 @@ first checks the thread's time limit (`ledger.deadline`).
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Literal
 
 from genai_meter.ledger import deadline
@@ -25,8 +25,10 @@ from genai_meter.ledger.model import (
     Latency,
     LedgerReader,
     LedgerUnavailable,
+    Metric,
     Page,
     Point,
+    Ranked,
     Step,
     Totals,
 )
@@ -104,6 +106,18 @@ class PerThreadReader:
     def top(self, start_ns: int, end_ns: int, by: str, metric: Literal["cost", "tokens", "calls"],
             k: int, filters: Filters) -> list[Totals]:
         return self._mine().top(start_ns, end_ns, by, metric, k, filters)
+
+    def ranked(self, start_ns: int, end_ns: int, filters: Filters, group_by: Sequence[str], limit: int | None,
+               metric: Metric = "cost") -> Ranked:
+        return self._mine().ranked(start_ns, end_ns, filters, group_by, limit, metric)
+
+    def each_group(self, start_ns: int, end_ns: int, filters: Filters, group_by: Sequence[str],
+                   metric: Metric = "cost") -> Iterator[Totals]:
+        return self._mine().each_group(start_ns, end_ns, filters, group_by, metric)
+
+    def series_ranked(self, start_ns: int, end_ns: int, step: Step, filters: Filters, group_by: Sequence[str],
+                      limit: int | None, utc_offset_s: int = 0) -> Iterator[tuple[int, Ranked]]:
+        return self._mine().series_ranked(start_ns, end_ns, step, filters, group_by, limit, utc_offset_s)
 
     def events(self, filters: Filters, *, start_ns: int | None = None, end_ns: int | None = None,
                cursor: str = "", limit: int = 50) -> Page:

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+from itertools import chain
 from typing import cast
 
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, Response, jsonify, stream_with_context
 
 from genai_meter.ledger import deadline
 from genai_meter.ledger.model import Step
 from genai_meter.pricing.fx import FxError
 from genai_meter.reports.insights.build import BUILDERS, KINDS, Query
 from genai_meter.reports.render.focus import focus_export, focus_lines
-from genai_meter.reports.render.pdf import report_pdf
+from genai_meter.reports.render.pdf import MAX_PDF_ROWS, report_pdf
 from genai_meter.reports.render.tables import Report
 from genai_meter.reports.render.text import BOM, choose_table, csv_line, report_json, table_csv
 from genai_meter.reports.render.xlsx import report_xlsx
@@ -52,13 +53,17 @@ REPORT_PARAMS: tuple[Param, ...] = RANGE_PARAMS + (
     Param("top", "rows in the top-k tables (detailed)", kind="integer", minimum=1, maximum=100, default=10),
     Param("rows", "detailed CSV: one row per group (default) or per call (streamed)", enum=("groups", "calls"),
           default="groups"),
+    Param("limit", "groups per table (per step in a trend): the top N by cost, the others summed in a last row "
+          "(other) (default: every group in CSV, reports.max_rows in JSON and XLSX, 59 in PDF)", kind="integer",
+          minimum=1, maximum=1_000_000),
     Param("currency", "ISO 4217 code of the currency to report in (default USD), from the dated rates of "
           "pricing.fx; the rates used are named in the answer", pattern=r"[A-Z]{3}", max_length=3),
     BOM_PARAM,
 )
 TABLE = obj({"title": STR, "columns": arr(obj({"key": STR, "title": STR, "type": STR})),
              "rows": arr({"type": "object"}),
-             "note": STR})
+             "note": STR,
+             "remainder": {"type": ["object", "null"], "properties": {"groups": INT, "limit": INT}}})
 REPORT_SCHEMA = obj({"report": STR, "from": STR, "to": STR, "filters": {"type": "object"}, "group_by": arr(STR),
                      "coverage": COVERAGE,
                      "summary": obj({"calls": INT, "cost_usd": STR, "tokens": {"type": "object"}}),
@@ -82,10 +87,16 @@ def build_report(ctx: Ctx, kind: str) -> Report:
     if kind == "detailed":
         ctx.require_raw(window.start_ns)
     overrides = tuple(sorted({(e.provider, e.model) for e in ctx.svc.book.overrides if getattr(e, "model", "")}))
+    fmt = ctx.args.text("format", "json")
+    asked = ctx.args.number("limit", 0)
+    rows = asked or ctx.svc.config.reports.max_rows
+    if fmt == "pdf" and not asked:
+        rows = min(rows, MAX_PDF_ROWS - 1)  # the PDF prints every row of its tables, the remainder last
     fx = currency_reader(ctx.svc.reader, ctx.svc.config, ctx.args.text("currency"))
-    query = Query(fx or ctx.svc.reader, window, ctx.filters, ctx.group_by(), step,
-                  ctx.args.text("compare") == "previous_period", ctx.args.number("top", 10), ctx.svc.offset,
-                  ctx.svc.config.reports.max_rows, overrides)  # type: ignore[arg-type]
+    query = Query(fx or ctx.svc.reader, window, ctx.filters, ctx.group_by(), step, ctx.args.text("compare") ==
+                  "previous_period", ctx.args.number("top", 10), ctx.svc.offset, rows,
+                  overrides, every_group=fmt == "csv" and not asked,  # type: ignore[arg-type]
+                  per_step=asked or None)
     if fx is None:
         return BUILDERS[kind](query)
     try:
@@ -133,7 +144,10 @@ def report_view(kind: str) -> Response:
         return jsonify(answer)
     if fmt == "csv":
         table = choose_table(report, ctx.args.text("section"))
-        response = Response(bom + "".join(table_csv(table)), mimetype=CSV)
+        if bom:  # streamed: one page of rows in memory at a time
+            response = Response(stream_with_context(chain((bom,), table_csv(table))), mimetype=CSV)
+        else:
+            response = Response(stream_with_context(table_csv(table)), mimetype=CSV)
         ext = "csv"
     elif fmt == "xlsx":
         response, ext = Response(report_xlsx(report), mimetype=XLSX), "xlsx"

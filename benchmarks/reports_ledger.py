@@ -1,0 +1,146 @@
+"""genai-meter's own answers in the reports benchmark: the real `LedgerReader` ("genai") and the report
+service's endpoint through the Flask app ("api"), both on the data set's ledger file, clock NOW_NS.
+
+The service's answers are read back from its JSON or CSV (money from its decimal USD text); fields it
+does not return (e.g. failures in the cost report's model table) are None and not compared.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+
+from benchmarks.reports_data import NOW_NS
+from benchmarks.reports_questions import OTHER, Answer, Question, top_rest
+from genai_meter.config import load_config
+from genai_meter.ledger import open_reader
+from genai_meter.ledger.model import Totals
+from genai_meter.reports.insights.grouped import OTHER as REST
+from genai_meter.reports.render.text import csv_lines
+from genai_meter.reports.service.app import create_app
+from genai_meter.reports.views.activity import call_csv_header, call_csv_row
+
+PAGE = 1000
+
+
+def _vec(t: Totals) -> list[int | None]:
+    return [t.calls, t.errors, t.tokens_total, t.cost_total_pico]
+
+
+def _pico(usd: str | None) -> int:
+    return int(Decimal(usd or 0) * 10**12)  # blank or null: every call behind it unpriced (cost 0 stored)
+
+
+def answer_reader(directory: Path, q: Question, end_ns: int) -> Answer:
+    """The answer through `open_reader(url, config)`: `ranked` (top k and the remainder by the engine),
+    `series_ranked` per day, `each_group` streamed for the CSV of every group, `events` for the calls."""
+    config = load_config(directory / "config.yaml")
+    assert config.ledger.url is not None
+    reader = open_reader(config.ledger.url, config)
+    filters = {"customer": [q.customer]} if q.customer else {}
+    if q.export == "calls":
+        fields = list(reader.fields())
+        rows = cost = size = 0
+        page = reader.events(filters, start_ns=q.start_ns, end_ns=end_ns, limit=PAGE)
+        size += len(csv_lines([call_csv_header(fields)]))
+        while page.rows:
+            size += len(csv_lines(call_csv_row(row, fields) for row in page.rows))
+            rows += len(page.rows)
+            cost += sum(row.cost_total_pico for row in page.rows)
+            if not page.next_cursor:
+                break
+            page = reader.events(filters, start_ns=q.start_ns, end_ns=end_ns, cursor=page.next_cursor, limit=PAGE)
+        return {"rows": rows, "calls": rows, "cost": cost, "bytes": size}
+    if q.group == "day":
+        series = reader.series(q.start_ns, end_ns, "1d", filters, [])
+        return {"groups": {str(p.start_ns): _vec(p.totals) for points in series.values() for p in points}}
+    by = {"customer": ["customer"], "model": ["provider", "model"], "day_customer": ["customer"]}.get(q.group, [])
+    if q.group == "day_customer":  # per day: the top k and the exact remainder, ranked by the engine
+        groups = {}
+        for day, ranked in reader.series_ranked(q.start_ns, end_ns, "1d", filters, by, q.top or None):
+            groups.update({f"{day}|{t.key[0]}": _vec(t) for t in ranked.rows})
+            if ranked.rest is not None:
+                groups[f"{day}|{OTHER}"] = _vec(ranked.rest)
+        return {"groups": groups}  # type: ignore[dict-item]
+    if q.export:  # every group, streamed from the engine
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        rows = calls = cost = 0
+        for t in reader.each_group(q.start_ns, end_ns, filters, by):
+            pico = t.cost_total_pico
+            writer.writerow((*t.key, t.calls, t.errors, t.tokens_total, f"{pico // 10**12}.{pico % 10**12:012d}"))
+            rows, calls, cost = rows + 1, calls + t.calls, cost + pico
+        return {"rows": rows, "calls": calls, "cost": cost, "bytes": len(buffer.getvalue())}
+    if not by:
+        return {"groups": {"": _vec(reader.totals(q.start_ns, end_ns, filters)[0])}}
+    ranked = reader.ranked(q.start_ns, end_ns, filters, by, q.top or None)
+    groups = {"/".join(t.key): _vec(t) for t in ranked.rows}
+    if ranked.rest is not None:
+        groups[OTHER] = _vec(ranked.rest)
+    return {"groups": groups}  # type: ignore[dict-item]
+
+
+def _other(key: str) -> str:
+    """The service's remainder row `(other)` as the benchmark's OTHER key."""
+    return OTHER if key == REST else key
+
+
+def service(directory: Path) -> object:
+    config = load_config(directory / "config.yaml")
+    assert config.ledger.url is not None
+    reader = open_reader(config.ledger.url, config)
+    return create_app(config, reader, clock=lambda: NOW_NS).test_client()
+
+
+def answer_service(client: object, q: Question) -> Answer:
+    """The endpoint's answer, read back. `note` carries a table's note (e.g. groups left out)."""
+    response = client.get(q.api)  # type: ignore[attr-defined]
+    if response.status_code != 200:
+        return {"error": f"HTTP {response.status_code}: {response.get_data(as_text=True)[:200]}"}
+    if q.export == "calls":
+        rows = cost = size = 0
+        reader = None
+        for chunk in response.response:
+            text = chunk.decode() if isinstance(chunk, bytes) else chunk
+            size += len(text)
+            parsed = list(csv.reader(io.StringIO(text)))
+            if reader is None:
+                reader = parsed[0].index("cost_usd")
+                parsed = parsed[1:]
+            rows += len(parsed)
+            cost += sum(_pico(r[reader]) for r in parsed)
+        return {"rows": rows, "calls": rows, "cost": cost, "bytes": size}
+    if q.export:
+        text = response.get_data(as_text=True)
+        parsed = list(csv.reader(io.StringIO(text)))
+        head, body = parsed[0], parsed[1:]
+        at_calls, at_cost = head.index("calls"), head.index("cost_usd")
+        return {"rows": len(body), "calls": sum(int(r[at_calls]) for r in body),
+                "cost": sum(_pico(r[at_cost]) for r in body), "bytes": len(text)}
+    body = response.get_json()
+    tables = body["tables"]
+    if not q.group:
+        s = body["summary"]
+        return {"groups": {"": [s["calls"], s["failures"], s["tokens_total"], _pico(s["cost_usd"])]}}
+    if q.group == "model":
+        rows = tables["by_model"]["rows"]
+        groups = {f"{r['provider']}/{r['model']}": [r["calls"], None, r["tokens_total"], _pico(r["cost_usd"])]
+                  for r in rows if r["calls"]}
+        return {"groups": groups, "note": tables["by_model"]["note"]}
+    if q.group in ("day", "day_customer"):
+        table = tables["series"]
+        groups = {}
+        for r in table["rows"]:
+            day = int(datetime.fromisoformat(r["start"].replace("Z", "+00:00")).timestamp()) * 10**9
+            key = f"{day}|{_other(r['customer'])}" if q.group == "day_customer" else str(day)
+            groups[key] = [r["calls"], r["failures"], r["tokens_total"], _pico(r["cost_usd"])]
+        return {"groups": groups if table["remainder"] else top_rest(q, groups),  # type: ignore[arg-type]
+                "note": table["note"]}
+    table = tables["groups"]
+    groups = {_other(r["customer"]): [r["calls"], r["failures"], r["tokens_total"], _pico(r["cost_usd"])]
+              for r in table["rows"]}
+    return {"groups": groups if table["remainder"] else top_rest(q, groups),  # type: ignore[arg-type]
+            "note": table["note"]}
