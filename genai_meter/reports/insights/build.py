@@ -198,8 +198,19 @@ def _requests_by_model(q: Query) -> Table:
                Column("calls", "Requests", "int"), Column("tokens_total", "Total tokens", "int"),
                Column("cost_usd", "Cost (USD)", "usd"), *exactness_columns()]
     table = Table("requests_by_model", "Requests by model (zero included)", columns)
-    for key, t in deadline.checked(sorted(seen.items(), key=lambda kv: (-kv[1].calls, kv[0]))[:q.max_rows]):
-        table.rows.append([key[0], key[1], t.calls, t.tokens_total, known(t, t.cost_total_pico), *exactness_cells(t)])
+    ordered = sorted(seen.items(), key=lambda kv: (-kv[1].calls, kv[0]))
+    shown = [t for _, t in ordered[:q.max_rows]]
+    if len(ordered) > q.max_rows:  # the others summed in a last row: the rows add up to the total
+        other = zero_totals(rest_key(2))
+        for _, t in deadline.checked(ordered[q.max_rows:]):
+            merge(other, t)
+        shown.append(other)
+        table.remainder = Remainder(len(ordered) - q.max_rows, q.max_rows)
+        table.note = (f"The first {q.max_rows} models by requests, and the other {len(ordered) - q.max_rows} "
+                      f"summed in the last row {OTHER}: the rows add up to the total.")
+    for t in deadline.checked(shown):
+        table.rows.append([t.key[0], t.key[1], t.calls, t.tokens_total, known(t, t.cost_total_pico),
+                           *exactness_cells(t)])
     table.chart = Chart("bar", "model", ("calls",), "Requests by model")
     return table
 

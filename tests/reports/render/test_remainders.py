@@ -18,7 +18,8 @@ from genai_meter.reports.render.numbers import exact_money
 from tests.reports.conftest import auth
 
 WINDOW = "from=2026-10-01T00:00:00Z&to=2026-11-21T00:00:00Z"
-GROUPED = [("summary", "groups"), ("detailed", "groups"), ("cost", "groups"), ("cost", "by_model")]
+GROUPED = [("summary", "groups"), ("detailed", "groups"), ("cost", "groups"), ("cost", "by_model"),
+           ("detailed", "requests_by_model")]
 
 
 def get(client: FlaskClient, url: str) -> bytes:
@@ -54,7 +55,7 @@ def test_json_and_csv_groups_add_up(client: FlaskClient, kind: str, table: str, 
     assert sum(r["calls"] for r in rows) == calls
     assert sum(usd(r["cost_usd"]) for r in rows) == cost
     assert sum(r["tokens_total"] for r in rows) == tokens
-    key = "model" if table == "by_model" else group
+    key = "model" if table in ("by_model", "requests_by_model") else group
     others = [r for r in rows if r[key] == OTHER]
     if t["remainder"] is None:
         assert not others
