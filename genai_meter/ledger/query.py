@@ -230,7 +230,7 @@ class Reader:
 
     def totals(self, start_ns: int, end_ns: int, filters: Filters, group_by: Sequence[str] = ()) -> list[Totals]:
         clean = self._check(filters, group_by)
-        if getattr(self.source, "ranked", None) is not None and not self._has_units(start_ns, end_ns, clean):
+        if getattr(self.source, "ranked", None) is not None:  # ranked decides: the engine, or Python with units
             rows = sorted(self.ranked(start_ns, end_ns, clean, group_by, None).rows, key=lambda t: t.key)
             return rows or ([] if group_by else [to_totals((), [0] * _N)])
         groups, units = self._groups(start_ns, end_ns, clean, group_by)
