@@ -131,6 +131,7 @@ def prune_connection(conn: sqlite3.Connection, path: Path, config: LedgerConfig,
     if expired:
         _add_count(conn, -expired)
     conn.execute("DELETE FROM rollup_hour WHERE bucket < ?", (rollup_cutoff,))
+    conn.execute("DELETE FROM rollup_hour_total WHERE bucket < ?", (rollup_cutoff,))  # zeros by the triggers
     conn.execute("DELETE FROM rollup_day WHERE bucket < ?", (rollup_cutoff - rollup_cutoff % DAY_NS,))
     conn.execute("DELETE FROM rollup_field_day WHERE bucket < ?", (rollup_cutoff - rollup_cutoff % DAY_NS,))
     sqlite_units.prune_rollups(conn, rollup_cutoff, rollup_cutoff - rollup_cutoff % DAY_NS)

@@ -241,6 +241,8 @@ class SQLiteSource:
             time_expr = "bucket" if by_time else "0"
             conds = ["bucket >= ?", "bucket < ?", *conds]
             sums, name = _ROLLUP_SUMS, f"rollup_{table}"
+            if table == "hour" and not conds[2:] and not group_by:  # every label set: one row per hour
+                name = "rollup_hour_total"
         n = len(group_by)
         if not label_groups:  # no label-set field asked: one pass, no join
             group = ", ".join(["t" if by_time else "", *raw_groups]).strip(", ")

@@ -208,7 +208,36 @@ _V9 = [
     "INSERT OR REPLACE INTO field_day_rows SELECT field, bucket, COUNT(*), SUM(calls) FROM rollup_field_day "
     "GROUP BY 1, 2",
 ]
-MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8, _V9]  # append only; never edit a released step
+# V10: `rollup_hour_total`, the hourly sums over every label set, kept equal to `rollup_hour` by triggers (so
+# every writer of rollup_hour, seal, late calls, re-pricing, prune and forget, keeps it without knowing it).
+# An hourly series with no filter and no group (the trend's heatmap over 90 days) reads one row per hour
+# instead of one per (hour, label set). Money sums are kept as (hi, lo) pairs unnormalised: lo is the sum of
+# the rows' lo parts, exact while an hour holds fewer than 2^31 rollup rows.
+_TOTAL_COLS = rollup_columns()
+
+
+def _total_upsert(row: str, sign: str) -> str:
+    """Add (`sign` '+') or take away ('-') rollup row `row` (NEW or OLD) from its hour's totals."""
+    values = ", ".join(f"{sign}{row}.{c}" for c in _TOTAL_COLS)
+    sets = ", ".join(f"{c} = {c} + excluded.{c}" for c in _TOTAL_COLS)
+    return (f"INSERT INTO rollup_hour_total (bucket, {', '.join(_TOTAL_COLS)}) VALUES ({row}.bucket, {values}) "
+            f"ON CONFLICT (bucket) DO UPDATE SET {sets};")
+
+
+_V10 = [
+    "CREATE TABLE IF NOT EXISTS rollup_hour_total (bucket INTEGER PRIMARY KEY, "
+    + ", ".join(f"{c} INTEGER NOT NULL" for c in _TOTAL_COLS) + ")",
+    f"INSERT OR REPLACE INTO rollup_hour_total SELECT bucket, {', '.join(f'SUM({c})' for c in _TOTAL_COLS)} "
+    "FROM rollup_hour GROUP BY bucket",
+    f"CREATE TRIGGER IF NOT EXISTS rollup_hour_total_insert AFTER INSERT ON rollup_hour BEGIN "
+    f"{_total_upsert('NEW', '')} END",
+    f"CREATE TRIGGER IF NOT EXISTS rollup_hour_total_update AFTER UPDATE ON rollup_hour BEGIN "
+    f"{_total_upsert('OLD', '-')} {_total_upsert('NEW', '')} END",
+    f"CREATE TRIGGER IF NOT EXISTS rollup_hour_total_delete AFTER DELETE ON rollup_hour BEGIN "
+    f"{_total_upsert('OLD', '-')} END",
+]
+# append only; never edit a released step
+MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8, _V9, _V10]
 LATEST = len(MIGRATIONS)
 
 
@@ -224,7 +253,8 @@ def schema_version(conn: sqlite3.Connection) -> int:
 # Every table a ledger file of any version holds (SQLite's own sqlite_* tables aside).
 LEDGER_TABLES = frozenset({"schema_version", "labelsets", "prices", "calls", "rollup_hour", "rollup_day", "meta",
                            "reprices", "price_history", "rollup_field_day", "pruned_calls", "labelset_dims",
-                           "field_day_rows", "provider_reports", "provider_lines"}) | sqlite_units.TABLES
+                           "field_day_rows", "provider_reports", "provider_lines",
+                           "rollup_hour_total"}) | sqlite_units.TABLES
 _REQUIRED = ("labelsets", "prices", "calls")  # from version 1 on
 
 

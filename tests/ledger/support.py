@@ -9,6 +9,7 @@ from pathlib import Path
 
 from genai_meter.config import Config
 from genai_meter.ledger.model import Entry
+from genai_meter.ledger.sqlite_schema import rollup_columns
 from genai_meter.records import Cost, LLMCall, TokenCounts
 
 HOUR_NS = 3600 * 10**9
@@ -71,3 +72,25 @@ def count_rows(path: Path, table: str = "calls") -> int:
         return int(conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
     finally:
         conn.close()
+
+
+def hour_totals(path: Path) -> tuple[dict[int, tuple[int, ...]], dict[int, tuple[int, ...]]]:
+    """(`rollup_hour_total`, `rollup_hour` summed per hour), money as whole integers: equal when the
+    triggers kept the totals; hours with no calls left (all taken away) are dropped."""
+    cols = rollup_columns()
+    conn = sqlite3.connect(path)
+    total = conn.execute(f"SELECT bucket, {', '.join(cols)} FROM rollup_hour_total").fetchall()
+    summed = conn.execute(f"SELECT bucket, {', '.join(f'SUM({c})' for c in cols)} FROM rollup_hour "
+                          "GROUP BY bucket").fetchall()
+    conn.close()
+
+    def whole(rows: list[tuple[int, ...]]) -> dict[int, tuple[int, ...]]:
+        out = {}
+        for bucket, *values in rows:
+            merged = [(values[i] << 32) + values[i + 1] if cols[i].endswith("_hi") else values[i]
+                      for i in range(len(cols)) if not cols[i].endswith("_lo")]
+            if any(merged):
+                out[bucket] = tuple(merged)
+        return out
+
+    return whole(total), whole(summed)

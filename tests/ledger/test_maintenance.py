@@ -10,7 +10,7 @@ from genai_meter.ledger import backup, forget, open_reader, open_writer, prune, 
 from genai_meter.ledger.model import Entry
 from genai_meter.pricing import PriceBook
 from tests.ledger import oracle
-from tests.ledger.support import DAY_NS, HOUR_NS, T0, entry, make_call
+from tests.ledger.support import DAY_NS, HOUR_NS, T0, entry, hour_totals, make_call
 
 FAR = T0 + 1000 * DAY_NS
 CUT = T0 + 10 * DAY_NS + 7  # the override's start, not aligned to anything
@@ -26,6 +26,12 @@ def _priced(book: PriceBook, catalog: PriceBook | None = None) -> list[Entry]:
         catalog_cost = catalog.cost(call) if catalog and cost and cost.price_source == "overrides" else None
         out.append(Entry(call, cost, catalog_cost))
     return out
+
+
+def _assert_hour_totals(path: Path) -> None:
+    """The hourly totals the triggers keep equal rollup_hour's sums, and are not empty."""
+    total, summed = hour_totals(path)
+    assert total == summed and len(total) > 10
 
 
 def test_reprice_with_a_new_override_changes_exactly_the_affected_calls(tmp_path: Path) -> None:
@@ -52,6 +58,7 @@ def test_reprice_with_a_new_override_changes_exactly_the_affected_calls(tmp_path
     assert reader.totals(T0, FAR, {}) == before  # dry run stored nothing
 
     applied = reprice(url, config, start, end, dry_run=False)
+    _assert_hour_totals(tmp_path / "ledger.db")
     assert (applied.changed, applied.old_total_pico, applied.new_total_pico) == (dry.changed, dry.old_total_pico,
                                                                                dry.new_total_pico)
     # the calls in the window re-priced with today's book, the rest as stored; rollups match raw rows
@@ -87,6 +94,7 @@ def test_prune_keeps_rollups_and_drops_old_raw_rows(tmp_path: Path) -> None:
     config = Config(ledger=LedgerConfig(retention_days=10))
     deleted = prune(url, config, now_ns=T0 + 30 * DAY_NS)
     assert deleted == 2000
+    _assert_hour_totals(tmp_path / "ledger.db")
     reader = open_reader(url, config)
     assert reader.totals(T0, FAR, {})[0].calls == 3000  # whole days: from the rollups
     assert len(reader.events({}, limit=1000).rows) == 1000
@@ -123,6 +131,7 @@ def test_backup_and_forget(tmp_path: Path) -> None:
     before = open_reader(url, Config()).totals(T0 + 1, FAR, {})
     assert forget(url, Config(), user="alice") == 24
     assert forget(url, Config(), customer="zeta") == 16
+    _assert_hour_totals(tmp_path / "ledger.db")
     reader = open_reader(url, Config())
     assert reader.totals(T0 + 1, FAR, {}) == before
     assert reader.totals(T0, FAR, {}) == reader.totals(T0, T0 + 48 * HOUR_NS + 1, {})
