@@ -254,8 +254,8 @@ def ranked(conn: sqlite3.Connection, parts: Sequence[Part], filters: Mapping[str
     keys = [tuple(str(v) for v in r[:n]) for r in top[:max(limit, 0)]]
     narrowed = {**filters}
     for i, g in enumerate(group_by):
-        if g in RAW_ONLY:  # a filter there leaves out '' (calls without one): the group stays whole
-            continue
+        if g in RAW_ONLY or groups <= len(keys):  # every group is wanted: nothing to narrow
+            continue  # (a filter on a raw field leaves out '', calls without one: the group stays whole)
         wanted = sorted({k[i] for k in keys})
         narrowed[g] = [v for v in filters[g] if v in wanted] if g in filters else wanted
     b = Binds()

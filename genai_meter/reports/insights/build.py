@@ -71,6 +71,11 @@ class Query:
     extra_models: tuple[tuple[str, str], ...] = ()  # (provider, model) configured in the price overrides
     every_group: bool = False  # a CSV export: every group, streamed (no remainder row)
     per_step: int | None = None  # a trend by group: the groups of each step (default: about max_rows x 10 rows)
+    section: str | None = None  # a CSV export gives this table alone ('': the primary); None: every table
+
+    def wants(self, name: str) -> bool:
+        """Whether table `name`, not the report's primary, is to be built."""
+        return self.section is None or self.section == name
 
     @property
     def limit(self) -> int | None:
@@ -158,12 +163,15 @@ def summary(q: Query) -> Report:
     return report
 
 
+TOP_TITLES = ("cost", "tokens", "requests")  # the top tables of a detailed report, by cost, tokens and calls
+
+
 def _top_tables(q: Query, by: str, groups: list[Totals] | None) -> list[Table]:
     """Top-k by cost, tokens and requests; from `groups` (already grouped by `by` alone) when given."""
     tables = []
     keys: dict[str, Callable[[Totals], int]] = {"cost": lambda t: t.cost_total_pico,
                                                 "tokens": lambda t: t.tokens_total, "calls": lambda t: t.calls}
-    for metric, title in (("cost", "cost"), ("tokens", "tokens"), ("calls", "requests")):
+    for metric, title in zip(("cost", "tokens", "calls"), TOP_TITLES):
         if groups is not None and (metric == "cost" or len(groups) <= q.max_rows):  # every group, or the top by cost
             rank = keys[metric]
             rows = sorted((t for t in groups if t.key[:1] != (OTHER,)), key=lambda t: (-rank(t), t.key))[:q.top]
@@ -225,9 +233,16 @@ def detailed(q: Query) -> Report:
     report.tables.append(table)
     report.primary = "groups"
     report.group_by = group_by
-    report.tables.extend(_top_tables(q, group_by[0], ranked.rows if ranked is not None and len(group_by) == 1
-                                     and ranked.rest is None else None))
-    report.tables.append(_requests_by_model(q))
+    tops = [f"top_{title}_{group_by[0]}" for title in TOP_TITLES]
+    if any(q.wants(name) for name in tops):
+        report.tables.extend(_top_tables(q, group_by[0], ranked.rows if ranked is not None and len(group_by) == 1
+                                         and ranked.rest is None else None))
+    else:
+        report.omitted += tops
+    if q.wants("requests_by_model"):
+        report.tables.append(_requests_by_model(q))
+    else:
+        report.omitted.append("requests_by_model")
     return report
 
 

@@ -24,6 +24,7 @@ from genai_meter.reports.render.exactness import (
     cost_known,
     exactness,
     exactness_json,
+    exactness_of,
 )
 from genai_meter.reports.service.ranges import iso
 
@@ -91,6 +92,7 @@ class Report:
     summary: dict[str, object]
     tables: list[Table]
     primary: str  # the table CSV gives by default
+    omitted: list[str] = field(default_factory=list)  # tables of the kind not built (a CSV export of another)
 
     def table(self, name: str) -> Table | None:
         return next((t for t in self.tables if t.name == name), None)
@@ -171,17 +173,24 @@ def tokens_out(totals: Totals) -> int:
 
 
 def group_row(totals: Totals, whole_cost: int) -> list[Cell]:
-    """One row of `group_columns` for `totals`; money cells None when every call is unpriced."""
-    cost = totals.cost_total_pico
+    """One row of `group_columns` for `totals`; money cells None when every call is unpriced (a hot path of
+    exports: each figure computed once)."""
+    cost, tokens, calls = totals.cost_total_pico, totals.tokens, totals.calls
+    counted = [tokens.get(c, 0) for c in TOKEN_CLASSES]
+    tokens_total = sum(counted)
+    unpriced = calls_unpriced(totals)
+    priced = calls - unpriced
+    is_known = not (calls and priced <= 0)
     row: list[Cell] = list(totals.key)
-    row += [totals.calls, totals.calls - totals.errors, totals.errors, ratio(totals.errors, totals.calls)]
-    row += [totals.tokens.get(c, 0) for c in TOKEN_CLASSES]
-    row += [tokens_in(totals), tokens_out(totals), totals.tokens_total, per(totals.tokens_total, totals.calls),
-            known(totals, cost), per_priced_call(totals)]
-    row += [known(totals, totals.cost_pico.get(c, 0)) for c in COST_CLASSES]
-    row += [known(totals, totals.units.cost_total_pico)]
-    row += exactness_cells(totals)
-    row += [ratio(cost, whole_cost) if cost_known(totals) else None]
+    row += [calls, calls - totals.errors, totals.errors, ratio(totals.errors, calls)]
+    row += counted
+    row += [sum(counted[:3]), sum(counted[3:]), tokens_total, per(tokens_total, calls),
+            cost if is_known else None, cost // priced if priced > 0 else None if calls else 0]
+    row += [totals.cost_pico.get(c, 0) if is_known else None for c in COST_CLASSES]
+    row += [totals.units.cost_total_pico if is_known else None]
+    row += [unpriced, calls_upper_bound(totals), calls_partial(totals),
+            exactness_of(unpriced, calls_upper_bound(totals), calls_partial(totals))]
+    row += [ratio(cost, whole_cost) if is_known else None]
     return row
 
 

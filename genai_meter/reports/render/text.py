@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
 
 from genai_meter.ledger import deadline
 from genai_meter.ledger.csvsafe import csv_cell
-from genai_meter.reports.render.tables import Cell, Column, Report, Table, cell_text
+from genai_meter.reports.render.tables import Cell, Column, Kind, Report, Table, cell_text
 from genai_meter.reports.service.params import ParamError
 from genai_meter.reports.service.ranges import iso
 
@@ -85,17 +85,30 @@ def choose_table(report: Report, section: str) -> Table:
     table = report.table(name)
     if table is None:
         raise ParamError(f"section: {section!r} is not in this report; allowed: "
-                         + ", ".join(t.name for t in report.tables), "section")
+                         + ", ".join([*(t.name for t in report.tables), *report.omitted]), "section")
     return table
+
+
+def _csv_text(kind: Kind) -> Callable[[Cell], str]:
+    """The CSV text of a cell of `kind`: `cell_text`, through `csv_cell` for text (numbers, money and
+    times cannot start a formula), money by integer arithmetic."""
+    if kind == "text":
+        return lambda v: "" if v is None else csv_cell(str(v))
+    if kind == "usd":
+        return lambda v: "" if v is None else usd12(int(v))
+    return lambda v: cell_text(kind, v)
 
 
 def table_csv(table: Table) -> Iterator[str]:
     """The table as CSV lines: a header of column keys, then one line per row (streamed from `stream`
-    when the table has one: memory holds one page of rows)."""
+    when the table has one: memory holds one page of rows). The cells are `csv_lines`' (a test compares)."""
     yield csv_line(c.key for c in table.columns)
     rows = deadline.checked(table.stream() if table.stream is not None else iter(table.rows))
+    texts = [_csv_text(c.kind) for c in table.columns]
     while page := list(islice(rows, CSV_PAGE)):
-        yield csv_lines([cell_text(c.kind, v) for c, v in zip(table.columns, row)] for row in page)
+        buffer = io.StringIO()
+        csv.writer(buffer).writerows([text(v) for text, v in zip(texts, row)] for row in page)
+        yield buffer.getvalue()
 
 
 __all__ = ["BOM", "choose_table", "csv_cell", "csv_line", "csv_lines", "json_cell", "report_json", "table_csv",

@@ -96,7 +96,7 @@ def build_report(ctx: Ctx, kind: str) -> Report:
     query = Query(fx or ctx.svc.reader, window, ctx.filters, ctx.group_by(), step, ctx.args.text("compare") ==
                   "previous_period", ctx.args.number("top", 10), ctx.svc.offset, rows,
                   overrides, every_group=fmt == "csv" and not asked,  # type: ignore[arg-type]
-                  per_step=asked or None)
+                  per_step=asked or None, section=ctx.args.text("section") if fmt == "csv" else None)
     if fx is None:
         return BUILDERS[kind](query)
     try:
