@@ -7,7 +7,7 @@ import itertools
 import shutil
 import tempfile
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
 
@@ -84,12 +84,22 @@ def _convert(cell: str, kind: str) -> Value:
     return text
 
 
+def _rows(data: bytes) -> list[Sequence[Value]]:
+    """The rows of a TabSeparatedWithNamesAndTypes answer (or of one chunk of a streamed answer)."""
+    lines = data.decode("utf-8").split("\n")
+    if len(lines) < 2:
+        return []
+    kinds = lines[1].split("\t")
+    return [tuple(_convert(c, k) for c, k in zip(line.split("\t"), kinds)) for line in lines[2:] if line]
+
+
 class ChdbExecutor:
     """`Executor` over the process's chdb session (serialised: chdb is one engine per process)."""
 
     def __init__(self, fail: threading.Event | None = None) -> None:
         self.fail = fail or threading.Event()  # set: behave like a server that is down
         self.statements: list[str] = []
+        self.streamed = 0
 
     def command(self, text: str, params: Mapping[str, object] | None = None) -> None:
         if self.fail.is_set():
@@ -106,11 +116,27 @@ class ChdbExecutor:
         with _LOCK:
             self.statements.append(text)
             result = session().query(text, "TabSeparatedWithNamesAndTypes", params=bound)  # type: ignore[no-untyped-call]
-        lines = result.bytes().decode("utf-8").split("\n")
-        if len(lines) < 2:
-            return []
-        kinds = lines[1].split("\t")
-        return [tuple(_convert(c, k) for c, k in zip(line.split("\t"), kinds)) for line in lines[2:] if line]
+        return _rows(result.bytes())
+
+    def stream(self, text: str, params: Mapping[str, object] | None = None) -> Iterator[Sequence[Value]]:
+        """The rows a chunk at a time, as chdb's streaming query sends them (`streamed` counts the chunks).
+        A statement run in between ends chdb's stream: it then fails, as a dropped connection would."""
+        if self.fail.is_set():
+            raise LedgerUnavailable("ClickHouse: connection refused (test)")
+        bound = {k: param_text(v) for k, v in (params or {}).items()}
+        with _LOCK:
+            self.statements.append(text)
+            result = session().send_query(text, "TabSeparatedWithNamesAndTypes", params=bound)  # type: ignore[no-untyped-call]
+        try:
+            while True:
+                with _LOCK:
+                    chunk = result.fetch()
+                if chunk is None:
+                    return
+                self.streamed += 1
+                yield from _rows(chunk.bytes())
+        finally:
+            result.close()
 
     def close(self) -> None:
         pass
