@@ -75,8 +75,6 @@ class ConnectExecutor:
             with self._client.query_rows_stream(sql, parameters=dict(params or {}),
                                                 settings=deadline.clickhouse_settings()) as rows:
                 yield from rows
-        except GeneratorExit:
-            raise
         except Exception as exc:
             raise LedgerUnavailable(f"ClickHouse: {exc}") from None
 

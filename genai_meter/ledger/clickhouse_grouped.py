@@ -73,7 +73,8 @@ def _branches(db: str, part: Part, filters: Filters, group_by: Sequence[str], st
 
     def branch(sums: Sequence[str], units: str, unit_cost: str, source: str) -> str:
         cols = ", ".join(f"{x} AS b{i}" for i, x in enumerate(_cast(sums)))
-        return f"SELECT {head}{cols}, CAST({units} AS {UNITS}) AS bu, CAST({unit_cost} AS {MONEY}) AS buc FROM {source}{tail}"
+        return (f"SELECT {head}{cols}, CAST({units} AS {UNITS}) AS bu, CAST({unit_cost} AS {MONEY}) AS buc "
+                f"FROM {source}{tail}")
 
     if raw:
         return [branch(RAW_SUMS, "sumMap(unit_names, unit_quantities, unit_costs)", "sum(arraySum(unit_costs))",

@@ -13,8 +13,8 @@ from decimal import Decimal
 
 from genai_meter.config import Config
 from genai_meter.ledger import clickhouse_grouped as grouped
-from genai_meter.ledger import deadline
 from genai_meter.ledger import clickhouse_sql as sql
+from genai_meter.ledger import deadline
 from genai_meter.ledger.clickhouse_exec import ConnectExecutor, Executor, Value, cell_int
 from genai_meter.ledger.model import BASE_FIELDS, CallRow, Conversation, Coverage, Filters, Ranked, Step, Totals
 from genai_meter.ledger.query import AggRow, Reader, Table, UnitRow, to_totals

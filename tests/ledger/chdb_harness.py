@@ -10,6 +10,7 @@ import threading
 from collections.abc import Iterator, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from chdb import session as chdb_session
 
@@ -101,32 +102,26 @@ class ChdbExecutor:
         self.statements: list[str] = []
         self.streamed = 0
 
-    def command(self, text: str, params: Mapping[str, object] | None = None) -> None:
+    def _run(self, text: str, params: Mapping[str, object] | None, fmt: str, streamed: bool = False) -> Any:
+        """chdb's answer to `text` (its streaming result when `streamed`), recorded in `statements`."""
         if self.fail.is_set():
             raise LedgerUnavailable("ClickHouse: connection refused (test)")
         bound = {k: param_text(v) for k, v in (params or {}).items()}
         with _LOCK:
             self.statements.append(text)
-            session().query(text, "TabSeparated", params=bound)  # type: ignore[no-untyped-call]
+            run = session().send_query if streamed else session().query
+            return run(text, fmt, params=bound)
+
+    def command(self, text: str, params: Mapping[str, object] | None = None) -> None:
+        self._run(text, params, "TabSeparated")
 
     def query(self, text: str, params: Mapping[str, object] | None = None) -> list[Sequence[Value]]:
-        if self.fail.is_set():
-            raise LedgerUnavailable("ClickHouse: connection refused (test)")
-        bound = {k: param_text(v) for k, v in (params or {}).items()}
-        with _LOCK:
-            self.statements.append(text)
-            result = session().query(text, "TabSeparatedWithNamesAndTypes", params=bound)  # type: ignore[no-untyped-call]
-        return _rows(result.bytes())
+        return _rows(self._run(text, params, "TabSeparatedWithNamesAndTypes").bytes())
 
     def stream(self, text: str, params: Mapping[str, object] | None = None) -> Iterator[Sequence[Value]]:
         """The rows a chunk at a time, as chdb's streaming query sends them (`streamed` counts the chunks).
         A statement run in between ends chdb's stream: it then fails, as a dropped connection would."""
-        if self.fail.is_set():
-            raise LedgerUnavailable("ClickHouse: connection refused (test)")
-        bound = {k: param_text(v) for k, v in (params or {}).items()}
-        with _LOCK:
-            self.statements.append(text)
-            result = session().send_query(text, "TabSeparatedWithNamesAndTypes", params=bound)  # type: ignore[no-untyped-call]
+        result = self._run(text, params, "TabSeparatedWithNamesAndTypes", streamed=True)
         try:
             while True:
                 with _LOCK:
