@@ -134,7 +134,7 @@ def ranked_sql(db: str, parts: Sequence[Part], filters: Filters, group_by: Seque
     keys = ", ".join(f"if(top, g{i}, '') AS k{i}" for i in range(n))
     sums = ", ".join(f"sum(s{i}) AS r{i}" for i in range(len(SUM_NAMES)))
     group = ", ".join([*by_step, "top", *(f"k{i}" for i in range(n))])
-    top = f"rn <= {params.add(max(limit, 0), 'UInt64')} AS top"
+    top = f"rn <= {params.add(min(max(limit, 0), 2**63), 'UInt64')} AS top"
     return (f"SELECT {''.join(k + ', ' for k in by_step)}{top}, {keys + ', ' if keys else ''}{sums}, "
             f"{unit_text(f'CAST(sumMap(su) AS {UNITS})', 'ru')}, count() AS n "
             f"FROM (SELECT *, row_number() OVER ({window}) AS rn FROM ({grouped})) "

@@ -93,6 +93,17 @@ def test_series_ranked_per_step(dataset_reader: LedgerReader, a: int, b: int, st
     assert got == expected_series(ROWS, start, end, step, {}, group_by, limit, offset)
 
 
+def test_series_ranked_by_month_and_minute_at_offsets_west_and_east(dataset_reader: LedgerReader) -> None:
+    minutes = (T0 + 3 * DAY_NS, T0 + 3 * DAY_NS + 3 * HOUR_NS)
+    for step, start, end, offset in (("1mo", T0 - DAY_NS, END, -18000), ("1mo", T0 + 5, END, 0),
+                                     ("1w", T0 + 7, END - 9, -34200), ("1m", *minutes, -3600),
+                                     ("1d", T0 + 13, END, 45900)):
+        for limit in (None, 2):
+            got = {s: shape(r) for s, r in dataset_reader.series_ranked(start, end, step, {}, ["model"],  # type: ignore
+                                                                         limit, offset)}
+            assert got == expected_series(ROWS, start, end, step, {}, ["model"], limit, offset) and got
+
+
 def test_a_remainder_row_sums_the_groups_past_the_limit(dataset_reader: LedgerReader) -> None:
     start, end = T0 + 5, END - DAY_NS // 3
     every = dataset_reader.ranked(start, end, {}, ["customer", "model"], None)
