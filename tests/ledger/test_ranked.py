@@ -153,6 +153,10 @@ def test_ties_rank_by_key_and_the_remainder_is_exact(fill: Filled) -> None:
         [("a",), ("b",), ("c",), ("d",)]  # equal tokens: by key
     got = {s: shape(r) for s, r in reader.series_ranked(start, end, "1d", {}, ["customer"], 1)}
     assert got == expected_series(rows, start, end, "1d", {}, ["customer"], 1, 0) and len(got) == 2
+    if isinstance(reader, Reader) and isinstance(reader.source, ClickHouseSource):  # ranked by the engine
+        executor = reader.source.executor
+        assert isinstance(executor, ChdbExecutor)
+        assert sum("row_number() OVER (PARTITION BY st" in s for s in executor.statements) == 1
 
 
 def test_empty_ranges_have_no_groups(fill: Filled) -> None:
