@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from decimal import Decimal
 from typing import Protocol
 
@@ -31,6 +31,10 @@ class Executor(Protocol):
 
     def query(self, sql: str, params: Mapping[str, object] | None = None) -> list[Sequence[Value]]:
         """Rows of a SELECT with `{name:Type}` parameters bound server-side."""
+
+    def stream(self, sql: str, params: Mapping[str, object] | None = None) -> Iterator[Sequence[Value]]:
+        """`query`'s rows as the server sends them, a block at a time (never the whole answer in memory);
+        the caller reads them to the end, or closes the iterator, before its next statement."""
 
     def close(self) -> None: ...
 
@@ -63,6 +67,14 @@ class ConnectExecutor:
         try:
             return list(self._client.query(sql, parameters=dict(params or {}),
                                            settings=deadline.clickhouse_settings()).result_rows)
+        except Exception as exc:
+            raise LedgerUnavailable(f"ClickHouse: {exc}") from None
+
+    def stream(self, sql: str, params: Mapping[str, object] | None = None) -> Iterator[Sequence[Value]]:
+        try:
+            with self._client.query_rows_stream(sql, parameters=dict(params or {}),
+                                                settings=deadline.clickhouse_settings()) as rows:
+                yield from rows
         except Exception as exc:
             raise LedgerUnavailable(f"ClickHouse: {exc}") from None
 

@@ -8,14 +8,16 @@ integers here, so the answers equal SQLite's to the last digit.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from decimal import Decimal
 
 from genai_meter.config import Config
+from genai_meter.ledger import clickhouse_grouped as grouped
 from genai_meter.ledger import clickhouse_sql as sql
+from genai_meter.ledger import deadline
 from genai_meter.ledger.clickhouse_exec import ConnectExecutor, Executor, Value, cell_int
-from genai_meter.ledger.model import BASE_FIELDS, CallRow, Conversation, Coverage, Filters
-from genai_meter.ledger.query import AggRow, Reader, Table, UnitRow
+from genai_meter.ledger.model import BASE_FIELDS, CallRow, Conversation, Coverage, Filters, Ranked, Step, Totals
+from genai_meter.ledger.query import AggRow, Reader, Table, UnitRow, to_totals
 from genai_meter.ledger.rows import COST_CLASSES, LABEL_FIELDS, SUM_NAMES, TOKEN_CLASSES
 from genai_meter.ledger.units import UnitAmount, split_context, sums_of
 from genai_meter.ledger.urls import ClickHouseTarget, LedgerOpenError
@@ -42,8 +44,33 @@ def unit_cells(cells: Sequence[Value]) -> list[UnitAmount]:
                                                                 costs.split(","))]
 
 
+def group_totals(row: Sequence[Value], width: int) -> Totals:
+    """A grouped row of `clickhouse_grouped` (key of `width` cells, SUM_NAMES sums, three unit cells)."""
+    n = len(SUM_NAMES)
+    return to_totals(tuple(str(v) for v in row[:width]), _sums(row[width:width + n]),
+                     sums_of(unit_cells(row[width + n:width + n + 3])))
+
+
+def _ranked(rows: Iterable[Sequence[Value]], width: int, limit: int | None) -> Ranked:
+    """A `Ranked` of `clickhouse_grouped.ranked_sql` rows (top, k0.., r0.., unit cells, n), best first."""
+    top: list[Totals] = []
+    rest = None
+    groups = 0
+    for row in rows:
+        totals = group_totals(row[1:], width)
+        groups += _int(row[-1])
+        if _int(row[0]):
+            top.append(totals)
+        else:
+            rest = to_totals((), _sums(row[1 + width:1 + width + len(SUM_NAMES)]), totals.units)
+    return Ranked(top, rest, groups, limit)
+
+
 class ClickHouseSource:
-    """Queries of one ledger database. Not thread-safe (one executor)."""
+    """Queries of one ledger database. Not thread-safe (one executor). Groupings are ranked by the engine,
+    billed units included (`ranks_units`; `clickhouse_grouped`)."""
+
+    ranks_units = True
 
     def __init__(self, executor: Executor, db: str, config: Config, known_version: int = sql.LATEST) -> None:
         self.executor = executor
@@ -80,6 +107,50 @@ class ClickHouseSource:
         for row in self.executor.query(text, params):
             yield (_int(row[0]), tuple(str(v) for v in row[1:1 + n]), str(row[1 + n]), _int(row[2 + n]),
                    to_pico(Decimal(str(row[3 + n]))))
+
+    def ranked(self, parts: Sequence[grouped.Part], filters: Filters, group_by: Sequence[str], limit: int | None,
+               metric: str) -> Ranked:
+        """The top `limit` groups and the exact remainder (every group when `limit` is None)."""
+        if limit is None:
+            rows = list(self.each_group(parts, filters, group_by, metric))
+            return Ranked(rows, None, len(rows), limit)
+        if not parts:
+            return Ranked([], None, 0, limit)
+        text, params = grouped.ranked_sql(self.db, parts, filters, group_by, limit, metric)
+        return _ranked(self.executor.query(text, params), len(group_by), limit)
+
+    def each_group(self, parts: Sequence[grouped.Part], filters: Filters, group_by: Sequence[str],
+                   metric: str) -> Iterator[Totals]:
+        """Every group, ranked, streamed from the server (never all groups held here)."""
+        if not parts:
+            return
+        text, params = grouped.each_group_sql(self.db, parts, filters, group_by, metric)
+        for row in deadline.checked(self.executor.stream(text, params)):
+            yield group_totals(row, len(group_by))
+
+    def series_ranked(self, parts: Sequence[grouped.Part], filters: Filters, group_by: Sequence[str],
+                      limit: int | None, step: Step, utc_offset_s: int) -> Iterator[tuple[int, Ranked]]:
+        """(step start, the step's `ranked`) of every step with calls, in order, from one statement. An answer
+        of at most steps x (limit + 1) rows (a limit, or no group) is read whole, so the caller may query
+        between steps; every group of every step is streamed (one step's rows held here at a time)."""
+        if not parts:
+            return
+        text, params = grouped.ranked_sql(self.db, parts, filters, group_by, limit if limit is not None else 2**63,
+                                          "cost", (step, utc_offset_s))
+        width = len(group_by)
+        bounded = limit is not None or not group_by
+        current: int | None = None
+        rows: list[Sequence[Value]] = []
+        answer = self.executor.query(text, params) if bounded else self.executor.stream(text, params)
+        for row in deadline.checked(answer):
+            at = _int(row[0])
+            if current is not None and at != current:
+                yield current, _ranked(rows, width, limit)
+                rows = []
+            current = at
+            rows.append(row[1:])
+        if current is not None:
+            yield current, _ranked(rows, width, limit)
 
     def durations(self, start_ns: int, end_ns: int, filters: Filters,
                   group_by: Sequence[str]) -> Iterable[tuple[tuple[str, ...], int]]:

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import timedelta
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from genai_meter.ledger import deadline
 from genai_meter.ledger.model import (
@@ -262,26 +262,37 @@ class Reader:
             filters: Filters) -> list[Totals]:
         return self.ranked(start_ns, end_ns, filters, (by,), max(k, 0), metric).rows
 
-    def _engine_parts(self, start_ns: int, end_ns: int, clean: dict[str, list[str]],
-                      group_by: Sequence[str]) -> tuple[list[tuple[Table, int, int]], tuple[int, int] | None]:
+    def _engine_parts(self, start_ns: int, end_ns: int, clean: dict[str, list[str]], group_by: Sequence[str],
+                      hour_ok: bool = True, day_ok: bool = True
+                      ) -> tuple[list[tuple[Table, int, int]], tuple[int, int] | None]:
         """The plan of a range answered in the engine, and the marks to check after reading (None: none
         to check). Rollup hours are read up to W's hour when the raw calls of [that hour, W) are kept: a
         seal pass meanwhile only adds to hours from there on, read from raw calls. Else (a prune cut into
         that hour) the partial hour's row is read and raw calls from W: the caller reads again if W moved."""
         rollups = not (RAW_ONLY & (set(clean) | set(group_by)))
+        hour_ok, day_ok = hour_ok and rollups, day_ok and rollups
         marks = self.source.rollups_before_ns()
         hours_before, days_before = marks
         aligned = hours_before - hours_before % HOUR_NS
         if aligned == hours_before or (self.source.coverage().raw_since_ns or 0) <= aligned:
-            return plan(start_ns, end_ns, rollups, rollups, aligned, days_before), None
-        return plan(start_ns, end_ns, rollups, rollups, hours_before, days_before), marks
+            return plan(start_ns, end_ns, hour_ok, day_ok, aligned, days_before), None
+        return plan(start_ns, end_ns, hour_ok, day_ok, hours_before, days_before), marks
+
+    def _engine_ranks(self, start_ns: int, end_ns: int, clean: dict[str, list[str]],
+                      name: str) -> Callable[..., Any] | None:
+        """The source's engine method `name` when it answers this range: the range holds no billed units
+        or flags, or the source ranks them too (`ranks_units`); None: ranked here (`rank_groups`)."""
+        engine = getattr(self.source, name, None)
+        if engine is None or getattr(self.source, "ranks_units", False):
+            return engine
+        return None if self._has_units(start_ns, end_ns, clean) else engine
 
     def ranked(self, start_ns: int, end_ns: int, filters: Filters, group_by: Sequence[str], limit: int | None,
                metric: Metric = "cost") -> Ranked:
         clean = self._check(filters, group_by)
         metric_columns(metric)
-        engine = getattr(self.source, "ranked", None)
-        if engine is None or self._has_units(start_ns, end_ns, clean):  # the engine ranks the six classes only
+        engine = self._engine_ranks(start_ns, end_ns, clean, "ranked")
+        if engine is None:
             return rank_groups(*self._groups(start_ns, end_ns, clean, group_by), limit, metric, to_totals)
         while True:
             parts, marks = self._engine_parts(start_ns, end_ns, clean, group_by)
@@ -293,8 +304,8 @@ class Reader:
                    metric: Metric = "cost") -> Iterator[Totals]:
         clean = self._check(filters, group_by)
         metric_columns(metric)
-        engine = getattr(self.source, "each_group", None)
-        if engine is None or self._has_units(start_ns, end_ns, clean):
+        engine = self._engine_ranks(start_ns, end_ns, clean, "each_group")
+        if engine is None:
             return iter(rank_groups(*self._groups(start_ns, end_ns, clean, group_by), None, metric, to_totals).rows)
         parts, marks = self._engine_parts(start_ns, end_ns, clean, group_by)
         if marks is not None:  # a streamed answer cannot be read again: every group, checked, then streamed
@@ -303,17 +314,25 @@ class Reader:
         return groups
 
     def _has_units(self, start_ns: int, end_ns: int, clean: dict[str, list[str]]) -> bool:
-        """Whether calls of the range carry billed units or flags: the engine's statements rank the six
-        classes only, so such ranges are ranked here, units included."""
+        """Whether calls of the range carry billed units or flags: the statements of a source without
+        `ranks_units` rank the six classes only, so such ranges are ranked here, units included."""
         parts, _ = self._engine_parts(start_ns, end_ns, clean, ())
         return any(True for table, s, e in parts for _ in self.source.aggregate_units(table, s, e, clean, (), False))
 
     def series_ranked(self, start_ns: int, end_ns: int, step: Step, filters: Filters, group_by: Sequence[str],
                       limit: int | None, utc_offset_s: int = 0) -> Iterator[tuple[int, Ranked]]:
-        self._check(filters, group_by)
+        clean = self._check(filters, group_by)
         if utc_offset_s % 60:
             raise ValueError("utc_offset_s must be whole minutes")
         starts = step_starts(start_ns, end_ns, step, utc_offset_s)
+        engine = getattr(self.source, "series_ranked", None)
+        if engine is not None and getattr(self.source, "ranks_units", False):  # one statement for every step
+            hour_ok = step != "1m" and utc_offset_s % 3600 == 0  # a rollup row lies within one step
+            day_ok = step in ("1d", "1w", "1mo") and utc_offset_s == 0
+            parts, marks = self._engine_parts(start_ns, end_ns, clean, group_by, hour_ok, day_ok)
+            if marks is None:
+                yield from engine(parts, clean, group_by, limit, step, utc_offset_s)
+                return
         for i, first in enumerate(starts):
             stop = starts[i + 1] if i + 1 < len(starts) else end_ns
             ranked = self.ranked(max(first, start_ns), min(stop, end_ns), filters, group_by, limit)

@@ -7,9 +7,10 @@ import itertools
 import shutil
 import tempfile
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from chdb import session as chdb_session
 
@@ -84,33 +85,53 @@ def _convert(cell: str, kind: str) -> Value:
     return text
 
 
+def _rows(data: bytes) -> list[Sequence[Value]]:
+    """The rows of a TabSeparatedWithNamesAndTypes answer (or of one chunk of a streamed answer)."""
+    lines = data.decode("utf-8").split("\n")
+    if len(lines) < 2:
+        return []
+    kinds = lines[1].split("\t")
+    return [tuple(_convert(c, k) for c, k in zip(line.split("\t"), kinds)) for line in lines[2:] if line]
+
+
 class ChdbExecutor:
     """`Executor` over the process's chdb session (serialised: chdb is one engine per process)."""
 
     def __init__(self, fail: threading.Event | None = None) -> None:
         self.fail = fail or threading.Event()  # set: behave like a server that is down
         self.statements: list[str] = []
+        self.streamed = 0
+
+    def _run(self, text: str, params: Mapping[str, object] | None, fmt: str, streamed: bool = False) -> Any:
+        """chdb's answer to `text` (its streaming result when `streamed`), recorded in `statements`."""
+        if self.fail.is_set():
+            raise LedgerUnavailable("ClickHouse: connection refused (test)")
+        bound = {k: param_text(v) for k, v in (params or {}).items()}
+        with _LOCK:
+            self.statements.append(text)
+            run = session().send_query if streamed else session().query
+            return run(text, fmt, params=bound)
 
     def command(self, text: str, params: Mapping[str, object] | None = None) -> None:
-        if self.fail.is_set():
-            raise LedgerUnavailable("ClickHouse: connection refused (test)")
-        bound = {k: param_text(v) for k, v in (params or {}).items()}
-        with _LOCK:
-            self.statements.append(text)
-            session().query(text, "TabSeparated", params=bound)  # type: ignore[no-untyped-call]
+        self._run(text, params, "TabSeparated")
 
     def query(self, text: str, params: Mapping[str, object] | None = None) -> list[Sequence[Value]]:
-        if self.fail.is_set():
-            raise LedgerUnavailable("ClickHouse: connection refused (test)")
-        bound = {k: param_text(v) for k, v in (params or {}).items()}
-        with _LOCK:
-            self.statements.append(text)
-            result = session().query(text, "TabSeparatedWithNamesAndTypes", params=bound)  # type: ignore[no-untyped-call]
-        lines = result.bytes().decode("utf-8").split("\n")
-        if len(lines) < 2:
-            return []
-        kinds = lines[1].split("\t")
-        return [tuple(_convert(c, k) for c, k in zip(line.split("\t"), kinds)) for line in lines[2:] if line]
+        return _rows(self._run(text, params, "TabSeparatedWithNamesAndTypes").bytes())
+
+    def stream(self, text: str, params: Mapping[str, object] | None = None) -> Iterator[Sequence[Value]]:
+        """The rows a chunk at a time, as chdb's streaming query sends them (`streamed` counts the chunks).
+        A statement run in between ends chdb's stream: it then fails, as a dropped connection would."""
+        result = self._run(text, params, "TabSeparatedWithNamesAndTypes", streamed=True)
+        try:
+            while True:
+                with _LOCK:
+                    chunk = result.fetch()
+                if chunk is None:
+                    return
+                self.streamed += 1
+                yield from _rows(chunk.bytes())
+        finally:
+            result.close()
 
     def close(self) -> None:
         pass

@@ -8,6 +8,7 @@ from genai_meter.config import Config
 from genai_meter.ledger.model import Entry, Totals
 from genai_meter.ledger.query import to_totals
 from genai_meter.ledger.rows import LABEL_FIELDS, SUM_NAMES, Row, RowBuilder
+from genai_meter.ledger.units import UnitSums
 
 
 def stored_rows(entries: Iterable[Entry], config: Config) -> list[Row]:
@@ -57,3 +58,15 @@ def totals(rows: Iterable[Row], start: int, end: int, filters: Mapping[str, Sequ
     if not groups and not group_by:
         groups[()] = [0] * len(SUM_NAMES)
     return [to_totals(k, v) for k, v in sorted(groups.items())]
+
+
+def group_units(rows: Iterable[Row], start: int, end: int, filters: Mapping[str, Sequence[str]],
+                group_by: Sequence[str] = ()) -> dict[tuple[str, ...], UnitSums]:
+    """The billed units and flags per group of the rows in [start, end) matching `filters` (groups with some)."""
+    groups: dict[tuple[str, ...], UnitSums] = {}
+    for row in rows:
+        if row.units and start <= row.end_ns < end and matches(row, filters):
+            sums = groups.setdefault(tuple(value(row, g) for g in group_by), UnitSums())
+            for name, quantity, cost in row.units:
+                sums.add(name, quantity, cost)
+    return groups

@@ -14,7 +14,8 @@ from genai_meter.ledger.clickhouse_reader import ClickHouseSource
 from genai_meter.ledger.clickhouse_upkeep import forget_customer_executor, forget_user_executor
 from genai_meter.ledger.clickhouse_writer import ClickHouseWriter, prune_sealed
 from genai_meter.ledger.model import Entry
-from genai_meter.ledger.query import Reader
+from genai_meter.ledger.query import Reader, to_totals
+from genai_meter.ledger.ranking import rank_groups
 from genai_meter.ledger.rows import RowBuilder, hash_value
 from tests.ledger import oracle
 from tests.ledger.chdb_harness import ChdbExecutor, new_database, seal_until
@@ -66,6 +67,11 @@ def test_a_call_for_a_sealed_hour_reaches_its_rollup_once(tmp_path: Path) -> Non
     for a, b in [(T0, sealed), (T0 + HOUR_NS, T0 + 6 * HOUR_NS), (T0, FAR)]:
         assert reader.totals(a, b, {}, ["model"]) == oracle.totals(rows, a, b, {}, ["model"])
         assert reader.totals(a, b, {}, ["customer"]) == oracle.totals(rows, a, b, {}, ["customer"])
+        for limit in (None, 1):  # ranked by the engine over the re-sealed rollups
+            want = rank_groups(oracle.group_sums(rows, a, b, {}, ["customer", "model"]), {}, limit, "cost", to_totals)
+            assert reader.ranked(a, b, {}, ["customer", "model"], limit) == want
+        assert list(reader.each_group(a, b, {}, ["model"])) == \
+            rank_groups(oracle.group_sums(rows, a, b, {}, ["model"]), {}, None, "cost", to_totals).rows
 
 
 def test_prune_deletes_raw_calls_past_retention_and_keeps_the_rollups(tmp_path: Path) -> None:
