@@ -34,7 +34,8 @@ SEAL_ROWS_PER_PASS = 50_000  # calls one hourly seal pass rolls up, about (~2 us
 DAY_MARK = "day_rollups_until_ns"
 
 
-def _sets() -> str:
+def add_sets() -> str:
+    """The SET clause of an upsert adding `excluded`'s sums to a rollup row (money kept normalised as hi/lo)."""
     sets = []
     for name in SUM_NAMES:
         if name in MONEY_SUMS:
@@ -50,7 +51,7 @@ def upsert_rollup_sql(table: str) -> str:
     """INSERT ... ON CONFLICT DO UPDATE adding one group's sums (money kept normalised as hi/lo)."""
     cols = rollup_columns()
     return (f"INSERT INTO {table} (bucket, labelset, {', '.join(cols)}) VALUES ({', '.join('?' * (len(cols) + 2))}) "
-            f"ON CONFLICT (bucket, labelset) DO UPDATE SET {_sets()}")
+            f"ON CONFLICT (bucket, labelset) DO UPDATE SET {add_sets()}")
 
 
 UPSERT_HOUR = upsert_rollup_sql("rollup_hour")
@@ -111,7 +112,8 @@ def _seal_sql(split_money: bool) -> str:
             sums.append(f"SUM({name})")
     return (f"INSERT INTO rollup_hour (bucket, labelset, {', '.join(rollup_columns())}) "
             f"SELECT end_ns - end_ns % {HOUR_NS}, labelset, {', '.join(sums)} FROM calls "
-            f"WHERE end_ns >= ?1 AND end_ns < ?2 GROUP BY 1, 2 ON CONFLICT (bucket, labelset) DO UPDATE SET {_sets()}")
+            f"WHERE end_ns >= ?1 AND end_ns < ?2 GROUP BY 1, 2 ON CONFLICT (bucket, labelset) "
+            f"DO UPDATE SET {add_sets()}")
 
 
 SEAL_HOURS = _seal_sql(split_money=False)
@@ -196,7 +198,7 @@ def _seal_days_in(conn: sqlite3.Connection, until_ns: int) -> int:
         conn.execute(f"INSERT INTO rollup_day (bucket, labelset, {', '.join(cols)}) "
                      f"SELECT bucket - bucket % {DAY_NS}, labelset, {', '.join(f'SUM({c})' for c in cols)} "
                      f"FROM rollup_hour WHERE bucket >= ? AND bucket < ? GROUP BY 1, 2 "
-                     f"ON CONFLICT (bucket, labelset) DO UPDATE SET {_sets()}", (start, target))
+                     f"ON CONFLICT (bucket, labelset) DO UPDATE SET {add_sets()}", (start, target))
         for statement in field_rollup_sql("r.bucket >= ? AND r.bucket < ?"):
             conn.execute(statement, (start, target))
         conn.execute(FIELD_STATS, (start, target))

@@ -208,7 +208,12 @@ _V9 = [
     "INSERT OR REPLACE INTO field_day_rows SELECT field, bucket, COUNT(*), SUM(calls) FROM rollup_field_day "
     "GROUP BY 1, 2",
 ]
-MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8, _V9]  # append only; never edit a released step
+# V10: a late call (ending before the hourly watermark) is held by its batch's commit in `late_calls` and
+# rolled up later in groups (sqlite_late); readers add the held calls to the rollups they read.
+_V10 = ["CREATE TABLE IF NOT EXISTS late_calls (end_ns INTEGER NOT NULL, trace_id BLOB NOT NULL, "
+        "span_id BLOB NOT NULL, PRIMARY KEY (end_ns, trace_id, span_id)) WITHOUT ROWID"]
+# append only; never edit a released step
+MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8, _V9, _V10]
 LATEST = len(MIGRATIONS)
 
 
@@ -224,7 +229,7 @@ def schema_version(conn: sqlite3.Connection) -> int:
 # Every table a ledger file of any version holds (SQLite's own sqlite_* tables aside).
 LEDGER_TABLES = frozenset({"schema_version", "labelsets", "prices", "calls", "rollup_hour", "rollup_day", "meta",
                            "reprices", "price_history", "rollup_field_day", "pruned_calls", "labelset_dims",
-                           "field_day_rows", "provider_reports", "provider_lines"}) | sqlite_units.TABLES
+                           "field_day_rows", "provider_reports", "provider_lines", "late_calls"}) | sqlite_units.TABLES
 _REQUIRED = ("labelsets", "prices", "calls")  # from version 1 on
 
 
