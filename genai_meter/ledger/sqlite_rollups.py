@@ -3,19 +3,21 @@
 `rollup_hour` holds exactly the calls that end before the hourly watermark W (`hour_rollups_until_ns`
 in `meta`; not hour-aligned: the row of hour floor_hour(W) holds the calls in [that hour, W)). The
 write path only inserts calls; a call that ends before W (read in the batch's own transaction) is
-*late* and is added to the rollups right there (`add_rollups`). A seal pass (`seal`: the writer
+*late*: held in `late_calls` and folded into the rollups in groups later (`sqlite_late`; readers add
+the held calls meanwhile). A seal pass (`seal`: the writer
 thread every few seconds, up to a grace period before now) rolls the calls in [W, until) up with one
 INSERT ... SELECT ... GROUP BY label set per hour, and moves W, in one IMMEDIATE transaction; one pass
 takes at most about `SEAL_ROWS_PER_PASS` calls, so a backlog never holds the write lock for long (the
 next pass goes on). Doing this in SQL, in bulk, costs the write path nothing per call.
 
 `rollup_day` is filled from `rollup_hour` for whole days before floor_day(W) (`seal_days`, which seals
-hours first, in the same transaction that moves the `day_rollups_until_ns` watermark); a late call or
-a correction that touches an hour before that watermark also adds to `rollup_day` itself, in its own
-transaction, so the daily sums are always exact for days before the watermark (queries use hourly rows
-after it). `rollup_field_day` (per day, the base label set or one dimension's value) is filled from
-`rollup_day` in the same transactions: when days are sealed, and rebuilt for a sealed day a late call
-or a correction touches. The day watermark never passes W, so a seal pass never touches a sealed day.
+hours first, in the same transaction that moves the `day_rollups_until_ns` watermark); a fold of late
+calls or a correction that touches an hour before that watermark also adds to `rollup_day` itself, in
+its own transaction, so the daily sums are always exact for days before the watermark (queries use
+hourly rows after it). `rollup_field_day` (per day, the base label set or one dimension's value) is
+filled from `rollup_day` in the same transactions: when days are sealed, and by the deltas of a fold
+or a correction (`add_rollups`, re-pricing) for a sealed day. The day watermark never passes W, so a
+seal pass never touches a sealed day.
 """
 
 from __future__ import annotations
