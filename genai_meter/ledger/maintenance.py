@@ -31,6 +31,7 @@ from genai_meter.ledger.rows import (
     Price,
     hash_value,
 )
+from genai_meter.ledger.sqlite_late import fold
 from genai_meter.ledger.sqlite_params import labelset_id, price_id
 from genai_meter.ledger.sqlite_rollups import (
     HOUR_NS,
@@ -112,6 +113,8 @@ def reprice(url: str, config: Config, start_ns: int, end_ns: int, provider: str 
                 deltas: dict[tuple[int, int], list[int]] = {}
                 unit_deltas: dict[tuple[int, int, int], list[int]] = {}
                 pending_prices: dict[Price, int] = {}
+                if not dry_run:  # held late calls into the rollups first: every call before W is corrected there
+                    fold(conn)
                 sealed = hours_sealed_until(conn)  # calls before this are in the rollups: correct them
                 units = sqlite_units.units_of(conn, [(r[0], r[1], r[2]) for r in rows]) \
                     if rows and sqlite_units.has_units(conn) else {}

@@ -7,6 +7,8 @@ branches per group:
 - raw calls and the rollups keyed by label set are summed per label set first (one integer key),
   then joined to `labelsets` (base fields) and `labelset_dims` (dimensions; '' when a label set has
   none) and summed per group;
+- the late calls held for a fold (`sqlite_late`) are not in the rollups yet: each rollup part has a
+  twin branch reading them from raw calls;
 - whole days grouped or filtered by base fields only, or by one dimension alone, read
   `rollup_field_day` instead (a few rows per day and value, whatever the label-set cardinality); the
   group '' of a dimension (calls without it) is the day's total minus its valued rows, as two
@@ -24,6 +26,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 
 from genai_meter.ledger.model import Ranked, Totals
 from genai_meter.ledger.rows import COST_CLASSES, LABEL_FIELDS, MONEY_SUMS, SUM_NAMES, TOKEN_CLASSES
+from genai_meter.ledger.sqlite_late import held_calls
 from genai_meter.ledger.sqlite_schema import MASK32, rollup_columns
 
 COLS = rollup_columns()  # the sum columns of every branch and answer (money as _hi, _lo)
@@ -103,11 +106,15 @@ def field_mode(filters: Mapping[str, Sequence[str]], group_by: Sequence[str]) ->
 
 def _labelset_branch(table: str, start: int, end: int, filters: Mapping[str, Sequence[str]],
                      group_by: Sequence[str], b: Binds, narrow: bool) -> str:
-    """Sums of `table` in [start, end) per label set, then per group through the dictionary."""
-    raw = table == "raw"
+    """Sums of `table` in [start, end) per label set, then per group through the dictionary (`held`: the
+    held late calls of the range, which the rollups of that range do not hold yet)."""
+    raw = table in ("raw", "held")
+    low, high = b.add(start), b.add(end)
     name, at = ("calls", "end_ns") if raw else (f"rollup_{table}", "bucket")
+    if table == "held":
+        name = held_calls(low, high)
     sums = (NARROW_RAW if raw else NARROW_ROLLUP) if narrow else (RAW_SUMS if raw else ROLLUP_SUMS)
-    conds = [f"{at} >= {b.add(start)}", f"{at} < {b.add(end)}", *filter_conds(filters, b)]
+    conds = [f"{at} >= {low}", f"{at} < {high}", *filter_conds(filters, b)]
     if not group_by:  # one sum: no per-label-set step (the error count looks the failing label sets up once)
         flat = list(sums)
         if raw and not narrow:
@@ -173,6 +180,8 @@ def grouped_sql(parts: Sequence[Part], filters: Mapping[str, Sequence[str]], gro
             branches += _field_branches(mode, start, end, filters, group_by, b, narrow)
         else:
             branches.append(_labelset_branch(table, start, end, filters, group_by, b, narrow))
+        if table != "raw":  # late calls held for a fold are not in the rollups yet
+            branches.append(_labelset_branch("held", start, end, filters, group_by, b, narrow))
     keys = [f"g{i}" for i in range(len(group_by))]
     width = len(NARROW_RAW) if narrow else len(COLS)
     if not branches:  # nothing to read (a range emptied by the rollups' retention)

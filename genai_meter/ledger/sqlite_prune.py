@@ -1,7 +1,7 @@
 """Retention of the SQLite ledger: raw calls past `retention_days` (or the oldest ones above
 `max_bytes`) and rollups past `rollup_retention_days`, deleted in bounded batches, each its own
 short IMMEDIATE transaction so writers are never blocked for long. Raw calls not rolled up yet (at or
-after the hourly watermark) are sealed into the hourly rollups in the transaction that deletes them.
+after the hourly watermark, and held late calls) are rolled up in the transaction that deletes them.
 
 The identities (end time, trace id, span id) of deleted calls that ended within
 `dedup_horizon_hours` of now are kept in `pruned_calls` by the same transaction, so the writer
@@ -17,6 +17,7 @@ from pathlib import Path
 
 from genai_meter.config import LedgerConfig
 from genai_meter.ledger import sqlite_units
+from genai_meter.ledger.sqlite_late import fold
 from genai_meter.ledger.sqlite_rollups import seal_hours_in
 
 DAY_NS = 86400 * 10**9
@@ -86,6 +87,7 @@ def _delete_batch(conn: sqlite3.Connection, before_ns: int | None, batch: int, k
             return 0
         while seal_hours_in(conn, last + 1) <= last:  # at most about `batch` calls: those deleted here
             pass
+        fold(conn)  # held late calls into the rollups before any of them is deleted
         _keep_identities(conn, last, keep)
         cur = conn.execute("DELETE FROM calls WHERE end_ns <= ?", (last,))
         conn.execute("DELETE FROM price_history WHERE end_ns <= ?", (last,))
@@ -130,6 +132,7 @@ def prune_connection(conn: sqlite3.Connection, path: Path, config: LedgerConfig,
                            (now_ns if keep.from_ns is None else keep.from_ns,)).rowcount
     if expired:
         _add_count(conn, -expired)
+    fold(conn)  # no held call is rolled up after its rollups expired
     conn.execute("DELETE FROM rollup_hour WHERE bucket < ?", (rollup_cutoff,))
     conn.execute("DELETE FROM rollup_hour_total WHERE bucket < ?", (rollup_cutoff,))  # zeros by the triggers
     conn.execute("DELETE FROM rollup_day WHERE bucket < ?", (rollup_cutoff - rollup_cutoff % DAY_NS,))

@@ -8,7 +8,8 @@ commits (`PRAGMA data_version`); the label sets (id -> labels, for the calls of 
 conversations) and the dimension values are cached until the file's dictionary generation moves
 (`ledger forget`: label-set ids are never reused, schema v6), checked once per query. Money sums are
 taken as high and low 32-bit parts (`SUM(c >> 32)`, `SUM(c & 0xFFFFFFFF)`), so no SQL sum overflows.
-Each query is one autocommit statement (no read transaction held between calls or pages), after a
+Each query is one autocommit statement (no read transaction held between calls or pages; a rollup
+range and its held late calls are read in one snapshot), after a
 check that the file at the path is still the one opened (a connection keeps reading a file moved
 away): gone, `LedgerFileGone` (kind FILE_GONE, naming the path) until it is back; replaced, the
 reader opens the new file and drops its caches.
@@ -36,8 +37,9 @@ from genai_meter.ledger.query import AggRow, Reader, Table, UnitRow, to_totals
 from genai_meter.ledger.rows import LABEL_FIELDS, MONEY_SUMS, SUM_NAMES
 from genai_meter.ledger.sqlite_calls import read_calls, read_conversations
 from genai_meter.ledger.sqlite_grouped import LABEL_INDEX, RAW_ERRORS, RAW_SUMS, ROLLUP_SUMS, Part
+from genai_meter.ledger.sqlite_late import held_calls, snapshot
 from genai_meter.ledger.sqlite_params import read_generation
-from genai_meter.ledger.sqlite_rollups import DAY_MARK
+from genai_meter.ledger.sqlite_rollups import DAY_MARK, DAY_NS, HOUR_NS
 from genai_meter.ledger.sqlite_schema import HOUR_MARK, LedgerFileGone, file_identity, open_read
 from genai_meter.ledger.urls import LedgerOpenError
 
@@ -224,17 +226,26 @@ class SQLiteSource:
 
     def _aggregate(self, table: Table, start_ns: int, end_ns: int, filters: Filters, group_by: Sequence[str],
                    by_time: bool) -> list[AggRow]:
-        if table == "day":
-            by_field = self._field_rollup(start_ns, end_ns, filters, group_by, by_time)
-            if by_field is not None:
-                return by_field
+        """A rollup range is its rollup rows plus its held late calls (`sqlite_late`), read in one snapshot."""
+        if table == "raw":
+            return self._summed("raw", start_ns, end_ns, filters, group_by, by_time)
+        with snapshot(self._conn):
+            rows = self._field_rollup(start_ns, end_ns, filters, group_by, by_time) if table == "day" else None
+            if rows is None:
+                rows = self._summed(table, start_ns, end_ns, filters, group_by, by_time)
+            return rows + self._summed(table, start_ns, end_ns, filters, group_by, by_time, held=True)
+
+    def _summed(self, table: Table, start_ns: int, end_ns: int, filters: Filters, group_by: Sequence[str],
+                by_time: bool, held: bool = False) -> list[AggRow]:
+        """Sums of `table` in the range (`held`: of the held late calls of that rollup range, in its buckets)."""
         conds, params = self._where(filters)
         raw_groups = [g for g in ("conversation", "user") if g in group_by]
         label_groups = [g for g in group_by if g not in raw_groups]
-        if table == "raw":
-            time_expr = f"end_ns - end_ns % {60 * 10**9}" if by_time else "0"
+        if table == "raw" or held:
+            bucket = 60 * 10**9 if table == "raw" else HOUR_NS if table == "hour" else DAY_NS
+            time_expr = f"end_ns - end_ns % {bucket}" if by_time else "0"
             conds = ["end_ns >= ?", "end_ns < ?", *conds]
-            sums, name = list(_RAW_SUMS), "calls"
+            sums, name = list(_RAW_SUMS), held_calls(str(int(start_ns)), str(int(end_ns))) if held else "calls"
             if not label_groups:  # errors: calls of label sets whose status is not ok
                 sums[_RAW_ERRORS] = "SUM(labelset IN (SELECT id FROM labelsets WHERE status <> 'ok'))"
         else:
@@ -257,7 +268,7 @@ class SQLiteSource:
                  f"FROM {name} WHERE {' AND '.join(conds)} GROUP BY {inner_group}")
         keys, key_params = self._keys(group_by, "s.")
         outer = [f"SUM(s.s{i})" for i in range(len(sums))]
-        if table == "raw":  # errors: the calls of label sets whose status is not ok
+        if table == "raw" or held:  # errors: the calls of label sets whose status is not ok
             outer[_RAW_ERRORS] = "SUM(CASE WHEN l.status <> 'ok' THEN s.s0 ELSE 0 END)"
         cols = ", ".join([*(f"{k} AS g{i}" for i, k in enumerate(keys)), *outer])
         group = ", ".join(["s.t", *(f"g{i}" for i in range(len(keys)))])
@@ -269,7 +280,12 @@ class SQLiteSource:
                         by_time: bool) -> Iterable[UnitRow]:
         self._check_file()
         where, keys = self._where(filters, "c." if table == "raw" else "r."), self._keys(group_by, "c.")
-        return sqlite_units.aggregate(self._conn, table, start_ns, end_ns, *where, *keys, by_time)
+        if table == "raw":
+            return sqlite_units.aggregate(self._conn, table, start_ns, end_ns, *where, *keys, by_time)
+        with snapshot(self._conn):  # the unit rollups and the units of the held late calls of the range
+            return [*sqlite_units.aggregate(self._conn, table, start_ns, end_ns, *where, *keys, by_time),
+                    *sqlite_units.aggregate(self._conn, table, start_ns, end_ns, *self._where(filters, "c."), *keys,
+                                            by_time, held=True)]
 
     def _field_rollup(self, start_ns: int, end_ns: int, filters: Filters, group_by: Sequence[str],
                       by_time: bool) -> list[AggRow] | None:

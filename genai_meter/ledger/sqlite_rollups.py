@@ -3,19 +3,21 @@
 `rollup_hour` holds exactly the calls that end before the hourly watermark W (`hour_rollups_until_ns`
 in `meta`; not hour-aligned: the row of hour floor_hour(W) holds the calls in [that hour, W)). The
 write path only inserts calls; a call that ends before W (read in the batch's own transaction) is
-*late* and is added to the rollups right there (`add_rollups`). A seal pass (`seal`: the writer
+*late*: held in `late_calls` and folded into the rollups in groups later (`sqlite_late`; readers add
+the held calls meanwhile). A seal pass (`seal`: the writer
 thread every few seconds, up to a grace period before now) rolls the calls in [W, until) up with one
 INSERT ... SELECT ... GROUP BY label set per hour, and moves W, in one IMMEDIATE transaction; one pass
 takes at most about `SEAL_ROWS_PER_PASS` calls, so a backlog never holds the write lock for long (the
 next pass goes on). Doing this in SQL, in bulk, costs the write path nothing per call.
 
 `rollup_day` is filled from `rollup_hour` for whole days before floor_day(W) (`seal_days`, which seals
-hours first, in the same transaction that moves the `day_rollups_until_ns` watermark); a late call or
-a correction that touches an hour before that watermark also adds to `rollup_day` itself, in its own
-transaction, so the daily sums are always exact for days before the watermark (queries use hourly rows
-after it). `rollup_field_day` (per day, the base label set or one dimension's value) is filled from
-`rollup_day` in the same transactions: when days are sealed, and rebuilt for a sealed day a late call
-or a correction touches. The day watermark never passes W, so a seal pass never touches a sealed day.
+hours first, in the same transaction that moves the `day_rollups_until_ns` watermark); a fold of late
+calls or a correction that touches an hour before that watermark also adds to `rollup_day` itself, in
+its own transaction, so the daily sums are always exact for days before the watermark (queries use
+hourly rows after it). `rollup_field_day` (per day, the base label set or one dimension's value) is
+filled from `rollup_day` in the same transactions: when days are sealed, and by the deltas of a fold
+or a correction (`add_rollups`, re-pricing) for a sealed day. The day watermark never passes W, so a
+seal pass never touches a sealed day.
 """
 
 from __future__ import annotations
@@ -34,7 +36,8 @@ SEAL_ROWS_PER_PASS = 50_000  # calls one hourly seal pass rolls up, about (~2 us
 DAY_MARK = "day_rollups_until_ns"
 
 
-def _sets() -> str:
+def add_sets() -> str:
+    """The SET clause of an upsert adding `excluded`'s sums to a rollup row (money kept normalised as hi/lo)."""
     sets = []
     for name in SUM_NAMES:
         if name in MONEY_SUMS:
@@ -50,7 +53,7 @@ def upsert_rollup_sql(table: str) -> str:
     """INSERT ... ON CONFLICT DO UPDATE adding one group's sums (money kept normalised as hi/lo)."""
     cols = rollup_columns()
     return (f"INSERT INTO {table} (bucket, labelset, {', '.join(cols)}) VALUES ({', '.join('?' * (len(cols) + 2))}) "
-            f"ON CONFLICT (bucket, labelset) DO UPDATE SET {_sets()}")
+            f"ON CONFLICT (bucket, labelset) DO UPDATE SET {add_sets()}")
 
 
 UPSERT_HOUR = upsert_rollup_sql("rollup_hour")
@@ -111,7 +114,8 @@ def _seal_sql(split_money: bool) -> str:
             sums.append(f"SUM({name})")
     return (f"INSERT INTO rollup_hour (bucket, labelset, {', '.join(rollup_columns())}) "
             f"SELECT end_ns - end_ns % {HOUR_NS}, labelset, {', '.join(sums)} FROM calls "
-            f"WHERE end_ns >= ?1 AND end_ns < ?2 GROUP BY 1, 2 ON CONFLICT (bucket, labelset) DO UPDATE SET {_sets()}")
+            f"WHERE end_ns >= ?1 AND end_ns < ?2 GROUP BY 1, 2 ON CONFLICT (bucket, labelset) "
+            f"DO UPDATE SET {add_sets()}")
 
 
 SEAL_HOURS = _seal_sql(split_money=False)
@@ -196,7 +200,7 @@ def _seal_days_in(conn: sqlite3.Connection, until_ns: int) -> int:
         conn.execute(f"INSERT INTO rollup_day (bucket, labelset, {', '.join(cols)}) "
                      f"SELECT bucket - bucket % {DAY_NS}, labelset, {', '.join(f'SUM({c})' for c in cols)} "
                      f"FROM rollup_hour WHERE bucket >= ? AND bucket < ? GROUP BY 1, 2 "
-                     f"ON CONFLICT (bucket, labelset) DO UPDATE SET {_sets()}", (start, target))
+                     f"ON CONFLICT (bucket, labelset) DO UPDATE SET {add_sets()}", (start, target))
         for statement in field_rollup_sql("r.bucket >= ? AND r.bucket < ?"):
             conn.execute(statement, (start, target))
         conn.execute(FIELD_STATS, (start, target))

@@ -236,8 +236,12 @@ _V10 = [
     f"CREATE TRIGGER IF NOT EXISTS rollup_hour_total_delete AFTER DELETE ON rollup_hour BEGIN "
     f"{_total_upsert('OLD', '-')} END",
 ]
+# V11: a late call (ending before the hourly watermark) is held by its batch's commit in `late_calls` and
+# rolled up later in groups (sqlite_late); readers add the held calls to the rollups they read.
+_V11 = ["CREATE TABLE IF NOT EXISTS late_calls (end_ns INTEGER NOT NULL, trace_id BLOB NOT NULL, "
+        "span_id BLOB NOT NULL, PRIMARY KEY (end_ns, trace_id, span_id)) WITHOUT ROWID"]
 # append only; never edit a released step
-MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8, _V9, _V10]
+MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8, _V9, _V10, _V11]
 LATEST = len(MIGRATIONS)
 
 
@@ -253,8 +257,8 @@ def schema_version(conn: sqlite3.Connection) -> int:
 # Every table a ledger file of any version holds (SQLite's own sqlite_* tables aside).
 LEDGER_TABLES = frozenset({"schema_version", "labelsets", "prices", "calls", "rollup_hour", "rollup_day", "meta",
                            "reprices", "price_history", "rollup_field_day", "pruned_calls", "labelset_dims",
-                           "field_day_rows", "provider_reports", "provider_lines",
-                           "rollup_hour_total"}) | sqlite_units.TABLES
+                           "field_day_rows", "provider_reports", "provider_lines", "rollup_hour_total",
+                           "late_calls"}) | sqlite_units.TABLES
 _REQUIRED = ("labelsets", "prices", "calls")  # from version 1 on
 
 

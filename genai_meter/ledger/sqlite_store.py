@@ -13,12 +13,12 @@ back on an exception. In that transaction, in order:
 4. the identities: with `look_up`, the keys stored before; and the keys of calls that end before the
    newest prune cutoff are looked up among the pruned identities (`pruned_calls`), so a call pruned and
    sent again is answered False; calls after the cutoff (live traffic) pay nothing for it;
-5. the insert (time order) and, for calls before W (late ones), their rollups; COMMIT.
+5. the insert (time order); the calls before W (late ones) held in `late_calls` for a grouped roll-up
+   later (`sqlite_late`: readers add them to the rollups meanwhile); COMMIT.
 """
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from bisect import bisect_left
 from collections.abc import Sequence
@@ -26,7 +26,7 @@ from operator import itemgetter
 
 from genai_meter.ledger.model import LedgerRowRejected
 from genai_meter.ledger.row_checks import MAX_DURATION_US, MAX_WEIGHT_MICRO, OutOfBounds
-from genai_meter.ledger.rows import SUM_NAMES
+from genai_meter.ledger.sqlite_late import hold
 from genai_meter.ledger.sqlite_params import (
     CALL_COLUMNS,
     END,
@@ -39,7 +39,6 @@ from genai_meter.ledger.sqlite_params import (
     labelset_id,
     price_id,
 )
-from genai_meter.ledger.sqlite_rollups import HOUR_NS, add_rollups
 from genai_meter.ledger.sqlite_schema import GENERATION, HOUR_MARK
 from genai_meter.ledger.sqlite_units import store_units
 from genai_meter.ledger.units import units_problem
@@ -52,27 +51,7 @@ _MARKS = ("SELECT (SELECT value FROM meta WHERE key = ?), (SELECT value FROM met
 _END, _LABELSET, _PRICE = itemgetter(END), itemgetter(LABELSET), itemgetter(PRICE)
 _DURATION = itemgetter(CALL_COLUMNS.index("duration_us"))
 _WEIGHT = itemgetter(CALL_COLUMNS.index("weight_micro"))
-_AT = {name: CALL_COLUMNS.index(name) for name in SUM_NAMES[2:]}  # the summed columns (not calls, errors)
-_FLAGS = ("unmetered", "invalid")  # counted when not empty
 Key = tuple[int, bytes, bytes]
-
-
-def _late_sums(conn: sqlite3.Connection, params: list[Params]) -> dict[tuple[int, int], list[int]]:
-    """The SUM_NAMES sums per (hour, label set id) of late calls' insert parameters (errors: the calls
-    of a label set whose status is not ok), as a seal pass would add them."""
-    sets = json.dumps(sorted({_LABELSET(p) for p in params}))
-    failing = {r[0] for r in conn.execute("SELECT id FROM labelsets WHERE status <> 'ok' "
-                                          "AND id IN (SELECT value FROM json_each(?))", (sets,))}
-    groups: dict[tuple[int, int], list[int]] = {}
-    for p in params:
-        ls = _LABELSET(p)
-        acc = groups.setdefault((p[0] - p[0] % HOUR_NS, ls), [0] * len(SUM_NAMES))
-        acc[0] += 1
-        acc[1] += ls in failing
-        for i, name in enumerate(SUM_NAMES[2:], start=2):
-            v = p[_AT[name]]
-            acc[i] += (v != "") if name in _FLAGS else v
-    return groups
 
 
 def existing_keys(conn: sqlite3.Connection, keys: Sequence[Key], table: str = "calls") -> set[Key]:
@@ -155,8 +134,8 @@ def store(conn: sqlite3.Connection, dicts: Dictionaries, params: list[Params], *
         conn.executemany(INSERT_CALL, fresh)  # IntegrityError: a key stored before (or twice in the batch)
         late = bisect_left(fresh, int(sealed_text or 0), key=_END)  # these end before the sealed hours
         if late:
-            add_rollups(conn, _late_sums(conn, fresh[:late]))
+            hold(conn, [(p[0], p[1], p[2]) for p in fresh[:late]])
         if with_units:
-            store_units(conn, [(p[0], p[1], p[2], p[LABELSET], p[UNITS]) for p in with_units], int(sealed_text or 0))
+            store_units(conn, [(p[0], p[1], p[2], p[UNITS]) for p in with_units])
     conn.execute("COMMIT")
     return flags

@@ -5,8 +5,8 @@ keyed by the call's identity then the unit: only calls that have units get rows)
 and `rollup_unit_day` (per bucket, label set and unit: quantity and cost, the cost as 32-bit halves
 like every rollup sum). A new unit is a new dictionary row, never a new column. The unit rollups
 follow the call rollups step for step: sealed in the same transaction as the hour (`seal_hours`) and
-the days (`seal_days`), a late call's units added by its batch (`add_unit_rollups`), corrected by
-re-pricing, moved by `forget`, pruned with the calls and the rollups. Flags (`ledger.units`) are units
+the days (`seal_days`), a late call's units folded with it (`sqlite_late`), corrected by re-pricing
+(`add_unit_rollups`), moved by `forget`, pruned with the calls and the rollups. Flags (`ledger.units`) are units
 of quantity 1 and cost 0, so the same rows count the partly priced and estimated calls.
 """
 
@@ -63,32 +63,18 @@ def unit_ids(conn: sqlite3.Connection, names: Iterable[str]) -> dict[str, int]:
 
 
 
-CallUnits = tuple[int, bytes, bytes, int, Sequence[UnitAmount]]  # (end_ns, trace, span, labelset id, units)
+CallUnits = tuple[int, bytes, bytes, Sequence[UnitAmount]]  # (end_ns, trace, span, units)
 
 
-def store_units(conn: sqlite3.Connection, calls: Sequence[CallUnits], hours_before_ns: int) -> None:
-    """Insert the units of newly stored calls; the units of late calls (ending before the hourly watermark)
-    go to the rollups too, as their calls' sums do (in the caller's write transaction)."""
+def store_units(conn: sqlite3.Connection, calls: Sequence[CallUnits]) -> None:
+    """Insert the units of newly stored calls (in the caller's write transaction); a late call's units reach
+    the unit rollups when its call is folded (`sqlite_late`)."""
     if not calls:
         return
     ids = unit_ids(conn, (name for *_, units in calls for name, _, _ in units))
     conn.executemany(INSERT_UNIT,
                      [(end, bytearray(trace), bytearray(span), ids[name], quantity, cost)
-                      for end, trace, span, _, units in calls for name, quantity, cost in units])
-    late: dict[tuple[int, int, int], list[int]] = {}
-    for end, _, _, labelset, units in calls:
-        if end < hours_before_ns:
-            for name, quantity, cost in units:
-                acc = late.setdefault((end - end % HOUR_NS, labelset, ids[name]), [0, 0])
-                acc[0] += quantity
-                acc[1] += cost
-    if late:
-        add_unit_rollups(conn, late, _mark(conn, "day_rollups_until_ns"))
-
-
-def _mark(conn: sqlite3.Connection, key: str) -> int:
-    row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-    return int(row[0]) if row else 0
+                      for end, trace, span, units in calls for name, quantity, cost in units])
 
 
 def add_unit_rollups(conn: sqlite3.Connection, deltas: dict[tuple[int, int, int], list[int]], days_before: int) -> None:
@@ -176,20 +162,30 @@ def has_units(conn: sqlite3.Connection) -> bool:
     return conn.execute("SELECT 1 FROM units LIMIT 1").fetchone() is not None
 
 
+# the units of the late calls held for a fold (`sqlite_late`): `call_units u JOIN calls c` read from `late_calls h`
+HELD_UNITS = ("late_calls h CROSS JOIN call_units u ON u.end_ns = h.end_ns AND u.trace_id = h.trace_id "
+              "AND u.span_id = h.span_id JOIN calls c ON c.end_ns = u.end_ns AND c.trace_id = u.trace_id "
+              "AND c.span_id = u.span_id")
+_RAW_UNITS = "call_units u JOIN calls c ON c.end_ns = u.end_ns AND c.trace_id = u.trace_id AND c.span_id = u.span_id"
+
+
 def aggregate(conn: sqlite3.Connection, table: str, start_ns: int, end_ns: int, conds: Sequence[str],
               params: Sequence[object], keys: Sequence[str], key_params: Sequence[object],
-              by_time: bool) -> list[tuple[int, tuple[str, ...], str, int, int]]:
+              by_time: bool, held: bool = False) -> list[tuple[int, tuple[str, ...], str, int, int]]:
     """(bucket or 0, group key, unit, quantity, cost) of the units in [start, end) of `table` ("raw": the
-    calls' units, by minute when `by_time`; "hour"/"day": the unit rollups). `conds` are conditions on the
-    calls (alias `c.`) or the rollup rows (alias `r.`), `keys` group expressions over `labelsets l` (and `c.`)."""
+    calls' units, by minute when `by_time`; "hour"/"day": the unit rollups, or with `held` the units of the
+    held late calls of that range, by the table's bucket). `conds` are conditions on the calls (alias `c.`;
+    raw and held) or the rollup rows (alias `r.`), `keys` group expressions over `labelsets l` (and `c.`)."""
     if not has_units(conn):
         return []
-    if table == "raw":
-        time_expr = f"u.end_ns - u.end_ns % {60 * 10**9}" if by_time else "0"
-        source = ("call_units u JOIN calls c ON c.end_ns = u.end_ns AND c.trace_id = u.trace_id "
-                  "AND c.span_id = u.span_id JOIN labelsets l ON l.id = c.labelset JOIN units n ON n.id = u.unit")
+    if table == "raw" or held:
+        bucket = 60 * 10**9 if table == "raw" else HOUR_NS if table == "hour" else DAY_NS
+        time_expr = f"u.end_ns - u.end_ns % {bucket}" if by_time else "0"
+        source = (f"{HELD_UNITS if held else _RAW_UNITS} JOIN labelsets l ON l.id = c.labelset "
+                  "JOIN units n ON n.id = u.unit")
         cost = ["SUM(u.cost >> 32)", f"SUM(u.cost & {MASK32})"]
-        where = ["u.end_ns >= ?", "u.end_ns < ?", *conds]
+        at = "h" if held else "u"  # the held calls' range from late_calls' key
+        where = [f"{at}.end_ns >= ?", f"{at}.end_ns < ?", *conds]
         quantity = "SUM(u.quantity)"
     else:
         time_expr = "r.bucket" if by_time else "0"

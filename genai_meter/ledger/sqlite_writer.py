@@ -6,10 +6,11 @@ submission's result commits the queue itself when no commit is under way (`_Subm
 parameters are still in its CPU's caches and no thread hand-off is paid; the commits of concurrent
 requests group while one is under way); the writer thread commits what nobody waits for after
 `ledger.commit_interval_ms`. A commit is one BEGIN IMMEDIATE transaction (`sqlite_store.store`): it
-inserts the new rows (and adds the few that end before the hourly rollup watermark, late calls, to
-the rollups) and commits, and only then resolves each submission's Future with its new/dup bools. A
-call's identity is its primary key (end time, trace id, span id): the rows are inserted as they
-are, and when one was stored before (a retry, a replay) the insert fails on the key, the
+inserts the new rows (and holds the keys of those that end before the hourly rollup watermark, late
+calls, for a grouped roll-up by the writer thread) and commits, and only then resolves each
+submission's Future with its new/dup bools. A call's identity is its primary key (end time, trace
+id, span id): the rows are inserted as they are, and when one was stored before (a retry, a replay)
+the insert fails on the key, the
 transaction is rolled back and the batch is done again with the keys looked up first (primary-key
 searches), inserting only the new rows. Several processes may write one file: the insert (or the
 lookup and the insert) runs in the IMMEDIATE transaction, so each key is stored once across
@@ -22,8 +23,9 @@ such calls are found (`row_checks.params_problem`, else by halving the batch) an
 full, busy past the timeout, I/O error, the file gone) answers every submission of the batch
 `LedgerUnavailable` (nothing of it stored) and makes the writer unhealthy (`healthy()`,
 `last_error`) until a commit, or the probe the writer thread makes every second meanwhile, succeeds.
-The thread also seals the rollups (`sqlite_rollups.seal`: every `SEAL_EVERY_S` up to `SEAL_GRACE_S`
-before now, back to back while behind), checkpoints the WAL (PASSIVE each second, TRUNCATE above
+The thread also folds the held late calls into the rollups (`sqlite_late.fold_pass`) and seals the
+rollups (`sqlite_rollups.seal`: every `SEAL_EVERY_S` up to `SEAL_GRACE_S` before now, back to back
+while behind), checkpoints the WAL (PASSIVE each second, TRUNCATE above
 `WAL_TRUNCATE_BYTES`) and prunes (each minute; daily retention, `ledger.max_bytes`).
 """
 
@@ -44,6 +46,7 @@ from genai_meter.ledger.commit_queue import CommitQueue, Submission, refused
 from genai_meter.ledger.model import FILE_GONE, Entry, LedgerRowRejected, LedgerUnavailable
 from genai_meter.ledger.row_checks import params_problem
 from genai_meter.ledger.rows import Row, RowBuilder
+from genai_meter.ledger.sqlite_late import fold_pass
 from genai_meter.ledger.sqlite_params import CALL_COLUMNS, Dictionaries, Params, is_row_error, params_of
 from genai_meter.ledger.sqlite_rollups import seal
 from genai_meter.ledger.sqlite_schema import file_identity, open_write
@@ -212,6 +215,7 @@ class SQLiteWriter:
             self._commits.stop("the ledger writer stopped")
             with self._connection:
                 self._stopped = True
+                self._fold_all()
                 self._checkpoint()
                 self._conn.close()
             self._closed.set()
@@ -317,13 +321,24 @@ class SQLiteWriter:
         self._recovered("the ledger takes writes again")
 
     def _seal(self) -> bool:
-        """One seal pass up to SEAL_GRACE_S before now; False when it stopped short (a backlog)."""
+        """One pass folding the held late calls into the rollups (`sqlite_late`), then one seal pass up to
+        SEAL_GRACE_S before now; False when either stopped short (a backlog)."""
         until = time.time_ns() - int(SEAL_GRACE_S * 10**9)
         try:
-            return seal(self._conn, until)[0] >= until
+            folded = fold_pass(self._conn)
+            return seal(self._conn, until)[0] >= until and folded
         except sqlite3.Error as exc:  # busy past the timeout: the next pass retries
             log.warning("ledger %s: rollups not sealed now: %s", self.path, exc)
             return True
+
+    def _fold_all(self) -> None:
+        """On close: every held late call folded (`ledger import` leaves its file rolled up); best effort,
+        readers count held calls all the same."""
+        try:
+            while not fold_pass(self._conn):
+                pass
+        except sqlite3.Error as exc:
+            log.warning("ledger %s: late calls left held: %s", self.path, exc)
 
     def _prune(self) -> None:
         try:

@@ -4,7 +4,7 @@ A small ledger of the benchmark's shape (`benchmarks.reports_data`): every quest
 real reader, the plain SQL reference, the per-field-rollup prototype and (where installed) DuckDB and
 chdb over the Parquet copy must agree to the last digit, top-k groups plus remainder adding up to the
 ungrouped total; the grouped hourly seal must write the rows the per-hour pass writes; the grouped
-late roll-up must leave the rollup tables as `add_rollups` does.
+late roll-up must leave the rollup tables as the ledger's fold of held late calls does.
 """
 
 from __future__ import annotations
@@ -28,10 +28,10 @@ from benchmarks.reports_sqlite import add_proto, answer_plain, answer_proto
 from benchmarks.reports_topk import answer_per_day
 from genai_meter.config import load_config
 from genai_meter.ledger.rows import RowBuilder
+from genai_meter.ledger.sqlite_late import fold, hold
 from genai_meter.ledger.sqlite_params import INSERT_CALL, Dictionaries, params_of
-from genai_meter.ledger.sqlite_rollups import add_rollups, days_sealed_until
+from genai_meter.ledger.sqlite_rollups import days_sealed_until
 from genai_meter.ledger.sqlite_schema import open_write
-from genai_meter.ledger.sqlite_store import _late_sums
 from tests.ledger.chdb_harness import session
 
 CALLS, CUSTOMERS = 6000, 300
@@ -104,7 +104,7 @@ def test_grouped_seal_writes_the_rows_of_the_per_hour_pass(tmp_path: Path) -> No
 
 
 @pytest.mark.parametrize("size", [1, 40, 400])
-def test_grouped_late_rollup_equals_the_per_batch_one(ledger: Path, tmp_path: Path, size: int) -> None:
+def test_grouped_late_rollup_equals_the_fold(ledger: Path, tmp_path: Path, size: int) -> None:
     shutil.copy(ledger / "ledger.db", tmp_path / "ledger.db")
     config = load_config(write_config(tmp_path))
     now = time.time_ns()
@@ -124,7 +124,8 @@ def test_grouped_late_rollup_equals_the_per_batch_one(ledger: Path, tmp_path: Pa
         if grouped:
             assert late_grouped(conn, params) == size
         else:
-            add_rollups(conn, _late_sums(conn, params))
+            hold(conn, [(p[0], p[1], p[2]) for p in params])
+            fold(conn)
         digests.append(rollup_digest(conn, days))
         assert digests[-1] != before
         conn.execute("ROLLBACK")

@@ -163,6 +163,7 @@ def test_migrations_from_every_earlier_version(tmp_path: Path, version: int) -> 
     history = conn.execute("SELECT end_ns, trace_id, span_id, reprice, c_input FROM price_history").fetchall()
     assert history == ([(T0, b"\x01" * 16, b"\x02" * 8, 1, 9)] if version >= 2 else [])
     assert conn.execute("SELECT name FROM sqlite_master WHERE name = 'calls_identity'").fetchall() == []
+    assert conn.execute("SELECT COUNT(*) FROM late_calls").fetchone()[0] == 0  # version 11: no call held yet
     conn.close()
     writer = open_writer(f"sqlite:///{path}", Config())  # the migrated file takes calls, retries found by key
     assert writer.submit([entry(5, T0 + 5), entry(5, T0 + 5)]).result(5) == [True, False]

@@ -161,7 +161,7 @@ def test_a_version_6_ledger_migrates_with_its_history_and_totals(tmp_path: Path)
     reader.close()
     conn = sqlite3.connect(path, isolation_level=None)  # the file as version 6 left it
     for table in ("units", "call_units", "rollup_unit_hour", "rollup_unit_day", "price_history_units",
-                  "provider_reports", "provider_lines"):
+                  "provider_reports", "provider_lines", "late_calls"):
         conn.execute(f"DROP TABLE {table}")
     conn.execute("DELETE FROM schema_version WHERE version >= 7")
     history = conn.execute("SELECT * FROM rollup_day ORDER BY 1, 2").fetchall()

@@ -8,7 +8,8 @@ them); any of them gzip-compressed (`.gz`). Spans go through the receiver's extr
 `Meter.assess` (the same conventions, prices and checks as `serve`; end times before the ledger's
 retention are refused) and are stored in batches of `BATCH` calls. A call stored before (a span
 imported twice, or received live) is counted as a duplicate, never twice. Calls behind the rollup
-watermark are rolled up by each batch's commit, in groups (`sqlite_rollups.add_rollups`). Nothing is
+watermark are held by each batch's commit and folded into the rollups in groups by the writer thread
+(`ledger.sqlite_late`; the rest when the writer closes). Nothing is
 recorded in Prometheus metrics: history belongs to the ledger's reports.
 """
 

@@ -1,0 +1,146 @@
+"""Late calls of the SQLite ledger (ending before the hourly watermark W): held, then rolled up in groups.
+
+A batch's commit stores a late call in `calls` like any other and its identity in `late_calls`
+(schema version 10), and nothing else: rolling each batch up in its own commit (per-row upserts into
+`rollup_hour`, `rollup_day`, `rollup_field_day` and the unit rollups, scattered over the days the
+batch covers) dirtied about seven times the pages of its inserts. `fold` rolls the held calls up with
+a few grouped statements and deletes them from `late_calls`, in the caller's write transaction: the
+writer thread's upkeep (`fold_pass`, every seal interval, bounded by `FOLD_ROWS_PER_PASS`), and
+re-pricing and pruning before they correct or delete rolled-up calls (`fold(conn)`: all of them).
+
+Invariant (each change in one transaction): a call that ends before W is in the rollups or in
+`late_calls`, never both. Readers add the held calls of a rollup part's range to its rollup rows, in
+the same statement or read snapshot (`held_calls`, `HELD_UNITS`), so every answer counts an
+acknowledged call exactly once, from its commit on, whatever folds meanwhile. Which rollups a fold
+adds a call to is decided when it folds (the day watermark then), so folds and seal passes commute.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
+from genai_meter.ledger.rows import LABEL_FIELDS, MONEY_SUMS, SUM_NAMES
+from genai_meter.ledger.sqlite_rollups import DAY_NS, HOUR_NS, add_sets, days_sealed_until
+from genai_meter.ledger.sqlite_schema import MASK32, rollup_columns
+from genai_meter.ledger.sqlite_units import HELD_UNITS
+
+FOLD_ROWS_PER_PASS = 50_000  # held calls one upkeep pass folds, about (~30 us each, holding the write lock)
+NO_BOUND = 2**63 - 1
+HOLD = "INSERT INTO late_calls (end_ns, trace_id, span_id) VALUES (?, ?, ?)"
+
+
+def held_calls(start: str, end: str) -> str:
+    """A source shaped like `calls` holding the held calls that end in [start, end) (SQL expressions,
+    e.g. placeholders): `late_calls` read first, then each call by its key."""
+    return (f"(SELECT c.* FROM late_calls h CROSS JOIN calls c ON c.end_ns = h.end_ns AND c.trace_id = h.trace_id "
+            f"AND c.span_id = h.span_id WHERE h.end_ns >= {start} AND h.end_ns < {end})")
+
+
+@contextmanager
+def snapshot(conn: sqlite3.Connection) -> Iterator[None]:
+    """The statements inside read one state of the file (a read transaction on an autocommit connection;
+    inside a transaction already, that one): a rollup range and its held calls, never a fold between."""
+    if conn.in_transaction:
+        yield
+        return
+    conn.execute("BEGIN")
+    try:
+        yield
+    finally:
+        if conn.in_transaction:
+            conn.execute("COMMIT")
+
+
+def hold(conn: sqlite3.Connection, keys: Sequence[tuple[int, bytearray, bytearray]]) -> None:
+    """Hold newly stored late calls (their keys) for `fold`, in the batch's own transaction."""
+    conn.executemany(HOLD, keys)
+
+
+def _sums() -> str:
+    out = []
+    for name in SUM_NAMES:
+        if name == "calls":
+            out.append("COUNT(*)")
+        elif name == "errors":
+            out.append("SUM(l.status <> 'ok')")
+        elif name in ("unmetered", "invalid"):
+            out.append(f"SUM(c.{name} <> '')")
+        elif name in MONEY_SUMS:
+            lo = f"SUM(c.{name} & {MASK32})"
+            out += [f"SUM(c.{name} >> 32) + ({lo} >> 32)", f"{lo} & {MASK32}"]
+        else:
+            out.append(f"SUM(c.{name})")
+    return ", ".join(out)
+
+
+_COLS = ", ".join(rollup_columns())
+_FROM = ("FROM late_calls h CROSS JOIN calls c ON c.end_ns = h.end_ns AND c.trace_id = h.trace_id "
+         "AND c.span_id = h.span_id JOIN labelsets l ON l.id = c.labelset")
+_HELD = f"{_FROM} WHERE h.end_ns < :bound"
+_KEYED = f" ON CONFLICT (bucket, labelset) DO UPDATE SET {add_sets()}"
+_FIELD = f" ON CONFLICT (field, bucket, value) DO UPDATE SET {add_sets()}"
+FOLD_HOURS = (f"INSERT INTO rollup_hour (bucket, labelset, {_COLS}) SELECT c.end_ns - c.end_ns % {HOUR_NS}, "
+              f"c.labelset, {_sums()} {_HELD} GROUP BY 1, 2" + _KEYED)
+FOLD_DAYS = (f"INSERT INTO rollup_day (bucket, labelset, {_COLS}) SELECT c.end_ns - c.end_ns % {DAY_NS}, c.labelset, "
+             f"{_sums()} {_HELD} AND h.end_ns < :days GROUP BY 1, 2" + _KEYED)
+FOLD_FIELD_BASE = (f"INSERT INTO rollup_field_day (bucket, field, value, {_COLS}) SELECT c.end_ns - c.end_ns % "
+                   f"{DAY_NS}, '', json_array({', '.join(f'l.{f}' for f in LABEL_FIELDS)}), {_sums()} {_HELD} "
+                   "AND h.end_ns < :days GROUP BY 1, 3" + _FIELD)
+FOLD_FIELD_DIMS = (f"INSERT INTO rollup_field_day (bucket, field, value, {_COLS}) SELECT c.end_ns - c.end_ns % "
+                   f"{DAY_NS}, d.field, d.value, {_sums()} {_FROM} JOIN labelset_dims d ON d.labelset = c.labelset "
+                   "WHERE h.end_ns < :bound AND h.end_ns < :days GROUP BY 1, 2, 3" + _FIELD)
+_UNIT_SET = ("quantity = quantity + excluded.quantity, cost_hi = cost_hi + excluded.cost_hi + "
+             f"((cost_lo + excluded.cost_lo) >> 32), cost_lo = (cost_lo + excluded.cost_lo) & {MASK32}")
+
+
+def _fold_units(table: str, bucket_ns: int, days: bool) -> str:
+    return (f"INSERT INTO {table} (bucket, labelset, unit, quantity, cost_hi, cost_lo) "
+            f"SELECT u.end_ns - u.end_ns % {bucket_ns}, c.labelset, u.unit, SUM(u.quantity), "
+            f"SUM(u.cost >> 32) + (SUM(u.cost & {MASK32}) >> 32), SUM(u.cost & {MASK32}) & {MASK32} "
+            f"FROM {HELD_UNITS} WHERE h.end_ns < :bound{' AND h.end_ns < :days' if days else ''} "
+            f"GROUP BY 1, c.labelset, u.unit ON CONFLICT (bucket, labelset, unit) DO UPDATE SET {_UNIT_SET}")
+
+
+FOLD_UNIT_HOURS = _fold_units("rollup_unit_hour", HOUR_NS, False)
+FOLD_UNIT_DAYS = _fold_units("rollup_unit_day", DAY_NS, True)
+
+
+def fold(conn: sqlite3.Connection, limit: int | None = None) -> bool:
+    """Roll the held late calls up (at most about `limit` of them, the earliest; all when None) and
+    release them, in the caller's write transaction: `rollup_hour`, and for days before the day watermark
+    `rollup_day` and `rollup_field_day` (the base label set and each dimension), and the unit rollups
+    likewise, by grouped statements. True when none is left held."""
+    first = conn.execute("SELECT end_ns FROM late_calls ORDER BY end_ns LIMIT 1").fetchone()
+    if first is None:
+        return True
+    bound = NO_BOUND
+    if limit is not None:
+        row = conn.execute("SELECT end_ns FROM late_calls ORDER BY end_ns LIMIT 1 OFFSET ?", (limit,)).fetchone()
+        if row is not None:
+            bound = max(row[0], first[0] + 1)
+    marks = {"bound": bound, "days": days_sealed_until(conn)}
+    conn.execute(FOLD_HOURS, marks)
+    units = conn.execute("SELECT 1 FROM units LIMIT 1").fetchone() is not None
+    if units:
+        conn.execute(FOLD_UNIT_HOURS, marks)
+    if first[0] < marks["days"]:
+        for statement in (FOLD_DAYS, FOLD_FIELD_BASE, FOLD_FIELD_DIMS, *((FOLD_UNIT_DAYS,) if units else ())):
+            conn.execute(statement, marks)
+    conn.execute("DELETE FROM late_calls WHERE end_ns < ?", (bound,))
+    return bound == NO_BOUND
+
+
+def fold_pass(conn: sqlite3.Connection) -> bool:
+    """One bounded `fold` in its own IMMEDIATE transaction (the writer thread's upkeep); True when none is
+    left held."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        done = fold(conn, FOLD_ROWS_PER_PASS)
+        conn.execute("COMMIT")
+        return done
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
