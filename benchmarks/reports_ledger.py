@@ -7,8 +7,10 @@ does not return (e.g. failures in the cost report's model table) are None and no
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -95,31 +97,38 @@ def service(directory: Path) -> object:
     return create_app(config, reader, clock=lambda: NOW_NS).test_client()
 
 
+def _lines(chunks: Iterable[bytes | str], sizes: list[int]) -> Iterator[str]:
+    """The text lines of a streamed answer, whatever its chunks split (a line or a UTF-8 character across
+    two chunks); the size of each chunk is appended to `sizes`."""
+    decode = codecs.getincrementaldecoder("utf-8")().decode
+    rest = ""
+    for chunk in chunks:
+        text = rest + (decode(chunk) if isinstance(chunk, bytes) else chunk)
+        sizes.append(len(chunk))
+        *complete, rest = text.split("\n")
+        yield from (line + "\n" for line in complete)
+    rest += decode(b"", final=True)
+    if rest:
+        yield rest
+
+
 def answer_service(client: object, q: Question) -> Answer:
     """The endpoint's answer, read back. `note` carries a table's note (e.g. groups left out)."""
     response = client.get(q.api)  # type: ignore[attr-defined]
     if response.status_code != 200:
         return {"error": f"HTTP {response.status_code}: {response.get_data(as_text=True)[:200]}"}
-    if q.export == "calls":
-        rows = cost = size = 0
-        reader = None
-        for chunk in response.response:
-            text = chunk.decode() if isinstance(chunk, bytes) else chunk
-            size += len(text)
-            parsed = list(csv.reader(io.StringIO(text)))
-            if reader is None:
-                reader = parsed[0].index("cost_usd")
-                parsed = parsed[1:]
-            rows += len(parsed)
-            cost += sum(_pico(r[reader]) for r in parsed)
-        return {"rows": rows, "calls": rows, "cost": cost, "bytes": size}
-    if q.export:
-        text = response.get_data(as_text=True)
-        parsed = list(csv.reader(io.StringIO(text)))
-        head, body = parsed[0], parsed[1:]
-        at_calls, at_cost = head.index("calls"), head.index("cost_usd")
-        return {"rows": len(body), "calls": sum(int(r[at_calls]) for r in body),
-                "cost": sum(_pico(r[at_cost]) for r in body), "bytes": len(text)}
+    if q.export:  # read as it streams: the answer's memory is the service's, not a parsed copy
+        sizes: list[int] = []
+        rows_read = csv.reader(_lines(response.response, sizes))
+        head = next(rows_read)
+        at_calls = head.index("calls") if q.export == "groups" else None
+        at_cost = head.index("cost_usd")
+        rows = calls = cost = 0
+        for r in rows_read:
+            rows += 1
+            calls += int(r[at_calls]) if at_calls is not None else 1
+            cost += _pico(r[at_cost])
+        return {"rows": rows, "calls": calls, "cost": cost, "bytes": sum(sizes)}
     body = response.get_json()
     tables = body["tables"]
     if not q.group:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
 
@@ -96,19 +97,39 @@ def _csv_text(kind: Kind) -> Callable[[Cell], str]:
         return lambda v: "" if v is None else csv_cell(str(v))
     if kind == "usd":
         return lambda v: "" if v is None else usd12(int(v))
+    if kind == "int":
+        return lambda v: "" if v is None else str(v)
+    if kind in ("decimal", "ratio"):
+        return lambda v: "" if v is None else f"{v:f}"
     return lambda v: cell_text(kind, v)
+
+
+_QUOTED = re.compile(r'[,"\r\n]')  # a cell csv.writer quotes (QUOTE_MINIMAL, RFC 4180)
 
 
 def table_csv(table: Table) -> Iterator[str]:
     """The table as CSV lines: a header of column keys, then one line per row (streamed from `stream`
-    when the table has one: memory holds one page of rows). The cells are `csv_lines`' (a test compares)."""
+    when the table has one: memory holds one page of rows). The lines are `csv_lines`' (a test compares):
+    a row whose text cells need no quoting is joined as is (numbers never do), any other through csv."""
     yield csv_line(c.key for c in table.columns)
     rows = deadline.checked(table.stream() if table.stream is not None else iter(table.rows))
     texts = [_csv_text(c.kind) for c in table.columns]
+    free = [i for i, c in enumerate(table.columns) if c.kind in ("text", "time")]
     while page := list(islice(rows, CSV_PAGE)):
-        buffer = io.StringIO()
-        csv.writer(buffer).writerows([text(v) for text, v in zip(texts, row)] for row in page)
-        yield buffer.getvalue()
+        lines = []
+        for row in page:
+            cells = [text(v) for text, v in zip(texts, row)]
+            if len(cells) > 1 and not any(_QUOTED.search(cells[i]) for i in free):
+                lines.append(",".join(cells) + "\r\n")
+            else:
+                lines.append(_csv_one(cells))
+        yield "".join(lines)
+
+
+def _csv_one(cells: list[str]) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer).writerow(cells)
+    return buffer.getvalue()
 
 
 __all__ = ["BOM", "choose_table", "csv_cell", "csv_line", "csv_lines", "json_cell", "report_json", "table_csv",
