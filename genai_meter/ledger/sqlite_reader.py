@@ -24,6 +24,8 @@ from genai_meter.config import Config
 from genai_meter.ledger import deadline, sqlite_grouped, sqlite_units
 from genai_meter.ledger.model import (
     BASE_FIELDS,
+    CallKey,
+    CallRecords,
     CallRow,
     Conversation,
     Coverage,
@@ -37,6 +39,7 @@ from genai_meter.ledger.rows import LABEL_FIELDS, MONEY_SUMS, SUM_NAMES
 from genai_meter.ledger.sqlite_calls import read_calls, read_conversations
 from genai_meter.ledger.sqlite_grouped import LABEL_INDEX, RAW_ERRORS, RAW_SUMS, ROLLUP_SUMS, Part
 from genai_meter.ledger.sqlite_params import read_generation
+from genai_meter.ledger.sqlite_records import read_records
 from genai_meter.ledger.sqlite_rollups import DAY_MARK
 from genai_meter.ledger.sqlite_schema import HOUR_MARK, LedgerFileGone, file_identity, open_read
 from genai_meter.ledger.urls import LedgerOpenError
@@ -87,6 +90,7 @@ class SQLiteSource:
         self._cache: dict[tuple[object, ...], list[AggRow]] = {}
         self._cache_version: object = None
         self._dims_json: dict[str, dict[str, str]] = {}
+        self._prices: dict[int, str] = {}
 
     def fields(self) -> tuple[str, ...]:
         return self._fields
@@ -114,6 +118,7 @@ class SQLiteSource:
         generation = read_generation(self._conn)
         if generation != self._generation:
             self._labelsets.clear()
+            self._prices.clear()
             self._max_id = 0
             self._cache.clear()
             self._cache_version = None
@@ -157,6 +162,16 @@ class SQLiteSource:
                 self._dims_json.clear()
             found = self._dims_json[text] = json.loads(text)
         return dict(found)
+
+    def _price_entry(self, price: int) -> str:
+        """The price entry of a price id (the prices read again when it is new since the query began)."""
+        found = self._prices.get(price)
+        if found is None:
+            self._prices.update(self._conn.execute("SELECT id, entry FROM prices").fetchall())
+            found = self._prices.get(price)
+            if found is None:  # deleted after the query read the call
+                raise LedgerUnavailable("the ledger changed during the query (a price was removed); retry")
+        return found
 
     def _value(self, labelset: int, name: str) -> str:
         labels, dims = self._labels(labelset)
@@ -323,6 +338,13 @@ class SQLiteSource:
         self._check_file()
         return read_calls(self._conn, self._where(filters, "c."), start_ns, end_ns, before, limit, conversation,
                           self._dims_of)
+
+    def call_records(self, filters: Filters, start_ns: int | None, end_ns: int | None, before: CallKey | None,
+                     limit: int) -> CallRecords:
+        self._check_file()
+        self._labels_current()
+        rows, units = read_records(self._conn, self._where(filters), start_ns, end_ns, before, limit)
+        return CallRecords(rows, self._labels, self._price_entry, units, (self._identity, self._generation))
 
     def conversation_groups(self, start_ns: int, end_ns: int, filters: Filters, before: tuple[int, str] | None,
                             limit: int) -> list[Conversation]:
