@@ -32,12 +32,13 @@ def read_calls(conn: sqlite3.Connection, where: Where, start_ns: int | None, end
     if start_ns is not None:
         conds.append("c.end_ns >= ?")
         params.append(start_ns)
+    if before is not None:  # the position's time bounds the range too: SQLite seeks it (a row value alone is
+        end_ns = before[0] + 1 if end_ns is None else min(end_ns, before[0] + 1)  # not a bound of its index range)
+        conds.append("(c.end_ns, c.trace_id, c.span_id) < (?, ?, ?)")
+        params.extend(before)
     if end_ns is not None:
         conds.append("c.end_ns < ?")
         params.append(end_ns)
-    if before is not None:
-        conds.append("(c.end_ns, c.trace_id, c.span_id) < (?, ?, ?)")
-        params.extend(before)
     order = "DESC"
     if conversation is not None:
         conds.append("c.conversation = ? AND c.conversation <> ''")

@@ -163,6 +163,13 @@ class SQLiteSource:
             found = self._dims_json[text] = json.loads(text)
         return dict(found)
 
+    def _fetch_labels(self, ids: Iterable[int]) -> None:
+        """Read the label sets `ids` into the cache, in one query (an export meets a few of many label sets)."""
+        rows = self._conn.execute(f"SELECT id, {', '.join(LABEL_FIELDS)}, dims FROM labelsets WHERE id IN "
+                                  "(SELECT value FROM json_each(?))", (json.dumps(sorted(ids)),)).fetchall()
+        for row in rows:
+            self._labelsets[row[0]] = (tuple(row[1:-1]), json.loads(row[-1]))
+
     def _price_entry(self, price: int) -> str:
         """The price entry of a price id (the prices read again when it is new since the query began)."""
         found = self._prices.get(price)
@@ -344,6 +351,9 @@ class SQLiteSource:
         self._check_file()
         self._labels_current()
         rows, units = read_records(self._conn, self._where(filters), start_ns, end_ns, before, limit)
+        missing = {r[3] for r in rows}.difference(self._labelsets)
+        if missing:
+            self._fetch_labels(missing)
         return CallRecords(rows, self._labels, self._price_entry, units, (self._identity, self._generation))
 
     def conversation_groups(self, start_ns: int, end_ns: int, filters: Filters, before: tuple[int, str] | None,

@@ -32,12 +32,13 @@ def read_records(conn: sqlite3.Connection, where: Where, start_ns: int | None, e
     if start_ns is not None:
         conds.append("end_ns >= ?")
         params.append(start_ns)
+    if before is not None:  # the position's time bounds the range too: SQLite seeks it (a row value alone is
+        end_ns = before[0] + 1 if end_ns is None else min(end_ns, before[0] + 1)  # not a bound of its index range)
+        conds.append("(end_ns, trace_id, span_id) < (?, ?, ?)")
+        params.extend(before)
     if end_ns is not None:
         conds.append("end_ns < ?")
         params.append(end_ns)
-    if before is not None:
-        conds.append("(end_ns, trace_id, span_id) < (?, ?, ?)")
-        params.extend(before)
     sql = (f"{RECORD_SELECT} {'WHERE ' + ' AND '.join(conds) if conds else ''} "
            "ORDER BY end_ns DESC, trace_id DESC, span_id DESC LIMIT ?")
     conn.execute("BEGIN")

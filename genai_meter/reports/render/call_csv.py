@@ -135,6 +135,15 @@ _format_rows: Callable[..., bytes] = _call_csv.format_rows if ACCELERATED and _c
     else format_rows_pure
 
 
+def _label_cells_c(labels: Sequence[str], dims: Mapping[str, str], dimensions: Sequence[str]) -> LabelCells:
+    if _call_csv is not None and type(labels) is tuple and type(dims) is dict and type(dimensions) is list:
+        try:
+            return _call_csv.label_cells(labels, dims, dimensions, csv_field)
+        except TypeError:  # a value that is not a str: the reference renders it (and says what is wrong)
+            pass
+    return label_cells(labels, dims, dimensions)
+
+
 class CallCsv:
     """Formats the pages of one export (`lines`), keeping the rendered label sets and prices between pages."""
 
@@ -142,6 +151,7 @@ class CallCsv:
         self.header = call_csv_header(fields)
         self._dimensions = csv_dimensions(fields)
         self._format = format_rows or _format_rows
+        self._label_cells = label_cells if self._format is format_rows_pure else _label_cells_c
         self._labels: dict[int, LabelCells] = {}
         self._prices: dict[int, str] = {}
         self._version: object = None
@@ -152,11 +162,11 @@ class CallCsv:
             self._labels.clear()
             self._prices.clear()
             self._version = records.version
-        dimensions = self._dimensions
+        dimensions, render = self._dimensions, self._label_cells
 
         def label_miss(labelset: int) -> LabelCells:
             labels, dims = records.label_set(labelset)
-            return label_cells(labels, dims, dimensions)
+            return render(labels, dims, dimensions)
 
         def price_miss(price: int) -> str:
             return csv_field(records.price_entry(price))

