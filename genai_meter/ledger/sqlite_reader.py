@@ -49,6 +49,7 @@ _RAW_SUMS, _ROLLUP_SUMS, _RAW_ERRORS = RAW_SUMS, ROLLUP_SUMS, RAW_ERRORS
 _MONEY_INDEX = frozenset(SUM_NAMES.index(n) for n in MONEY_SUMS)
 CACHE_ENTRIES = 64  # aggregate answers kept per connection until another connection commits
 CACHE_MAX_ROWS = 50_000
+EXPORT_LABEL_SETS = 131_072  # label sets (fields, dimensions' JSON) the export keeps between pages
 
 
 def dim_path(name: str) -> str:
@@ -91,6 +92,7 @@ class SQLiteSource:
         self._cache_version: object = None
         self._dims_json: dict[str, dict[str, str]] = {}
         self._prices: dict[int, str] = {}
+        self._export_labels: dict[int, tuple[tuple[str, ...], str]] = {}  # id -> (fields, dims JSON), bounded
 
     def fields(self) -> tuple[str, ...]:
         return self._fields
@@ -119,6 +121,7 @@ class SQLiteSource:
         if generation != self._generation:
             self._labelsets.clear()
             self._prices.clear()
+            self._export_labels.clear()
             self._max_id = 0
             self._cache.clear()
             self._cache_version = None
@@ -164,11 +167,16 @@ class SQLiteSource:
         return dict(found)
 
     def _fetch_labels(self, ids: Iterable[int]) -> None:
-        """Read the label sets `ids` into the cache, in one query (an export meets a few of many label sets)."""
+        """Read the label sets `ids` into the export's bounded cache (fields, dimensions' JSON), in one query."""
+        if len(self._export_labels) > EXPORT_LABEL_SETS:
+            self._export_labels.clear()
         rows = self._conn.execute(f"SELECT id, {', '.join(LABEL_FIELDS)}, dims FROM labelsets WHERE id IN "
                                   "(SELECT value FROM json_each(?))", (json.dumps(sorted(ids)),)).fetchall()
-        for row in rows:
-            self._labelsets[row[0]] = (tuple(row[1:-1]), json.loads(row[-1]))
+        self._export_labels.update((row[0], (tuple(row[1:-1]), row[-1])) for row in rows)
+
+    def _export_label_set(self, labelset: int) -> tuple[tuple[str, ...], dict[str, str]]:
+        found = self._export_labels.get(labelset)
+        return (found[0], json.loads(found[1])) if found is not None else self._labels(labelset)
 
     def _price_entry(self, price: int) -> str:
         """The price entry of a price id (the prices read again when it is new since the query began)."""
@@ -351,10 +359,11 @@ class SQLiteSource:
         self._check_file()
         self._labels_current()
         rows, units = read_records(self._conn, self._where(filters), start_ns, end_ns, before, limit)
-        missing = {r[3] for r in rows}.difference(self._labelsets)
+        missing = {r[3] for r in rows}.difference(self._export_labels)
         if missing:
             self._fetch_labels(missing)
-        return CallRecords(rows, self._labels, self._price_entry, units, (self._identity, self._generation))
+        return CallRecords(rows, self._export_label_set, self._price_entry, units,
+                           (self._identity, self._generation))
 
     def conversation_groups(self, start_ns: int, end_ns: int, filters: Filters, before: tuple[int, str] | None,
                             limit: int) -> list[Conversation]:

@@ -10,3 +10,6 @@ def format_rows(rows: list[tuple[Any, ...]], labels: dict[int, tuple[str, str, s
                 units: Mapping[tuple[int, bytes, bytes], tuple[str, int, str, bool]],
                 label_miss: Callable[[int], tuple[str, str, str]], price_miss: Callable[[int], str],
                 field: Callable[[str], str]) -> bytes: ...
+
+def label_cells(labels: tuple[str, ...], dims: dict[str, str], dimensions: list[str],
+                field: Callable[[str], str]) -> tuple[str, str, str]: ...

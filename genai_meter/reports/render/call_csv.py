@@ -41,6 +41,7 @@ FIXED = ("service", "environment", "provider", "model", "request_model", "operat
          "conversation", "user")
 LABEL_CELLS = 8  # the label set's fields among FIXED (conversation and user are the call's own)
 _QUOTED = re.compile(r'[,"\r\n]')
+CACHED_LABEL_SETS = 131_072  # rendered label sets kept between pages (memory stays bounded)
 _SECONDS_CACHED = 100_000  # time texts kept per second (the pure path)
 LabelCells = tuple[str, str, str]  # (the 8 label cells, each with a comma after; "," + dimension cells; context)
 UnitCells = tuple[str, int, str, bool]  # (units cell, unit cost pico, unpriced-units cell, partly priced)
@@ -158,7 +159,7 @@ class CallCsv:
 
     def lines(self, records: CallRecords) -> bytes:
         """The CSV lines of a page of calls, UTF-8."""
-        if records.version != self._version:
+        if records.version != self._version or len(self._labels) > CACHED_LABEL_SETS:
             self._labels.clear()
             self._prices.clear()
             self._version = records.version

@@ -64,8 +64,10 @@ class SpoolUnwritable(ApiError):
     status = 503
 
 
-def spool(lines: Iterable[str | bytes], budget: SpoolBudget, directory: Path | None = None, bom: bool = False) -> SpooledExport:
-    """Write `lines` (text as UTF-8, or bytes as they are, after a BOM when asked) to an unnamed temporary file in `directory`.
+def spool(lines: Iterable[str | bytes], budget: SpoolBudget, directory: Path | None = None,
+          bom: bool = False) -> SpooledExport:
+    """Write `lines` (text as UTF-8, bytes as they are; after a BOM when asked) to an unnamed temporary file in
+    `directory`.
 
     Raises `Busy` when the budget is spent, `QueryTimeout` past the request's deadline and
     `SpoolUnwritable` when the file cannot be written; the file is removed then."""

@@ -16,9 +16,9 @@ from flask import Blueprint, Response, jsonify
 from genai_meter.ledger.model import CallRow, Conversation, Filters, LedgerReader
 from genai_meter.ledger.units import unit_class
 from genai_meter.money import usd_text
+from genai_meter.reports.render.call_csv import CallCsv
 from genai_meter.reports.render.exactness import call_exactness, call_priced, exactness_of
 from genai_meter.reports.render.tables import COST_CLASSES, TOKEN_CLASSES
-from genai_meter.reports.render.call_csv import CallCsv
 from genai_meter.reports.render.text import csv_line
 from genai_meter.reports.service.api import (
     BOM_PARAM,

@@ -12,6 +12,9 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from genai_meter.config import Config
 from genai_meter.contract import UNMETERED_CACHE_UNKNOWN, UNMETERED_NO_USAGE
 from genai_meter.ledger import open_reader, open_writer
@@ -21,6 +24,7 @@ from genai_meter.reports.render import call_csv
 from genai_meter.reports.render.call_csv import CallCsv, format_rows_pure
 from genai_meter.reports.service.app import create_app
 from genai_meter.reports.service.ranges import parse_time
+from genai_meter.reports.service.readers import PerThreadReader
 from genai_meter.reports.views.activity import call_lines
 from tests.ledger.support import T0  # 2026-01-01T00:00:00Z, where the chdb harness seals its rollups
 from tests.reports.conftest import ACME_TOKEN, auth, make_config
@@ -155,7 +159,10 @@ def test_the_c_formatter_knows_the_contract_words() -> None:
 
 def test_the_service_answers_the_same_bytes(sqlite_ledger: tuple[Config, LedgerReader]) -> None:
     config, reader = sqlite_ledger
-    client = create_app(config, reader, clock=lambda: NOW_NS).test_client()
+    assert config.ledger.url is not None
+    url = config.ledger.url
+    per_thread = PerThreadReader(lambda: open_reader(url, config))  # the service's own reader
+    client = create_app(config, per_thread, clock=lambda: NOW_NS).test_client()
     admin = auth()
     frm, to = "2026-01-01T12:00:00Z", "2026-01-03T18:00:00Z"
     start, end = parse_time("from", frm), parse_time("to", to)
@@ -197,3 +204,58 @@ def test_the_clickhouse_backend_formats_the_same_bytes(tmp_path: Path) -> None:
         assert b"".join(x if isinstance(x, bytes) else x.encode() for x in call_lines(reader, {}, None, None)) == want
     finally:
         reader.close()
+
+
+TEXT = st.one_of(st.sampled_from(ODD), st.text(max_size=12))
+INT64 = st.integers(-2**63, 2**63 - 1)
+
+
+@st.composite
+def generated_rows(draw: st.DrawFn) -> tuple[list[tuple[object, ...]], dict[tuple[object, ...], tuple[object, ...]]]:
+    """Rows of RECORD_COLUMNS with any 64-bit numbers and any text, and rendered units for some of them."""
+    rows, units = [], {}
+    for _ in range(draw(st.integers(0, 6))):
+        row = (draw(INT64), draw(st.binary(max_size=16)), draw(st.binary(max_size=8)), draw(st.integers(0, 3)),
+               draw(TEXT), draw(TEXT), draw(st.one_of(st.integers(0, 86_400_000_000), INT64)),
+               *draw(st.lists(INT64, min_size=11, max_size=11)), draw(st.integers(0, 2)), draw(st.integers(0, 1)),
+               draw(st.sampled_from(["", UNMETERED_NO_USAGE, UNMETERED_CACHE_UNKNOWN, "other"])),
+               draw(st.sampled_from(["", "negative"])))
+        rows.append(row)
+        if draw(st.booleans()):
+            units[row[:3]] = (draw(TEXT), draw(INT64), draw(TEXT), draw(st.booleans()))
+    return rows, units
+
+
+def run_format(fmt: Callable[..., bytes], rows: list[tuple[object, ...]],
+               units: dict[tuple[object, ...], tuple[object, ...]]) -> bytes | str:
+    """The bytes `fmt` formats (label set i: labels from ODD, dimensions, tier, batch), or the exception's type."""
+    def label_miss(i: int) -> tuple[str, str, str]:
+        dims = {"customer": ODD[i], "service_tier": ODD[-i], "batch": "true" if i % 2 else ""}
+        return call_csv.label_cells(tuple(ODD[i:i + 8]), dims, ["customer", "feature"])
+
+    try:
+        return fmt(rows, {}, {}, units, label_miss, lambda p: call_csv.csv_field(ODD[p]), call_csv.csv_field)
+    except (TypeError, OverflowError, ValueError) as exc:
+        return type(exc).__name__
+
+
+@settings(max_examples=300, deadline=None)
+@given(generated_rows())
+def test_generated_rows_format_alike(case: tuple[list[tuple[object, ...]], dict[tuple[object, ...],
+                                                                                tuple[object, ...]]]) -> None:
+    if call_csv._call_csv is None:
+        pytest.skip("the C formatter is not built")
+    rows, units = case
+    want = run_format(format_rows_pure, rows, units)
+    got = run_format(call_csv._call_csv.format_rows, rows, units)
+    assert got == want or (isinstance(got, str) and got in ("TypeError", "OverflowError"))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(TEXT, min_size=0, max_size=10), st.dictionaries(st.sampled_from(["customer", "feature", "service_tier",
+                                                                                  "batch"]), TEXT))
+def test_label_cells_render_alike(labels: list[str], dims: dict[str, str]) -> None:
+    if call_csv._call_csv is None:
+        pytest.skip("the C formatter is not built")
+    want = call_csv.label_cells(tuple(labels), dims, ["customer", "feature"])
+    assert call_csv._call_csv.label_cells(tuple(labels), dims, ["customer", "feature"], call_csv.csv_field) == want
