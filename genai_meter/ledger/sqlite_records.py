@@ -18,27 +18,34 @@ from genai_meter.ledger.model import RECORD_COLUMNS, CallKey
 from genai_meter.ledger.sqlite_units import has_units
 from genai_meter.ledger.units import UnitAmount, UnitSums, sums_of
 
-Where = tuple[list[str], list[object]]  # SQL conditions (no table alias) and their parameters
+Where = tuple[list[str], list[object]]  # SQL conditions and their parameters
 RECORD_SELECT = f"SELECT {', '.join(RECORD_COLUMNS)} FROM calls"
 PAGE_UNITS = ("SELECT u.end_ns, u.trace_id, u.span_id, n.name, u.quantity, u.cost FROM call_units u "
               "JOIN units n ON n.id = u.unit WHERE u.end_ns >= ? AND u.end_ns <= ?")
+
+
+def call_range(where: Where, alias: str, start_ns: int | None, end_ns: int | None,
+               before: CallKey | None) -> Where:
+    """`where` and the conditions of calls in [start, end) strictly before the position `before` (on `alias`)."""
+    conds, params = list(where[0]), list(where[1])
+    if start_ns is not None:
+        conds.append(f"{alias}end_ns >= ?")
+        params.append(start_ns)
+    if before is not None:  # the position's time bounds the range too: SQLite seeks it (a row value alone is
+        end_ns = before[0] + 1 if end_ns is None else min(end_ns, before[0] + 1)  # not a bound of its index range)
+        conds.append(f"({alias}end_ns, {alias}trace_id, {alias}span_id) < (?, ?, ?)")
+        params.extend(before)
+    if end_ns is not None:
+        conds.append(f"{alias}end_ns < ?")
+        params.append(end_ns)
+    return conds, params
 
 
 def read_records(conn: sqlite3.Connection, where: Where, start_ns: int | None, end_ns: int | None,
                  before: CallKey | None, limit: int) -> tuple[list[tuple[Any, ...]], dict[CallKey, UnitSums]]:
     """Up to `limit` calls matching `where` in [start, end), newest first, strictly before `before`; and the
     units of the calls of their end-time span that have units (by call key), read in the same transaction."""
-    conds, params = list(where[0]), list(where[1])
-    if start_ns is not None:
-        conds.append("end_ns >= ?")
-        params.append(start_ns)
-    if before is not None:  # the position's time bounds the range too: SQLite seeks it (a row value alone is
-        end_ns = before[0] + 1 if end_ns is None else min(end_ns, before[0] + 1)  # not a bound of its index range)
-        conds.append("(end_ns, trace_id, span_id) < (?, ?, ?)")
-        params.extend(before)
-    if end_ns is not None:
-        conds.append("end_ns < ?")
-        params.append(end_ns)
+    conds, params = call_range(where, "", start_ns, end_ns, before)
     sql = (f"{RECORD_SELECT} {'WHERE ' + ' AND '.join(conds) if conds else ''} "
            "ORDER BY end_ns DESC, trace_id DESC, span_id DESC LIMIT ?")
     conn.execute("BEGIN")
