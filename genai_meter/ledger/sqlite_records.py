@@ -48,12 +48,14 @@ def read_records(conn: sqlite3.Connection, where: Where, start_ns: int | None, e
     conds, params = call_range(where, "", start_ns, end_ns, before)
     sql = (f"{RECORD_SELECT} {'WHERE ' + ' AND '.join(conds) if conds else ''} "
            "ORDER BY end_ns DESC, trace_id DESC, span_id DESC LIMIT ?")
-    conn.execute("BEGIN")
+    if not conn.in_transaction:
+        conn.execute("BEGIN")
     try:
         rows = conn.execute(sql, [*params, limit]).fetchall()
         units = _units(conn, rows[-1][0], rows[0][0]) if rows and has_units(conn) else {}
     finally:
-        conn.execute("COMMIT")
+        if conn.in_transaction:  # (a read: ending it cannot fail for want of a write)
+            conn.execute("COMMIT")
     return rows, units
 
 
