@@ -58,6 +58,8 @@ static int buf_reserve(Buf *b, Py_ssize_t more) {
 }
 
 static int put(Buf *b, const char *s, Py_ssize_t n) {
+    if (n == 0) /* nothing to copy (and memcpy takes no NULL buffer, even for 0 bytes) */
+        return 0;
     if (buf_reserve(b, n) < 0)
         return -1;
     memcpy(b->data + b->len, s, (size_t)n);
