@@ -71,7 +71,7 @@ test-fast: install
 bench: install
 	$(PY) -m benchmarks
 
-# The four C accelerators built with AddressSanitizer and UBSan into $(SANITIZE_DIR) (never over the in-place
+# The five C accelerators built with AddressSanitizer and UBSan into $(SANITIZE_DIR) (never over the in-place
 # build), then their tests and a differential fuzz against the Python references for SANITIZE_SECONDS
 # (docs/performance.md). Python is not built with ASan: its runtime is preloaded; PYTHONMALLOC=malloc gives
 # every Python object to ASan's allocator; leaks are not checked (CPython keeps objects until exit by design).
@@ -79,7 +79,8 @@ SANITIZE_DIR := build/sanitize
 SANITIZE_SECONDS ?= 120
 SANITIZE_CFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -g -O1
 SANITIZE_TESTS := tests/receiver/test_extract_accelerated.py tests/metering/test_tally.py \
-	tests/receiver/test_tally_params.py tests/exporters/test_group_add.py tests/receiver/test_span_times.py
+	tests/receiver/test_tally_params.py tests/exporters/test_group_add.py tests/receiver/test_span_times.py \
+	tests/reports/render/test_call_csv.py
 # reports go to $(SANITIZE_DIR)/report.<pid> (pytest would swallow them with the test's stderr), shown on failure
 SANITIZE_ENV := LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libubsan.so)" \
 	ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:strict_string_checks=1:detect_stack_use_after_return=1:log_path=$(CURDIR)/$(SANITIZE_DIR)/report \

@@ -10,6 +10,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import time
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from decimal import Decimal
@@ -97,6 +98,18 @@ def service(directory: Path) -> object:
     return create_app(config, reader, clock=lambda: NOW_NS).test_client()
 
 
+def _timed(chunks: Iterable[bytes | str], spent: list[float]) -> Iterator[bytes | str]:
+    """`chunks`, adding the time spent producing each (the service's work) to spent[0]."""
+    it = iter(chunks)
+    while True:
+        t0 = time.perf_counter()
+        chunk = next(it, None)
+        spent[0] += time.perf_counter() - t0
+        if chunk is None:
+            return
+        yield chunk
+
+
 def _lines(chunks: Iterable[bytes | str], sizes: list[int]) -> Iterator[str]:
     """The text lines of a streamed answer, whatever its chunks split (a line or a UTF-8 character across
     two chunks); the size of each chunk is appended to `sizes`."""
@@ -114,12 +127,14 @@ def _lines(chunks: Iterable[bytes | str], sizes: list[int]) -> Iterator[str]:
 
 def answer_service(client: object, q: Question) -> Answer:
     """The endpoint's answer, read back. `note` carries a table's note (e.g. groups left out)."""
+    t0 = time.perf_counter()
     response = client.get(q.api)  # type: ignore[attr-defined]
+    served = [time.perf_counter() - t0]
     if response.status_code != 200:
         return {"error": f"HTTP {response.status_code}: {response.get_data(as_text=True)[:200]}"}
     if q.export:  # read as it streams: the answer's memory is the service's, not a parsed copy
         sizes: list[int] = []
-        rows_read = csv.reader(_lines(response.response, sizes))
+        rows_read = csv.reader(_lines(_timed(response.response, served), sizes))
         head = next(rows_read)
         at_calls = head.index("calls") if q.export == "groups" else None
         at_cost = head.index("cost_usd")
@@ -128,7 +143,7 @@ def answer_service(client: object, q: Question) -> Answer:
             rows += 1
             calls += int(r[at_calls]) if at_calls is not None else 1
             cost += _pico(r[at_cost])
-        return {"rows": rows, "calls": calls, "cost": cost, "bytes": sum(sizes)}
+        return {"rows": rows, "calls": calls, "cost": cost, "bytes": sum(sizes), "served_s": served[0]}
     body = response.get_json()
     tables = body["tables"]
     if not q.group:

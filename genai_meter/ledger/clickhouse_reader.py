@@ -16,7 +16,18 @@ from genai_meter.ledger import clickhouse_grouped as grouped
 from genai_meter.ledger import clickhouse_sql as sql
 from genai_meter.ledger import deadline
 from genai_meter.ledger.clickhouse_exec import ConnectExecutor, Executor, Value, cell_int
-from genai_meter.ledger.model import BASE_FIELDS, CallRow, Conversation, Coverage, Filters, Ranked, Step, Totals
+from genai_meter.ledger.model import (
+    BASE_FIELDS,
+    CallKey,
+    CallRecords,
+    CallRow,
+    Conversation,
+    Coverage,
+    Filters,
+    Ranked,
+    Step,
+    Totals,
+)
 from genai_meter.ledger.query import AggRow, Reader, Table, UnitRow, to_totals
 from genai_meter.ledger.rows import COST_CLASSES, LABEL_FIELDS, SUM_NAMES, TOKEN_CLASSES
 from genai_meter.ledger.units import UnitAmount, split_context, sums_of
@@ -163,6 +174,32 @@ class ClickHouseSource:
         position = None if before is None else (before[0], before[1].hex(), before[2].hex())
         text, params = sql.calls_sql(self.db, filters, start_ns, end_ns, position, limit, conversation)
         return [self._call_row(r) for r in self.executor.query(text, params)]
+
+    def call_records(self, filters: Filters, start_ns: int | None, end_ns: int | None, before: CallKey | None,
+                     limit: int) -> CallRecords:
+        """The rows of `calls` as raw columns; label sets and prices get ids of this page (a new `version`)."""
+        position = None if before is None else (before[0], before[1].hex(), before[2].hex())
+        text, params = sql.calls_sql(self.db, filters, start_ns, end_ns, position, limit, None)
+        label_ids: dict[tuple[str, ...], int] = {}
+        label_sets: dict[int, tuple[tuple[str, ...], dict[str, str]]] = {}
+        price_ids: dict[str, int] = {}
+        rows: list[tuple[object, ...]] = []
+        units = {}
+        for r in self.executor.query(text, params):
+            key = tuple(str(v) for v in r[4:13])  # the label fields and the dimensions' JSON
+            labelset = label_ids.get(key)
+            if labelset is None:
+                labelset = label_ids[key] = len(label_ids)
+                label_sets[labelset] = (key[:-1], json.loads(key[-1]))
+            price = price_ids.setdefault(str(r[34]), len(price_ids))
+            call = (_int(r[0]), bytes.fromhex(str(r[1])), bytes.fromhex(str(r[2])))
+            rows.append((*call, labelset, str(r[13]), str(r[14]), _int(r[15]), *(_int(v) for v in r[17:22]),
+                         *(to_pico(Decimal(str(v))) for v in r[22:28]), price, _int(r[28]), str(r[29]), str(r[30])))
+            found = unit_cells(r[36:39])
+            if found:
+                units[call] = sums_of(found)
+        entries = {i: entry for entry, i in price_ids.items()}
+        return CallRecords(rows, label_sets.__getitem__, entries.__getitem__, units, object())
 
     @staticmethod
     def _call_row(r: Sequence[Value]) -> CallRow:

@@ -17,10 +17,10 @@ field, AND across fields). Field names are `FIELDS`; anything else raises `Value
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from genai_meter.ledger.units import CONTEXT_FIELDS, UnitSums
 from genai_meter.records import Cost, LLMCall
@@ -195,6 +195,32 @@ class Page:
     next_cursor: str
 
 
+RECORD_COLUMNS: tuple[str, ...] = (
+    "end_ns", "trace_id", "span_id", "labelset", "conversation", "user", "duration_us", "t_input", "t_cache_read",
+    "t_cache_write", "t_output", "t_reasoning", "c_input", "c_cache_read", "c_cache_write", "c_output", "c_reasoning",
+    "c_request", "price", "unpriced", "unmetered", "invalid")  # the columns of a `CallRecords` row, in order
+CallKey = tuple[int, bytes, bytes]  # a call's identity: end time, trace id, span id
+
+
+@dataclass(slots=True)
+class CallRecords:
+    """A page of stored calls as raw columns, newest first, for exports that format every call.
+
+    `rows` are tuples of RECORD_COLUMNS (ids as bytes, times and money as ints); `label_set(id)` gives a label
+    set of the rows as (the LABEL_FIELDS values, the dimensions with the price context); `price_entry(id)` the
+    price entry of a price id; `units` the billed units and flags of the calls that have any, by call key.
+    Within one `version` an id always means the same; a caller that keeps renderings of ids across pages drops
+    them when `version` changes.
+    `next_cursor` continues after the last row ("" when the range is exhausted), as `Page.next_cursor` does."""
+
+    rows: list[tuple[Any, ...]]
+    label_set: Callable[[int], tuple[tuple[str, ...], Mapping[str, str]]]
+    price_entry: Callable[[int], str]
+    units: Mapping[CallKey, UnitSums]
+    version: object
+    next_cursor: str = ""
+
+
 @dataclass(slots=True)
 class Conversation:
     conversation: str
@@ -258,6 +284,11 @@ class LedgerReader(Protocol):
     def events(self, filters: Filters, *, start_ns: int | None = None, end_ns: int | None = None,
                cursor: str = "", limit: int = 50) -> Page:
         """Calls newest first, stable under concurrent writes (the cursor is a position, not an offset)."""
+
+    def call_records(self, filters: Filters, *, start_ns: int | None = None, end_ns: int | None = None,
+                     cursor: str = "", limit: int = 5000) -> CallRecords:
+        """The calls `events` pages through, as raw columns (`CallRecords`), up to `limit` (at most 20000) per
+        page; the same cursors, the same order, the same filters."""
 
     def conversations(self, start_ns: int, end_ns: int, filters: Filters, *, limit: int = 50,
                       cursor: str = "") -> tuple[list[Conversation], str]:

@@ -20,6 +20,8 @@ from genai_meter.ledger.model import (
     BASE_FIELDS,
     MAX_POINTS,
     STEPS,
+    CallKey,
+    CallRecords,
     CallRow,
     Conversation,
     Coverage,
@@ -72,6 +74,10 @@ class Source(Protocol):
     def calls(self, filters: Filters, start_ns: int | None, end_ns: int | None, before: tuple[int, bytes, bytes] | None,
               limit: int, conversation: str | None = None) -> list[CallRow]:
         """Raw calls newest first (oldest first when `conversation` is given), below the `before` position."""
+
+    def call_records(self, filters: Filters, start_ns: int | None, end_ns: int | None, before: CallKey | None,
+                     limit: int) -> CallRecords:
+        """`calls` (newest first, below `before`) as raw columns; `next_cursor` left empty."""
 
     def conversation_groups(self, start_ns: int, end_ns: int, filters: Filters, before: tuple[int, str] | None,
                             limit: int) -> list[Conversation]:
@@ -169,6 +175,20 @@ def _add(into: list[int], sums: Sequence[int]) -> None:
 
 def encode_cursor(parts: Sequence[object]) -> str:
     return ":".join(p.hex() if isinstance(p, bytes) else str(p) for p in parts)
+
+
+MAX_RECORDS = 20_000  # calls per page of `call_records`
+
+
+def _call_position(cursor: str) -> CallKey | None:
+    """The position a calls cursor (`events`, `call_records`) names, None for ""; ValueError naming `cursor`."""
+    if not cursor:
+        return None
+    try:
+        end_text, trace, span = cursor.split(":")
+        return int(end_text), bytes.fromhex(trace), bytes.fromhex(span)
+    except ValueError:
+        raise ValueError(f"cursor: not a cursor of this ledger: {cursor!r}") from None
 
 
 class Reader:
@@ -342,20 +362,24 @@ class Reader:
     def events(self, filters: Filters, *, start_ns: int | None = None, end_ns: int | None = None, cursor: str = "",
                limit: int = 50) -> Page:
         clean = self._check(filters)
-        before: tuple[int, bytes, bytes] | None = None
-        if cursor:
-            try:
-                end_text, trace, span = cursor.split(":")
-                before = (int(end_text), bytes.fromhex(trace), bytes.fromhex(span))
-            except ValueError:
-                raise ValueError(f"cursor: not a cursor of this ledger: {cursor!r}") from None
         limit = max(1, min(limit, 1000))
-        rows = self.source.calls(clean, start_ns, end_ns, before, limit + 1)
+        rows = self.source.calls(clean, start_ns, end_ns, _call_position(cursor), limit + 1)
         more = len(rows) > limit
         rows = rows[:limit]
         last = rows[-1] if rows else None
         nxt = encode_cursor((last.end_ns, last.trace_id, last.span_id)) if more and last else ""
         return Page(rows, nxt)
+
+    def call_records(self, filters: Filters, *, start_ns: int | None = None, end_ns: int | None = None,
+                     cursor: str = "", limit: int = 5000) -> CallRecords:
+        clean = self._check(filters)
+        limit = max(1, min(limit, MAX_RECORDS))
+        records = self.source.call_records(clean, start_ns, end_ns, _call_position(cursor), limit + 1)
+        if len(records.rows) > limit:
+            del records.rows[limit:]
+            last = records.rows[-1]
+            records.next_cursor = encode_cursor(last[:3])
+        return records
 
     def conversations(self, start_ns: int, end_ns: int, filters: Filters, *, limit: int = 50,
                       cursor: str = "") -> tuple[list[Conversation], str]:

@@ -11,6 +11,7 @@ from typing import Any
 from genai_meter.ledger import sqlite_units
 from genai_meter.ledger.model import CallRow, Conversation
 from genai_meter.ledger.rows import COST_CLASSES, LABEL_FIELDS, TOKEN_CLASSES
+from genai_meter.ledger.sqlite_records import call_range
 from genai_meter.ledger.sqlite_schema import MASK32
 from genai_meter.ledger.units import split_context
 
@@ -28,16 +29,7 @@ def read_calls(conn: sqlite3.Connection, where: Where, start_ns: int | None, end
                dims_of: Callable[[str], dict[str, str]]) -> list[CallRow]:
     """Up to `limit` calls matching `where` (on alias c.) in [start, end), newest first before `before`; or the
     calls of `conversation`, oldest first."""
-    conds, params = list(where[0]), list(where[1])
-    if start_ns is not None:
-        conds.append("c.end_ns >= ?")
-        params.append(start_ns)
-    if end_ns is not None:
-        conds.append("c.end_ns < ?")
-        params.append(end_ns)
-    if before is not None:
-        conds.append("(c.end_ns, c.trace_id, c.span_id) < (?, ?, ?)")
-        params.extend(before)
+    conds, params = call_range(where, "c.", start_ns, end_ns, before)
     order = "DESC"
     if conversation is not None:
         conds.append("c.conversation = ? AND c.conversation <> ''")

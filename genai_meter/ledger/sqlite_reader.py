@@ -25,6 +25,8 @@ from genai_meter.config import Config
 from genai_meter.ledger import deadline, sqlite_grouped, sqlite_units
 from genai_meter.ledger.model import (
     BASE_FIELDS,
+    CallKey,
+    CallRecords,
     CallRow,
     Conversation,
     Coverage,
@@ -39,6 +41,7 @@ from genai_meter.ledger.sqlite_calls import read_calls, read_conversations
 from genai_meter.ledger.sqlite_grouped import LABEL_INDEX, RAW_ERRORS, RAW_SUMS, ROLLUP_SUMS, Part
 from genai_meter.ledger.sqlite_late import held_calls, snapshot
 from genai_meter.ledger.sqlite_params import read_generation
+from genai_meter.ledger.sqlite_records import read_records
 from genai_meter.ledger.sqlite_rollups import DAY_MARK, DAY_NS, HOUR_NS
 from genai_meter.ledger.sqlite_schema import HOUR_MARK, LedgerFileGone, file_identity, open_read
 from genai_meter.ledger.urls import LedgerOpenError
@@ -48,6 +51,7 @@ _RAW_SUMS, _ROLLUP_SUMS, _RAW_ERRORS = RAW_SUMS, ROLLUP_SUMS, RAW_ERRORS
 _MONEY_INDEX = frozenset(SUM_NAMES.index(n) for n in MONEY_SUMS)
 CACHE_ENTRIES = 64  # aggregate answers kept per connection until another connection commits
 CACHE_MAX_ROWS = 50_000
+EXPORT_LABEL_SETS = 131_072  # label sets (fields, dimensions' JSON) the export keeps between pages
 
 
 def dim_path(name: str) -> str:
@@ -89,6 +93,8 @@ class SQLiteSource:
         self._cache: dict[tuple[object, ...], list[AggRow]] = {}
         self._cache_version: object = None
         self._dims_json: dict[str, dict[str, str]] = {}
+        self._prices: dict[int, str] = {}
+        self._export_labels: dict[int, tuple[tuple[str, ...], str]] = {}  # id -> (fields, dims JSON), bounded
 
     def fields(self) -> tuple[str, ...]:
         return self._fields
@@ -116,6 +122,8 @@ class SQLiteSource:
         generation = read_generation(self._conn)
         if generation != self._generation:
             self._labelsets.clear()
+            self._prices.clear()
+            self._export_labels.clear()
             self._max_id = 0
             self._cache.clear()
             self._cache_version = None
@@ -159,6 +167,28 @@ class SQLiteSource:
                 self._dims_json.clear()
             found = self._dims_json[text] = json.loads(text)
         return dict(found)
+
+    def _fetch_labels(self, ids: Iterable[int]) -> None:
+        """Read the label sets `ids` into the export's bounded cache (fields, dimensions' JSON), in one query."""
+        if len(self._export_labels) > EXPORT_LABEL_SETS:
+            self._export_labels.clear()
+        rows = self._conn.execute(f"SELECT id, {', '.join(LABEL_FIELDS)}, dims FROM labelsets WHERE id IN "
+                                  "(SELECT value FROM json_each(?))", (json.dumps(sorted(ids)),)).fetchall()
+        self._export_labels.update((row[0], (tuple(row[1:-1]), row[-1])) for row in rows)
+
+    def _export_label_set(self, labelset: int) -> tuple[tuple[str, ...], dict[str, str]]:
+        found = self._export_labels.get(labelset)
+        return (found[0], json.loads(found[1])) if found is not None else self._labels(labelset)
+
+    def _price_entry(self, price: int) -> str:
+        """The price entry of a price id (the prices read again when it is new since the query began)."""
+        found = self._prices.get(price)
+        if found is None:
+            self._prices.update(self._conn.execute("SELECT id, entry FROM prices").fetchall())
+            found = self._prices.get(price)
+            if found is None:  # deleted after the query read the call
+                raise LedgerUnavailable("the ledger changed during the query (a price was removed); retry")
+        return found
 
     def _value(self, labelset: int, name: str) -> str:
         labels, dims = self._labels(labelset)
@@ -341,6 +371,17 @@ class SQLiteSource:
         self._check_file()
         return read_calls(self._conn, self._where(filters, "c."), start_ns, end_ns, before, limit, conversation,
                           self._dims_of)
+
+    def call_records(self, filters: Filters, start_ns: int | None, end_ns: int | None, before: CallKey | None,
+                     limit: int) -> CallRecords:
+        self._check_file()
+        self._labels_current()
+        rows, units = read_records(self._conn, self._where(filters), start_ns, end_ns, before, limit)
+        missing = {r[3] for r in rows}.difference(self._export_labels)
+        if missing:
+            self._fetch_labels(missing)
+        return CallRecords(rows, self._export_label_set, self._price_entry, units,
+                           (self._identity, self._generation))
 
     def conversation_groups(self, start_ns: int, end_ns: int, filters: Filters, before: tuple[int, str] | None,
                             limit: int) -> list[Conversation]:

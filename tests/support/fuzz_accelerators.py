@@ -1,4 +1,4 @@
-"""Differential fuzzing of the four C accelerators against their Python references, for a bounded time.
+"""Differential fuzzing of the five C accelerators against their Python references, for a bounded time.
 
     python -m tests.support.fuzz_accelerators [--seconds 120] [--seed N]
 
@@ -11,7 +11,9 @@ Round robin until the time is up, over:
 - the bulk tally (`_tally.c` vs `Tally.run_pure`): the generated requests of tests/metering/test_tally.py,
   and its hostile spans (str subclasses that change the span while it is read);
 - the ledger parameters (`_tally_params.c` vs `params_pure`): generated Taken lists and every odd shape;
-- the series additions of a group (`_group_add.c` vs `add_group_pure`): generated groups and broken ones.
+- the series additions of a group (`_group_add.c` vs `add_group_pure`): generated groups and broken ones;
+- the per-call CSV (`_call_csv.c` vs `format_rows_pure`, and its label cells): generated rows of any 64-bit
+  numbers and any text, with units.
 
 A divergence stops the run with the failing input (exit 1). Meant to run under `make sanitize` (the
 extensions built with AddressSanitizer and UBSan, which abort on a report), but runs on any build. Prints
@@ -39,6 +41,7 @@ from tests.exporters import test_group_add as group_tests
 from tests.metering import test_tally as tally_tests
 from tests.receiver import test_extract_accelerated as extract_tests
 from tests.receiver import test_tally_params as params_tests
+from tests.reports.render import test_call_csv as call_csv_tests
 from tests.support.sanitized import loaded_files
 
 SLICE_S = 3.0  # each turn of a target runs about this long
@@ -328,6 +331,16 @@ def fuzz_group_add(case: Any, how: str | None) -> None:
     assert got == want or error is not None
 
 
+def fuzz_call_csv(case: Any) -> None:
+    _counts["call csv: generated pages"] += 1
+    call_csv_tests.test_generated_rows_format_alike.hypothesis.inner_test(case)  # type: ignore[attr-defined]
+
+
+def fuzz_label_cells(labels: list[str], dims: dict[str, str]) -> None:
+    _counts["call csv: generated label sets"] += 1
+    call_csv_tests.test_label_cells_render_alike.hypothesis.inner_test(labels, dims)  # type: ignore[attr-defined]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=120.0, help="how long to fuzz (default 120)")
@@ -344,7 +357,10 @@ def main(argv: list[str] | None = None) -> int:
         hostile_turn,
         Target("params", fuzz_params, st.lists(params_tests._taken(), max_size=20),
                st.sampled_from(sorted(params_tests.SHAPES))),
-        Target("group add", fuzz_group_add, group_tests.groups(), st.sampled_from([None, *group_tests.BREAKS]))]
+        Target("group add", fuzz_group_add, group_tests.groups(), st.sampled_from([None, *group_tests.BREAKS])),
+        Target("call csv", fuzz_call_csv, call_csv_tests.generated_rows()),
+        Target("label cells", fuzz_label_cells, st.lists(call_csv_tests.TEXT, max_size=10),
+               st.dictionaries(st.sampled_from(["customer", "feature", "service_tier", "batch"]), call_csv_tests.TEXT))]
     started = time.monotonic()
     deadline = started + args.seconds
     rounds = 0

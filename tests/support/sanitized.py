@@ -3,7 +3,7 @@ in-place build: a meta path finder that maps each extension's module name to its
 named by $GENAI_METER_SANITIZED. Used as a pytest plugin (`-p tests.support.sanitized`) and by
 `tests.support.fuzz_accelerators`; it fails loudly when a module is missing there or was imported before.
 
-`python -m tests.support.sanitized DIR` checks that DIR holds all four extensions (setup.py builds them
+`python -m tests.support.sanitized DIR` checks that DIR holds all five extensions (setup.py builds them
 `optional=True`, so a failed sanitizer build would otherwise go unnoticed).
 """
 
@@ -22,7 +22,8 @@ SANITIZED_ENV = "GENAI_METER_SANITIZED"
 EXTENSIONS = ("genai_meter.collector_processor.receiver._extract",
               "genai_meter.collector_processor.receiver._tally_params",
               "genai_meter.exporters._group_add",
-              "genai_meter.collector_processor.metering._tally")
+              "genai_meter.collector_processor.metering._tally",
+              "genai_meter.reports.render._call_csv")
 
 
 def extension_file(root: Path, name: str) -> Path:
@@ -36,7 +37,7 @@ def extension_file(root: Path, name: str) -> Path:
 
 
 class SanitizedFinder(importlib.abc.MetaPathFinder):
-    """Finds the four extensions under `root`; everything else the usual way."""
+    """Finds the five extensions under `root`; everything else the usual way."""
 
     def __init__(self, root: Path) -> None:
         self.files = {name: extension_file(root, name) for name in EXTENSIONS}
@@ -64,7 +65,7 @@ def install(root: str | os.PathLike[str] | None = None) -> list[str]:
 
 
 def loaded_files() -> list[str]:
-    """The file each extension was imported from (all four imported here); with $GENAI_METER_SANITIZED set,
+    """The file each extension was imported from (all five imported here); with $GENAI_METER_SANITIZED set,
     RuntimeError unless each is the sanitizer build's."""
     files = {name: str(Path(str(__import__(name, fromlist=["_"]).__file__)).resolve()) for name in EXTENSIONS}
     chosen = os.environ.get(SANITIZED_ENV)

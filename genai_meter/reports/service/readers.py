@@ -18,6 +18,7 @@ from typing import Literal
 
 from genai_meter.ledger import deadline
 from genai_meter.ledger.model import (
+    CallRecords,
     CallRow,
     Conversation,
     Coverage,
@@ -122,6 +123,10 @@ class PerThreadReader:
     def events(self, filters: Filters, *, start_ns: int | None = None, end_ns: int | None = None,
                cursor: str = "", limit: int = 50) -> Page:
         return self._mine().events(filters, start_ns=start_ns, end_ns=end_ns, cursor=cursor, limit=limit)
+
+    def call_records(self, filters: Filters, *, start_ns: int | None = None, end_ns: int | None = None,
+                     cursor: str = "", limit: int = 5000) -> CallRecords:
+        return self._mine().call_records(filters, start_ns=start_ns, end_ns=end_ns, cursor=cursor, limit=limit)
 
     def conversations(self, start_ns: int, end_ns: int, filters: Filters, *, limit: int = 50,
                       cursor: str = "") -> tuple[list[Conversation], str]:

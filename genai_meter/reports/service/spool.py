@@ -64,8 +64,10 @@ class SpoolUnwritable(ApiError):
     status = 503
 
 
-def spool(lines: Iterable[str], budget: SpoolBudget, directory: Path | None = None, bom: bool = False) -> SpooledExport:
-    """Write `lines` (UTF-8, after a BOM when asked) to an unnamed temporary file in `directory`.
+def spool(lines: Iterable[str | bytes], budget: SpoolBudget, directory: Path | None = None,
+          bom: bool = False) -> SpooledExport:
+    """Write `lines` (text as UTF-8, bytes as they are; after a BOM when asked) to an unnamed temporary file in
+    `directory`.
 
     Raises `Busy` when the budget is spent, `QueryTimeout` past the request's deadline and
     `SpoolUnwritable` when the file cannot be written; the file is removed then."""
@@ -79,7 +81,7 @@ def spool(lines: Iterable[str], budget: SpoolBudget, directory: Path | None = No
     gathered = len(BOM) if bom else 0
     try:
         for line in lines:
-            data = line.encode()
+            data = line if isinstance(line, bytes) else line.encode()
             pending.append(data)
             gathered += len(data)
             if gathered >= BLOCK:
@@ -114,7 +116,7 @@ def file_answer(export: SpooledExport, mimetype: str, filename: str) -> Response
     return response
 
 
-def export_answer(lines: Iterable[str], filename: str, bom: bool, mimetype: str = CSV) -> Response:
+def export_answer(lines: Iterable[str | bytes], filename: str, bom: bool, mimetype: str = CSV) -> Response:
     """An export admitted as heavy with the export time limit, written to a spool file, then sent from it."""
     svc = service()
     admit(export=True)

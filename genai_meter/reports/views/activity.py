@@ -14,11 +14,12 @@ from typing import TypeVar
 from flask import Blueprint, Response, jsonify
 
 from genai_meter.ledger.model import CallRow, Conversation, Filters, LedgerReader
-from genai_meter.ledger.units import CONTEXT_FIELDS, unit_class
+from genai_meter.ledger.units import unit_class
 from genai_meter.money import usd_text
+from genai_meter.reports.render.call_csv import CallCsv
 from genai_meter.reports.render.exactness import call_exactness, call_priced, exactness_of
 from genai_meter.reports.render.tables import COST_CLASSES, TOKEN_CLASSES
-from genai_meter.reports.render.text import csv_line, csv_lines, usd12
+from genai_meter.reports.render.text import csv_line
 from genai_meter.reports.service.api import (
     BOM_PARAM,
     CSV,
@@ -39,7 +40,7 @@ from genai_meter.reports.service.spool import export_answer
 
 bp = Blueprint("activity_api", __name__, url_prefix="/api/v1")
 CURSOR = Param("cursor", "the next_cursor of the previous page", pattern=r"[A-Za-z0-9_=:.,+/-]{1,200}", max_length=200)
-EXPORT_PAGE = 1000
+EXPORT_PAGE = 5000  # calls per ledger read of the CSV export
 FEED_AHEAD_NS = 86400 * 10**9  # the unranged events list ends this long after now
 T = TypeVar("T")
 
@@ -115,30 +116,6 @@ def call_json(row: CallRow) -> dict[str, object]:
     }
 
 
-def call_csv_header(fields: list[str]) -> list[str]:
-    dims = [f for f in fields if f not in _FIXED and f not in CONTEXT_FIELDS]
-    return ["time", "trace_id", "span_id", *_FIXED, *dims, *[f"tokens_{c}" for c in TOKEN_CLASSES],
-            *[f"cost_{c}_usd" for c in COST_CLASSES], "cost_usd", "duration_s", "price_entry", "unpriced", "priced",
-            "exactness", "service_tier", "batch", "units", "cost_units_usd", "unpriced_units"]
-
-
-_FIXED = ["service", "environment", "provider", "model", "request_model", "operation", "status", "error_type",
-          "conversation", "user"]
-
-
-def call_csv_row(row: CallRow, fields: list[str]) -> list[str]:
-    dims = [f for f in fields if f not in _FIXED and f not in CONTEXT_FIELDS]
-    fixed = [getattr(row, name) for name in _FIXED]
-    priced = call_priced(row)  # an unpriced call's cost cells are blank, never 0
-    return [iso(row.end_ns), row.trace_id, row.span_id, *fixed, *[row.dimensions.get(d, "") for d in dims],
-            *[str(row.tokens.get(c, 0)) for c in TOKEN_CLASSES],
-            *[usd12(row.cost_pico.get(c, 0)) if priced else "" for c in COST_CLASSES],
-            usd12(row.cost_total_pico) if priced else "", f"{row.duration_s:.6f}", row.price_entry,
-            "1" if row.unpriced else "0", "1" if priced else "0", call_exactness(row), row.service_tier,
-            "1" if row.batch else "0", ";".join(f"{n}={q}" for n, q in sorted(row.units.quantity.items())),
-            usd12(row.units.cost_total_pico) if priced else "", ";".join(sorted(row.units.unpriced))]
-
-
 def read_from(cursor: str, read: Callable[[], T]) -> T:
     """`read()`, a ledger read starting at `cursor`; a cursor it cannot use is a `ParamError` naming `cursor`."""
     head = cursor.partition(":")[0]
@@ -155,16 +132,17 @@ def read_from(cursor: str, read: Callable[[], T]) -> T:
 
 
 def call_lines(reader: LedgerReader, filters: Filters, start: int | None, end: int | None,
-               cursor: str = "") -> Iterator[str]:
-    """CSV lines of every call in [start, end) from `cursor` on, newest first, a page of EXPORT_PAGE at a time."""
-    fields = list(reader.fields())
-    yield csv_line(call_csv_header(fields))
+               cursor: str = "") -> Iterator[str | bytes]:
+    """CSV lines of every call in [start, end) from `cursor` on, newest first, EXPORT_PAGE calls at a time
+    (`LedgerReader.call_records`, formatted by `render.call_csv`)."""
+    formatter = CallCsv(reader.fields())
+    yield csv_line(formatter.header)
     while True:
-        page = reader.events(filters, start_ns=start, end_ns=end, cursor=cursor, limit=EXPORT_PAGE)
-        yield csv_lines(call_csv_row(row, fields) for row in page.rows)
-        if not page.next_cursor or not page.rows:
+        records = reader.call_records(filters, start_ns=start, end_ns=end, cursor=cursor, limit=EXPORT_PAGE)
+        yield formatter.lines(records)
+        if not records.next_cursor:
             return
-        cursor = page.next_cursor
+        cursor = records.next_cursor
 
 
 @route(bp, EVENTS)
@@ -234,4 +212,4 @@ def values_view(name: str) -> Response:
     return jsonify({"name": name, "values": values, "from": iso(window.start_ns), "to": iso(window.end_ns)})
 
 
-__all__ = ["bp", "call_csv_header", "call_csv_row", "NSTR"]
+__all__ = ["bp", "NSTR"]
