@@ -22,11 +22,11 @@ from genai_meter.config import load_config
 from genai_meter.ledger import open_reader
 from genai_meter.ledger.model import Totals
 from genai_meter.reports.insights.grouped import OTHER as REST
+from genai_meter.reports.render.call_csv import CallCsv
 from genai_meter.reports.render.text import csv_lines
 from genai_meter.reports.service.app import create_app
-from genai_meter.reports.views.activity import call_csv_header, call_csv_row
 
-PAGE = 1000
+PAGE = 5000  # calls per page, as the service's export reads them
 
 
 def _vec(t: Totals) -> list[int | None]:
@@ -44,18 +44,22 @@ def answer_reader(directory: Path, q: Question, end_ns: int) -> Answer:
     assert config.ledger.url is not None
     reader = open_reader(config.ledger.url, config)
     filters = {"customer": [q.customer]} if q.customer else {}
-    if q.export == "calls":
-        fields = list(reader.fields())
+    if q.export == "calls":  # the export's own path: raw ledger pages formatted by render.call_csv
+        formatter = CallCsv(reader.fields())
         rows = cost = size = 0
-        page = reader.events(filters, start_ns=q.start_ns, end_ns=end_ns, limit=PAGE)
-        size += len(csv_lines([call_csv_header(fields)]))
-        while page.rows:
-            size += len(csv_lines(call_csv_row(row, fields) for row in page.rows))
-            rows += len(page.rows)
-            cost += sum(row.cost_total_pico for row in page.rows)
-            if not page.next_cursor:
+        size += len(csv_lines([formatter.header]))
+        cursor = ""
+        while True:
+            records = reader.call_records(filters, start_ns=q.start_ns, end_ns=end_ns, cursor=cursor, limit=PAGE)
+            size += len(formatter.lines(records))
+            rows += len(records.rows)
+            cost += sum(r[12] + r[13] + r[14] + r[15] + r[16] + r[17] for r in records.rows)
+            if records.units:
+                keys = {r[:3] for r in records.rows}
+                cost += sum(u.cost_total_pico for key, u in records.units.items() if key in keys)
+            if not records.next_cursor:
                 break
-            page = reader.events(filters, start_ns=q.start_ns, end_ns=end_ns, cursor=page.next_cursor, limit=PAGE)
+            cursor = records.next_cursor
         return {"rows": rows, "calls": rows, "cost": cost, "bytes": size}
     if q.group == "day":
         series = reader.series(q.start_ns, end_ns, "1d", filters, [])
