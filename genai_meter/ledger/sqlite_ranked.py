@@ -8,7 +8,9 @@ money as 32-bit halves like every other sum, so the rank is exact. The units the
 cost per unit name, flags) are read by one more grouped statement (`sqlite_grouped.unit_sums_sql`):
 for the top groups alone (their keys narrow it like their sums), and for the remainder the range's
 units minus the top groups', per unit name. `each_group` reads the units of every group that has any
-(memory grows with the groups that have units, not with all groups) and attaches them while it streams.
+(memory grows with the groups that have units, not with all groups) and attaches them while it streams;
+those units and the streamed statement share one snapshot (a cursor keeps its snapshot after the read
+transaction that started it commits).
 """
 
 from __future__ import annotations
@@ -134,16 +136,20 @@ def _ranked(conn: sqlite3.Connection, parts: Sequence[Part], filters: Mapping[st
 
 def _every(conn: sqlite3.Connection, parts: Sequence[Part], filters: Mapping[str, Sequence[str]],
            group_by: Sequence[str], metric: str, to_totals: ToTotals, units: bool) -> Iterator[Totals]:
-    """Every group of the (planned) parts, ranked, streamed a page at a time, each with its units."""
-    amounts = unit_amounts(conn, parts, filters, group_by) if units else {}
+    """Every group of the (planned) parts, ranked, streamed a page at a time, each with its units: the units
+    and the first page are read in one snapshot, which the cursor keeps to its last row."""
     b = Binds()
     n = len(group_by)
     grouped = grouped_sql(parts, filters, group_by, b, units=units)
-    cursor = conn.execute(f"SELECT * FROM ({grouped}) ORDER BY {order_sql(metric, n, units)}", b.values)
-    while page := cursor.fetchmany(PAGE):
+    with snapshot(conn):
+        amounts = unit_amounts(conn, parts, filters, group_by) if units else {}
+        cursor = conn.execute(f"SELECT * FROM ({grouped}) ORDER BY {order_sql(metric, n, units)}", b.values)
+        page = cursor.fetchmany(PAGE)
+    while page:
         for r in page:
             key = _key(r, n)
             yield to_totals(key, r[n:n + len(COLS)], unit_sums(amounts.get(key)))
+        page = cursor.fetchmany(PAGE)
 
 
 def each_group(conn: sqlite3.Connection, parts: Sequence[Part], filters: Mapping[str, Sequence[str]],

@@ -9,13 +9,15 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from genai_meter.config import Config
-from genai_meter.ledger import open_reader, sqlite_writer
+from genai_meter.ledger import open_reader, sqlite_ranked, sqlite_writer
 from genai_meter.ledger.model import Entry, LedgerReader
 from genai_meter.ledger.query import Reader
 from genai_meter.ledger.rows import Row
@@ -159,3 +161,31 @@ def test_units_decide_ranks_ties_go_by_key_and_the_remainder_subtracts_units(
                 assert top.rest.units == want and top.rest.units.quantity
     keys = [t.key for t in reader.ranked(T0, END, {"customer": ["tie1", "tie2"]}, ["customer"], None).rows]
     assert keys == [("tie1",), ("tie2",)]  # the same cost, units included: by key
+
+
+def test_each_group_streams_one_snapshot_while_calls_arrive(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Calls with units committed while `each_group` reads (right after its units, and between its pages of 2
+    groups) are in no row: the units and every page come from one snapshot."""
+    monkeypatch.setattr(sqlite_writer, "SEAL_GRACE_S", time.time() - (T0 - 30 * DAY_NS) / 10**9)
+    monkeypatch.setattr(sqlite_ranked, "PAGE", 2)
+    path = tmp_path / "ledger.db"
+    before = _entries(8, 120, T0, DAY_NS, 0)
+    _write(path, before)
+    reader = open_reader(f"sqlite:///{path}", Config())
+    rows = oracle.stored_rows(before, Config())
+    want = [exact(t) for t in expected(T0, T0 + DAY_NS, {}, ["customer"], None, "cost", rows).rows]
+    read_units = sqlite_ranked.unit_amounts
+    arriving = iter([_entries(9, 60, T0, DAY_NS, 1000), _entries(10, 60, T0, DAY_NS, 2000)])
+
+    def units_then_a_commit(*args: Any) -> dict[tuple[str, ...], dict[str, list[int]]]:
+        found = read_units(*args)
+        _write(path, next(arriving))
+        return found
+
+    monkeypatch.setattr(sqlite_ranked, "unit_amounts", units_then_a_commit)
+    stream = reader.each_group(T0, T0 + DAY_NS, {}, ["customer"])
+    got = [exact(next(stream))]
+    _write(path, next(arriving))
+    got += [exact(t) for t in stream]
+    assert got == want and len(got) > 4
+    reader.close()
