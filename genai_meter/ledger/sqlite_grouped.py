@@ -1,5 +1,5 @@
-"""Groupings of a range answered by SQLite in one statement: grouping, ranking, top k and the exact
-remainder are computed by the engine, and Python only turns the k + 1 rows it returns into `Totals`.
+"""The statements of groupings of a range on SQLite: grouping, ranking and top k are computed by the
+engine (`sqlite_ranked` runs them and turns the k + 1 rows into `Totals`).
 
 A range arrives as the parts of `query.plan` (raw calls, hourly rollups, daily rollups). Each part is
 one `UNION ALL` branch of (group key columns g0.., sum columns s0..) rows, and the statement sums the
@@ -13,6 +13,9 @@ branches per group:
   `rollup_field_day` instead (a few rows per day and value, whatever the label-set cardinality); the
   group '' of a dimension (calls without it) is the day's total minus its valued rows, as two
   branches of opposite sign, so it ranks like any group.
+With `units`, each part also has unit branches (`unit_branch`: the billed units of raw and held calls
+from `call_units`, of rollup parts and whole days from the unit rollups per label set), their cost
+added to the rank; `unit_sums_sql` reads the units per group and unit name over the same parts.
 Money is summed as 32-bit halves (`_hi`/`_lo` columns, or `c >> 32`, `c & 0xFFFFFFFF`), which cannot
 overflow; the cost rank compares the exact pair (hi + (lo >> 32), lo & 0xFFFFFFFF), ties by key.
 Every value from a request is a bound (named) parameter.
