@@ -5,14 +5,14 @@
 The data set is a copy (`--dir`, default /work/benchdata-units/1000000-100000) of a cached reports
 ledger (`--source`, default /work/benchdata-trend/1000000-100000: 1M calls over 90 days, 100k
 customers; never written), migrated by `open_write`; one call in `--share` gets an `input_audio_tokens`
-unit (quantity and cost from its key), its unit rollups sealed like the writer's (`sqlite_units`). Each
-answer (report clock `NOW_NS`) runs in a child process
-of its own: "sql" the source as built, "python" with `ranks_units` off (the reader ranks the range in
-Python: `rank_groups` over every group), "nounits" the statements with the unit branches left out (what
-a ledger without units costs; its answer leaves the units out). Questions: `ranked` 30d by customer,
-top 100 + the remainder, and the trend 90d by day x customer, top 10 + the remainder per day
-(`series_ranked`). Printed: best time, peak RSS of the child (VmHWM), and whether the SQL and Python
-answers agree to the last digit (units included).
+unit (quantity and cost from its key), its unit rollups sealed like the writer's (`sqlite_units`).
+Each answer (report clock `NOW_NS`) runs in a child process of its own: "sql" the source as built,
+"python" with `ranks_units` off (the reader ranks the range in Python: `rank_groups` over every
+group), "nounits" the statements with the unit branches left out (what a ledger without units costs;
+its answer leaves the units out). Questions: `ranked` 30d by customer, top 100 + the remainder; the
+trend 90d by day x customer, top 10 + the remainder per day (`series_ranked`); every customer of 30d
+streamed (`each_group`, the detailed CSV's rows). Printed: best time, peak RSS of the child (VmHWM),
+and whether the SQL and Python answers agree to the last digit (units included).
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from genai_meter.ledger.sqlite_rollups import days_sealed_until, hours_sealed_un
 from genai_meter.ledger.sqlite_schema import open_write
 from genai_meter.ledger.sqlite_units import seal_days, seal_hours, unit_ids
 
-QUESTIONS = ("customer_30d", "trend_day_customer_90d")
+QUESTIONS = ("customer_30d", "trend_day_customer_90d", "customers_csv_30d")
 ENGINES = ("sql", "python", "nounits")
 UNIT = "input_audio_tokens"
 
@@ -83,7 +83,10 @@ def child(db: Path, name: str, engine: str) -> None:
     q = BY_NAME[name]
     reader = open_reader(f"sqlite:///{db}", Config())
     t0 = time.perf_counter()
-    if q.group == "day_customer":
+    if q.export == "groups":  # every customer, streamed (`each_group`)
+        streamed = [_vec(t) for t in reader.each_group(q.start_ns, NOW_NS, {}, ["customer"])]
+        answer, groups = streamed, len(streamed)
+    elif q.group == "day_customer":
         steps = list(reader.series_ranked(q.start_ns, NOW_NS, "1d", {}, ["customer"], q.top))
         answer, groups = [[s, _answer(r)] for s, r in steps], sum(r.groups for _, r in steps)
     else:
