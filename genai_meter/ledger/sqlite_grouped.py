@@ -1,5 +1,5 @@
-"""Groupings of a range answered by SQLite in one statement: grouping, ranking, top k and the exact
-remainder are computed by the engine, and Python only turns the k + 1 rows it returns into `Totals`.
+"""The statements of groupings of a range on SQLite: grouping, ranking and top k are computed by the
+engine (`sqlite_ranked` runs them and turns the k + 1 rows into `Totals`).
 
 A range arrives as the parts of `query.plan` (raw calls, hourly rollups, daily rollups). Each part is
 one `UNION ALL` branch of (group key columns g0.., sum columns s0..) rows, and the statement sums the
@@ -13,6 +13,9 @@ branches per group:
   `rollup_field_day` instead (a few rows per day and value, whatever the label-set cardinality); the
   group '' of a dimension (calls without it) is the day's total minus its valued rows, as two
   branches of opposite sign, so it ranks like any group.
+With `units`, each part also has unit branches (`unit_branch`: the billed units of raw and held calls
+from `call_units`, of rollup parts and whole days from the unit rollups per label set), their cost
+added to the rank; `unit_sums_sql` reads the units per group and unit name over the same parts.
 Money is summed as 32-bit halves (`_hi`/`_lo` columns, or `c >> 32`, `c & 0xFFFFFFFF`), which cannot
 overflow; the cost rank compares the exact pair (hi + (lo >> 32), lo & 0xFFFFFFFF), ties by key.
 Every value from a request is a bound (named) parameter.
@@ -22,12 +25,12 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
-from genai_meter.ledger.model import Ranked, Totals
 from genai_meter.ledger.rows import COST_CLASSES, LABEL_FIELDS, MONEY_SUMS, SUM_NAMES, TOKEN_CLASSES
 from genai_meter.ledger.sqlite_late import held_calls
 from genai_meter.ledger.sqlite_schema import MASK32, rollup_columns
+from genai_meter.ledger.sqlite_units import HELD_UNITS, RAW_UNITS
 
 COLS = rollup_columns()  # the sum columns of every branch and answer (money as _hi, _lo)
 LABEL_INDEX = {f: i for i, f in enumerate(LABEL_FIELDS)}
@@ -47,9 +50,12 @@ NARROW_ROLLUP = ["SUM(calls)", f"SUM({_TOKENS})", "SUM(" + " + ".join(f"c_{c}_hi
 NARROW_RANKS = {"cost": f"s2 + (s3 >> 32) DESC, s3 & {MASK32} DESC", "tokens": "s1 DESC", "calls": "s0 DESC"}
 _HI = " + ".join(f"s{COLS.index(f'c_{c}_hi')}" for c in COST_CLASSES)
 _LO = " + ".join(f"s{COLS.index(f'c_{c}_lo')}" for c in COST_CLASSES)
+UNIT_HI, UNIT_LO = len(COLS), len(COLS) + 1  # the units' cost columns of a grouping with `units`
+_HI_UNITS, _LO_UNITS = f"{_HI} + s{UNIT_HI}", f"{_LO} + s{UNIT_LO}"
 RANKS = {"cost": f"({_HI}) + (({_LO}) >> 32) DESC, ({_LO}) & {MASK32} DESC",
          "tokens": " + ".join(f"s{COLS.index(f't_{c}')}" for c in TOKEN_CLASSES) + " DESC",
          "calls": "s0 DESC"}
+RANKS_UNITS = {**RANKS, "cost": f"({_HI_UNITS}) + (({_LO_UNITS}) >> 32) DESC, ({_LO_UNITS}) & {MASK32} DESC"}
 SINCE = "SELECT bucket FROM rollup_day ORDER BY bucket LIMIT 1"  # per-field rows count from rollup_day's first
 DAY_NS = 86400 * 10**9
 Part = tuple[str, int, int]  # (table: raw, hour or day; start; end), from `query.plan`
@@ -105,15 +111,16 @@ def field_mode(filters: Mapping[str, Sequence[str]], group_by: Sequence[str]) ->
 
 
 def _labelset_branch(table: str, start: int, end: int, filters: Mapping[str, Sequence[str]],
-                     group_by: Sequence[str], b: Binds, narrow: bool) -> str:
+                     group_by: Sequence[str], b: Binds, narrow: bool, tail: Sequence[str] = ()) -> str:
     """Sums of `table` in [start, end) per label set, then per group through the dictionary (`held`: the
-    held late calls of the range, which the rollups of that range do not hold yet)."""
+    held late calls of the range, which the rollups of that range do not hold yet); `tail`: constant
+    columns after the sums (the units' cost columns, 0 here)."""
     raw = table in ("raw", "held")
     low, high = b.add(start), b.add(end)
     name, at = ("calls", "end_ns") if raw else (f"rollup_{table}", "bucket")
     if table == "held":
         name = held_calls(low, high)
-    sums = (NARROW_RAW if raw else NARROW_ROLLUP) if narrow else (RAW_SUMS if raw else ROLLUP_SUMS)
+    sums = [*((NARROW_RAW if raw else NARROW_ROLLUP) if narrow else (RAW_SUMS if raw else ROLLUP_SUMS)), *tail]
     conds = [f"{at} >= {low}", f"{at} < {high}", *filter_conds(filters, b)]
     if not group_by:  # one sum: no per-label-set step (the error count looks the failing label sets up once)
         flat = list(sums)
@@ -127,6 +134,13 @@ def _labelset_branch(table: str, start: int, end: int, filters: Mapping[str, Seq
     outer = [f"SUM(t.s{i}) AS s{i}" for i in range(len(sums))]
     if raw and not narrow:
         outer[RAW_ERRORS] = "SUM(CASE WHEN l.status <> 'ok' THEN t.s0 ELSE 0 END) AS s1"
+    return by_group(inner, group_by, b, outer)
+
+
+def by_group(inner: str, group_by: Sequence[str], b: Binds, outer: Sequence[str], more: Sequence[str] = ()) -> str:
+    """The rows of `inner` (per label set: `labelset`, the raw-only group fields, sums) summed per group:
+    g0.. from `labelsets` (base fields) and `labelset_dims` (dimensions, '' without one), then `outer`
+    (aggregates over `t`, the inner rows, and `l`, their label set); `more`: inner columns also grouped by."""
     keys, joins = [], ""
     for i, g in enumerate(group_by):
         if g in RAW_ONLY:
@@ -136,16 +150,17 @@ def _labelset_branch(table: str, start: int, end: int, filters: Mapping[str, Seq
         else:
             joins += f" LEFT JOIN labelset_dims x{i} ON x{i}.labelset = t.labelset AND x{i}.field = {b.add(g)}"
             keys.append(f"COALESCE(x{i}.value, '')")
-    cols = ", ".join([*(f"{k} AS g{i}" for i, k in enumerate(keys)), *outer])
-    group = f" GROUP BY {', '.join(f'g{i}' for i in range(len(keys)))}" if keys else ""
+    cols = ", ".join([*(f"{k} AS g{i}" for i, k in enumerate(keys)), *(f"t.{m} AS {m}" for m in more), *outer])
+    grouped = [*(f"g{i}" for i in range(len(keys))), *(f"t.{m}" for m in more)]
+    group = f" GROUP BY {', '.join(grouped)}" if grouped else ""
     return f"SELECT {cols} FROM ({inner}) t JOIN labelsets l ON l.id = t.labelset{joins}{group}"
 
 
 def _field_branches(mode: str, start: int, end: int, filters: Mapping[str, Sequence[str]],
-                    group_by: Sequence[str], b: Binds, narrow: bool) -> list[str]:
-    """Whole days from `rollup_field_day` (see `field_mode`)."""
+                    group_by: Sequence[str], b: Binds, narrow: bool, tail: Sequence[str] = ()) -> list[str]:
+    """Whole days from `rollup_field_day` (see `field_mode`; `tail` as for `_labelset_branch`)."""
     rng = f"bucket >= {b.add(start)} AND bucket < {b.add(end)}"
-    chosen = NARROW_ROLLUP if narrow else ROLLUP_SUMS
+    chosen = [*(NARROW_ROLLUP if narrow else ROLLUP_SUMS), *tail]
     sums = ", ".join(f"{x} AS s{i}" for i, x in enumerate(chosen))
     if mode == "":
         conds = ["field = ''", rng]
@@ -169,21 +184,66 @@ def _field_branches(mode: str, start: int, end: int, filters: Mapping[str, Seque
     return out
 
 
+def unit_branch(table: str, start: int, end: int, filters: Mapping[str, Sequence[str]], group_by: Sequence[str],
+                b: Binds, by_unit: bool) -> str:
+    """The billed units (and flags) of `table` in [start, end) per group: g0.., (unit, the dictionary id, when
+    `by_unit`,) q (quantity), h, l (cost as 32-bit halves). `raw`: the calls' units; `hour`, `day`: the unit
+    rollups (per label set, whatever the part's sums are read from); `held`: the units of the held late calls."""
+    low, high = b.add(start), b.add(end)
+    if table in ("raw", "held"):
+        source, at = (RAW_UNITS, "u.end_ns") if table == "raw" else (HELD_UNITS, "h.end_ns")
+        alias = "c."
+        unit, sums = "u.unit", ["u.quantity", "u.cost >> 32", f"u.cost & {MASK32}"]
+    else:
+        source, at, alias = f"rollup_unit_{table} r", "r.bucket", "r."
+        unit, sums = "r.unit", ["r.quantity", "r.cost_hi", "r.cost_lo"]
+    cols = ", ".join(f"SUM({x}) AS {n}" for x, n in zip(sums, "qhl"))
+    where = " AND ".join([f"{at} >= {low}", f"{at} < {high}", *filter_conds(filters, b, alias)])
+    units = [unit] if by_unit else []
+    if not group_by:
+        head = f"{unit} AS unit, " if by_unit else ""
+        return f"SELECT {head}{cols} FROM {source} WHERE {where}{' GROUP BY ' + unit if by_unit else ''}"
+    raw_groups = [f"c.{g}" for g in group_by if g in RAW_ONLY]  # (raw parts only: the plan reads no rollup then)
+    keys = [f"{alias}labelset", *raw_groups, *units]
+    names = ["labelset", *(g for g in group_by if g in RAW_ONLY), *(["unit"] if by_unit else [])]
+    inner = (f"SELECT {', '.join(f'{k} AS {n}' for k, n in zip(keys, names))}, {cols} FROM {source} "
+             f"WHERE {where} GROUP BY {', '.join(keys)}")
+    outer = ["SUM(t.q) AS q", "SUM(t.h) AS h", "SUM(t.l) AS l"]
+    return by_group(inner, group_by, b, outer, ["unit"] if by_unit else ())
+
+
+def _unit_cost_branch(table: str, start: int, end: int, filters: Mapping[str, Sequence[str]],
+                      group_by: Sequence[str], b: Binds, width: int, at: int) -> str:
+    """The units' cost of `table` in [start, end) per group as a branch of `grouped_sql`: zero sums but the
+    cost halves at s{at}, s{at + 1}."""
+    sums = ["0"] * width
+    sums[at:at + 2] = ["h", "l"]
+    keys = "".join(f"g{i}, " for i in range(len(group_by)))
+    return (f"SELECT {keys}{', '.join(f'{x} AS s{i}' for i, x in enumerate(sums))} "
+            f"FROM ({unit_branch(table, start, end, filters, group_by, b, False)})")
+
+
 def grouped_sql(parts: Sequence[Part], filters: Mapping[str, Sequence[str]], group_by: Sequence[str],
-                b: Binds, narrow: bool = False) -> str:
+                b: Binds, narrow: bool = False, units: bool = False) -> str:
     """One row per group with calls: g0.. (the group key) and s0.. (COLS; `narrow`: calls, tokens, cost
-    hi, cost lo only, what ranks)."""
+    hi, cost lo only, what ranks). `units`: the billed units' cost counts too: added to the narrow cost,
+    or as two more columns after COLS (`UNIT_HI`, `UNIT_LO`: the cost as 32-bit halves)."""
     mode = field_mode(filters, group_by)
+    width = len(NARROW_RAW) if narrow else len(COLS)
+    tail = ("0", "0") if units and not narrow else ()
     branches: list[str] = []
     for table, start, end in parts:
-        if table == "day" and mode is not None:
-            branches += _field_branches(mode, start, end, filters, group_by, b, narrow)
-        else:
-            branches.append(_labelset_branch(table, start, end, filters, group_by, b, narrow))
-        if table != "raw":  # late calls held for a fold are not in the rollups yet
-            branches.append(_labelset_branch("held", start, end, filters, group_by, b, narrow))
+        tables = [table] if table == "raw" else [table, "held"]  # late calls held for a fold: not in the rollups yet
+        for source in tables:
+            if source == "day" and mode is not None:
+                branches += _field_branches(mode, start, end, filters, group_by, b, narrow, tail)
+            else:
+                branches.append(_labelset_branch(source, start, end, filters, group_by, b, narrow, tail))
+            if units:
+                branches.append(_unit_cost_branch(source, start, end, filters, group_by, b, width + len(tail),
+                                                  2 if narrow else UNIT_HI))
+    width += len(tail)
     keys = [f"g{i}" for i in range(len(group_by))]
-    width = len(NARROW_RAW) if narrow else len(COLS)
     if not branches:  # nothing to read (a range emptied by the rollups' retention)
         branches.append(f"SELECT {''.join(f'NULL AS {k}, ' for k in keys)}"
                         f"{', '.join(f'0 AS s{i}' for i in range(width))} WHERE 0")
@@ -193,11 +253,26 @@ def grouped_sql(parts: Sequence[Part], filters: Mapping[str, Sequence[str]], gro
             "HAVING SUM(s0) <> 0")
 
 
-def order_sql(metric: str, width: int) -> str:
-    """The ranking of grouped rows: `metric` descending, then the key ascending."""
+def unit_sums_sql(parts: Sequence[Part], filters: Mapping[str, Sequence[str]], group_by: Sequence[str],
+                  b: Binds) -> str | None:
+    """(g0.., unit name, quantity, cost hi, cost lo) of every group with billed units or flags in the parts
+    (None: no part); only such groups have rows."""
+    branches = [unit_branch(source, start, end, filters, group_by, b, True)
+                for table, start, end in parts for source in ([table] if table == "raw" else [table, "held"])]
+    if not branches:
+        return None
+    keys = "".join(f"t.g{i}, " for i in range(len(group_by)))
+    return (f"SELECT {keys}n.name, SUM(t.q), SUM(t.h), SUM(t.l) FROM ({' UNION ALL '.join(branches)}) t "
+            f"JOIN units n ON n.id = t.unit GROUP BY {keys}n.name")
+
+
+def order_sql(metric: str, width: int, units: bool = False) -> str:
+    """The ranking of grouped rows: `metric` descending (cost with the units' cost columns when `units`),
+    then the key ascending."""
     if metric not in RANKS:
         raise ValueError(f"metric must be cost, tokens or calls, got {metric!r}")
-    return ", ".join([RANKS[metric], *(f"g{i}" for i in range(width))])
+    rank = RANKS_UNITS[metric] if units else RANKS[metric]
+    return ", ".join([rank, *(f"g{i}" for i in range(width))])
 
 
 def top_sql(narrow: str, metric: str, width: int, limit: int, b: Binds) -> str:
@@ -218,11 +293,12 @@ def field_rows_sql(b: Binds, field: str, start: int, end: int) -> str:
             f"field = '' AND bucket >= {b.add(start)} AND bucket < {b.add(end)})")
 
 
-def _planned(conn: sqlite3.Connection, parts: Sequence[Part], filters: Mapping[str, Sequence[str]],
-             group_by: Sequence[str], b: Binds, narrow: bool = False) -> str:
-    """`grouped_sql` of the parts; the whole range read from raw calls in one part instead when it holds
+def planned_parts(conn: sqlite3.Connection, parts: Sequence[Part], filters: Mapping[str, Sequence[str]],
+                  group_by: Sequence[str]) -> list[Part]:
+    """The parts a statement reads: the whole range read from raw calls in one part instead when it holds
     more than one whole day, a dimension's per-field rows of those days outnumber (x2 for their width)
-    their calls (about one row per call: high cardinality) and the raw calls of the range are kept."""
+    their calls (about one row per call: high cardinality) and the raw calls of the range are kept; days
+    from rollup_day's first (its retention bounds the per-field and unit rows', a prune meanwhile)."""
     mode = field_mode(filters, group_by)
     days = [(s, e) for table, s, e in parts if table == "day"]
     if mode and group_by and mode not in filters and days and days[-1][1] - days[0][0] > DAY_NS:
@@ -231,67 +307,10 @@ def _planned(conn: sqlite3.Connection, parts: Sequence[Part], filters: Mapping[s
         since = conn.execute("SELECT value FROM meta WHERE key = 'raw_since_ns'").fetchone()
         if rows * ROW_WIDTH > calls and (since is None or int(since[0]) <= parts[0][1]):
             parts = [("raw", parts[0][1], parts[-1][2])]
-    first = conn.execute(SINCE).fetchone()  # rollup_day's retention bounds the per-field rows' (a prune meanwhile)
+    first = conn.execute(SINCE).fetchone()
     if first is not None:
         parts = [(t, max(s, first[0]) if t == "day" else s, e) for t, s, e in parts]
-    return grouped_sql([p for p in parts if p[1] < p[2]], filters, group_by, b, narrow)
+    return [p for p in parts if p[1] < p[2]]
 
 
 ROW_WIDTH = 2  # a rollup row is about twice as wide as a call row (28 integers against 27 mostly small ones)
-
-
-def ranked(conn: sqlite3.Connection, parts: Sequence[Part], filters: Mapping[str, Sequence[str]],
-           group_by: Sequence[str], limit: int | None, metric: str,
-           to_totals: Callable[[tuple[str, ...], Sequence[int | None]], Totals]) -> Ranked:
-    """The top `limit` groups and the exact remainder: the top keys ranked on the narrow sums (`top_sql`),
-    their full sums read for those keys alone, and the remainder = the range's total minus them."""
-    if not parts:
-        return Ranked([], None, 0, limit)
-    n = len(group_by)
-    if limit is None:
-        b = Binds()
-        grouped = _planned(conn, parts, filters, group_by, b)
-        rows = [to_totals(tuple(str(v) for v in r[:n]), r[n:])
-                for r in conn.execute(f"SELECT * FROM ({grouped}) ORDER BY {order_sql(metric, n)}", b.values)]
-        return Ranked(rows, None, len(rows), limit)
-    b = Binds()
-    top = conn.execute(top_sql(_planned(conn, parts, filters, group_by, b, narrow=True), metric, n, max(limit, 1), b),
-                       b.values).fetchall()  # at least one row: it carries the count of groups
-    groups = top[0][n] if top else 0
-    if not top:
-        return Ranked([], None, 0, limit)
-    keys = [tuple(str(v) for v in r[:n]) for r in top[:max(limit, 0)]]
-    narrowed = {**filters}
-    for i, g in enumerate(group_by):
-        if g in RAW_ONLY or groups <= len(keys):  # every group is wanted: nothing to narrow
-            continue  # (a filter on a raw field leaves out '', calls without one: the group stays whole)
-        wanted = sorted({k[i] for k in keys})
-        narrowed[g] = [v for v in filters[g] if v in wanted] if g in filters else wanted
-    b = Binds()
-    full = {tuple(str(v) for v in r[:n]): r[n:]
-            for r in conn.execute(_planned(conn, parts, narrowed, group_by, b), b.values)} if keys else {}
-    rows = [to_totals(k, full[k]) for k in keys]
-    if groups <= len(rows):
-        return Ranked(rows, None, groups, limit)
-    b = Binds()
-    whole = conn.execute(_planned(conn, parts, filters, (), b), b.values).fetchone()
-    rest = [a - sum(int(r[i] or 0) for r in (full[k] for k in keys)) for i, a in enumerate(whole)]
-    return Ranked(rows, to_totals((), rest), groups, limit)
-
-
-def each_group(conn: sqlite3.Connection, parts: Sequence[Part], filters: Mapping[str, Sequence[str]],
-               group_by: Sequence[str], metric: str,
-               to_totals: Callable[[tuple[str, ...], Sequence[int | None]], Totals]) -> Iterator[Totals]:
-    """Every group, ranked, streamed from the cursor a page at a time."""
-    if not parts:
-        return
-    b = Binds()
-    grouped = _planned(conn, parts, filters, group_by, b)
-    n = len(group_by)
-    cursor = conn.execute(f"SELECT * FROM ({grouped}) ORDER BY {order_sql(metric, n)}", b.values)
-    while page := cursor.fetchmany(PAGE):
-        for r in page:
-            yield to_totals(tuple(str(v) for v in r[:n]), r[n:])
-
-
-PAGE = 1000

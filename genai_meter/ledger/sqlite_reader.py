@@ -22,7 +22,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 from genai_meter.config import Config
-from genai_meter.ledger import deadline, sqlite_grouped, sqlite_units
+from genai_meter.ledger import deadline, sqlite_grouped, sqlite_ranked, sqlite_units
 from genai_meter.ledger.model import (
     BASE_FIELDS,
     CallKey,
@@ -44,6 +44,7 @@ from genai_meter.ledger.sqlite_params import read_generation
 from genai_meter.ledger.sqlite_records import read_records
 from genai_meter.ledger.sqlite_rollups import DAY_MARK, DAY_NS, HOUR_NS
 from genai_meter.ledger.sqlite_schema import HOUR_MARK, LedgerFileGone, file_identity, open_read
+from genai_meter.ledger.units import UnitSums
 from genai_meter.ledger.urls import LedgerOpenError
 
 _LABEL_INDEX = LABEL_INDEX
@@ -72,12 +73,15 @@ def combine(raw: Sequence[int | None]) -> list[int]:
     return out
 
 
-def _totals(key: tuple[str, ...], raw: Sequence[int | None]) -> Totals:
-    return to_totals(key, combine(raw))
+def _totals(key: tuple[str, ...], raw: Sequence[int | None], units: UnitSums | None = None) -> Totals:
+    return to_totals(key, combine(raw), units)
 
 
 class SQLiteSource:
-    """Read-only queries on one ledger file. One per thread."""
+    """Read-only queries on one ledger file. One per thread. Groupings are ranked in SQL, billed units
+    included (`ranks_units`; `sqlite_ranked`)."""
+
+    ranks_units = True
 
     def __init__(self, path: Path, config: Config, interruptible: bool = False) -> None:
         self.path = path
@@ -224,14 +228,14 @@ class SQLiteSource:
 
     def ranked(self, parts: Sequence[Part], filters: Filters, group_by: Sequence[str], limit: int | None,
                metric: str) -> Ranked:
-        """The top groups and the exact remainder, ranked in SQL (`sqlite_grouped`)."""
+        """The top groups and the exact remainder, ranked in SQL, billed units included (`sqlite_ranked`)."""
         self._check_file()
-        return sqlite_grouped.ranked(self._conn, parts, filters, group_by, limit, metric, _totals)
+        return sqlite_ranked.ranked(self._conn, parts, filters, group_by, limit, metric, _totals)
 
     def each_group(self, parts: Sequence[Part], filters: Filters, group_by: Sequence[str],
                    metric: str) -> Iterator[Totals]:
         self._check_file()
-        return sqlite_grouped.each_group(self._conn, parts, filters, group_by, metric, _totals)
+        return sqlite_ranked.each_group(self._conn, parts, filters, group_by, metric, _totals)
 
     def aggregate(self, table: Table, start_ns: int, end_ns: int, filters: Filters, group_by: Sequence[str],
                   by_time: bool) -> Iterable[AggRow]:

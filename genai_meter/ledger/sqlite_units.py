@@ -166,7 +166,7 @@ def has_units(conn: sqlite3.Connection) -> bool:
 HELD_UNITS = ("late_calls h CROSS JOIN call_units u ON u.end_ns = h.end_ns AND u.trace_id = h.trace_id "
               "AND u.span_id = h.span_id JOIN calls c ON c.end_ns = u.end_ns AND c.trace_id = u.trace_id "
               "AND c.span_id = u.span_id")
-_RAW_UNITS = "call_units u JOIN calls c ON c.end_ns = u.end_ns AND c.trace_id = u.trace_id AND c.span_id = u.span_id"
+RAW_UNITS = "call_units u JOIN calls c ON c.end_ns = u.end_ns AND c.trace_id = u.trace_id AND c.span_id = u.span_id"
 
 
 def aggregate(conn: sqlite3.Connection, table: str, start_ns: int, end_ns: int, conds: Sequence[str],
@@ -181,7 +181,7 @@ def aggregate(conn: sqlite3.Connection, table: str, start_ns: int, end_ns: int, 
     if table == "raw" or held:
         bucket = 60 * 10**9 if table == "raw" else HOUR_NS if table == "hour" else DAY_NS
         time_expr = f"u.end_ns - u.end_ns % {bucket}" if by_time else "0"
-        source = (f"{HELD_UNITS if held else _RAW_UNITS} JOIN labelsets l ON l.id = c.labelset "
+        source = (f"{HELD_UNITS if held else RAW_UNITS} JOIN labelsets l ON l.id = c.labelset "
                   "JOIN units n ON n.id = u.unit")
         cost = ["SUM(u.cost >> 32)", f"SUM(u.cost & {MASK32})"]
         at = "h" if held else "u"  # the held calls' range from late_calls' key

@@ -1,8 +1,9 @@
 """Ranked groupings (`LedgerReader.ranked`, `each_group`, `series_ranked`) on every backend: the top k
 by cost, tokens or calls (ties by key) and the exact remainder, equal to the ranking of plain-Python
 sums over the stored rows (`rank_groups`), billed units included, and adding up to the ungrouped total
-to the last digit. On ClickHouse (chdb) the engine ranks (`clickhouse_grouped`), over the sealed hours'
-rollups and the raw calls after them."""
+to the last digit. The engine ranks, units included: SQLite (`sqlite_ranked`; more unit cases in
+test_ranked_units_sqlite.py) and ClickHouse on chdb (`clickhouse_grouped`), over the sealed hours' rollups
+and the raw calls after them."""
 
 from __future__ import annotations
 
