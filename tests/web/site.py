@@ -19,11 +19,11 @@ from waitress.server import create_server
 
 from genai_meter.config import Config, load_config
 from genai_meter.ledger import Entry, open_reader
-from genai_meter.ledger.model import LedgerReader
 from genai_meter.money import to_pico, usd_text
 from genai_meter.pricing import PriceBook
 from genai_meter.records import LLMCall, TokenCounts
 from genai_meter.reports.service.app import create_app
+from genai_meter.reports.service.readers import PerThreadReader
 from genai_meter.reports.service.scopes import token_hash
 from genai_meter.stack.budget import demo_budget
 from genai_meter.stack.traffic import MODELS as PROFILES
@@ -146,7 +146,8 @@ class Site:
     def __init__(self, config: Config) -> None:
         assert config.ledger.url is not None
         self.config = config
-        self.reader: LedgerReader = open_reader(config.ledger.url, config)
+        url = config.ledger.url
+        self.reader = PerThreadReader(lambda: open_reader(url, config))  # one reader per thread, as served
         app = create_app(config, self.reader, ledger_url=config.ledger.url)
         self.server = create_server(app, host="127.0.0.1", port=0, threads=config.reports.worker_threads,
                                     ident="genai-meter-test")
