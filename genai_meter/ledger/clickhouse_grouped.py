@@ -1,7 +1,7 @@
 """Groupings of a range answered by ClickHouse in one statement: grouping, ranking, top k and the exact
 remainder are computed by the engine, billed units included; Python only turns the k + 1 rows into `Totals`.
 
-A range arrives as the parts of `query.plan`. Each part is one or two `UNION ALL` branches of (group
+A range arrives as the parts of `parts.plan`. Each part is one or two `UNION ALL` branches of (group
 key g0.., sums b0.., units bu, unit cost buc) rows: raw calls (deduplicated, FINAL) give their sums and
 their unit arrays summed by name (`sumMap`); a rollup part gives its sums from `rollup_hour` or
 `rollup_day` and, as a second branch of zero sums, its billed units from `rollup_unit_hour` or
@@ -35,7 +35,7 @@ ZERO_SUMS = [f"CAST(0 AS {MONEY})" if n in _MONEY_NAMES else "0" for n in SUM_CO
 VALUES = {"cost": " + ".join([*(f"s{SUM_NAMES.index(f'c_{c}')}" for c in COST_CLASSES), "suc"]),
           "tokens": " + ".join(f"s{SUM_NAMES.index(f't_{c}')}" for c in TOKEN_CLASSES),
           "calls": "s0"}
-Part = tuple[str, int, int]  # (table: raw, hour or day; start; end), from `query.plan`
+Part = tuple[str, int, int]  # (table: raw, hour or day; start; end), from `parts.plan`
 Filters = Mapping[str, Sequence[str]]
 
 
@@ -45,7 +45,7 @@ def _cast(sums: Sequence[str]) -> list[str]:
 
 
 def step_expr(time_col: str, step: str, utc_offset_s: int, params: Params) -> str:
-    """The start of the step (`query.step_starts`: minutes, hours, or local midnights of days, Mondays or
+    """The start of the step (`parts.step_starts`: minutes, hours, or local midnights of days, Mondays or
     months at a fixed UTC offset) holding the instant `time_col`, in ns."""
     off = params.add(utc_offset_s * NS, "Int64")
     if step in ("1m", "1h"):

@@ -28,7 +28,8 @@ from genai_meter.ledger.model import (
     Step,
     Totals,
 )
-from genai_meter.ledger.query import AggRow, Reader, Table, UnitRow, to_totals
+from genai_meter.ledger.parts import Table
+from genai_meter.ledger.query import AggRow, Reader, UnitRow, to_totals
 from genai_meter.ledger.rows import COST_CLASSES, LABEL_FIELDS, SUM_NAMES, TOKEN_CLASSES
 from genai_meter.ledger.units import UnitAmount, split_context, sums_of
 from genai_meter.ledger.urls import ClickHouseTarget, LedgerOpenError

@@ -1,7 +1,7 @@
 """The statements of groupings of a range on SQLite: grouping, ranking and top k are computed by the
 engine (`sqlite_ranked` runs them and turns the k + 1 rows into `Totals`).
 
-A range arrives as the parts of `query.plan` (raw calls, hourly rollups, daily rollups). Each part is
+A range arrives as the parts of `parts.plan` (raw calls, hourly rollups, daily rollups). Each part is
 one `UNION ALL` branch of (group key columns g0.., sum columns s0..) rows, and the statement sums the
 branches per group:
 - raw calls and the rollups keyed by label set are summed per label set first (one integer key),
@@ -58,7 +58,7 @@ RANKS = {"cost": f"({_HI}) + (({_LO}) >> 32) DESC, ({_LO}) & {MASK32} DESC",
 RANKS_UNITS = {**RANKS, "cost": f"({_HI_UNITS}) + (({_LO_UNITS}) >> 32) DESC, ({_LO_UNITS}) & {MASK32} DESC"}
 SINCE = "SELECT bucket FROM rollup_day ORDER BY bucket LIMIT 1"  # per-field rows count from rollup_day's first
 DAY_NS = 86400 * 10**9
-Part = tuple[str, int, int]  # (table: raw, hour or day; start; end), from `query.plan`
+Part = tuple[str, int, int]  # (table: raw, hour or day; start; end), from `parts.plan`
 
 
 class Binds:

@@ -35,7 +35,8 @@ from genai_meter.ledger.model import (
     Ranked,
     Totals,
 )
-from genai_meter.ledger.query import AggRow, Reader, Table, UnitRow, to_totals
+from genai_meter.ledger.parts import Table
+from genai_meter.ledger.query import AggRow, Reader, UnitRow, to_totals
 from genai_meter.ledger.rows import LABEL_FIELDS, MONEY_SUMS, SUM_NAMES
 from genai_meter.ledger.sqlite_calls import read_calls, read_conversations
 from genai_meter.ledger.sqlite_grouped import LABEL_INDEX, RAW_ERRORS, RAW_SUMS, ROLLUP_SUMS, Part

@@ -16,7 +16,8 @@ import pytest
 from genai_meter.config import Config, LedgerConfig, PricingConfig
 from genai_meter.ledger import Entry, open_reader, prune, reprice, sqlite_rollups, sqlite_writer
 from genai_meter.ledger.model import Filters, LedgerReader
-from genai_meter.ledger.query import AggRow, Reader, Table
+from genai_meter.ledger.parts import Table
+from genai_meter.ledger.query import AggRow, Reader
 from genai_meter.ledger.rows import MONEY_SUMS, SUM_NAMES, Row
 from genai_meter.ledger.sqlite_reader import SQLiteSource
 from genai_meter.ledger.sqlite_rollups import days_sealed_until, hours_sealed_until, seal, seal_days

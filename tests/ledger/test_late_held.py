@@ -18,7 +18,8 @@ import pytest
 from genai_meter.config import Config, LedgerConfig, PricingConfig
 from genai_meter.ledger import Entry, forget, open_reader, prune, reprice, sqlite_writer
 from genai_meter.ledger.model import Filters, LedgerReader
-from genai_meter.ledger.query import AggRow, Reader, Table
+from genai_meter.ledger.parts import Table
+from genai_meter.ledger.query import AggRow, Reader
 from genai_meter.ledger.rows import MONEY_SUMS, SUM_NAMES, Row, RowBuilder
 from genai_meter.ledger.sqlite_late import fold_pass
 from genai_meter.ledger.sqlite_params import Dictionaries, params_of

@@ -9,7 +9,7 @@ import pytest
 
 from genai_meter.config import Config
 from genai_meter.ledger import sqlite_writer
-from genai_meter.ledger.query import plan, step_starts
+from genai_meter.ledger.parts import plan, step_starts
 from tests.ledger.support import DAY_NS, HOUR_NS, T0, entry
 
 NEVER = 2**63 - 1

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from genai_meter.config import Config
 from genai_meter.ledger.model import LedgerReader
-from genai_meter.ledger.query import step_starts
+from genai_meter.ledger.parts import step_starts
 from genai_meter.money import PICO_PER_USD
 from tests.ledger import oracle
 from tests.ledger.conftest import DATASET, Filled

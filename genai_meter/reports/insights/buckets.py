@@ -2,7 +2,7 @@
 
 The ledger answers only the steps that hold calls (`LedgerReader.series`); a chart or a CSV of those
 points skips time. `filled_series` adds a zero point for every other step of [start, end), for
-every group, at the ledger's own step boundaries (`ledger.query.step_starts`: minutes and hours on
+every group, at the ledger's own step boundaries (`ledger.parts.step_starts`: minutes and hours on
 the clock, days, weeks and months from local midnight in the offset). Beyond `FILL_LIMIT` points
 (many groups x many steps) the answer is left as the ledger gave it: bounded memory wins.
 """
@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from genai_meter.ledger import deadline
 from genai_meter.ledger.model import Filters, LedgerReader, Point, Step, Totals
-from genai_meter.ledger.query import step_starts
+from genai_meter.ledger.parts import step_starts
 
 FILL_LIMIT = 200_000  # most points a filled answer may hold (groups x steps)
 _TOKEN_CLASSES = ("input", "cache_read", "cache_write", "output", "reasoning")

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 
 from genai_meter.ledger.model import Filters, LedgerReader, Point, Ranked, Step, Totals
-from genai_meter.ledger.query import step_starts
+from genai_meter.ledger.parts import step_starts
 from genai_meter.reports.insights.buckets import fill
 from genai_meter.reports.render.numbers import integer
 from genai_meter.reports.render.tables import Cell, Remainder, Table

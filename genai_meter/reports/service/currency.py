@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 from genai_meter.config import Config, ConfigError
 from genai_meter.ledger.model import Filters, LedgerReader, Metric, Point, Ranked, Step, Totals
-from genai_meter.ledger.query import step_starts
+from genai_meter.ledger.parts import step_starts
 from genai_meter.ledger.units import UnitSums
 from genai_meter.pricing.fx import USD, FxTable, load_fx
 from genai_meter.reports.render.tables import Report, merge
