@@ -174,9 +174,7 @@ class SQLiteSource:
         return dict(found)
 
     def _fetch_labels(self, ids: Iterable[int]) -> None:
-        """Read the label sets `ids` into the export's bounded cache (fields, dimensions' JSON), in one query."""
-        if len(self._export_labels) > EXPORT_LABEL_SETS:
-            self._export_labels.clear()
+        """Read the label sets `ids` into the export's cache (fields, dimensions' JSON), in one query."""
         rows = self._conn.execute(f"SELECT id, {', '.join(LABEL_FIELDS)}, dims FROM labelsets WHERE id IN "
                                   "(SELECT value FROM json_each(?))", (json.dumps(sorted(ids)),)).fetchall()
         self._export_labels.update((row[0], (tuple(row[1:-1]), row[-1])) for row in rows)
@@ -382,7 +380,11 @@ class SQLiteSource:
         self._check_file()
         self._labels_current()
         rows, units = read_records(self._conn, self._where(filters), start_ns, end_ns, before, limit)
-        missing = {r[3] for r in rows}.difference(self._export_labels)
+        needed = {r[3] for r in rows}
+        missing = needed.difference(self._export_labels)
+        if len(self._export_labels) + len(missing) > EXPORT_LABEL_SETS:  # full: start again with this page's
+            self._export_labels.clear()
+            missing = needed
         if missing:
             self._fetch_labels(missing)
         return CallRecords(rows, self._export_label_set, self._price_entry, units,

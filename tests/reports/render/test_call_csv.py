@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from genai_meter.config import Config
 from genai_meter.contract import UNMETERED_CACHE_UNKNOWN, UNMETERED_NO_USAGE
-from genai_meter.ledger import open_reader, open_writer
+from genai_meter.ledger import open_reader, open_writer, sqlite_reader
 from genai_meter.ledger.model import Entry, LedgerReader
 from genai_meter.records import Cost, LLMCall, TokenCounts
 from genai_meter.reports.render import call_csv
@@ -259,3 +259,18 @@ def test_label_cells_render_alike(labels: list[str], dims: dict[str, str]) -> No
         pytest.skip("the C formatter is not built")
     want = call_csv.label_cells(tuple(labels), dims, ["customer", "feature"])
     assert call_csv._call_csv.label_cells(tuple(labels), dims, ["customer", "feature"], call_csv.csv_field) == want
+
+
+def test_an_export_past_the_label_set_bound_never_loads_the_whole_dictionary(
+        sqlite_ledger: tuple[Config, LedgerReader], monkeypatch: pytest.MonkeyPatch) -> None:
+    config, reader = sqlite_ledger
+    assert config.ledger.url is not None
+    monkeypatch.setattr(sqlite_reader, "EXPORT_LABEL_SETS", 5)  # far fewer than a page's label sets
+    monkeypatch.setattr(call_csv, "CACHED_LABEL_SETS", 5)
+    fresh = open_reader(config.ledger.url, config)
+    try:
+        assert _new_bytes(fresh, {}, None, None, page=300) == reference_bytes(reader, {}, None, None)
+        source = fresh.source  # type: ignore[attr-defined]
+        assert source._labelsets == {} and 0 < len(source._export_labels) <= 300  # one page's, never all
+    finally:
+        fresh.close()
