@@ -13,7 +13,7 @@ waited for as the receiver does:
    (acknowledged; and with the writer's close, which folds the calls still held);
 and, with `--profile`, cProfile of the late run (the submitting thread commits, so it holds the work).
 Then, per late batch, committed on the copy with a checkpoint as the writer does: its commit rolled up
-in the commit itself (as before schema 10: grouped statements, `late_grouped`) against held (the
+in the commit itself (as before schema 11: grouped statements, `late_grouped`) against held (the
 real `sqlite_store.store`), in ms and WAL pages, and one fold of the held ones; and the hourly seal
 of a day of history. A cached data set (`DIR/<calls>-<customers>/ready`) is copied, never changed.
 """
