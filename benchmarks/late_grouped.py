@@ -16,43 +16,25 @@ from collections.abc import Sequence
 from typing import Any
 
 from genai_meter.ledger.rows import LABEL_FIELDS, MONEY_SUMS, SUM_NAMES
-from genai_meter.ledger.sqlite_rollups import DAY_NS, HOUR_NS, days_sealed_until, hours_sealed_until
-from genai_meter.ledger.sqlite_schema import MASK32, rollup_columns
-
-
-def _sums(errors: str) -> str:
-    out = []
-    for name in SUM_NAMES:
-        if name == "calls":
-            out.append("COUNT(*)")
-        elif name == "errors":
-            out.append(errors)
-        elif name in ("unmetered", "invalid"):
-            out.append(f"SUM(c.{name} <> '')")
-        elif name in MONEY_SUMS:
-            lo = f"SUM(c.{name} & {MASK32})"
-            out += [f"SUM(c.{name} >> 32) + ({lo} >> 32)", f"{lo} & {MASK32}"]
-        else:
-            out.append(f"SUM(c.{name})")
-    return ", ".join(out)
+from genai_meter.ledger.sqlite_rollups import (
+    DAY_NS,
+    HOUR_NS,
+    add_sets,
+    call_sums,
+    days_sealed_until,
+    hours_sealed_until,
+)
+from genai_meter.ledger.sqlite_schema import rollup_columns
 
 
 def _upsert(conflict: str) -> str:
-    sets = []
-    for name in SUM_NAMES:
-        if name in MONEY_SUMS:
-            hi, lo = f"{name}_hi", f"{name}_lo"
-            sets += [f"{hi} = {hi} + excluded.{hi} + (({lo} + excluded.{lo}) >> 32)",
-                     f"{lo} = ({lo} + excluded.{lo}) & {MASK32}"]
-        else:
-            sets.append(f"{name} = {name} + excluded.{name}")
-    return f" ON CONFLICT ({conflict}) DO UPDATE SET {', '.join(sets)}"
+    return f" ON CONFLICT ({conflict}) DO UPDATE SET {add_sets()}"
 
 
 _COLS = ", ".join(rollup_columns())
 _LATE = ("FROM temp.late_keys k JOIN calls c ON c.end_ns = k.end_ns AND c.trace_id = k.trace_id "
          "AND c.span_id = k.span_id JOIN labelsets l ON l.id = c.labelset")
-_SUMS = _sums("SUM(l.status <> 'ok')")
+_SUMS = call_sums("c.", "SUM(l.status <> 'ok')")
 HOURS = (f"INSERT INTO rollup_hour (bucket, labelset, {_COLS}) SELECT c.end_ns - c.end_ns % {HOUR_NS}, c.labelset, "
          f"{_SUMS} {_LATE} GROUP BY 1, 2" + _upsert("bucket, labelset"))
 DAYS = (f"INSERT INTO rollup_day (bucket, labelset, {_COLS}) SELECT c.end_ns - c.end_ns % {DAY_NS}, c.labelset, "

@@ -21,10 +21,10 @@ import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
-from genai_meter.ledger.rows import LABEL_FIELDS, MONEY_SUMS, SUM_NAMES
-from genai_meter.ledger.sqlite_rollups import DAY_NS, HOUR_NS, add_sets, days_sealed_until
+from genai_meter.ledger.rows import LABEL_FIELDS
+from genai_meter.ledger.sqlite_rollups import DAY_NS, HOUR_NS, add_sets, call_sums, days_sealed_until
 from genai_meter.ledger.sqlite_schema import MASK32, rollup_columns
-from genai_meter.ledger.sqlite_units import HELD_UNITS
+from genai_meter.ledger.sqlite_units import HELD_UNITS, UNIT_ADD_SETS
 
 FOLD_ROWS_PER_PASS = 50_000  # held calls one upkeep pass folds, about (~30 us each, holding the write lock)
 NO_BOUND = 2**63 - 1
@@ -58,41 +58,23 @@ def hold(conn: sqlite3.Connection, keys: Sequence[tuple[int, bytearray, bytearra
     conn.executemany(HOLD, keys)
 
 
-def _sums() -> str:
-    out = []
-    for name in SUM_NAMES:
-        if name == "calls":
-            out.append("COUNT(*)")
-        elif name == "errors":
-            out.append("SUM(l.status <> 'ok')")
-        elif name in ("unmetered", "invalid"):
-            out.append(f"SUM(c.{name} <> '')")
-        elif name in MONEY_SUMS:
-            lo = f"SUM(c.{name} & {MASK32})"
-            out += [f"SUM(c.{name} >> 32) + ({lo} >> 32)", f"{lo} & {MASK32}"]
-        else:
-            out.append(f"SUM(c.{name})")
-    return ", ".join(out)
-
-
 _COLS = ", ".join(rollup_columns())
+_SUMS = call_sums("c.", "SUM(l.status <> 'ok')")
 _FROM = ("FROM late_calls h CROSS JOIN calls c ON c.end_ns = h.end_ns AND c.trace_id = h.trace_id "
          "AND c.span_id = h.span_id JOIN labelsets l ON l.id = c.labelset")
 _HELD = f"{_FROM} WHERE h.end_ns < :bound"
 _KEYED = f" ON CONFLICT (bucket, labelset) DO UPDATE SET {add_sets()}"
 _FIELD = f" ON CONFLICT (field, bucket, value) DO UPDATE SET {add_sets()}"
 FOLD_HOURS = (f"INSERT INTO rollup_hour (bucket, labelset, {_COLS}) SELECT c.end_ns - c.end_ns % {HOUR_NS}, "
-              f"c.labelset, {_sums()} {_HELD} GROUP BY 1, 2" + _KEYED)
+              f"c.labelset, {_SUMS} {_HELD} GROUP BY 1, 2" + _KEYED)
 FOLD_DAYS = (f"INSERT INTO rollup_day (bucket, labelset, {_COLS}) SELECT c.end_ns - c.end_ns % {DAY_NS}, c.labelset, "
-             f"{_sums()} {_HELD} AND h.end_ns < :days GROUP BY 1, 2" + _KEYED)
+             f"{_SUMS} {_HELD} AND h.end_ns < :days GROUP BY 1, 2" + _KEYED)
 FOLD_FIELD_BASE = (f"INSERT INTO rollup_field_day (bucket, field, value, {_COLS}) SELECT c.end_ns - c.end_ns % "
-                   f"{DAY_NS}, '', json_array({', '.join(f'l.{f}' for f in LABEL_FIELDS)}), {_sums()} {_HELD} "
+                   f"{DAY_NS}, '', json_array({', '.join(f'l.{f}' for f in LABEL_FIELDS)}), {_SUMS} {_HELD} "
                    "AND h.end_ns < :days GROUP BY 1, 3" + _FIELD)
 FOLD_FIELD_DIMS = (f"INSERT INTO rollup_field_day (bucket, field, value, {_COLS}) SELECT c.end_ns - c.end_ns % "
-                   f"{DAY_NS}, d.field, d.value, {_sums()} {_FROM} JOIN labelset_dims d ON d.labelset = c.labelset "
+                   f"{DAY_NS}, d.field, d.value, {_SUMS} {_FROM} JOIN labelset_dims d ON d.labelset = c.labelset "
                    "WHERE h.end_ns < :bound AND h.end_ns < :days GROUP BY 1, 2, 3" + _FIELD)
-_UNIT_SET = ("quantity = quantity + excluded.quantity, cost_hi = cost_hi + excluded.cost_hi + "
-             f"((cost_lo + excluded.cost_lo) >> 32), cost_lo = (cost_lo + excluded.cost_lo) & {MASK32}")
 
 
 def _fold_units(table: str, bucket_ns: int, days: bool) -> str:
@@ -100,7 +82,7 @@ def _fold_units(table: str, bucket_ns: int, days: bool) -> str:
             f"SELECT u.end_ns - u.end_ns % {bucket_ns}, c.labelset, u.unit, SUM(u.quantity), "
             f"SUM(u.cost >> 32) + (SUM(u.cost & {MASK32}) >> 32), SUM(u.cost & {MASK32}) & {MASK32} "
             f"FROM {HELD_UNITS} WHERE h.end_ns < :bound{' AND h.end_ns < :days' if days else ''} "
-            f"GROUP BY 1, c.labelset, u.unit ON CONFLICT (bucket, labelset, unit) DO UPDATE SET {_UNIT_SET}")
+            f"GROUP BY 1, c.labelset, u.unit ON CONFLICT (bucket, labelset, unit) DO UPDATE SET {UNIT_ADD_SETS}")
 
 
 FOLD_UNIT_HOURS = _fold_units("rollup_unit_hour", HOUR_NS, False)

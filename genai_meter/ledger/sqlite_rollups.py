@@ -91,29 +91,35 @@ def hours_sealed_until(conn: sqlite3.Connection) -> int:
     return _mark(conn, HOUR_MARK)
 
 
-def _seal_sql(split_money: bool) -> str:
-    """INSERT ... SELECT adding the calls in [?1, ?2) to rollup_hour per (hour, label set), in one statement:
-    the sums a batch's `add_rollups` would add (errors: the calls of a label set whose status is not ok,
-    the flag looked up by id; unmetered, invalid: non-empty strings), money normalised to 32-bit halves.
-    Money is summed whole, which raises SQLite's integer overflow past 2^63; `split_money` sums its 32-bit
-    halves instead (exact for any sum, slower)."""
+def call_sums(alias: str, errors: str, split_money: bool = True) -> str:
+    """The rollup columns summed over a group of calls (`alias`: their table's, e.g. "c."): `errors` counts
+    the failed ones; unmetered and invalid count non-empty strings; money as normalised 32-bit halves, summed
+    as halves (`split_money`: exact for any sum) or whole (faster; SQLite's integer overflow past 2^63)."""
     sums = []
     for name in SUM_NAMES:
+        col = f"{alias}{name}"
         if name == "calls":
             sums.append("COUNT(*)")
         elif name == "errors":
-            sums.append("COUNT(*) * (SELECT status <> 'ok' FROM labelsets WHERE id = labelset)")
+            sums.append(errors)
         elif name in ("unmetered", "invalid"):
-            sums.append(f"SUM({name} <> '')")
+            sums.append(f"SUM({col} <> '')")
         elif name in MONEY_SUMS and split_money:
-            lo = f"SUM({name} & {MASK32})"
-            sums += [f"SUM({name} >> 32) + ({lo} >> 32)", f"{lo} & {MASK32}"]
+            lo = f"SUM({col} & {MASK32})"
+            sums += [f"SUM({col} >> 32) + ({lo} >> 32)", f"{lo} & {MASK32}"]
         elif name in MONEY_SUMS:
-            sums += [f"SUM({name}) >> 32", f"SUM({name}) & {MASK32}"]
+            sums += [f"SUM({col}) >> 32", f"SUM({col}) & {MASK32}"]
         else:
-            sums.append(f"SUM({name})")
+            sums.append(f"SUM({col})")
+    return ", ".join(sums)
+
+
+def _seal_sql(split_money: bool) -> str:
+    """INSERT ... SELECT adding the calls in [?1, ?2) to rollup_hour per (hour, label set), in one statement
+    (errors: the calls of a label set whose status is not ok, the flag looked up by id); `call_sums`."""
+    sums = call_sums("", "COUNT(*) * (SELECT status <> 'ok' FROM labelsets WHERE id = labelset)", split_money)
     return (f"INSERT INTO rollup_hour (bucket, labelset, {', '.join(rollup_columns())}) "
-            f"SELECT end_ns - end_ns % {HOUR_NS}, labelset, {', '.join(sums)} FROM calls "
+            f"SELECT end_ns - end_ns % {HOUR_NS}, labelset, {sums} FROM calls "
             f"WHERE end_ns >= ?1 AND end_ns < ?2 GROUP BY 1, 2 ON CONFLICT (bucket, labelset) "
             f"DO UPDATE SET {add_sets()}")
 

@@ -42,14 +42,14 @@ V7: list[str] = [
 ]
 INSERT_UNIT = "INSERT INTO call_units (end_ns, trace_id, span_id, unit, quantity, cost) VALUES (?, ?, ?, ?, ?, ?)"
 TABLES = frozenset({"units", "call_units", "rollup_unit_hour", "rollup_unit_day", "price_history_units"})
-_SET = ("quantity = quantity + excluded.quantity, "
+UNIT_ADD_SETS = ("quantity = quantity + excluded.quantity, "
         "cost_hi = cost_hi + excluded.cost_hi + ((cost_lo + excluded.cost_lo) >> 32), "
         f"cost_lo = (cost_lo + excluded.cost_lo) & {MASK32}")
 
 
 def _upsert(table: str) -> str:
     return (f"INSERT INTO {table} (bucket, labelset, unit, quantity, cost_hi, cost_lo) VALUES (?, ?, ?, ?, ?, ?) "
-            f"ON CONFLICT (bucket, labelset, unit) DO UPDATE SET {_SET}")
+            f"ON CONFLICT (bucket, labelset, unit) DO UPDATE SET {UNIT_ADD_SETS}")
 
 
 def unit_ids(conn: sqlite3.Connection, names: Iterable[str]) -> dict[str, int]:
@@ -99,11 +99,11 @@ SEAL_HOURS = ("INSERT INTO rollup_unit_hour (bucket, labelset, unit, quantity, c
               f"SUM(u.cost >> 32) + (SUM(u.cost & {MASK32}) >> 32), SUM(u.cost & {MASK32}) & {MASK32} "
               "FROM call_units u JOIN calls c ON c.end_ns = u.end_ns AND c.trace_id = u.trace_id "
               "AND c.span_id = u.span_id WHERE u.end_ns >= ?1 AND u.end_ns < ?2 "
-              f"GROUP BY 1, c.labelset, u.unit ON CONFLICT (bucket, labelset, unit) DO UPDATE SET {_SET}")
+              f"GROUP BY 1, c.labelset, u.unit ON CONFLICT (bucket, labelset, unit) DO UPDATE SET {UNIT_ADD_SETS}")
 SEAL_DAYS = ("INSERT INTO rollup_unit_day (bucket, labelset, unit, quantity, cost_hi, cost_lo) "
              f"SELECT bucket - bucket % {DAY_NS}, labelset, unit, SUM(quantity), SUM(cost_hi) + (SUM(cost_lo) >> 32), "
              f"SUM(cost_lo) & {MASK32} FROM rollup_unit_hour WHERE bucket >= ? AND bucket < ? GROUP BY 1, 2, 3 "
-             f"ON CONFLICT (bucket, labelset, unit) DO UPDATE SET {_SET}")
+             f"ON CONFLICT (bucket, labelset, unit) DO UPDATE SET {UNIT_ADD_SETS}")
 
 
 def seal_hours(conn: sqlite3.Connection, start_ns: int, end_ns: int) -> None:
