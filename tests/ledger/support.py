@@ -9,7 +9,9 @@ from pathlib import Path
 
 from genai_meter.config import Config
 from genai_meter.ledger.model import Entry
-from genai_meter.ledger.sqlite_schema import rollup_columns
+from genai_meter.ledger.sqlite_rollups import seal
+from genai_meter.ledger.sqlite_schema import open_write, rollup_columns
+from genai_meter.ledger.sqlite_writer import SQLiteWriter
 from genai_meter.records import Cost, LLMCall, TokenCounts
 
 HOUR_NS = 3600 * 10**9
@@ -94,3 +96,19 @@ def hour_totals(path: Path) -> tuple[dict[int, tuple[int, ...]], dict[int, tuple
         return out
 
     return whole(total), whole(summed)
+
+
+def write_acknowledged(path: Path, entries: list[Entry], config: Config | None = None) -> None:
+    """Store `entries` through the SQLite writer in requests of 100, each acknowledged in full."""
+    writer = SQLiteWriter(path, config or Config())
+    for i in range(0, len(entries), 100):
+        assert writer.submit(entries[i:i + 100]).result(30) == [True] * len(entries[i:i + 100])
+    writer.close()
+
+
+def seal_until(path: Path, until: int) -> None:
+    """Seal the file's hours up to `until` and its whole days before it (pass after pass)."""
+    conn = open_write(path, 5.0)
+    while (marks := seal(conn, until))[0] < until or marks[1] < until - until % DAY_NS:
+        pass
+    conn.close()

@@ -27,10 +27,9 @@ from genai_meter.ledger.sqlite_reader import SQLiteSource
 from genai_meter.ledger.sqlite_rollups import DAY_MARK, seal
 from genai_meter.ledger.sqlite_schema import HOUR_MARK, open_write, rollup_columns
 from genai_meter.ledger.sqlite_store import store
-from genai_meter.ledger.sqlite_writer import SQLiteWriter
 from genai_meter.pricing import PriceBook
 from tests.ledger import oracle
-from tests.ledger.support import DAY_NS, HOUR_NS, T0, entry, make_call, random_entries
+from tests.ledger.support import DAY_NS, HOUR_NS, T0, entry, make_call, random_entries, seal_until, write_acknowledged
 from tests.ledger.test_units import _check, unit_entries
 
 FAR = T0 + 40 * DAY_NS
@@ -56,17 +55,7 @@ def _write(path: Path, entries: list[Entry], fold: bool = True) -> None:
         dicts.close()
         conn.close()
         return
-    writer = SQLiteWriter(path, Config())
-    for i in range(0, len(entries), 100):
-        assert writer.submit(entries[i:i + 100]).result(30) == [True] * len(entries[i:i + 100])
-    writer.close()
-
-
-def _seal(path: Path, until: int) -> None:
-    conn = open_write(path, 5.0)
-    while (marks := seal(conn, until))[0] < until or marks[1] < until - until % DAY_NS:
-        pass
-    conn.close()
+    write_acknowledged(path, entries)
 
 
 def _held(path: Path) -> int:
@@ -143,7 +132,7 @@ def test_held_late_calls_count_once_in_every_answer_and_fold_to_a_rebuild(tmp_pa
     path = tmp_path / "ledger.db"
     first = random_entries(21, 1500, T0, 20 * DAY_NS)
     _write(path, first)
-    _seal(path, W)
+    seal_until(path, W)
     late = _late()
     _write(path, late, fold=False)
     assert _held(path) == sum(1 for e in late if e.call.end_ns < W) > 80
@@ -164,7 +153,7 @@ def test_held_units_count_once_and_fold_to_a_rebuild(tmp_path: Path) -> None:
     entries = unit_entries(1, 800)
     _write(path, entries)
     w = T0 + 4 * DAY_NS + HOUR_NS // 3
-    _seal(path, w)
+    seal_until(path, w)
     late = unit_entries(2, 300, first=10_000, span=4 * DAY_NS)  # before W: held
     _write(path, late, fold=False)
     assert _held(path) == 300
@@ -182,7 +171,7 @@ def test_repricing_prune_and_forget_with_calls_held(tmp_path: Path) -> None:
     calls = [make_call(i, T0 + i * (DAY_NS // 20) + i, tokens=(1000 + i, 0, 0, 300, 0)) for i in range(300)]
     _write(path, [Entry(c, book.cost(c)) for c in calls[::2]])
     w = T0 + 7 * DAY_NS + 3 * HOUR_NS + 5
-    _seal(path, w)
+    seal_until(path, w)
     _write(path, [Entry(c, book.cost(c)) for c in calls[1::2]], fold=False)  # late ones held
     assert _held(path) > 50
     (tmp_path / "prices.yaml").write_text("- provider: openai\n  model: gpt-4o\n  discount_percent: 15\n")
@@ -232,7 +221,7 @@ def test_a_fold_during_a_query_counts_no_call_twice(tmp_path: Path) -> None:
     path = tmp_path / "ledger.db"
     first = random_entries(41, 1000, T0, 20 * DAY_NS)
     _write(path, first)
-    _seal(path, W)
+    seal_until(path, W)
     late = _late()
     _write(path, late, fold=False)
     rows = oracle.stored_rows(first + late, Config())

@@ -13,11 +13,10 @@ import pytest
 from genai_meter.config import Config
 from genai_meter.ledger import Entry, forget, open_reader, prune, sqlite_writer
 from genai_meter.ledger.rows import cost_pico
-from genai_meter.ledger.sqlite_rollups import seal
-from genai_meter.ledger.sqlite_schema import LATEST, open_write, schema_version
+from genai_meter.ledger.sqlite_schema import LATEST, schema_version
 from genai_meter.ledger.sqlite_writer import SQLiteWriter
 from genai_meter.ledger.units import UnitSums, unit_class
-from tests.ledger.support import DAY_NS, HOUR_NS, T0, entry, ledger_config
+from tests.ledger.support import DAY_NS, HOUR_NS, T0, entry, ledger_config, seal_until, write_acknowledged
 
 FAR = T0 + 400 * DAY_NS
 TIERS = ["", "default", "flex", "priority"]
@@ -75,20 +74,6 @@ def expected(entries: list[Entry], key: str = "") -> dict[str, tuple[int, int, U
     return out
 
 
-def _write(path: Path, entries: list[Entry], config: Config | None = None) -> None:
-    writer = SQLiteWriter(path, config or Config())
-    for i in range(0, len(entries), 100):
-        assert writer.submit(entries[i:i + 100]).result(30) == [True] * len(entries[i:i + 100])
-    writer.close()
-
-
-def _seal(path: Path, until: int) -> None:
-    conn = open_write(path, 5.0)
-    while (marks := seal(conn, until))[0] < until or marks[1] < until - until % DAY_NS:
-        pass
-    conn.close()
-
-
 def _check(url: str, entries: list[Entry]) -> None:
     reader = open_reader(url, Config())
     try:
@@ -113,14 +98,14 @@ def test_units_tier_and_batch_read_back_exactly_from_raw_calls_and_rollups(tmp_p
     path = tmp_path / "ledger.db"
     url = f"sqlite:///{path}"
     entries = unit_entries(1, 1500)
-    _write(path, entries)
+    write_acknowledged(path, entries)
     _check(url, entries)  # raw calls only
-    _seal(path, T0 + 4 * DAY_NS + HOUR_NS // 3)  # days, hours, a partial hour and raw calls
+    seal_until(path, T0 + 4 * DAY_NS + HOUR_NS // 3)  # days, hours, a partial hour and raw calls
     _check(url, entries)
     late = unit_entries(2, 300, first=10_000)  # all before W: added to the rollups by their batches
-    _write(path, late)
+    write_acknowledged(path, late)
     _check(url, entries + late)
-    _seal(path, FAR)
+    seal_until(path, FAR)
     _check(url, entries + late)
 
 
@@ -133,7 +118,7 @@ def test_a_calls_units_tier_and_flags_in_the_feed_and_conversations(tmp_path: Pa
     assert e.cost is not None
     e.cost.unit_pico = {"input_audio_tokens": 120_000_000_000}
     e.cost.unpriced_units = ("custom.pages",)
-    _write(path, [e, entry(2, T0 + 9, "0.002", conversation="c9")])
+    write_acknowledged(path, [e, entry(2, T0 + 9, "0.002", conversation="c9")])
     reader = open_reader(url, Config())
     [plain, row] = reader.events({}).rows
     assert (row.service_tier, row.batch, row.dimensions) == ("flex", True, {})
@@ -154,8 +139,8 @@ def test_a_version_6_ledger_migrates_with_its_history_and_totals(tmp_path: Path)
     path = tmp_path / "ledger.db"
     url = f"sqlite:///{path}"
     plain = [entry(i, T0 + i * HOUR_NS // 7, f"0.{i:012d}", customer=["acme", ""][i % 2]) for i in range(1, 400)]
-    _write(path, plain)
-    _seal(path, T0 + 2 * DAY_NS)
+    write_acknowledged(path, plain)
+    seal_until(path, T0 + 2 * DAY_NS)
     reader = open_reader(url, Config())
     before = (reader.totals(T0, FAR, {}, ["customer"]), reader.series(T0, T0 + 100 * DAY_NS, "1h", {}), reader.events({}).rows)
     reader.close()
@@ -178,7 +163,7 @@ def test_a_version_6_ledger_migrates_with_its_history_and_totals(tmp_path: Path)
     assert after == before
     reader.close()
     more = unit_entries(3, 200, start=T0 + 3 * DAY_NS, span=DAY_NS, first=5000)
-    _write(path, more)
+    write_acknowledged(path, more)
     reader = open_reader(url, Config())
     [t] = reader.totals(T0 + 3 * DAY_NS, FAR, {})
     assert t.cost_total_pico == next(iter(expected(more).values()))[1]
@@ -190,7 +175,7 @@ def test_prune_and_forget_keep_the_unit_rollups_exact(tmp_path: Path) -> None:
     url = f"sqlite:///{path}"
     now = T0 + 40 * DAY_NS
     entries = unit_entries(4, 600)
-    _write(path, entries)
+    write_acknowledged(path, entries)
     assert prune(url, ledger_config(retention_days=35, dedup_horizon_hours=0), now_ns=now) > 100  # days 0..4
     conn = sqlite3.connect(path)
     assert conn.execute("SELECT COUNT(*) FROM call_units WHERE end_ns < ?", (T0 + 5 * DAY_NS,)).fetchone()[0] == 0
@@ -222,8 +207,8 @@ def test_repricing_prices_the_units_again_in_the_calls_tier_and_corrects_the_rol
         assert e.cost is not None
         e.cost.unit_pico = {"input_audio_tokens": 1, "output_audio_tokens": 1}  # a wrong price, repaired below
         entries.append(e)
-    _write(path, entries)
-    _seal(path, T0 + 2 * DAY_NS)  # half the calls rolled up
+    write_acknowledged(path, entries)
+    seal_until(path, T0 + 2 * DAY_NS)  # half the calls rolled up
     book = PriceBook.from_config(Config())
     result = reprice(url, Config(), T0, FAR, dry_run=False, book=book)
     assert result.changed == 199
