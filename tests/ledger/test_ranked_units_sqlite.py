@@ -24,8 +24,8 @@ from genai_meter.ledger.rows import Row
 from genai_meter.ledger.sqlite_reader import SQLiteSource
 from genai_meter.ledger.units import UnitSums
 from tests.ledger import oracle
-from tests.ledger.support import DAY_NS, HOUR_NS, T0, entry
-from tests.ledger.test_late_held import _held, _seal, _write
+from tests.ledger.support import DAY_NS, HOUR_NS, T0, entry, seal_until
+from tests.ledger.test_late_held import _held, _write
 from tests.ledger.test_queries import SUITE
 from tests.ledger.test_ranked import exact, expected, expected_series, shape
 
@@ -82,7 +82,7 @@ def units_ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Led
         patch.setattr(sqlite_writer, "SEAL_GRACE_S", time.time() - (T0 - 30 * DAY_NS) / 10**9)
         first = _entries(3, 900, T0, 12 * DAY_NS, 0) + _tied(50_000)
         _write(path, first)
-        _seal(path, W)
+        seal_until(path, W)
         late = _entries(4, 200, T0, W - T0, 10_000)
         _write(path, late, fold=False)
     assert _held(path) == 200
