@@ -35,6 +35,7 @@ from genai_meter.reports.service.readers import PerThreadReader
 from genai_meter.reports.service.scopes import load_tokens, state_path_default
 
 log = logging.getLogger("genai_meter.reports")
+STOP_WAIT_S = 5.0  # on SIGTERM: how long running answers may take to finish before the server closes
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -152,6 +153,9 @@ def run(args: argparse.Namespace, config: Config) -> int:
 
     def stop(signum: int, frame: FrameType | None) -> None:
         stopping.set()
+        # the worker threads finish their answers first (a bounded wait): closing the server under a running
+        # one closed the pipe it wakes the server with, and it died with a traceback
+        server.task_dispatcher.shutdown(timeout=STOP_WAIT_S)
         server.close()
 
     signal.signal(signal.SIGTERM, stop)
