@@ -15,5 +15,6 @@ setup(ext_modules=[Extension("genai_meter.collector_processor.receiver._extract"
                              optional=True),
                    Extension("genai_meter.collector_processor.metering._tally",
                              ["genai_meter/collector_processor/metering/_tally.c"], optional=True),
-                   Extension("genai_meter.reports.render._call_csv", ["genai_meter/reports/render/_call_csv.c"],
-                             optional=True)])
+                   Extension("genai_meter.reports.render._call_csv",
+                             ["genai_meter/reports/render/_call_csv.c", "genai_meter/reports/render/_flat_json.c"],
+                             depends=["genai_meter/reports/render/_flat_json.h"], optional=True)])

@@ -182,7 +182,7 @@ class ClickHouseSource:
         position = None if before is None else (before[0], before[1].hex(), before[2].hex())
         text, params = sql.calls_sql(self.db, filters, start_ns, end_ns, position, limit, None)
         label_ids: dict[tuple[str, ...], int] = {}
-        label_sets: dict[int, tuple[tuple[str, ...], dict[str, str]]] = {}
+        label_sets: dict[int, tuple[object, ...]] = {}  # id -> (id, the label fields, the dimensions' JSON)
         price_ids: dict[str, int] = {}
         rows: list[tuple[object, ...]] = []
         units = {}
@@ -191,7 +191,7 @@ class ClickHouseSource:
             labelset = label_ids.get(key)
             if labelset is None:
                 labelset = label_ids[key] = len(label_ids)
-                label_sets[labelset] = (key[:-1], json.loads(key[-1]))
+                label_sets[labelset] = (labelset, *key)
             price = price_ids.setdefault(str(r[34]), len(price_ids))
             call = (_int(r[0]), bytes.fromhex(str(r[1])), bytes.fromhex(str(r[2])))
             rows.append((*call, labelset, str(r[13]), str(r[14]), _int(r[15]), *(_int(v) for v in r[17:22]),
@@ -200,7 +200,7 @@ class ClickHouseSource:
             if found:
                 units[call] = sums_of(found)
         entries = {i: entry for entry, i in price_ids.items()}
-        return CallRecords(rows, label_sets.__getitem__, entries.__getitem__, units, object())
+        return CallRecords(rows, lambda ids: [label_sets[i] for i in ids], entries.__getitem__, units, object())
 
     @staticmethod
     def _call_row(r: Sequence[Value]) -> CallRow:

@@ -17,7 +17,7 @@ field, AND across fields). Field names are `FIELDS`; anything else raises `Value
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
@@ -206,15 +206,16 @@ CallKey = tuple[int, bytes, bytes]  # a call's identity: end time, trace id, spa
 class CallRecords:
     """A page of stored calls as raw columns, newest first, for exports that format every call.
 
-    `rows` are tuples of RECORD_COLUMNS (ids as bytes, times and money as ints); `label_set(id)` gives a label
-    set of the rows as (the LABEL_FIELDS values, the dimensions with the price context); `price_entry(id)` the
+    `rows` are tuples of RECORD_COLUMNS (ids as bytes, times and money as ints); `label_rows(ids)` gives label
+    sets of the rows as stored, in any order: (id, the LABEL_FIELDS values, the dimensions with the price context
+    as a JSON object of strings), LedgerUnavailable when one is gone (`forget`); `price_entry(id)` the
     price entry of a price id; `units` the billed units and flags of the calls that have any, by call key.
     Within one `version` an id always means the same; a caller that keeps renderings of ids across pages drops
     them when `version` changes.
     `next_cursor` continues after the last row ("" when the range is exhausted), as `Page.next_cursor` does."""
 
     rows: list[tuple[Any, ...]]
-    label_set: Callable[[int], tuple[tuple[str, ...], Mapping[str, str]]]
+    label_rows: Callable[[Collection[int]], list[tuple[Any, ...]]]
     price_entry: Callable[[int], str]
     units: Mapping[CallKey, UnitSums]
     version: object

@@ -81,12 +81,20 @@ class Source(Protocol):
     def close(self) -> None: ...
 
 
+_AT = {name: i for i, name in enumerate(SUM_NAMES)}
+_TOKENS = [_AT[f"t_{c}"] for c in TOKEN_CLASSES]
+_COSTS = [_AT[f"c_{c}"] for c in COST_CLASSES]
+(_CALLS, _ERRORS, _UNPRICED, _UNMETERED, _INVALID, _LIST_COST, _DURATION, _WEIGHT) = (
+    _AT[n] for n in ("calls", "errors", "unpriced", "unmetered", "invalid", "list_cost", "duration_us", "weight_micro"))
+
+
 def to_totals(key: tuple[str, ...], sums: Sequence[int], units: UnitSums | None = None) -> Totals:
-    s = dict(zip(SUM_NAMES, sums))
-    return Totals(key=key, calls=s["calls"], errors=s["errors"], unpriced=s["unpriced"], unmetered=s["unmetered"],
-                  invalid=s["invalid"], tokens={c: s[f"t_{c}"] for c in TOKEN_CLASSES},
-                  cost_pico={c: s[f"c_{c}"] for c in COST_CLASSES}, list_cost_pico=s["list_cost"],
-                  duration_s_sum=s["duration_us"] / 1_000_000, weighted_calls=s["weight_micro"] / 1_000_000,
+    """The `Totals` of a group from its SUM_NAMES sums."""
+    return Totals(key=key, calls=sums[_CALLS], errors=sums[_ERRORS], unpriced=sums[_UNPRICED],
+                  unmetered=sums[_UNMETERED], invalid=sums[_INVALID],
+                  tokens={c: sums[i] for c, i in zip(TOKEN_CLASSES, _TOKENS)},
+                  cost_pico={c: sums[i] for c, i in zip(COST_CLASSES, _COSTS)}, list_cost_pico=sums[_LIST_COST],
+                  duration_s_sum=sums[_DURATION] / 1_000_000, weighted_calls=sums[_WEIGHT] / 1_000_000,
                   units=units if units is not None else UnitSums())
 
 

@@ -247,6 +247,8 @@ def grouped_sql(parts: Sequence[Part], filters: Mapping[str, Sequence[str]], gro
     if not branches:  # nothing to read (a range emptied by the rollups' retention)
         branches.append(f"SELECT {''.join(f'NULL AS {k}, ' for k in keys)}"
                         f"{', '.join(f'0 AS s{i}' for i in range(width))} WHERE 0")
+    if len(branches) == 1 and keys:  # a branch is grouped by the keys already: no second grouping
+        return f"SELECT * FROM ({branches[0]}) WHERE s0 <> 0"
     sums = ", ".join(f"SUM(s{i}) AS s{i}" for i in range(width))
     group = f" GROUP BY {', '.join(keys)}" if keys else ""
     return (f"SELECT {''.join(k + ', ' for k in keys)}{sums} FROM ({' UNION ALL '.join(branches)}){group} "

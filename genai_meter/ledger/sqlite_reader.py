@@ -18,8 +18,9 @@ reader opens the new file and drops its caches.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 from genai_meter.config import Config
 from genai_meter.ledger import deadline, sqlite_grouped, sqlite_ranked, sqlite_units
@@ -50,10 +51,20 @@ from genai_meter.ledger.urls import LedgerOpenError
 
 _LABEL_INDEX = LABEL_INDEX
 _RAW_SUMS, _ROLLUP_SUMS, _RAW_ERRORS = RAW_SUMS, ROLLUP_SUMS, RAW_ERRORS
-_MONEY_INDEX = frozenset(SUM_NAMES.index(n) for n in MONEY_SUMS)
+
+
+def _raw_positions() -> list[tuple[int, bool]]:
+    """Per SUM_NAMES sum: its first SQL column (money takes two: hi, lo) and whether it is money."""
+    out, at = [], 0
+    for name in SUM_NAMES:
+        out.append((at, name in MONEY_SUMS))
+        at += 2 if name in MONEY_SUMS else 1
+    return out
+
+
+_RAW_AT = _raw_positions()
 CACHE_ENTRIES = 64  # aggregate answers kept per connection until another connection commits
 CACHE_MAX_ROWS = 50_000
-EXPORT_LABEL_SETS = 131_072  # label sets (fields, dimensions' JSON) the export keeps between pages
 
 
 def dim_path(name: str) -> str:
@@ -63,15 +74,7 @@ def dim_path(name: str) -> str:
 
 def combine(raw: Sequence[int | None]) -> list[int]:
     """SQL sum columns (money as hi, lo pairs; NULL for no rows) as SUM_NAMES integers."""
-    out: list[int] = []
-    it = iter(raw)
-    for i in range(len(SUM_NAMES)):
-        if i in _MONEY_INDEX:
-            hi, lo = next(it) or 0, next(it) or 0
-            out.append((hi << 32) + lo)
-        else:
-            out.append(next(it) or 0)
-    return out
+    return [((raw[at] or 0) << 32) + (raw[at + 1] or 0) if money else raw[at] or 0 for at, money in _RAW_AT]
 
 
 def _totals(key: tuple[str, ...], raw: Sequence[int | None], units: UnitSums | None = None) -> Totals:
@@ -99,7 +102,6 @@ class SQLiteSource:
         self._cache_version: object = None
         self._dims_json: dict[str, dict[str, str]] = {}
         self._prices: dict[int, str] = {}
-        self._export_labels: dict[int, tuple[tuple[str, ...], str]] = {}  # id -> (fields, dims JSON), bounded
 
     def fields(self) -> tuple[str, ...]:
         return self._fields
@@ -128,7 +130,6 @@ class SQLiteSource:
         if generation != self._generation:
             self._labelsets.clear()
             self._prices.clear()
-            self._export_labels.clear()
             self._max_id = 0
             self._cache.clear()
             self._cache_version = None
@@ -173,15 +174,13 @@ class SQLiteSource:
             found = self._dims_json[text] = json.loads(text)
         return dict(found)
 
-    def _fetch_labels(self, ids: Iterable[int]) -> None:
-        """Read the label sets `ids` into the export's cache (fields, dimensions' JSON), in one query."""
+    def _label_rows(self, ids: Collection[int]) -> list[tuple[Any, ...]]:
+        """The stored rows (id, LABEL_FIELDS..., dims JSON) of the label sets `ids`, in one query."""
         rows = self._conn.execute(f"SELECT id, {', '.join(LABEL_FIELDS)}, dims FROM labelsets WHERE id IN "
                                   "(SELECT value FROM json_each(?))", (json.dumps(sorted(ids)),)).fetchall()
-        self._export_labels.update((row[0], (tuple(row[1:-1]), row[-1])) for row in rows)
-
-    def _export_label_set(self, labelset: int) -> tuple[tuple[str, ...], dict[str, str]]:
-        found = self._export_labels.get(labelset)
-        return (found[0], json.loads(found[1])) if found is not None else self._labels(labelset)
+        if len(rows) < len(ids):  # deleted after the query read the call (`ledger forget` meanwhile)
+            raise LedgerUnavailable("the ledger changed during the query (a label set was removed); retry")
+        return rows
 
     def _price_entry(self, price: int) -> str:
         """The price entry of a price id (the prices read again when it is new since the query began)."""
@@ -380,15 +379,7 @@ class SQLiteSource:
         self._check_file()
         self._labels_current()
         rows, units = read_records(self._conn, self._where(filters), start_ns, end_ns, before, limit)
-        needed = {r[3] for r in rows}
-        missing = needed.difference(self._export_labels)
-        if len(self._export_labels) + len(missing) > EXPORT_LABEL_SETS:  # full: start again with this page's
-            self._export_labels.clear()
-            missing = needed
-        if missing:
-            self._fetch_labels(missing)
-        return CallRecords(rows, self._export_label_set, self._price_entry, units,
-                           (self._identity, self._generation))
+        return CallRecords(rows, self._label_rows, self._price_entry, units, (self._identity, self._generation))
 
     def conversation_groups(self, start_ns: int, end_ns: int, filters: Filters, before: tuple[int, str] | None,
                             limit: int) -> list[Conversation]:

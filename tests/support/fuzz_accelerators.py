@@ -12,8 +12,9 @@ Round robin until the time is up, over:
   and its hostile spans (str subclasses that change the span while it is read);
 - the ledger parameters (`_tally_params.c` vs `params_pure`): generated Taken lists and every odd shape;
 - the series additions of a group (`_group_add.c` vs `add_group_pure`): generated groups and broken ones;
-- the per-call CSV (`_call_csv.c` vs `format_rows_pure`, and its label cells): generated rows of any 64-bit
-  numbers and any text, with units.
+- the per-call CSV (`_call_csv.c` vs `format_rows_pure`, and `label_rows` vs `label_row_cells`): generated rows
+  of any 64-bit numbers and any text, with units; stored label sets with their dimensions' JSON as ledgers write
+  it and as json.loads reads otherwise or refuses it.
 
 A divergence stops the run with the failing input (exit 1). Meant to run under `make sanitize` (the
 extensions built with AddressSanitizer and UBSan, which abort on a report), but runs on any build. Prints
@@ -336,9 +337,9 @@ def fuzz_call_csv(case: Any) -> None:
     call_csv_tests.test_generated_rows_format_alike.hypothesis.inner_test(case)  # type: ignore[attr-defined]
 
 
-def fuzz_label_cells(labels: list[str], dims: dict[str, str]) -> None:
-    _counts["call csv: generated label sets"] += 1
-    call_csv_tests.test_label_cells_render_alike.hypothesis.inner_test(labels, dims)  # type: ignore[attr-defined]
+def fuzz_label_rows(labels: list[str], text: str) -> None:
+    _counts["call csv: generated label-set rows"] += 1
+    call_csv_tests.test_label_rows_render_alike.hypothesis.inner_test(labels, text)  # type: ignore[attr-defined]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -359,8 +360,8 @@ def main(argv: list[str] | None = None) -> int:
                st.sampled_from(sorted(params_tests.SHAPES))),
         Target("group add", fuzz_group_add, group_tests.groups(), st.sampled_from([None, *group_tests.BREAKS])),
         Target("call csv", fuzz_call_csv, call_csv_tests.generated_rows()),
-        Target("label cells", fuzz_label_cells, st.lists(call_csv_tests.TEXT, max_size=10),
-               st.dictionaries(st.sampled_from(["customer", "feature", "service_tier", "batch"]), call_csv_tests.TEXT))]
+        Target("label rows", fuzz_label_rows, st.lists(call_csv_tests.TEXT, max_size=8),
+               call_csv_tests.dimension_texts())]
     started = time.monotonic()
     deadline = started + args.seconds
     rounds = 0

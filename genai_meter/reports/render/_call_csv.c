@@ -24,6 +24,8 @@
 #include <Python.h>
 #include <string.h>
 
+#include "_flat_json.h"
+
 #define N_COLUMNS 22
 enum { C_END, C_TRACE, C_SPAN, C_LABELSET, C_CONVERSATION, C_USER, C_DURATION, C_T0, C_C0 = C_T0 + 5,
        C_PRICE = C_C0 + 6, C_UNPRICED, C_UNMETERED, C_INVALID };
@@ -253,16 +255,9 @@ static int put_duration(Buf *b, PyObject *o) {
     return rc;
 }
 
-/* A conversation or user cell: as it is, or through `field` when it may need neutralising or quoting. */
-static int put_cell(Buf *b, PyObject *text, PyObject *field) {
-    if (!PyUnicode_Check(text)) {
-        PyErr_SetString(PyExc_TypeError, "format_rows: a text cell is not a str");
-        return -1;
-    }
-    Py_ssize_t n;
-    const char *u = PyUnicode_AsUTF8AndSize(text, &n);
-    if (u == NULL)
-        return -1;
+/* A text cell from its UTF-8 (`text`: its str, or NULL): as it is, or through `field` when it may need
+ * neutralising or quoting. */
+static int put_cell_utf8(Buf *b, const char *u, Py_ssize_t n, PyObject *text, PyObject *field) {
     int plain = n == 0 || strchr("=+-@\t\r\n", u[0]) == NULL;
     for (Py_ssize_t i = 0; plain && i < n; i++) {
         char c = u[i];
@@ -271,12 +266,27 @@ static int put_cell(Buf *b, PyObject *text, PyObject *field) {
     }
     if (plain)
         return put(b, u, n);
-    PyObject *cell = PyObject_CallOneArg(field, text);
+    PyObject *made = text == NULL ? PyUnicode_DecodeUTF8(u, n, "strict") : NULL;
+    if (text == NULL && made == NULL)
+        return -1;
+    PyObject *cell = PyObject_CallOneArg(field, text == NULL ? made : text);
+    Py_XDECREF(made);
     if (cell == NULL)
         return -1;
     int rc = put_str(b, cell);
     Py_DECREF(cell);
     return rc;
+}
+
+/* A conversation or user cell: as it is, or through `field` when it may need neutralising or quoting. */
+static int put_cell(Buf *b, PyObject *text, PyObject *field) {
+    if (!PyUnicode_Check(text)) {
+        PyErr_SetString(PyExc_TypeError, "format_rows: a text cell is not a str");
+        return -1;
+    }
+    Py_ssize_t n;
+    const char *u = PyUnicode_AsUTF8AndSize(text, &n);
+    return u == NULL ? -1 : put_cell_utf8(b, u, n, text, field);
 }
 
 /* The cached value of `key` in `cache`, else `miss(key)` stored there: a new reference, NULL on error. */
@@ -442,75 +452,166 @@ fail:
     return NULL;
 }
 
-/* A text cell of a label set: `field(text)` when it may need it, as `put_cell`; "" for a missing value. */
-static int put_label(Buf *b, PyObject *text, PyObject *field) {
-    return text == NULL ? 0 : put_cell(b, text, field);
-}
-
 static PyObject *take_str(Buf *b, Py_ssize_t from) {
     return PyUnicode_DecodeUTF8(b->data ? b->data + from : "", b->len - from, "strict");
 }
 
-/* label_cells(labels, dims, dimensions, field) -> (head, tail, context): call_csv.label_cells. */
-static PyObject *label_cells(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
-    (void)module;
-    if (nargs != 4 || !PyTuple_Check(args[0]) || !PyDict_Check(args[1]) || !PyList_Check(args[2])) {
-        PyErr_SetString(PyExc_TypeError, "label_cells(labels: tuple, dims: dict, dimensions: list, field)");
+#define LABEL_ROW 10 /* id, the 8 label fields, the dimensions' JSON */
+#define CONTEXT 2    /* the price context after the dimensions: service_tier, batch */
+
+/* A dimension's value as a cell ("" when absent); 1 when it holds a lone surrogate (the row is not ours). */
+static int put_value(Buf *b, const FlatJsonValue *v, Buf *decoded, PyObject *field) {
+    if (v->text == NULL)
+        return 0;
+    if (!v->escaped)
+        return put_cell_utf8(b, v->text, (Py_ssize_t)v->len, NULL, field);
+    decoded->len = 0;
+    if (buf_reserve(decoded, (Py_ssize_t)v->len + 1) < 0)
+        return -1;
+    ptrdiff_t n = flat_json_decode(v->text, v->len, decoded->data);
+    return n < 0 ? 1 : put_cell_utf8(b, decoded->data, (Py_ssize_t)n, NULL, field);
+}
+
+static int value_is(const FlatJsonValue *v, Buf *decoded, const char *word) {
+    if (v->text == NULL)
+        return 0;
+    const char *text = v->text;
+    ptrdiff_t n = (ptrdiff_t)v->len;
+    if (v->escaped) {
+        decoded->len = 0;
+        if (buf_reserve(decoded, (Py_ssize_t)v->len + 1) < 0)
+            return -1;
+        n = flat_json_decode(v->text, v->len, decoded->data);
+        text = decoded->data;
+    }
+    return n == (ptrdiff_t)strlen(word) && memcmp(text, word, (size_t)n) == 0;
+}
+
+/* The (head, tail, context) cells of one label-set row, or None when json.loads must read its dimensions. */
+static PyObject *row_cells(PyObject *row, Py_ssize_t wanted, const char *const *names, const size_t *lens,
+                           FlatJsonValue *found, Buf *b, Buf *scratch, PyObject *field) {
+    PyObject *json = PyTuple_GET_ITEM(row, LABEL_ROW - 1), *head = NULL, *tail = NULL, *context = NULL;
+    if (!PyUnicode_Check(json)) {
+        PyErr_SetString(PyExc_TypeError, "label_rows: the dimensions are not a str");
         return NULL;
     }
-    PyObject *labels = args[0], *dims = args[1], *dimensions = args[2], *field = args[3];
-    PyObject *head = NULL, *tail = NULL, *context = NULL, *out = NULL;
-    Buf b = {NULL, 0, 0};
-    Py_INCREF(labels);
-    Py_INCREF(dims);
-    Py_INCREF(dimensions);
-    Py_ssize_t n = PyTuple_GET_SIZE(labels) < 8 ? PyTuple_GET_SIZE(labels) : 8;
-    for (Py_ssize_t i = 0; i < n; i++)
-        if (put_label(&b, PyTuple_GET_ITEM(labels, i), field) < 0 || put_char(&b, ',') < 0)
-            goto done;
-    if ((head = take_str(&b, 0)) == NULL)
-        goto done;
-    Py_ssize_t mark = b.len;
-    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(dimensions); i++) {
-        PyObject *name = PyList_GET_ITEM(dimensions, i);
-        Py_INCREF(name);
-        PyObject *value = PyDict_GetItemWithError(dims, name);
-        Py_XINCREF(value);
-        Py_DECREF(name);
-        int rc = value == NULL && PyErr_Occurred() ? -1 : put_char(&b, ',');
-        if (rc == 0)
-            rc = put_label(&b, value, field);
-        Py_XDECREF(value);
-        if (rc < 0)
-            goto done;
+    Py_ssize_t n;
+    const char *text = PyUnicode_AsUTF8AndSize(json, &n);
+    if (text == NULL)
+        return NULL;
+    scratch->len = 0;
+    if (buf_reserve(scratch, n + 1) < 0)
+        return NULL;
+    if (flat_json_find(text, (size_t)n, (size_t)wanted, names, lens, found, scratch->data) < 0)
+        Py_RETURN_NONE;
+    b->len = 0;
+    for (Py_ssize_t i = 1; i < LABEL_ROW - 1; i++)
+        if (put_cell(b, PyTuple_GET_ITEM(row, i), field) < 0 || put_char(b, ',') < 0)
+            return NULL;
+    if ((head = take_str(b, 0)) == NULL)
+        return NULL;
+    Py_ssize_t mark = b->len;
+    int rc = 0;
+    for (Py_ssize_t k = 0; rc == 0 && k < wanted - CONTEXT; k++)
+        rc = put_char(b, ',') < 0 ? -1 : put_value(b, &found[k], scratch, field);
+    if (rc == 0 && (tail = take_str(b, mark)) == NULL)
+        rc = -1;
+    mark = b->len;
+    int is_batch = rc == 0 ? value_is(&found[wanted - 1], scratch, "true") : 0;
+    if (rc == 0 && is_batch >= 0)
+        rc = put_value(b, &found[wanted - 2], scratch, field);
+    if (rc == 0 && is_batch >= 0 && put(b, is_batch ? ",1" : ",0", 2) == 0 && (context = take_str(b, mark)) != NULL) {
+        PyObject *out = PyTuple_Pack(3, head, tail, context);
+        Py_DECREF(head);
+        Py_DECREF(tail);
+        Py_DECREF(context);
+        return out;
     }
-    if ((tail = take_str(&b, mark)) == NULL)
-        goto done;
-    mark = b.len;
-    PyObject *tier = PyDict_GetItemString(dims, "service_tier"), *batch = PyDict_GetItemString(dims, "batch");
-    Py_XINCREF(tier);
-    Py_XINCREF(batch);
-    int is_batch = batch != NULL && PyUnicode_Check(batch) ? str_equals(batch, "true") : 0;
-    int rc = is_batch < 0 ? -1 : put_label(&b, tier, field);
-    Py_XDECREF(tier);
-    Py_XDECREF(batch);
-    if (rc < 0 || put(&b, is_batch ? ",1" : ",0", 2) < 0 || (context = take_str(&b, mark)) == NULL)
-        goto done;
-    out = PyTuple_Pack(3, head, tail, context);
-done:
-    Py_DECREF(labels);
-    Py_DECREF(dims);
-    Py_DECREF(dimensions);
     Py_XDECREF(head);
     Py_XDECREF(tail);
     Py_XDECREF(context);
+    if (rc == 1 && !PyErr_Occurred())  /* a lone surrogate: json.loads reads it */
+        Py_RETURN_NONE;
+    return NULL;
+}
+
+/* label_rows(rows, dimensions, field) -> list: call_csv.label_row_cells of each row (a tuple of LABEL_ROW),
+ * or None where the dimensions are not a flat JSON object of strings this reader takes (the caller renders
+ * that row with the reference). TypeError for a row of another shape or a label field that is not a str. */
+static PyObject *label_rows(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
+    (void)module;
+    if (nargs != 3 || !PyList_Check(args[0]) || !PyList_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "label_rows(rows: list, dimensions: list, field)");
+        return NULL;
+    }
+    PyObject *rows = args[0], *field = args[2], *out = NULL;
+    PyObject *dimensions = PyList_AsTuple(args[1]); /* our own: a callback cannot free the names */
+    if (dimensions == NULL)
+        return NULL;
+    Py_ssize_t wanted = PyTuple_GET_SIZE(dimensions) + CONTEXT;
+    const char **names = PyMem_Calloc((size_t)wanted, sizeof(char *));
+    size_t *lens = PyMem_Calloc((size_t)wanted, sizeof(size_t));
+    FlatJsonValue *found = PyMem_Calloc((size_t)wanted, sizeof(FlatJsonValue));
+    Buf b = {NULL, 0, 0}, scratch = {NULL, 0, 0};
+    Py_INCREF(rows);
+    if (names == NULL || lens == NULL || found == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (Py_ssize_t k = 0; k < wanted; k++) {
+        if (k >= wanted - CONTEXT) {
+            names[k] = k == wanted - CONTEXT ? "service_tier" : "batch";
+            lens[k] = strlen(names[k]);
+            continue;
+        }
+        PyObject *name = PyTuple_GET_ITEM(dimensions, k);
+        Py_ssize_t len;
+        if (!PyUnicode_Check(name)) {
+            PyErr_SetString(PyExc_TypeError, "label_rows: a dimension name is not a str");
+            goto done;
+        }
+        if ((names[k] = PyUnicode_AsUTF8AndSize(name, &len)) == NULL)
+            goto done;
+        lens[k] = (size_t)len;
+    }
+    Py_ssize_t count = PyList_GET_SIZE(rows);
+    if ((out = PyList_New(count)) == NULL)
+        goto done;
+    for (Py_ssize_t i = 0; i < count && i < PyList_GET_SIZE(rows); i++) {
+        PyObject *row = PyList_GET_ITEM(rows, i);
+        if (!PyTuple_Check(row) || PyTuple_GET_SIZE(row) != LABEL_ROW) {
+            PyErr_SetString(PyExc_TypeError, "label_rows: a row is not (id, 8 label fields, dimensions)");
+            Py_CLEAR(out);
+            goto done;
+        }
+        Py_INCREF(row);
+        PyObject *cells = row_cells(row, wanted, names, lens, found, &b, &scratch, field);
+        Py_DECREF(row);
+        if (cells == NULL) {
+            Py_CLEAR(out);
+            goto done;
+        }
+        PyList_SET_ITEM(out, i, cells);
+    }
+    if (PyList_GET_SIZE(rows) != count) { /* a callback changed the list: its rows were not all read */
+        PyErr_SetString(PyExc_TypeError, "label_rows: the rows changed while they were read");
+        Py_CLEAR(out);
+    }
+done:
+    Py_DECREF(rows);
+    Py_DECREF(dimensions);
+    PyMem_Free(names);
+    PyMem_Free(lens);
+    PyMem_Free(found);
     PyMem_Free(b.data);
+    PyMem_Free(scratch.data);
     return out;
 }
 
 static PyMethodDef METHODS[] = {
-    {"label_cells", (PyCFunction)(void (*)(void))label_cells, METH_FASTCALL,
-     "label_cells(labels, dims, dimensions, field) -> (head, tail, context) (call_csv.label_cells)."},
+    {"label_rows", (PyCFunction)(void (*)(void))label_rows, METH_FASTCALL,
+     "label_rows(rows, dimensions, field) -> list: the cells of stored label-set rows (call_csv.label_row_cells), "
+     "None for a row whose dimensions json.loads must read."},
     {"format_rows", (PyCFunction)(void (*)(void))format_rows, METH_FASTCALL,
      "format_rows(rows, labels, prices, units, label_miss, price_miss, field) -> bytes: the CSV lines of rows "
      "(call_csv.format_rows_pure)."},

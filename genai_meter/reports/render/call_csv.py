@@ -3,19 +3,22 @@ one line, formatted from the ledger's raw columns (`LedgerReader.call_records`) 
 
 What repeats is rendered once: the cells of a label set (base fields, dimensions, price context) and of a price
 entry, already neutralised by `csv_cell` and quoted, are kept per id while the ledger's `version` holds (ids
-never change meaning within it). Per call only numbers are formatted (time, hex ids, tokens, money as
+never change meaning within it). The label sets a page brings are read in one call (`CallRecords.label_rows`)
+and rendered together: in C, the dimensions' JSON read in place (`_flat_json.c`), a text json.loads would read
+otherwise left to the reference. Per call only numbers are formatted (time, hex ids, tokens, money as
 `usd12`, the duration), the conversation and user cells are checked (and neutralised and quoted when they need
 it), and the billed units are rendered for the calls that have any. Cells and quoting are those of
 `csv_line` (RFC 4180, `\\r\\n`); the bytes equal those of formatting each `CallRow` cell by cell
 (tests/reports/render/test_call_csv.py compares them for every kind of call).
 
-`format_rows_pure` is the reference; `_call_csv` (C, optional) formats the same bytes and is used when built
-and not switched off (`GENAI_METER_ACCELERATOR=off`). A page the C code cannot take (a value of a type or size
-the ledger never stores) is formatted by the reference.
+`format_rows_pure` and `label_rows_pure` are the references; `_call_csv` (C, optional) formats the same bytes
+and is used when built and not switched off (`GENAI_METER_ACCELERATOR=off`). A page the C code cannot take (a
+value of a type or size the ledger never stores) is formatted by the reference.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -44,6 +47,7 @@ _QUOTED = re.compile(r'[,"\r\n]')
 CACHED_LABEL_SETS = 131_072  # rendered label sets kept between pages (memory stays bounded)
 _SECONDS_CACHED = 100_000  # time texts kept per second (the pure path)
 LabelCells = tuple[str, str, str]  # (the 8 label cells, each with a comma after; "," + dimension cells; context)
+LabelRow = tuple[Any, ...]  # a stored label set: (id, the 8 LABEL_FIELDS values, the dimensions' JSON object)
 UnitCells = tuple[str, int, str, bool]  # (units cell, unit cost pico, unpriced-units cell, partly priced)
 
 
@@ -136,13 +140,26 @@ _format_rows: Callable[..., bytes] = _call_csv.format_rows if ACCELERATED and _c
     else format_rows_pure
 
 
-def _label_cells_c(labels: Sequence[str], dims: Mapping[str, str], dimensions: Sequence[str]) -> LabelCells:
-    if _call_csv is not None and type(labels) is tuple and type(dims) is dict and type(dimensions) is list:
+def label_row_cells(row: LabelRow, dimensions: Sequence[str]) -> LabelCells:
+    """The rendered cells of a stored label-set row (the reference of `_call_csv.label_rows`)."""
+    return label_cells(row[1:-1], json.loads(row[-1]), dimensions)
+
+
+def label_rows_pure(rows: list[LabelRow], dimensions: list[str]) -> dict[int, LabelCells]:
+    """The rendered cells of stored label-set rows, by id."""
+    return {row[0]: label_row_cells(row, dimensions) for row in rows}
+
+
+def label_rows_c(rows: list[LabelRow], dimensions: list[str]) -> dict[int, LabelCells]:
+    """`label_rows_pure`, the JSON read and the cells rendered in C; a row it leaves (None) by the reference."""
+    if _call_csv is not None:
         try:
-            return _call_csv.label_cells(labels, dims, dimensions, csv_field)
-        except TypeError:  # a value that is not a str: the reference renders it (and says what is wrong)
+            cells = _call_csv.label_rows(rows, dimensions, csv_field)
+        except (TypeError, ValueError):  # a value of a type the ledger never stores: the reference says what
             pass
-    return label_cells(labels, dims, dimensions)
+        else:
+            return {row[0]: c if c is not None else label_row_cells(row, dimensions) for row, c in zip(rows, cells)}
+    return label_rows_pure(rows, dimensions)
 
 
 class CallCsv:
@@ -152,7 +169,7 @@ class CallCsv:
         self.header = call_csv_header(fields)
         self._dimensions = csv_dimensions(fields)
         self._format = format_rows or _format_rows
-        self._label_cells = label_cells if self._format is format_rows_pure else _label_cells_c
+        self._render_labels = label_rows_pure if self._format is format_rows_pure else label_rows_c
         self._labels: dict[int, LabelCells] = {}
         self._prices: dict[int, str] = {}
         self._version: object = None
@@ -163,11 +180,13 @@ class CallCsv:
             self._labels.clear()
             self._prices.clear()
             self._version = records.version
-        dimensions, render = self._dimensions, self._label_cells
+        dimensions, render = self._dimensions, self._render_labels
+        missing = {row[3] for row in records.rows}.difference(self._labels)
+        if missing:  # the page's new label sets, read and rendered together
+            self._labels.update(render(records.label_rows(missing), dimensions))
 
         def label_miss(labelset: int) -> LabelCells:
-            labels, dims = records.label_set(labelset)
-            return render(labels, dims, dimensions)
+            return render(records.label_rows({labelset}), dimensions)[labelset]
 
         def price_miss(price: int) -> str:
             return csv_field(records.price_entry(price))

@@ -6,6 +6,7 @@ formatter and the pure reference alike."""
 from __future__ import annotations
 
 import hashlib
+import json
 import random
 from collections.abc import Callable, Iterator
 from decimal import Decimal
@@ -17,7 +18,7 @@ from hypothesis import strategies as st
 
 from genai_meter.config import Config
 from genai_meter.contract import UNMETERED_CACHE_UNKNOWN, UNMETERED_NO_USAGE
-from genai_meter.ledger import open_reader, open_writer, sqlite_reader
+from genai_meter.ledger import open_reader, open_writer
 from genai_meter.ledger.model import Entry, LedgerReader
 from genai_meter.records import Cost, LLMCall, TokenCounts
 from genai_meter.reports.render import call_csv
@@ -251,26 +252,99 @@ def test_generated_rows_format_alike(case: tuple[list[tuple[object, ...]], dict[
     assert got == want or (isinstance(got, str) and got in ("TypeError", "OverflowError"))
 
 
-@settings(max_examples=200, deadline=None)
-@given(st.lists(TEXT, min_size=0, max_size=10), st.dictionaries(st.sampled_from(["customer", "feature", "service_tier",
-                                                                                  "batch"]), TEXT))
-def test_label_cells_render_alike(labels: list[str], dims: dict[str, str]) -> None:
+DIM_KEYS = st.sampled_from(["customer", "feature", "service_tier", "batch", "organization", "cüstomer", ""])
+DIM_VALUES = st.one_of(TEXT, st.sampled_from(["true", "false", "😀", "a\x00b", "\x7f", "€\u2028"]))
+SEPARATORS = [(",", ":"), (", ", ": "), (" ,\t", "\n:\r ")]
+
+
+@st.composite
+def dimension_texts(draw: st.DrawFn) -> str:
+    """A label set's dimensions as JSON: as any ledger writes it (separators, ASCII or not, key order, repeated
+    keys), and texts json.loads reads otherwise or refuses (non-string values, escapes, surrogates, junk)."""
+    dims = draw(st.dictionaries(DIM_KEYS, DIM_VALUES, max_size=5))
+    item, colon = draw(st.sampled_from(SEPARATORS))
+    ascii_only = draw(st.booleans())
+    members = [json.dumps(k, ensure_ascii=ascii_only) + colon + json.dumps(v, ensure_ascii=ascii_only)
+               for k, v in dims.items()]
+    members += draw(st.lists(st.sampled_from(ODD_MEMBERS), max_size=2))
+    members = draw(st.permutations(members))
+    text = draw(st.sampled_from(["", " ", "\n"])) + "{" + item.join(members) + "}" + draw(st.sampled_from(["", " \r\n"]))
+    if draw(st.booleans()):
+        return text
+    cut = draw(st.integers(0, len(text)))
+    return text[:cut] + draw(st.sampled_from(["", '"', "\\", "\\u12", ",", "}", "x", "\x01", "{}"])) + text[cut:]
+
+
+ODD_MEMBERS = ['"customer":"\\ud83d\\ude00"', '"customer":"\\ud83d"', '"feature":"\\udc00x"', '"batch":"tr\\u0075e"',
+               '"service_tier":"\\"\\/\\b\\f\\n\\r\\t\\\\"', '"cu\\u0073tomer":"escaped key"', '"customer":1',
+               '"feature":null', '"batch":true', '"customer":["a"]', '"organization":{"a":"b"}', '"c\\ud800":"x"',
+               '"feature":"\\u00e9\\u20AC"', '"customer":"\\x41"', '"feature":"tab\there"']
+
+
+def _label_row(labels: list[str], text: str) -> tuple[object, ...]:
+    return (7, *(labels + ODD)[:8], text)
+
+
+def _rendered(render: Callable[[], object]) -> object:
+    try:
+        return render()
+    except (ValueError, TypeError, UnicodeError) as exc:
+        return type(exc).__name__
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(TEXT, max_size=8), dimension_texts())
+def test_label_rows_render_alike(labels: list[str], text: str) -> None:
     if call_csv._call_csv is None:
         pytest.skip("the C formatter is not built")
-    want = call_csv.label_cells(tuple(labels), dims, ["customer", "feature"])
-    assert call_csv._call_csv.label_cells(tuple(labels), dims, ["customer", "feature"], call_csv.csv_field) == want
+    row, dimensions = _label_row(labels, text), ["customer", "feature"]
+    want = _rendered(lambda: call_csv.label_row_cells(row, dimensions))
+    (got,) = call_csv._call_csv.label_rows([row], dimensions, call_csv.csv_field)
+    if got is None:  # left to json.loads: only a text it reads otherwise than a flat object of strings
+        members = _rendered(lambda: json.loads(text, object_pairs_hook=list))  # [] for "{}"
+        assert not (isinstance(members, list) and text.strip()[:1] == "{" and all(
+            isinstance(v, str) and _utf8(k) and _utf8(v) for k, v in members)), text
+    else:
+        assert got == want, text
+    assert _rendered(lambda: call_csv.label_rows_c([row], dimensions)) == \
+        _rendered(lambda: call_csv.label_rows_pure([row], dimensions))
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:  # a lone surrogate
+        return False
+    return True
+
+
+def test_label_rows_take_what_the_ledgers_write() -> None:
+    if call_csv._call_csv is None:
+        pytest.skip("the C formatter is not built")
+    dims = {"customer": "zürich ☃", "feature": '=say "hi", 😀', "service_tier": "flex", "batch": "true"}
+    rows = [(i, *ODD[i:i + 8], json.dumps(dims, sort_keys=True, separators=(",", ":"), ensure_ascii=ascii_only))
+            for i, ascii_only in enumerate([True, False])]
+    got = call_csv._call_csv.label_rows(rows, ["customer", "feature", "organization"], call_csv.csv_field)
+    want = [call_csv.label_row_cells(row, ["customer", "feature", "organization"]) for row in rows]
+    assert got == want and want[0][1:] == (',zürich ☃,"\'=say ""hi"", 😀",', "flex,1")
+    with pytest.raises(TypeError):
+        call_csv._call_csv.label_rows([(1, "a", "b")], ["customer"], call_csv.csv_field)
+    with pytest.raises(TypeError):
+        call_csv._call_csv.label_rows([(1, *ODD[:7], 5, "{}")], ["customer"], call_csv.csv_field)
 
 
 def test_an_export_past_the_label_set_bound_never_loads_the_whole_dictionary(
         sqlite_ledger: tuple[Config, LedgerReader], monkeypatch: pytest.MonkeyPatch) -> None:
     config, reader = sqlite_ledger
     assert config.ledger.url is not None
-    monkeypatch.setattr(sqlite_reader, "EXPORT_LABEL_SETS", 5)  # far fewer than a page's label sets
-    monkeypatch.setattr(call_csv, "CACHED_LABEL_SETS", 5)
+    monkeypatch.setattr(call_csv, "CACHED_LABEL_SETS", 5)  # far fewer than a page's label sets
+    read: list[int] = []
     fresh = open_reader(config.ledger.url, config)
+    source = fresh.source  # type: ignore[attr-defined]
+    label_rows = source._label_rows
+    monkeypatch.setattr(source, "_label_rows", lambda ids: read.append(len(ids)) or label_rows(ids))
     try:
         assert _new_bytes(fresh, {}, None, None, page=300) == reference_bytes(reader, {}, None, None)
-        source = fresh.source  # type: ignore[attr-defined]
-        assert source._labelsets == {} and 0 < len(source._export_labels) <= 300  # one page's, never all
+        assert source._labelsets == {} and read and max(read) <= 300  # one page's at a time, never all
     finally:
         fresh.close()
