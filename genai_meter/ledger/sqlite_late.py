@@ -69,12 +69,22 @@ FOLD_HOURS = (f"INSERT INTO rollup_hour (bucket, labelset, {_COLS}) SELECT c.end
               f"c.labelset, {_SUMS} {_HELD} GROUP BY 1, 2" + _KEYED)
 FOLD_DAYS = (f"INSERT INTO rollup_day (bucket, labelset, {_COLS}) SELECT c.end_ns - c.end_ns % {DAY_NS}, c.labelset, "
              f"{_SUMS} {_HELD} AND h.end_ns < :days GROUP BY 1, 2" + _KEYED)
-FOLD_FIELD_BASE = (f"INSERT INTO rollup_field_day (bucket, field, value, {_COLS}) SELECT c.end_ns - c.end_ns % "
-                   f"{DAY_NS}, '', json_array({', '.join(f'l.{f}' for f in LABEL_FIELDS)}), {_SUMS} {_HELD} "
-                   "AND h.end_ns < :days GROUP BY 1, 3" + _FIELD)
-FOLD_FIELD_DIMS = (f"INSERT INTO rollup_field_day (bucket, field, value, {_COLS}) SELECT c.end_ns - c.end_ns % "
-                   f"{DAY_NS}, d.field, d.value, {_SUMS} {_FROM} JOIN labelset_dims d ON d.labelset = c.labelset "
-                   "WHERE h.end_ns < :bound AND h.end_ns < :days GROUP BY 1, 2, 3" + _FIELD)
+# the field rows of a fold go through a delta table: what they add to the planner's statistics
+# (`field_day_rows`: rows new to each day and field, and their calls) is counted before they are added
+FIELD_DELTA = (f"CREATE TEMP TABLE IF NOT EXISTS field_delta (bucket INTEGER NOT NULL, field TEXT NOT NULL, "
+               f"value TEXT NOT NULL, {', '.join(c + ' INTEGER NOT NULL' for c in rollup_columns())})")
+_TO_DELTA = f"INSERT INTO temp.field_delta (bucket, field, value, {_COLS}) SELECT c.end_ns - c.end_ns % {DAY_NS}, "
+FOLD_FIELD_BASE = (f"{_TO_DELTA}'', json_array({', '.join(f'l.{f}' for f in LABEL_FIELDS)}), {_SUMS} {_HELD} "
+                   "AND h.end_ns < :days GROUP BY 1, 3")
+FOLD_FIELD_DIMS = (f"{_TO_DELTA}d.field, d.value, {_SUMS} {_FROM} JOIN labelset_dims d ON d.labelset = c.labelset "
+                   "WHERE h.end_ns < :bound AND h.end_ns < :days GROUP BY 1, 2, 3")
+FIELD_STATS_ADD = ("INSERT INTO field_day_rows (field, bucket, rows, calls) SELECT t.field, t.bucket, "
+                   "SUM(r.field IS NULL), SUM(t.calls) FROM (SELECT field, bucket, value, SUM(calls) AS calls "
+                   "FROM temp.field_delta GROUP BY 1, 2, 3) t LEFT JOIN rollup_field_day r ON r.field = t.field "
+                   "AND r.bucket = t.bucket AND r.value = t.value GROUP BY 1, 2 ON CONFLICT (field, bucket) "
+                   "DO UPDATE SET rows = rows + excluded.rows, calls = calls + excluded.calls")
+FIELD_DELTA_ADD = (f"INSERT INTO rollup_field_day (bucket, field, value, {_COLS}) SELECT bucket, field, value, "
+                   f"{_COLS} FROM temp.field_delta WHERE true" + _FIELD)
 
 
 def _fold_units(table: str, bucket_ns: int, days: bool) -> str:
@@ -92,8 +102,8 @@ FOLD_UNIT_DAYS = _fold_units("rollup_unit_day", DAY_NS, True)
 def fold(conn: sqlite3.Connection, limit: int | None = None) -> bool:
     """Roll the held late calls up (at most about `limit` of them, the earliest; all when None) and
     release them, in the caller's write transaction: `rollup_hour`, and for days before the day watermark
-    `rollup_day` and `rollup_field_day` (the base label set and each dimension), and the unit rollups
-    likewise, by grouped statements. True when none is left held."""
+    `rollup_day` and `rollup_field_day` (the base label set and each dimension; `field_day_rows` counts what
+    they add), and the unit rollups likewise, by grouped statements. True when none is left held."""
     first = conn.execute("SELECT end_ns FROM late_calls ORDER BY end_ns LIMIT 1").fetchone()
     if first is None:
         return True
@@ -108,10 +118,22 @@ def fold(conn: sqlite3.Connection, limit: int | None = None) -> bool:
     if units:
         conn.execute(FOLD_UNIT_HOURS, marks)
     if first[0] < marks["days"]:
-        for statement in (FOLD_DAYS, FOLD_FIELD_BASE, FOLD_FIELD_DIMS, *((FOLD_UNIT_DAYS,) if units else ())):
+        for statement in (FOLD_DAYS, *((FOLD_UNIT_DAYS,) if units else ())):
             conn.execute(statement, marks)
+        _fold_fields(conn, marks)
     conn.execute("DELETE FROM late_calls WHERE end_ns < ?", (bound,))
     return bound == NO_BOUND
+
+
+def _fold_fields(conn: sqlite3.Connection, marks: dict[str, int]) -> None:
+    """The held calls of sealed days into `rollup_field_day`, and their rows and calls into `field_day_rows`."""
+    conn.execute(FIELD_DELTA)
+    conn.execute("DELETE FROM temp.field_delta")
+    conn.execute(FOLD_FIELD_BASE, marks)
+    conn.execute(FOLD_FIELD_DIMS, marks)
+    conn.execute(FIELD_STATS_ADD)
+    conn.execute(FIELD_DELTA_ADD)
+    conn.execute("DELETE FROM temp.field_delta")
 
 
 def fold_pass(conn: sqlite3.Connection) -> bool:

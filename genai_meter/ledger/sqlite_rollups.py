@@ -187,8 +187,12 @@ def add_rollups(conn: sqlite3.Connection, groups: dict[tuple[int, int], list[int
             conn.execute(statement)
 
 
+# the dimensions' names, by seeks from one name to the next (a DISTINCT scanned the whole table: 0.6 s a pass
+# at 1.3M label sets), and '' (the base label set)
+FIELD_NAMES = ("WITH RECURSIVE f(name) AS (SELECT '' UNION ALL SELECT (SELECT MIN(field) FROM labelset_dims "
+               "WHERE field > f.name) FROM f WHERE f.name IS NOT NULL) SELECT name FROM f WHERE name IS NOT NULL")
 FIELD_STATS = ("INSERT OR REPLACE INTO field_day_rows SELECT field, bucket, COUNT(*), SUM(calls) "
-               "FROM rollup_field_day WHERE field IN (SELECT '' UNION SELECT DISTINCT field FROM labelset_dims) "
+               f"FROM rollup_field_day WHERE field IN ({FIELD_NAMES}) "
                "AND bucket >= ? AND bucket < ? GROUP BY 1, 2")  # the planner's statistics of days sealed (schema V7)
 
 

@@ -74,7 +74,7 @@ def _fold(path: Path) -> None:
 
 def _digest(path: Path) -> dict[str, dict[tuple[object, ...], tuple[int, ...]]]:
     """Every rollup row by key, money pairs joined (a fold keeps `_lo` normalised, a seal of field rows
-    does not: same value), rows of zero calls left out."""
+    does not: same value), rows of zero calls left out; and the planner's statistics (`field_day_rows`)."""
     conn = sqlite3.connect(path)
     cols = rollup_columns()
     pairs = [(cols.index(f"{n}_hi"), cols.index(f"{n}_lo")) if n in MONEY_SUMS else (cols.index(n), -1)
@@ -90,6 +90,7 @@ def _digest(path: Path) -> dict[str, dict[tuple[object, ...], tuple[int, ...]]]:
             elif sums[0]:
                 rows[key] = tuple((sums[a] << 32) + sums[b] if b >= 0 else sums[a] for a, b in pairs)
         out[table] = rows
+    out["field_day_rows"] = {tuple(r[:2]): tuple(r[2:]) for r in conn.execute("SELECT * FROM field_day_rows")}
     conn.close()
     return out
 
@@ -99,7 +100,7 @@ def _rebuilt(path: Path, tmp: Path, hours: int, days: int) -> dict[str, dict[tup
     copy = tmp / "rebuilt.db"
     shutil.copy(path, copy)
     conn = open_write(copy, 5.0)
-    for table in ROLLUPS:
+    for table in (*ROLLUPS, "field_day_rows"):
         conn.execute(f"DELETE FROM {table}")
     conn.execute("DELETE FROM late_calls")
     conn.execute("DELETE FROM meta WHERE key IN (?, ?)", (HOUR_MARK, DAY_MARK))

@@ -5,8 +5,12 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from genai_meter.ledger.model import Totals
 from genai_meter.ledger.units import UnitSums
+from genai_meter.money import usd_text
 from genai_meter.reports.render.exactness import cost_known, exactness
 from genai_meter.reports.render.tables import (
     COST_CLASSES,
@@ -23,7 +27,7 @@ from genai_meter.reports.render.tables import (
     tokens_in,
     tokens_out,
 )
-from genai_meter.reports.render.text import csv_line, csv_lines, table_csv
+from genai_meter.reports.render.text import csv_line, csv_lines, table_csv, usd12
 
 
 def _totals(key: str, calls: int, unpriced: int = 0, unmetered: int = 0, partial: int = 0, scale: int = 1) -> Totals:
@@ -81,3 +85,8 @@ def test_a_group_table_streams_the_reference_csv() -> None:
     reference = csv_line(c.key for c in columns) + csv_lines(
         [cell_text(c.kind, v) for c, v in zip(columns, _reference_row(t, whole))] for t in CASES)  # type: ignore[arg-type]
     assert "".join(table_csv(table)) == reference
+
+
+@given(st.one_of(st.integers(-10**20, 10**20), st.integers(-10**13, 10**13)))
+def test_usd12_writes_the_text_of_usd_text(pico: int) -> None:
+    assert usd12(pico) == usd_text(pico)
