@@ -298,21 +298,20 @@ def field_rows_sql(b: Binds, field: str, start: int, end: int) -> str:
 def planned_parts(conn: sqlite3.Connection, parts: Sequence[Part], filters: Mapping[str, Sequence[str]],
                   group_by: Sequence[str]) -> list[Part]:
     """The parts a statement reads: the whole range read from raw calls in one part instead when it holds
-    more than one whole day, a dimension's per-field rows of those days outnumber (x2 for their width)
-    their calls (about one row per call: high cardinality) and the raw calls of the range are kept; days
-    from rollup_day's first (its retention bounds the per-field and unit rows', a prune meanwhile)."""
+    more than one whole day, a dimension's per-field rows of those days outnumber their calls (a per-field
+    row costs less to group than a raw call, which is grouped per label set and joined to its dimensions:
+    1.4 s against 2.3 s at 0.8 rows a call) and the raw calls of the range are kept; days from
+    rollup_day's first (its retention bounds the per-field and unit rows', a prune meanwhile)."""
     mode = field_mode(filters, group_by)
     days = [(s, e) for table, s, e in parts if table == "day"]
     if mode and group_by and mode not in filters and days and days[-1][1] - days[0][0] > DAY_NS:
         stats = Binds()
         rows, calls = conn.execute(field_rows_sql(stats, mode, days[0][0], days[-1][1]), stats.values).fetchone()
         since = conn.execute("SELECT value FROM meta WHERE key = 'raw_since_ns'").fetchone()
-        if rows * ROW_WIDTH > calls and (since is None or int(since[0]) <= parts[0][1]):
+        if rows > calls and (since is None or int(since[0]) <= parts[0][1]):
             parts = [("raw", parts[0][1], parts[-1][2])]
     first = conn.execute(SINCE).fetchone()
     if first is not None:
         parts = [(t, max(s, first[0]) if t == "day" else s, e) for t, s, e in parts]
     return [p for p in parts if p[1] < p[2]]
 
-
-ROW_WIDTH = 2  # a rollup row is about twice as wide as a call row (28 integers against 27 mostly small ones)

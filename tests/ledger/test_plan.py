@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 from genai_meter.config import Config
 from genai_meter.ledger import sqlite_writer
 from genai_meter.ledger.parts import plan, step_starts
+from genai_meter.ledger.sqlite_grouped import planned_parts
 from tests.ledger.support import DAY_NS, HOUR_NS, T0, entry
 
 NEVER = 2**63 - 1
@@ -47,6 +49,31 @@ def test_a_watermark_inside_an_hour_reads_that_hour_s_row_and_raw_calls_from_it(
         ("hour", T0 + 3 * DAY_NS, T0 + 3 * DAY_NS + 3 * HOUR_NS), ("raw", w2, T0 + 4 * DAY_NS)]
     assert plan(T0, T0 + 4 * DAY_NS, True, True, w2, T0 + DAY_NS) == [
         ("day", T0, T0 + DAY_NS), ("hour", T0 + DAY_NS, T0 + 3 * DAY_NS + 3 * HOUR_NS), ("raw", w2, T0 + 4 * DAY_NS)]
+
+
+def test_a_dimension_with_more_day_rows_than_calls_is_read_from_raw_calls() -> None:
+    """Per-field rows are read unless they outnumber the calls of their days (measured: a per-field row
+    costs less to group than a raw call, which is grouped per label set and joined to its dimensions)."""
+    conn = sqlite3.connect(":memory:")
+    conn.execute("CREATE TABLE field_day_rows (field TEXT, bucket INTEGER, rows INTEGER, calls INTEGER, "
+                 "PRIMARY KEY (field, bucket))")
+    conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)")
+    conn.execute("CREATE TABLE rollup_day (bucket INTEGER)")
+    conn.execute("INSERT INTO rollup_day VALUES (?)", (T0,))
+    parts = [("raw", T0 + 5, T0 + DAY_NS), ("day", T0 + DAY_NS, T0 + 4 * DAY_NS), ("raw", T0 + 4 * DAY_NS, T0 + 4 * DAY_NS + 9)]
+
+    def planned(rows_per_day: int, filters: dict[str, list[str]] | None = None) -> list[tuple[str, int, int]]:
+        conn.execute("DELETE FROM field_day_rows")
+        for day in range(1, 4):
+            conn.executemany("INSERT INTO field_day_rows VALUES (?, ?, ?, ?)",
+                             [("", T0 + day * DAY_NS, 40, 1000), ("customer", T0 + day * DAY_NS, rows_per_day, 1000)])
+        return planned_parts(conn, parts, filters or {}, ["customer"])
+
+    assert planned(900) == parts  # 0.9 rows a call (1M calls, 100k customers): the per-field rows
+    assert planned(1001) == [("raw", T0 + 5, T0 + 4 * DAY_NS + 9)]  # one part, from the raw calls
+    assert planned(1001, {"customer": ["acme"]}) == parts  # a filter on the field: its index range
+    conn.execute("INSERT INTO meta VALUES ('raw_since_ns', ?)", (str(T0 + 2 * DAY_NS),))
+    assert planned(1001) == parts  # the raw calls of the range are pruned: the rollups
 
 
 def test_step_starts_follow_local_calendar() -> None:
