@@ -40,7 +40,7 @@ from genai_meter.ledger.parts import Table
 from genai_meter.ledger.query import AggRow, Reader, UnitRow, to_totals
 from genai_meter.ledger.rows import LABEL_FIELDS, MONEY_SUMS, SUM_NAMES
 from genai_meter.ledger.sqlite_calls import read_calls, read_conversations
-from genai_meter.ledger.sqlite_grouped import LABEL_INDEX, RAW_ERRORS, RAW_SUMS, ROLLUP_SUMS, Part
+from genai_meter.ledger.sqlite_grouped import COLS, LABEL_INDEX, RAW_ERRORS, RAW_SUMS, ROLLUP_SUMS, Part
 from genai_meter.ledger.sqlite_late import held_calls, snapshot
 from genai_meter.ledger.sqlite_params import read_generation
 from genai_meter.ledger.sqlite_records import read_records
@@ -52,17 +52,8 @@ from genai_meter.ledger.urls import LedgerOpenError
 _LABEL_INDEX = LABEL_INDEX
 _RAW_SUMS, _ROLLUP_SUMS, _RAW_ERRORS = RAW_SUMS, ROLLUP_SUMS, RAW_ERRORS
 
-
-def _raw_positions() -> list[tuple[int, bool]]:
-    """Per SUM_NAMES sum: its first SQL column (money takes two: hi, lo) and whether it is money."""
-    out, at = [], 0
-    for name in SUM_NAMES:
-        out.append((at, name in MONEY_SUMS))
-        at += 2 if name in MONEY_SUMS else 1
-    return out
-
-
-_RAW_AT = _raw_positions()
+_RAW_AT = [(COLS.index(f"{n}_hi"), True) if n in MONEY_SUMS else (COLS.index(n), False)
+           for n in SUM_NAMES]  # per sum: its (first) column among COLS, and whether it is money (hi, lo)
 CACHE_ENTRIES = 64  # aggregate answers kept per connection until another connection commits
 CACHE_MAX_ROWS = 50_000
 

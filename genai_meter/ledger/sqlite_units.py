@@ -43,8 +43,8 @@ V7: list[str] = [
 INSERT_UNIT = "INSERT INTO call_units (end_ns, trace_id, span_id, unit, quantity, cost) VALUES (?, ?, ?, ?, ?, ?)"
 TABLES = frozenset({"units", "call_units", "rollup_unit_hour", "rollup_unit_day", "price_history_units"})
 UNIT_ADD_SETS = ("quantity = quantity + excluded.quantity, "
-        "cost_hi = cost_hi + excluded.cost_hi + ((cost_lo + excluded.cost_lo) >> 32), "
-        f"cost_lo = (cost_lo + excluded.cost_lo) & {MASK32}")
+                 "cost_hi = cost_hi + excluded.cost_hi + ((cost_lo + excluded.cost_lo) >> 32), "
+                 f"cost_lo = (cost_lo + excluded.cost_lo) & {MASK32}")
 
 
 def _upsert(table: str) -> str:
